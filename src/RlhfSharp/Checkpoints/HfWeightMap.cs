@@ -1,0 +1,128 @@
+using RlhfSharp.Models;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Checkpoints;
+
+/// <summary>
+/// The correspondence between HF parameter names and ours. We fuse q/k/v into one projection and LLaMA's
+/// gate/up into one (fewer ops per token); GPT-2 keeps its weights in Conv1D layout [in, out], so those are
+/// transposed on the way in and out. Everything else is a rename. Both directions are exact (cat/split/
+/// transpose), so save → load is bit-identical.
+/// </summary>
+public static class HfWeightMap
+{
+    /// <summary>One of our parameters and the HF tensors it is stacked from (along dim 0, after transposing Conv1D).</summary>
+    sealed record Rule(string Ours, string[] Hf, bool Conv1D);
+
+    static IEnumerable<Rule> BodyRules(TransformerConfig c)
+    {
+        if (c.Family == ModelFamily.Gpt2)
+        {
+            yield return new("model.embed_tokens.weight", ["transformer.wte.weight"], false);
+            yield return new("model.embed_positions.weight", ["transformer.wpe.weight"], false);
+            for (int i = 0; i < c.NumLayers; i++)
+            {
+                string h = $"transformer.h.{i}.", o = $"model.layers.{i}.";
+                foreach (var p in new[] { "weight", "bias" })
+                {
+                    yield return new($"{o}input_norm.{p}", [$"{h}ln_1.{p}"], false);
+                    yield return new($"{o}attn.qkv_proj.{p}", [$"{h}attn.c_attn.{p}"], p == "weight");
+                    yield return new($"{o}attn.o_proj.{p}", [$"{h}attn.c_proj.{p}"], p == "weight");
+                    yield return new($"{o}post_norm.{p}", [$"{h}ln_2.{p}"], false);
+                    yield return new($"{o}mlp.up_proj.{p}", [$"{h}mlp.c_fc.{p}"], p == "weight");
+                    yield return new($"{o}mlp.down_proj.{p}", [$"{h}mlp.c_proj.{p}"], p == "weight");
+                }
+            }
+            yield return new("model.norm.weight", ["transformer.ln_f.weight"], false);
+            yield return new("model.norm.bias", ["transformer.ln_f.bias"], false);
+            yield break;
+        }
+        yield return new("model.embed_tokens.weight", ["model.embed_tokens.weight"], false);
+        for (int i = 0; i < c.NumLayers; i++)
+        {
+            string h = $"model.layers.{i}.", o = $"model.layers.{i}.";
+            yield return new($"{o}input_norm.weight", [$"{h}input_layernorm.weight"], false);
+            yield return new($"{o}attn.qkv_proj.weight", [$"{h}self_attn.q_proj.weight", $"{h}self_attn.k_proj.weight", $"{h}self_attn.v_proj.weight"], false);
+            if (c.QkvBias)
+                yield return new($"{o}attn.qkv_proj.bias", [$"{h}self_attn.q_proj.bias", $"{h}self_attn.k_proj.bias", $"{h}self_attn.v_proj.bias"], false);
+            yield return new($"{o}attn.o_proj.weight", [$"{h}self_attn.o_proj.weight"], false);
+            if (c.OutputBias) yield return new($"{o}attn.o_proj.bias", [$"{h}self_attn.o_proj.bias"], false);
+            yield return new($"{o}post_norm.weight", [$"{h}post_attention_layernorm.weight"], false);
+            yield return new($"{o}mlp.up_proj.weight", [$"{h}mlp.gate_proj.weight", $"{h}mlp.up_proj.weight"], false);
+            if (c.MlpBias) yield return new($"{o}mlp.up_proj.bias", [$"{h}mlp.gate_proj.bias", $"{h}mlp.up_proj.bias"], false);
+            yield return new($"{o}mlp.down_proj.weight", [$"{h}mlp.down_proj.weight"], false);
+            if (c.MlpBias) yield return new($"{o}mlp.down_proj.bias", [$"{h}mlp.down_proj.bias"], false);
+        }
+        yield return new("model.norm.weight", ["model.norm.weight"], false);
+    }
+
+    static IEnumerable<Rule> Rules(TransformerConfig c, bool scoreHead)
+    {
+        foreach (var r in BodyRules(c)) yield return r;
+        if (scoreHead) yield return new("score.weight", ["score.weight"], false);
+        else if (!c.TieWordEmbeddings) yield return new("lm_head.weight", ["lm_head.weight"], false);
+    }
+
+    /// <summary>
+    /// Our state dict from HF tensors. Missing keys and shape mismatches are errors naming the key.
+    /// Keys HF also ignores (a tied <c>lm_head.weight</c>, rotary/causal buffers) are skipped; other extra
+    /// keys are an error, since they mean the checkpoint is not the architecture its config says.
+    /// </summary>
+    /// <param name="allowMissingHead">Load the body only when the head is absent (a reward model started from an LM).</param>
+    public static Dictionary<string, Tensor> ToOurs(TransformerConfig c, IReadOnlyDictionary<string, Tensor> hf, bool scoreHead,
+        string source, Func<string, long[]> expectedShape, bool allowMissingHead = false)
+    {
+        var ours = new Dictionary<string, Tensor>();
+        var used = new HashSet<string>();
+        foreach (var rule in Rules(c, scoreHead))
+        {
+            var parts = new List<Tensor>();
+            foreach (var key in rule.Hf)
+            {
+                if (!hf.TryGetValue(key, out var t))
+                {
+                    if (allowMissingHead && rule.Ours is "score.weight" or "lm_head.weight") goto nextRule;
+                    throw new RlhfException($"{source}: missing weight '{key}' (model_type {c.ModelType}, {c.NumLayers} layers).");
+                }
+                used.Add(key);
+                parts.Add(rule.Conv1D ? t.t() : t);
+            }
+            var joined = parts.Count == 1 ? parts[0] : cat(parts, 0);
+            var want = expectedShape(rule.Ours);
+            if (!joined.shape.SequenceEqual(want))
+                throw new RlhfException($"{source}: weight '{string.Join("+", rule.Hf)}' has shape [{string.Join(", ", parts.Select(p => string.Join("x", rule.Conv1D ? p.t().shape : p.shape)))}], " +
+                                        $"but config.json implies {(rule.Conv1D ? "[" + string.Join("x", want.Reverse()) + "]" : "[" + string.Join("x", want) + "]")}.");
+            ours[rule.Ours] = joined;
+        nextRule:;
+        }
+        var unexpected = hf.Keys.Where(k => !used.Contains(k) && !Ignorable(k, c)).ToList();
+        if (unexpected.Count > 0)
+            throw new RlhfException($"{source}: unexpected weights {string.Join(", ", unexpected.Take(5).Select(k => $"'{k}'"))}{(unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "")} for model_type {c.ModelType}.");
+        return ours;
+    }
+
+    static bool Ignorable(string key, TransformerConfig c) =>
+        key.EndsWith(".attn.bias") || key.EndsWith(".attn.masked_bias") || key.EndsWith("rotary_emb.inv_freq")
+        || (key == "lm_head.weight" && c.TieWordEmbeddings) || key == "score.weight" || key == "lm_head.weight";
+
+    /// <summary>HF tensors (HF names, HF layouts) from our state dict, in HF's order; tied heads omitted as HF does.</summary>
+    public static List<KeyValuePair<string, Tensor>> ToHf(TransformerConfig c, IReadOnlyDictionary<string, Tensor> ours, bool scoreHead)
+    {
+        var result = new List<KeyValuePair<string, Tensor>>();
+        foreach (var rule in Rules(c, scoreHead))
+        {
+            var t = ours[rule.Ours];
+            if (rule.Hf.Length == 1)
+            {
+                result.Add(new(rule.Hf[0], rule.Conv1D ? t.t().contiguous() : t));
+                continue;
+            }
+            long[] sizes = rule.Hf.Length == 3
+                ? [c.NumHeads * c.HeadDim, c.NumKvHeads * c.HeadDim, c.NumKvHeads * c.HeadDim]
+                : [c.IntermediateSize, c.IntermediateSize];
+            var pieces = t.split(sizes, 0);
+            for (int i = 0; i < rule.Hf.Length; i++) result.Add(new(rule.Hf[i], pieces[i]));
+        }
+        return result.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+    }
+}

@@ -1,0 +1,151 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using RlhfSharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Checkpoints;
+
+/// <summary>
+/// Hugging Face model folders: <c>config.json</c> plus <c>model.safetensors</c>, or shards listed in
+/// <c>model.safetensors.index.json</c>. Saving writes a temporary folder and renames it into place, so a
+/// crash never leaves a half-written checkpoint.
+/// </summary>
+public static class HuggingFaceCheckpoint
+{
+    public const string ConfigFile = "config.json";
+    public const string WeightsFile = "model.safetensors";
+    public const string IndexFile = "model.safetensors.index.json";
+
+    /// <summary>True when the folder's config names a <c>*ForSequenceClassification</c> architecture.</summary>
+    public static bool IsScoreModel(string dir)
+    {
+        var path = Path.Combine(dir, ConfigFile);
+        var arch = (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)?["architectures"] as JsonArray;
+        return arch?.Any(a => a?.GetValue<string>().EndsWith("ForSequenceClassification") == true) == true;
+    }
+
+    /// <summary>Reads config.json and every weight (HF names, float32, CPU).</summary>
+    public static (TransformerConfig Config, Dictionary<string, Tensor> Weights) Read(string dir)
+    {
+        if (!Directory.Exists(dir)) throw new RlhfException($"{dir}: model folder not found.");
+        var config = TransformerConfig.Load(Path.Combine(dir, ConfigFile));
+        string single = Path.Combine(dir, WeightsFile), index = Path.Combine(dir, IndexFile);
+        if (File.Exists(single)) return (config, SafeTensors.Load(single));
+        if (!File.Exists(index))
+            throw new RlhfException($"{dir}: no {WeightsFile} or {IndexFile} (pytorch_model.bin is not supported: convert it to safetensors).");
+        JsonObject map;
+        try { map = (JsonNode.Parse(File.ReadAllText(index)) as JsonObject)?["weight_map"] as JsonObject ?? throw new RlhfException($"{index}: key 'weight_map' is missing."); }
+        catch (JsonException e) { throw new RlhfException($"{index}: invalid JSON ({e.Message})."); }
+        var weights = new Dictionary<string, Tensor>();
+        foreach (var shard in map.Select(kv => kv.Value!.GetValue<string>()).Distinct())
+            foreach (var (k, t) in SafeTensors.Load(Path.Combine(dir, shard))) weights[k] = t;
+        var missing = map.Select(kv => kv.Key).Where(k => !weights.ContainsKey(k)).ToList();
+        if (missing.Count > 0) throw new RlhfException($"{index}: weight '{missing[0]}' is listed but not in its shard.");
+        return (config, weights);
+    }
+
+    public static CausalLM LoadCausalLM(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    {
+        var (config, weights) = Read(dir);
+        return Build(new CausalLM(config), config, weights, scoreHead: false, dir, dtype, device, allowMissingHead: false);
+    }
+
+    /// <param name="allowNewHead">Start the score head from scratch when the checkpoint is a language model (an RM initialised from SFT).</param>
+    public static ScoreModel LoadScoreModel(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null, bool allowNewHead = false, int numLabels = 1)
+    {
+        var (config, weights) = Read(dir);
+        if (allowNewHead && !weights.ContainsKey("score.weight")) config = config with { NumLabels = numLabels };
+        return Build(new ScoreModel(config), config, weights, scoreHead: true, dir, dtype, device, allowNewHead);
+    }
+
+    internal static T Build<T>(T module, TransformerConfig config, Dictionary<string, Tensor> hf, bool scoreHead, string source,
+        ScalarType dtype, Device? device, bool allowMissingHead) where T : nn.Module
+    {
+        var parameters = module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var ours = HfWeightMap.ToOurs(config, hf, scoreHead, source, name => parameters[name].shape, allowMissingHead);
+        using (no_grad())
+            foreach (var (name, t) in ours) parameters[name].copy_(t);
+        foreach (var t in hf.Values) t.Dispose();
+        module.eval();
+        if (dtype != ScalarType.Float32) module.to(dtype);
+        if (device is not null) module.to(device);
+        return module;
+    }
+
+    /// <summary>
+    /// Writes a model as an HF folder (config.json, safetensors weights, sharded above
+    /// <paramref name="maxShardBytes"/>), plus whatever <paramref name="writeExtras"/> adds (tokenizer files),
+    /// into a temporary folder that then replaces <paramref name="dir"/>.
+    /// </summary>
+    public static void Save(nn.Module model, string dir, bool bf16 = false, long maxShardBytes = 5_000_000_000, Action<string>? writeExtras = null)
+    {
+        var (config, scoreHead) = model switch
+        {
+            CausalLM lm => (lm.Config, false),
+            ScoreModel sm => (sm.Config, true),
+            _ => throw new ArgumentException($"cannot save a {model.GetType().Name} as a Hugging Face model"),
+        };
+        var ours = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        var hf = HfWeightMap.ToHf(config, ours, scoreHead);
+
+        string full = Path.GetFullPath(dir);
+        string parent = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(parent);
+        string tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            File.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToJson(Architecture(config, scoreHead)).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            WriteWeights(tmp, hf, bf16, maxShardBytes);
+            writeExtras?.Invoke(tmp);
+            AtomicDirectory.Replace(tmp, full);
+        }
+        catch
+        {
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            throw;
+        }
+    }
+
+    static void WriteWeights(string dir, List<KeyValuePair<string, Tensor>> hf, bool bf16, long maxShardBytes)
+    {
+        int width = bf16 ? 2 : 4;
+        var shards = new List<List<KeyValuePair<string, Tensor>>> { new() };
+        long current = 0, total = 0;
+        foreach (var kv in hf)
+        {
+            long bytes = kv.Value.numel() * width;
+            if (current > 0 && current + bytes > maxShardBytes) { shards.Add(new()); current = 0; }
+            shards[^1].Add(kv);
+            current += bytes; total += bytes;
+        }
+        if (shards.Count == 1)
+        {
+            SafeTensors.Save(Path.Combine(dir, WeightsFile), hf, bf16);
+            return;
+        }
+        var weightMap = new JsonObject();
+        for (int i = 0; i < shards.Count; i++)
+        {
+            string name = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+            SafeTensors.Save(Path.Combine(dir, name), shards[i], bf16);
+            foreach (var kv in shards[i]) weightMap[kv.Key] = name;
+        }
+        var index = new JsonObject { ["metadata"] = new JsonObject { ["total_size"] = total }, ["weight_map"] = weightMap };
+        File.WriteAllText(Path.Combine(dir, IndexFile), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    static string Architecture(TransformerConfig c, bool scoreHead) => (c.ModelType, scoreHead) switch
+    {
+        ("gpt2", false) => "GPT2LMHeadModel",
+        ("gpt2", true) => "GPT2ForSequenceClassification",
+        ("llama", false) => "LlamaForCausalLM",
+        ("llama", true) => "LlamaForSequenceClassification",
+        ("mistral", false) => "MistralForCausalLM",
+        ("mistral", true) => "MistralForSequenceClassification",
+        ("qwen2", false) => "Qwen2ForCausalLM",
+        ("qwen2", true) => "Qwen2ForSequenceClassification",
+        _ => throw new RlhfException($"no HF architecture for model_type {c.ModelType}"),
+    };
+}

@@ -1,0 +1,78 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Models;
+
+/// <summary>
+/// Multi-head attention with grouped-query heads (Ainslie et al. 2023), rotate_half RoPE for the LLaMA
+/// family, and an optional KV cache. q, k and v come from one fused projection (fewer ops per step; the
+/// checkpoint code splits and joins HF's separate q/k/v weights).
+/// </summary>
+public sealed class Attention : nn.Module
+{
+#pragma warning disable IDE1006
+    public readonly Linear qkv_proj;
+    public readonly Linear o_proj;
+#pragma warning restore IDE1006
+    readonly int heads, kvHeads, headDim, layer;
+    readonly bool rotary;
+
+    public Attention(TransformerConfig c, int layer) : base(nameof(Attention))
+    {
+        heads = c.NumHeads; kvHeads = c.NumKvHeads; headDim = c.HeadDim; this.layer = layer;
+        rotary = c.Family == ModelFamily.Llama;
+        qkv_proj = nn.Linear(c.HiddenSize, (heads + 2 * kvHeads) * headDim, hasBias: c.QkvBias);
+        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias);
+        RegisterComponents();
+    }
+
+    /// <param name="x">(B, T, hidden)</param>
+    /// <param name="rope">cos and sin, each (B, T, 1, headDim), or null for learned positions.</param>
+    /// <param name="mask">additive mask (B or 1, 1, T, Tk), or null for plain causal attention without cache.</param>
+    public Tensor Forward(Tensor x, (Tensor Cos, Tensor Sin)? rope, Tensor? mask, KvCache? cache)
+    {
+        long b = x.shape[0], t = x.shape[1];
+        var qkv = qkv_proj.forward(x).view(b, t, heads + 2 * kvHeads, headDim);
+        Tensor q, k, v;
+        if (rope is var (cos, sin))
+        {
+            // Rotate q and k together: one set of ops for both.
+            var qk = qkv.narrow(2, 0, heads + kvHeads);
+            var halves = qk.chunk(2, -1);
+            var rotated = qk * cos + cat([halves[1].neg(), halves[0]], -1) * sin;
+            q = rotated.narrow(2, 0, heads);
+            k = rotated.narrow(2, heads, kvHeads);
+        }
+        else
+        {
+            q = qkv.narrow(2, 0, heads);
+            k = qkv.narrow(2, heads, kvHeads);
+        }
+        v = qkv.narrow(2, heads + kvHeads, kvHeads);
+        k = k.transpose(1, 2); // (B, kvh, T, hd)
+        v = v.transpose(1, 2);
+        if (cache is not null) (k, v) = cache.Append(layer, k, v);
+
+        int rep = heads / kvHeads;
+        Tensor y;
+        if (rep == 1)
+        {
+            q = q.transpose(1, 2); // (B, h, T, hd)
+            y = mask is null
+                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+                : nn.functional.scaled_dot_product_attention(q, k, v, mask);
+            y = y.transpose(1, 2).reshape(b, t, heads * headDim);
+        }
+        else
+        {
+            // Grouped-query: fold the query heads that share a KV head into the query-length axis, so K/V are
+            // never copied: (B, T, kvh·rep, hd) → (B, kvh, rep·T, hd). HF maps query head h to KV head h / rep.
+            var qg = q.reshape(b, t, kvHeads, rep, headDim).permute(0, 2, 3, 1, 4).reshape(b, kvHeads, rep * t, headDim);
+            var m = (mask ?? throw new ArgumentException("grouped-query attention needs an explicit mask")).repeat(1, 1, rep, 1);
+            y = nn.functional.scaled_dot_product_attention(qg, k, v, m);
+            y = y.view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
+        }
+        return o_proj.forward(y);
+    }
+}

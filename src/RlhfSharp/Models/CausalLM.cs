@@ -1,0 +1,41 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Models;
+
+/// <summary>
+/// A transformer with a language-model head (HF <c>*ForCausalLM</c> / <c>GPT2LMHeadModel</c>). With tied
+/// embeddings there is no separate head parameter: logits use the embedding matrix directly, so the
+/// optimizer sees the shared weight once.
+/// </summary>
+public sealed class CausalLM : nn.Module
+{
+#pragma warning disable IDE1006
+    public readonly Transformer model;
+    public readonly Linear? lm_head;
+#pragma warning restore IDE1006
+
+    public TransformerConfig Config => model.Config;
+
+    public CausalLM(TransformerConfig config) : base(nameof(CausalLM))
+    {
+        model = new Transformer(config);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    /// <summary>Logits (B, T, vocab), or (B, 1, vocab) for the last position only when <paramref name="lastOnly"/>.</summary>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
+        KvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null)
+    {
+        var h = model.Forward(inputIds, attentionMask, positionIds, cache, hiddenStates);
+        if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
+        return Head(h);
+    }
+
+    /// <summary>Applies the LM head to hidden states.</summary>
+    public Tensor Head(Tensor hidden) => lm_head is not null
+        ? lm_head.forward(hidden)
+        : nn.functional.linear(hidden, model.embed_tokens.weight!);
+}

@@ -1,0 +1,50 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Models;
+
+/// <summary>
+/// Keys and values of every layer for the tokens seen so far, in buffers allocated once for the longest
+/// sequence so decoding writes in place instead of concatenating (O(T) per step). The buffers live outside
+/// any dispose scope: the cache owns them until it is disposed.
+/// </summary>
+public sealed class KvCache : IDisposable
+{
+    readonly Tensor[] keys;
+    readonly Tensor[] values;
+
+    /// <summary>Tokens already in the cache (the position of the next query's first token).</summary>
+    public int Length { get; private set; }
+    public int Capacity { get; }
+
+    public KvCache(TransformerConfig config, long batch, int capacity, ScalarType dtype, Device device)
+    {
+        Capacity = capacity;
+        keys = new Tensor[config.NumLayers];
+        values = new Tensor[config.NumLayers];
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            keys[i] = zeros([batch, config.NumKvHeads, capacity, config.HeadDim], dtype, device).DetachFromDisposeScope();
+            values[i] = zeros([batch, config.NumKvHeads, capacity, config.HeadDim], dtype, device).DetachFromDisposeScope();
+        }
+    }
+
+    /// <summary>Writes this step's keys/values (B, kvHeads, T, hd) for one layer; returns all of them so far.</summary>
+    public (Tensor Keys, Tensor Values) Append(int layer, Tensor k, Tensor v)
+    {
+        long t = k.shape[2];
+        if (Length + t > Capacity) throw new RlhfException($"KV cache capacity {Capacity} exceeded (needs {Length + t}).");
+        keys[layer].narrow(2, Length, t).copy_(k);
+        values[layer].narrow(2, Length, t).copy_(v);
+        return (keys[layer].narrow(2, 0, Length + t), values[layer].narrow(2, 0, Length + t));
+    }
+
+    /// <summary>Called once per forward, after every layer has appended, to move past the new tokens.</summary>
+    public void Advance(int tokens) => Length += tokens;
+
+    public void Dispose()
+    {
+        foreach (var t in keys) t.Dispose();
+        foreach (var t in values) t.Dispose();
+    }
+}

@@ -1,0 +1,51 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Models;
+
+/// <summary>
+/// A transformer with a linear score head and no bias, as HF <c>*ForSequenceClassification</c>
+/// (<c>score.weight</c>). With one label it is a reward model (scores pooled at the last real token) or a
+/// PPO critic (a value at every token, OpenRLHF's critic layout).
+/// </summary>
+public sealed class ScoreModel : nn.Module
+{
+#pragma warning disable IDE1006
+    public readonly Transformer model;
+    public readonly Linear score;
+#pragma warning restore IDE1006
+
+    public TransformerConfig Config => model.Config;
+
+    public ScoreModel(TransformerConfig config) : base(nameof(ScoreModel))
+    {
+        model = new Transformer(config);
+        score = nn.Linear(config.HiddenSize, config.NumLabels, hasBias: false);
+        RegisterComponents();
+    }
+
+    /// <summary>Scores at every position (B, T, labels).</summary>
+    public Tensor TokenScores(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null)
+        => score.forward(model.Forward(inputIds, attentionMask, positionIds));
+
+    /// <summary>Scores pooled at each row's last real token (B, labels): the reward of the sequence.</summary>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null)
+    {
+        var scores = TokenScores(inputIds, attentionMask, positionIds);
+        var index = LastTokenIndex(inputIds, attentionMask);
+        return scores.gather(1, index.view(-1, 1, 1).expand(-1, 1, scores.shape[2])).squeeze(1);
+    }
+
+    /// <summary>
+    /// Index of the last real token of each row: the last position whose mask is 1 (T−1 without a mask).
+    /// For right- and left-padded rows this is the index HF pools at.
+    /// </summary>
+    public static Tensor LastTokenIndex(Tensor inputIds, Tensor? attentionMask)
+    {
+        long t = inputIds.shape[1];
+        if (attentionMask is null) return full(inputIds.shape[0], t - 1, int64, inputIds.device);
+        var positions = arange(t, dtype: int64, device: inputIds.device).unsqueeze(0);
+        return (attentionMask.to(int64) * positions).argmax(1);
+    }
+}

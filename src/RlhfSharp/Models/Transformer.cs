@@ -1,0 +1,113 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Models;
+
+/// <summary>
+/// The decoder-only transformer body shared by every head: embeddings, pre-norm blocks, final norm.
+/// One class, driven by <see cref="TransformerConfig"/>, covers GPT-2, LLaMA, Mistral and Qwen2.
+/// </summary>
+public sealed class Transformer : nn.Module
+{
+#pragma warning disable IDE1006
+    public readonly Embedding embed_tokens;
+    public readonly Embedding? embed_positions; // GPT-2's learned positions
+    public readonly ModuleList<DecoderLayer> layers;
+    public readonly nn.Module<Tensor, Tensor> norm;
+#pragma warning restore IDE1006
+    readonly float[] inverseFrequencies;
+
+    public TransformerConfig Config { get; }
+
+    public Transformer(TransformerConfig c) : base(nameof(Transformer))
+    {
+        Config = c;
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
+        if (c.Family == ModelFamily.Gpt2) embed_positions = nn.Embedding(c.MaxPositions, c.HiddenSize);
+        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i)).ToArray());
+        norm = Norm(c);
+        inverseFrequencies = RopeScaling.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling).Select(f => (float)f).ToArray();
+        RegisterComponents();
+    }
+
+    internal static nn.Module<Tensor, Tensor> Norm(TransformerConfig c) => c.Family == ModelFamily.Gpt2
+        ? nn.LayerNorm(c.HiddenSize, c.NormEps)
+        : new RmsNorm(c.HiddenSize, c.NormEps);
+
+    /// <summary>
+    /// Runs the body. Returns the final (normed) hidden states (B, T, hidden).
+    /// </summary>
+    /// <param name="inputIds">(B, T) token ids.</param>
+    /// <param name="attentionMask">(B, past + T): 1 for real tokens, 0 for padding; null means all real.</param>
+    /// <param name="positionIds">(B, T); null means past..past+T-1 for every row (HF's default, even for padded rows).</param>
+    /// <param name="cache">KV cache to read and extend, or null.</param>
+    /// <param name="hiddenStates">When given, receives the input of every block and the final output (HF's <c>hidden_states</c>).</param>
+    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
+        KvCache? cache = null, List<Tensor>? hiddenStates = null)
+    {
+        long t = inputIds.shape[1];
+        int past = cache?.Length ?? 0;
+        var device = inputIds.device;
+        positionIds ??= arange(past, past + t, dtype: int64, device: device).unsqueeze(0);
+
+        var x = embed_tokens.forward(inputIds);
+        if (embed_positions is not null) x = x + embed_positions.forward(positionIds);
+
+        (Tensor, Tensor)? rope = null;
+        if (Config.Family == ModelFamily.Llama)
+        {
+            // HF computes the angles in float32 and casts cos/sin to the activations' dtype.
+            using var inv = tensor(inverseFrequencies, device: device);
+            var freqs = positionIds.to(float32).unsqueeze(-1) * inv; // (B, T, hd/2)
+            var emb = cat([freqs, freqs], -1).unsqueeze(2);           // (B, T, 1, hd)
+            rope = (emb.cos().to(x.dtype), emb.sin().to(x.dtype));
+        }
+
+        Tensor? mask = null;
+        bool grouped = Config.NumHeads != Config.NumKvHeads;
+        if (attentionMask is not null || cache is not null || grouped)
+            mask = AdditiveMask(attentionMask, past, t, x.dtype, device);
+
+        for (int i = 0; i < layers.Count; i++)
+        {
+            hiddenStates?.Add(x);
+            x = layers[i].Forward(x, rope, mask, cache);
+        }
+        cache?.Advance((int)t);
+        x = norm.forward(x);
+        hiddenStates?.Add(x);
+        return x;
+    }
+
+    /// <summary>
+    /// (B or 1, 1, T, past+T): 0 where query i may see key j (j not after i, key not padding), else the dtype's
+    /// lowest finite value. Finite, as HF does, so a query row that sees nothing (a pad query) averages
+    /// instead of turning into NaN and leaking into later layers.
+    /// </summary>
+    static Tensor AdditiveMask(Tensor? attentionMask, int past, long t, ScalarType dtype, Device device)
+    {
+        long keys = past + t;
+        var queryPos = arange(past, past + t, dtype: int64, device: device).unsqueeze(1); // (T, 1)
+        var keyPos = arange(0, keys, dtype: int64, device: device).unsqueeze(0);         // (1, Tk)
+        var allowed = keyPos.le(queryPos).unsqueeze(0).unsqueeze(0);                     // (1, 1, T, Tk)
+        if (attentionMask is not null)
+        {
+            if (attentionMask.shape[1] != keys)
+                throw new ArgumentException($"attention mask covers {attentionMask.shape[1]} positions, expected {keys} (cache {past} + input {t}).");
+            allowed = allowed.logical_and(attentionMask.to(@bool).unsqueeze(1).unsqueeze(1));
+        }
+        double lowest = dtype == float16 ? -65504.0 : dtype == float64 ? double.MinValue : float.MinValue;
+        return zeros(allowed.shape, dtype, device).masked_fill(allowed.logical_not(), lowest);
+    }
+
+    /// <summary>
+    /// Positions the way HF <c>generate</c> derives them from a left-padded mask: cumsum(mask) − 1, and 1 at
+    /// padding (any value works there; HF uses 1).
+    /// </summary>
+    public static Tensor PositionsFromMask(Tensor attentionMask)
+    {
+        var m = attentionMask.to(int64);
+        return (m.cumsum(1) - 1).masked_fill(m.eq(0), 1);
+    }
+}
