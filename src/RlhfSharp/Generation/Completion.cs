@@ -1,0 +1,7 @@
+namespace RlhfSharp.Generation;
+
+/// <summary>One prompt's result: ids (prompt + new), the new ids, their text and per-token log-probs.</summary>
+public sealed record Completion(int[] PromptIds, int[] NewIds, string Text, float[] Logprobs, FinishReason FinishReason)
+{
+    public int[] Ids => [.. PromptIds, .. NewIds];
+}

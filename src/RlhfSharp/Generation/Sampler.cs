@@ -1,0 +1,224 @@
+using RlhfSharp.Models;
+using RlhfSharp.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Generation;
+
+/// <summary>
+/// Batched autoregressive sampling with a KV cache: prompts are left-padded so every row's next token sits
+/// in the last column, positions come from the attention mask (as HF <c>generate</c> does), and each step
+/// runs the model on one token per row. Each step has its own dispose scope; only the cache outlives it.
+/// </summary>
+public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
+{
+    /// <summary>The pad id used to left-pad prompts and to fill rows that finished.</summary>
+    public int PadId { get; init; } = tokenizer?.PadId ?? model.Config.PadTokenId ?? model.Config.EosTokenIds.FirstOrDefault();
+
+    /// <summary>EOS ids that end a row; from the tokenizer, else the model config.</summary>
+    public IReadOnlyList<int> EosIds { get; init; } = tokenizer?.EosId is int e ? [e] : model.Config.EosTokenIds;
+
+    /// <summary>Samples completions for token-id prompts (used exactly as given: no BOS is added here).</summary>
+    /// <param name="onToken">Called with (row, token id) as each token is chosen, for streaming.</param>
+    public IReadOnlyList<Completion> Generate(IReadOnlyList<int[]> prompts, SamplingOptions options,
+        Action<int, int>? onToken = null, CancellationToken cancel = default)
+    {
+        using var scope = NewDisposeScope();
+        var (ids, mask) = LeftPad(prompts);
+        using var batch = Sample(ids, mask, options, onToken, cancel);
+        var logprobs = batch.Logprobs.cpu().data<float>().ToArray();
+        int n = (int)batch.Logprobs.shape[1];
+        return prompts.Select((p, i) =>
+        {
+            var newIds = batch.NewTokens[i];
+            string text = tokenizer is null ? "" : CutAtStop(tokenizer.Decode(newIds), options.StopStrings);
+            return new Completion(p, newIds, text, logprobs.AsSpan(i * n, newIds.Length).ToArray(), batch.FinishReasons[i]);
+        }).ToList();
+    }
+
+    /// <summary>Left-pads token-id prompts into (B, P) ids and mask on the model's device.</summary>
+    public (Tensor Ids, Tensor Mask) LeftPad(IReadOnlyList<int[]> prompts)
+    {
+        if (prompts.Count == 0) throw new RlhfException("no prompts to generate from.");
+        int p = prompts.Max(x => x.Length);
+        if (p == 0) throw new RlhfException("a prompt is empty: give at least one token (e.g. BOS).");
+        var ids = new long[prompts.Count * p];
+        var mask = new long[prompts.Count * p];
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            int start = p - prompts[i].Length;
+            for (int j = 0; j < p; j++)
+            {
+                bool real = j >= start;
+                ids[i * p + j] = real ? prompts[i][j - start] : PadId;
+                mask[i * p + j] = real ? 1 : 0;
+                if (real && (prompts[i][j - start] < 0 || prompts[i][j - start] >= model.Config.VocabSize))
+                    throw new RlhfException($"prompt {i}: token id {prompts[i][j - start]} is outside the model's vocabulary (0..{model.Config.VocabSize - 1}).");
+            }
+        }
+        var device = model.model.embed_tokens.weight!.device;
+        return (tensor(ids, [prompts.Count, p], device: device), tensor(mask, [prompts.Count, p], device: device));
+    }
+
+    /// <summary>Samples from left-padded prompts (B, P); the result's tensors outlive the caller's dispose scope.</summary>
+    public SampleBatch Sample(Tensor promptIds, Tensor promptMask, SamplingOptions o, Action<int, int>? onToken = null, CancellationToken cancel = default)
+    {
+        o.Validate();
+        int b = (int)promptIds.shape[0], p = (int)promptIds.shape[1], maxNew = o.MaxNewTokens;
+        var device = promptIds.device;
+        var dtype = model.model.embed_tokens.weight!.dtype;
+        if (p + maxNew > model.Config.MaxPositions && model.Config.Family == ModelFamily.Gpt2)
+            throw new RlhfException($"prompt ({p}) + max_new_tokens ({maxNew}) exceeds the model's {model.Config.MaxPositions} positions.");
+
+        using var generator = new Generator(o.Seed, device);
+        using var cache = new KvCache(model.Config, b, p + maxNew, dtype, device);
+        var tokens = new List<int>[b];
+        for (int i = 0; i < b; i++) tokens[i] = new List<int>(maxNew);
+        var lp = new float[b * maxNew];
+        var finished = new bool[b];
+        var reasons = Enumerable.Repeat(FinishReason.Length, b).ToArray();
+        var eos = EosIds.ToHashSet();
+        var promptHost = promptIds.cpu().data<long>().ToArray();
+        var maskHost = promptMask.cpu().data<long>().ToArray();
+
+        using var _ = no_grad();
+        using var fullMask = cat([promptMask.to(int64), ones(b, maxNew, int64, device)], 1).DetachFromDisposeScope();
+        using var lastPosition = Transformer.PositionsFromMask(promptMask).narrow(1, p - 1, 1).DetachFromDisposeScope();
+        Tensor logits;
+        using (NewDisposeScope())
+            logits = model.Forward(promptIds, promptMask, Transformer.PositionsFromMask(promptMask), cache, lastOnly: true)
+                .squeeze(1).to(float32).MoveToOuterDisposeScope();
+
+        int steps = 0;
+        for (int s = 0; s < maxNew; s++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            long[] next; float[] nextLogprob;
+            using (NewDisposeScope())
+            {
+                var scores = logits;
+                if (o.RepetitionPenalty != 1.0) scores = Penalise(scores, promptHost, maskHost, p, tokens, o.RepetitionPenalty);
+                if (s < o.MinNewTokens && eos.Count > 0)
+                    scores = scores.index_fill(1, tensor(eos.Select(x => (long)x).ToArray(), device: device), float.NegativeInfinity);
+                Tensor chosen, logprob;
+                if (o.Greedy)
+                {
+                    chosen = scores.argmax(-1, keepdim: true);
+                    logprob = scores.log_softmax(-1).gather(1, chosen);
+                }
+                else
+                {
+                    scores = scores / o.Temperature;
+                    var logprobs = scores.log_softmax(-1);
+                    var filtered = Truncate(scores, o.TopK, o.TopP);
+                    chosen = filtered.softmax(-1).multinomial(1, generator: generator);
+                    logprob = logprobs.gather(1, chosen);
+                }
+                next = chosen.squeeze(1).cpu().data<long>().ToArray();
+                nextLogprob = logprob.squeeze(1).cpu().data<float>().ToArray();
+            }
+            for (int i = 0; i < b; i++)
+            {
+                if (finished[i]) { next[i] = PadId; continue; }
+                tokens[i].Add((int)next[i]);
+                lp[i * maxNew + s] = nextLogprob[i];
+                onToken?.Invoke(i, (int)next[i]);
+                if (o.StopAtEos && eos.Contains((int)next[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
+                else if (o.StopStrings.Count > 0 && tokenizer is not null && HitsStop(tokenizer.Decode(tokens[i]), o.StopStrings))
+                { finished[i] = true; reasons[i] = FinishReason.Stop; }
+            }
+            steps = s + 1;
+            if (finished.All(f => f) || s == maxNew - 1) break;
+            using (NewDisposeScope())
+            {
+                var input = tensor(next, [b, 1], device: device);
+                var position = lastPosition + (s + 1);
+                var newLogits = model.Forward(input, fullMask.narrow(1, 0, p + s + 1), position, cache, lastOnly: true)
+                    .squeeze(1).to(float32).MoveToOuterDisposeScope();
+                logits.Dispose();
+                logits = newLogits;
+            }
+        }
+        logits.Dispose();
+
+        var seqHost = new long[b * (p + steps)];
+        var attnHost = new long[b * (p + steps)];
+        var respHost = new float[b * steps];
+        var lpHost = new float[b * steps];
+        for (int i = 0; i < b; i++)
+        {
+            for (int j = 0; j < p; j++) { seqHost[i * (p + steps) + j] = promptHost[i * p + j]; attnHost[i * (p + steps) + j] = maskHost[i * p + j]; }
+            for (int j = 0; j < steps; j++)
+            {
+                bool real = j < tokens[i].Count;
+                seqHost[i * (p + steps) + p + j] = real ? tokens[i][j] : PadId;
+                attnHost[i * (p + steps) + p + j] = real ? 1 : 0;
+                respHost[i * steps + j] = real ? 1 : 0;
+                lpHost[i * steps + j] = real ? lp[i * maxNew + j] : 0;
+            }
+        }
+        return new SampleBatch
+        {
+            Sequences = tensor(seqHost, [b, p + steps], device: device).DetachFromDisposeScope(),
+            AttentionMask = tensor(attnHost, [b, p + steps], device: device).DetachFromDisposeScope(),
+            ResponseMask = tensor(respHost, [b, steps], device: device).DetachFromDisposeScope(),
+            Logprobs = tensor(lpHost, [b, steps], device: device).DetachFromDisposeScope(),
+            PromptLength = p,
+            NewTokens = tokens.Select(t => t.ToArray()).ToArray(),
+            FinishReasons = reasons,
+        };
+    }
+
+    /// <summary>HF's RepetitionPenaltyLogitsProcessor over each row's real prompt tokens and its new tokens.</summary>
+    static Tensor Penalise(Tensor scores, long[] prompt, long[] mask, int p, List<int>[] generated, double penalty)
+    {
+        int b = generated.Length;
+        int width = p + generated.Max(g => g.Count);
+        var index = new long[b * width];
+        for (int i = 0; i < b; i++)
+        {
+            int k = 0;
+            long first = -1;
+            for (int j = 0; j < p; j++) if (mask[i * p + j] == 1) { index[i * width + k++] = prompt[i * p + j]; if (first < 0) first = prompt[i * p + j]; }
+            foreach (var t in generated[i]) { index[i * width + k++] = t; if (first < 0) first = t; }
+            for (; k < width; k++) index[i * width + k] = first; // repeats of a seen token change nothing
+        }
+        var idx = tensor(index, [b, width], device: scores.device);
+        var picked = scores.gather(1, idx);
+        var penalised = where(picked.lt(0), picked * penalty, picked / penalty);
+        return scores.scatter(1, idx, penalised);
+    }
+
+    /// <summary>Top-k then top-p filtering (HF's TopKLogitsWarper and TopPLogitsWarper, in that order).</summary>
+    static Tensor Truncate(Tensor scores, int topK, double topP)
+    {
+        if (topK > 0 && topK < scores.shape[1])
+        {
+            var kth = scores.topk(topK, -1).values.narrow(1, topK - 1, 1);
+            scores = scores.masked_fill(scores.lt(kth), float.NegativeInfinity);
+        }
+        if (topP < 1.0)
+        {
+            var (sorted, order) = scores.sort(-1, descending: false);
+            var cumulative = sorted.softmax(-1).cumsum(-1);
+            var remove = cumulative.le(1 - topP);
+            remove.index_fill_(1, tensor(new long[] { scores.shape[1] - 1 }, device: scores.device), false); // keep at least one
+            scores = scores.masked_fill(remove.scatter(1, order, remove), float.NegativeInfinity);
+        }
+        return scores;
+    }
+
+    static bool HitsStop(string text, IReadOnlyList<string> stops) => stops.Any(s => s.Length > 0 && text.Contains(s, StringComparison.Ordinal));
+
+    static string CutAtStop(string text, IReadOnlyList<string> stops)
+    {
+        int cut = text.Length;
+        foreach (var s in stops)
+        {
+            if (s.Length == 0) continue;
+            int at = text.IndexOf(s, StringComparison.Ordinal);
+            if (at >= 0 && at < cut) cut = at;
+        }
+        return text[..cut];
+    }
+}

@@ -1,0 +1,38 @@
+namespace RlhfSharp.Generation;
+
+/// <summary>
+/// How the <see cref="Sampler"/> picks tokens. Defaults are HF <c>GenerationConfig</c>'s sampling defaults
+/// except <see cref="TopK"/>, which is off (0) as in OpenAI's API and TRL's PPO rollouts.
+/// </summary>
+public sealed record SamplingOptions
+{
+    public int MaxNewTokens { get; init; } = 64;
+    /// <summary>EOS is forbidden until this many tokens are out (HF <c>min_new_tokens</c>).</summary>
+    public int MinNewTokens { get; init; }
+    /// <summary>0 means greedy (argmax).</summary>
+    public double Temperature { get; init; } = 1.0;
+    /// <summary>Keep the k most likely tokens; 0 keeps all.</summary>
+    public int TopK { get; init; }
+    /// <summary>Nucleus sampling (Holtzman et al. 2020): keep the smallest set with probability ≥ p.</summary>
+    public double TopP { get; init; } = 1.0;
+    /// <summary>CTRL's penalty (Keskar et al. 2019): logits of seen tokens divided by it (multiplied when negative).</summary>
+    public double RepetitionPenalty { get; init; } = 1.0;
+    /// <summary>Generation of a row ends when its text contains one of these; the text is cut before it.</summary>
+    public IReadOnlyList<string> StopStrings { get; init; } = [];
+    /// <summary>Stop a row at its first EOS.</summary>
+    public bool StopAtEos { get; init; } = true;
+    /// <summary>Seed of the sampler's own generator; the same seed, prompts and options give the same tokens.</summary>
+    public ulong Seed { get; init; } = 0;
+
+    public bool Greedy => Temperature <= 0;
+
+    public void Validate()
+    {
+        if (MaxNewTokens < 0) throw new RlhfException($"max_new_tokens must be ≥ 0, got {MaxNewTokens}.");
+        if (MinNewTokens < 0 || MinNewTokens > MaxNewTokens) throw new RlhfException($"min_new_tokens must be between 0 and max_new_tokens ({MaxNewTokens}), got {MinNewTokens}.");
+        if (TopK < 0) throw new RlhfException($"top_k must be ≥ 0, got {TopK}.");
+        if (TopP <= 0 || TopP > 1) throw new RlhfException($"top_p must be in (0, 1], got {TopP}.");
+        if (RepetitionPenalty <= 0) throw new RlhfException($"repetition_penalty must be > 0, got {RepetitionPenalty}.");
+        if (double.IsNaN(Temperature) || Temperature < 0) throw new RlhfException($"temperature must be ≥ 0, got {Temperature}.");
+    }
+}
