@@ -44,6 +44,10 @@ public static class KtoLoss
         var chosenLosses = 1.0 - torch.sigmoid(beta * (chosenLogratios - kl));
         var rejectedLosses = 1.0 - torch.sigmoid(beta * (kl - rejectedLogratios));
         var losses = torch.cat(new[] { desirableWeight * chosenLosses, undesirableWeight * rejectedLosses }, 0);
-        return new KtoLossOutput(losses.nanmean(), losses, (beta * chosenLogratios).detach(), (beta * rejectedLogratios).detach());
+        // TRL takes nanmean. TorchSharp 0.107's Tensor.nanmean() without a dtype throws "Unsupported TypeMeta"
+        // (it passes an uninitialised dtype to ATen), so the NaN-skipping mean is written out.
+        var valid = losses.isnan().logical_not();
+        var loss = torch.where(valid, losses, torch.zeros_like(losses)).sum() / valid.sum().to_type(losses.dtype);
+        return new KtoLossOutput(loss, losses, (beta * chosenLogratios).detach(), (beta * rejectedLogratios).detach());
     }
 }
