@@ -29,7 +29,8 @@ public static class GaeEstimator
 
         // The recursion is sequential in t: run it on one host copy (per-op overhead would dominate a tensor loop)
         // and copy back once. Double accumulation keeps float32 inputs as accurate as they can be.
-        double[] v = ToDoubles(values * actionMask), r = ToDoubles(rewards * actionMask);
+        double[] v, r;
+        using (torch.NewDisposeScope()) { v = ToDoubles(values * actionMask); r = ToDoubles(rewards * actionMask); }
         var advantages = new double[b * t];
         double gl = gamma * lambda;
         for (long i = 0; i < b; i++)
@@ -53,5 +54,8 @@ public static class GaeEstimator
         => x.detach().to_type(ScalarType.Float64).cpu().contiguous().data<double>().ToArray();
 
     internal static Tensor FromDoubles(double[] data, Tensor like)
-        => torch.tensor(data, like.shape, ScalarType.Float64).to(like.dtype, like.device);
+    {
+        using var scope = torch.NewDisposeScope();
+        return torch.tensor(data, like.shape, ScalarType.Float64).to(like.dtype, like.device).MoveToOuterDisposeScope();
+    }
 }

@@ -23,7 +23,8 @@ public static class ReinforcePlusPlusAdvantages
         long b = rewards.shape[0], t = rewards.shape[1];
         using var _ = torch.no_grad();
         // Sequential in t: one host pass, one copy back (see GaeEstimator).
-        double[] r = GaeEstimator.ToDoubles(rewards * actionMask);
+        double[] r;
+        using (torch.NewDisposeScope()) r = GaeEstimator.ToDoubles(rewards * actionMask);
         var returns = new double[b * t];
         for (long i = 0; i < b; i++)
         {
