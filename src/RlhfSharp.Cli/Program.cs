@@ -1,4 +1,5 @@
 using System.CommandLine;
+using RlhfSharp.Cli.Commands;
 
 namespace RlhfSharp.Cli;
 
@@ -6,7 +7,36 @@ public static class Program
 {
     public static int Main(string[] args)
     {
-        var root = new RootCommand("rlhf: the ChatGPT-style RLHF stack (SFT, reward model, PPO and friends) on TorchSharp.");
+        var root = new RootCommand("rlhf: the ChatGPT-style RLHF stack (SFT, reward model, PPO and friends) on TorchSharp.")
+        {
+            GenerateCommand.Create(),
+            ChatCommand.Create(),
+            ConvertCommand.Create(),
+        };
         return root.Parse(args).Invoke();
+    }
+
+    /// <summary>
+    /// Runs a command body: a user error prints one line naming the problem and exits 1; anything else
+    /// prints its message (no stack trace unless RLHF_DEBUG is set) and exits 2.
+    /// </summary>
+    public static int Run(Func<int> body)
+    {
+        try { return body(); }
+        catch (RlhfException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("cancelled.");
+            return 130;
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("RLHF_DEBUG") is null)
+        {
+            Console.Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");
+            return 2;
+        }
     }
 }

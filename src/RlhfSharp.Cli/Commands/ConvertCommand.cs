@@ -1,0 +1,32 @@
+using System.CommandLine;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Tokenization;
+
+namespace RlhfSharp.Cli.Commands;
+
+/// <summary><c>rlhf convert</c>: write any model we can read as a Hugging Face folder.</summary>
+public static class ConvertCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "HF folder, llama2.c .bin, or built-in name.", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Folder to write (config.json, model.safetensors, tokenizer files).", Required = true };
+        var bf16 = new Option<bool>("--bf16") { Description = "Store weights as BF16 instead of F32." };
+        var command = new Command("convert", "Write a model (llama2.c or HF) as a Hugging Face folder that transformers loads.") { model, output, bf16 };
+        command.SetAction(r => Program.Run(() =>
+        {
+            using var pretrained = PretrainedModel.Load(r.GetValue(model)!);
+            string source = pretrained.Path;
+            HuggingFaceCheckpoint.Save(pretrained.Model, r.GetValue(output)!, r.GetValue(bf16), writeExtras: dir =>
+            {
+                if (pretrained.Tokenizer is Llama2cTokenizer llama2c) llama2c.SaveHuggingFace(dir, pretrained.Model.Config.MaxPositions);
+                else if (Directory.Exists(source))
+                    foreach (var name in new[] { "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt" })
+                        if (File.Exists(Path.Combine(source, name))) File.Copy(Path.Combine(source, name), Path.Combine(dir, name));
+            });
+            Console.WriteLine($"wrote {r.GetValue(output)} ({pretrained.Model.Config.ModelType}, {pretrained.Model.Config.ParameterCount():N0} parameters)");
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+using RlhfSharp.Generation;
+
+namespace RlhfSharp.Cli.Commands;
+
+/// <summary>The sampling options shared by <c>generate</c> and <c>chat</c>.</summary>
+public sealed class SamplingArguments
+{
+    public Option<int> MaxNewTokens { get; } = new("--max-new-tokens", "-n") { Description = "Tokens to generate per prompt.", DefaultValueFactory = _ => 64 };
+    public Option<int> MinNewTokens { get; } = new("--min-new-tokens") { Description = "EOS is not allowed before this many tokens.", DefaultValueFactory = _ => 0 };
+    public Option<double> Temperature { get; } = new("--temperature", "-t") { Description = "Sampling temperature; 0 is greedy.", DefaultValueFactory = _ => 1.0 };
+    public Option<int> TopK { get; } = new("--top-k") { Description = "Keep only the k most likely tokens (0 = off).", DefaultValueFactory = _ => 0 };
+    public Option<double> TopP { get; } = new("--top-p") { Description = "Nucleus sampling threshold (1 = off).", DefaultValueFactory = _ => 1.0 };
+    public Option<double> RepetitionPenalty { get; } = new("--repetition-penalty") { Description = "CTRL repetition penalty (1 = off).", DefaultValueFactory = _ => 1.0 };
+    public Option<string[]> Stop { get; } = new("--stop") { Description = "Stop a completion when its text contains this string (repeatable).", AllowMultipleArgumentsPerToken = false };
+    public Option<ulong> Seed { get; } = new("--seed") { Description = "Random seed; the same seed gives the same output.", DefaultValueFactory = _ => 0UL };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { MaxNewTokens, MinNewTokens, Temperature, TopK, TopP, RepetitionPenalty, Stop, Seed }) command.Options.Add(o);
+    }
+
+    public SamplingOptions Read(ParseResult r) => new()
+    {
+        MaxNewTokens = r.GetValue(MaxNewTokens),
+        MinNewTokens = r.GetValue(MinNewTokens),
+        Temperature = r.GetValue(Temperature),
+        TopK = r.GetValue(TopK),
+        TopP = r.GetValue(TopP),
+        RepetitionPenalty = r.GetValue(RepetitionPenalty),
+        StopStrings = r.GetValue(Stop) ?? [],
+        Seed = r.GetValue(Seed),
+    };
+}

@@ -1,0 +1,48 @@
+using RlhfSharp.Models;
+using RlhfSharp.Tokenization;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Checkpoints;
+
+/// <summary>
+/// A causal LM with its tokenizer, found from what a user types after <c>--model</c>: a built-in name, a
+/// Hugging Face folder or a llama2.c <c>.bin</c>.
+/// </summary>
+public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, string Path) : IDisposable
+{
+    /// <summary>Built-in models shipped with the library (name → file under the app's models/ folder).</summary>
+    public static IReadOnlyDictionary<string, string> BuiltIn { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["stories260k"] = System.IO.Path.Combine("models", "stories260K", "stories260K.bin"),
+    };
+
+    /// <summary>Turns a built-in name into its path; anything else is returned as given.</summary>
+    public static string Resolve(string spec)
+    {
+        if (BuiltIn.TryGetValue(spec, out var relative))
+        {
+            string path = System.IO.Path.Combine(AppContext.BaseDirectory, relative);
+            if (!File.Exists(path)) throw new RlhfException($"built-in model '{spec}' is missing from the installation ({path}).");
+            return path;
+        }
+        if (Directory.Exists(spec) || File.Exists(spec)) return spec;
+        throw new RlhfException($"model '{spec}' not found: give a Hugging Face folder, a llama2.c .bin file, or a built-in name ({string.Join(", ", BuiltIn.Keys)}).");
+    }
+
+    public static PretrainedModel Load(string spec, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    {
+        string path = Resolve(spec);
+        var model = Directory.Exists(path)
+            ? HuggingFaceCheckpoint.LoadCausalLM(path, dtype, device)
+            : Llama2cCheckpoint.LoadCausalLM(path, dtype, device);
+        var tokenizer = TokenizerLoader.Load(path);
+        if (tokenizer.VocabSize > model.Config.VocabSize)
+            throw new RlhfException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {model.Config.VocabSize}: they do not belong together.");
+        return new PretrainedModel(model, tokenizer, path);
+    }
+
+    /// <summary>The ids a text prompt starts generation from: BOS first where the model family expects it.</summary>
+    public int[] EncodePrompt(string text) => Tokenizer.Encode(text, addBos: Tokenizer.BosId is not null && Model.Config.Family == ModelFamily.Llama);
+
+    public void Dispose() => Model.Dispose();
+}
