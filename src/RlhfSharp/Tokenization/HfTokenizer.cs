@@ -206,7 +206,7 @@ public sealed class HfTokenizer : ITokenizer
         return ids.ToArray();
     }
 
-    public int[] EncodeWithSpecialTokens(string text, bool addBos = false)
+    public int[] EncodeWithSpecialTokens(string text, bool addBos = false, IReadOnlyList<(int Start, int Length)>? plainSpans = null)
     {
         var ids = new List<int>();
         if (addBos && BosId is int bos) ids.Add(bos);
@@ -216,7 +216,7 @@ public sealed class HfTokenizer : ITokenizer
             var segmentIds = _model.Encode(segment, atStart);
             atStart = false;
             return segmentIds;
-        }));
+        }, plainSpans));
         return ids.ToArray();
     }
 

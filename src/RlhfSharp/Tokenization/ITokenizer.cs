@@ -27,9 +27,10 @@ public interface ITokenizer
 
     /// <summary>
     /// Encodes text in which special-token strings (<c>&lt;|im_start|&gt;</c>, <c>&lt;s&gt;</c>, …) become their ids,
-    /// as a rendered <see cref="ChatTemplate"/> needs. Never pass raw user content here: a user could type a special.
+    /// as a rendered <see cref="ChatTemplate"/> needs. Inside <paramref name="plainSpans"/> (the message contents,
+    /// <see cref="RenderedChat.ContentSpans"/>) special strings stay plain text, so a user cannot type a special.
     /// </summary>
-    int[] EncodeWithSpecialTokens(string text, bool addBos = false);
+    int[] EncodeWithSpecialTokens(string text, bool addBos = false, IReadOnlyList<(int Start, int Length)>? plainSpans = null);
 
     /// <summary>Decodes ids; BOS/EOS/PAD are dropped when <paramref name="skipSpecial"/> is set.</summary>
     string Decode(IReadOnlyList<int> ids, bool skipSpecial = true);

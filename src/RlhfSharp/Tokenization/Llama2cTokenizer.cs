@@ -90,11 +90,11 @@ public sealed partial class Llama2cTokenizer : ITokenizer
         return tokens.ToArray();
     }
 
-    public int[] EncodeWithSpecialTokens(string text, bool addBos = false)
+    public int[] EncodeWithSpecialTokens(string text, bool addBos = false, IReadOnlyList<(int Start, int Length)>? plainSpans = null)
     {
         var tokens = new List<int>();
         if (addBos) tokens.Add(1);
-        tokens.AddRange(_specials.Encode(text, EncodePlain));
+        tokens.AddRange(_specials.Encode(text, EncodePlain, plainSpans));
         return tokens.ToArray();
     }
 

@@ -10,12 +10,18 @@ internal sealed class SpecialTokenSplitter(IReadOnlyDictionary<string, int> spec
         specials.Where(kv => kv.Key.Length > 0).OrderByDescending(kv => kv.Key.Length).Select(kv => (kv.Key, kv.Value)).ToArray();
 
     /// <summary>Encodes <paramref name="text"/>, emitting special ids for special strings and <paramref name="encodePlain"/> for the rest.</summary>
-    public List<int> Encode(string text, Func<string, int[]> encodePlain)
+    /// <param name="plainSpans">Character ranges (message contents) where special strings are left as plain text.</param>
+    public List<int> Encode(string text, Func<string, int[]> encodePlain, IReadOnlyList<(int Start, int Length)>? plainSpans = null)
     {
         var ids = new List<int>();
         int plainStart = 0, i = 0;
         while (i < text.Length)
         {
+            if (plainSpans?.FirstOrDefault(span => i >= span.Start && i < span.Start + span.Length) is { Length: > 0 } inside)
+            {
+                i = inside.Start + inside.Length;
+                continue;
+            }
             var match = _byLength.FirstOrDefault(s => string.CompareOrdinal(text, i, s.Text, 0, s.Text.Length) == 0);
             if (match.Text is null) { i++; continue; }
             if (i > plainStart) ids.AddRange(encodePlain(text[plainStart..i]));
