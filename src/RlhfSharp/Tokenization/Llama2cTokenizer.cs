@@ -103,11 +103,11 @@ public sealed partial class Llama2cTokenizer : ITokenizer
         var tokens = new List<int>();
         // run.c adds the dummy prefix only for non-empty text, as SentencePiece's add_dummy_prefix does.
         if (text.Length > 0) tokens.Add(_ids[" "]);
+        Span<byte> utf8 = stackalloc byte[4];
         foreach (var rune in text.EnumerateRunes())
         {
             var codepoint = rune.ToString();
             if (_ids.TryGetValue(codepoint, out int id)) { tokens.Add(id); continue; }
-            Span<byte> utf8 = stackalloc byte[4];
             int n = rune.EncodeToUtf8(utf8);
             for (int k = 0; k < n; k++) tokens.Add(utf8[k] + ByteOffset);
         }

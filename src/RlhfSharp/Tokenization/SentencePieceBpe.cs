@@ -49,13 +49,13 @@ internal sealed class SentencePieceBpe : IBpeModel
     private void EncodeWord(string word, List<int> ids)
     {
         var symbols = new List<string>();
+        Span<byte> utf8 = stackalloc byte[4];
         foreach (var rune in word.EnumerateRunes())
         {
             var ch = rune.ToString();
             if (_vocab.ContainsKey(ch)) { symbols.Add(ch); continue; }
             if (_byteFallback)
             {
-                Span<byte> utf8 = stackalloc byte[4];
                 int n = rune.EncodeToUtf8(utf8);
                 for (int k = 0; k < n; k++) symbols.Add($"<0x{utf8[k]:X2}>");
             }

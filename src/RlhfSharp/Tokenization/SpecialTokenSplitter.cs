@@ -10,6 +10,8 @@ internal sealed class SpecialTokenSplitter(IReadOnlyDictionary<string, int> spec
         specials.Where(kv => kv.Key.Length > 0).OrderByDescending(kv => kv.Key.Length).Select(kv => (kv.Key, kv.Value)).ToArray();
 
     /// <summary>Encodes <paramref name="text"/>, emitting special ids for special strings and <paramref name="encodePlain"/> for the rest.</summary>
+    /// <param name="text">Text that may contain special-token strings.</param>
+    /// <param name="encodePlain">Encodes a stretch of text that contains no specials.</param>
     /// <param name="plainSpans">Character ranges (message contents) where special strings are left as plain text.</param>
     public List<int> Encode(string text, Func<string, int[]> encodePlain, IReadOnlyList<(int Start, int Length)>? plainSpans = null)
     {

@@ -96,4 +96,17 @@ public class LlamaStyleHfTokenizerTests : IDisposable
         Assert.Equal(_llama2c.EncodeWithSpecialTokens(text), _hf.EncodeWithSpecialTokens(text));
         Assert.Equal(1, _hf.EncodeWithSpecialTokens(text)[0]);
     }
+
+    [Fact]
+    public void Token_objects_in_tokenizer_config_and_an_eos_list_in_generation_config_are_read()
+    {
+        File.WriteAllText(Path.Combine(_dir.Path, "tokenizer_config.json"),
+            """{"bos_token": {"content": "<s>", "lstrip": false}, "eos_token": {"content": "</s>"}, "pad_token": "<unk>"}""");
+        File.WriteAllText(Path.Combine(_dir.Path, "generation_config.json"), """{"eos_token_id": [2, 13]}""");
+        var hf = HfTokenizer.Load(_dir.Path);
+        Assert.Equal(1, hf.BosId);
+        Assert.Equal(2, hf.EosId);
+        Assert.Equal([2, 13], hf.EosIds);
+        Assert.Equal(0, hf.PadId);
+    }
 }
