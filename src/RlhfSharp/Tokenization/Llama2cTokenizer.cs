@@ -1,0 +1,164 @@
+using System.Text;
+
+namespace RlhfSharp.Tokenization;
+
+/// <summary>
+/// The tokenizer of Karpathy's llama2.c (<c>tok.bin</c>, as exported by its <c>tokenizer.py</c>): a SentencePiece
+/// BPE vocabulary with scores, encoded exactly as <c>run.c</c> does. No library reads this format.
+/// </summary>
+/// <remarks>
+/// File layout (little-endian): <c>int32 max_token_length</c>, then for each id <c>float32 score, int32 len,
+/// len bytes</c> of UTF-8. Id 0 is &lt;unk&gt;, 1 is BOS, 2 is EOS, 3..258 are the byte pieces &lt;0x00&gt;..&lt;0xFF&gt;.
+/// Spaces are stored as real spaces, not <c>▁</c>.
+/// </remarks>
+public sealed partial class Llama2cTokenizer : ITokenizer
+{
+    /// <summary>Byte-fallback ids start here: byte b is id b + 3 (run.c: <c>tokens[n] = byte + 3</c>).</summary>
+    private const int ByteOffset = 3;
+
+    private readonly string[] _pieces;
+    private readonly float[] _scores;
+    private readonly Dictionary<string, int> _ids;
+    private readonly SpecialTokenSplitter _specials;
+
+    /// <summary>The pieces, indexed by id, as stored (spaces are real spaces; BOS is stored as "\n&lt;s&gt;\n").</summary>
+    public IReadOnlyList<string> Pieces => _pieces;
+    /// <summary>The merge scores, indexed by id: a higher score merges first.</summary>
+    public IReadOnlyList<float> Scores => _scores;
+
+    public int VocabSize => _pieces.Length;
+    public int? BosId => 1;
+    public int? EosId => 2;
+    /// <summary>llama2.c has no pad token, so this is EOS (the HF convention for causal LMs).</summary>
+    public int? PadId => EosId;
+
+    private Llama2cTokenizer(string[] pieces, float[] scores)
+    {
+        _pieces = pieces;
+        _scores = scores;
+        _ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < pieces.Length; i++) _ids.TryAdd(pieces[i], i);
+        _specials = new SpecialTokenSplitter(new Dictionary<string, int> { ["<unk>"] = 0, ["<s>"] = 1, ["</s>"] = 2 });
+    }
+
+    /// <summary>Reads a llama2.c <c>tok.bin</c>. <paramref name="vocabSize"/> is the model's vocab size (the file does not store it).</summary>
+    public static Llama2cTokenizer Load(string path, int vocabSize)
+    {
+        if (!File.Exists(path)) throw new RlhfException($"llama2.c tokenizer file not found: {path}");
+        using var reader = new BinaryReader(File.OpenRead(path));
+        reader.ReadInt32(); // max_token_length: run.c sizes a buffer with it; C# strings need no buffer.
+        var pieces = new string[vocabSize];
+        var scores = new float[vocabSize];
+        try
+        {
+            for (int i = 0; i < vocabSize; i++)
+            {
+                scores[i] = reader.ReadSingle();
+                int length = reader.ReadInt32();
+                pieces[i] = Encoding.UTF8.GetString(reader.ReadBytes(length));
+            }
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new RlhfException($"{path} ends before its {vocabSize} tokens: is it a llama2.c tok.bin for this model?", e);
+        }
+        return new Llama2cTokenizer(pieces, scores);
+    }
+
+    /// <summary>Reads a llama2.c <c>tok.bin</c>, taking the vocab size from the file length (every token record is read until the end).</summary>
+    public static Llama2cTokenizer Load(string path)
+    {
+        if (!File.Exists(path)) throw new RlhfException($"llama2.c tokenizer file not found: {path}");
+        using var reader = new BinaryReader(File.OpenRead(path));
+        reader.ReadInt32();
+        int count = 0;
+        while (reader.BaseStream.Position < reader.BaseStream.Length)
+        {
+            reader.ReadSingle();
+            reader.BaseStream.Seek(reader.ReadInt32(), SeekOrigin.Current);
+            count++;
+        }
+        return Load(path, count);
+    }
+
+    /// <summary>Encodes like run.c's <c>encode</c>: dummy space prefix, codepoint lookup with byte fallback, then greedy best-score merges.</summary>
+    public int[] Encode(string text, bool addBos = false)
+    {
+        var tokens = new List<int>();
+        if (addBos) tokens.Add(1);
+        tokens.AddRange(EncodePlain(text));
+        return tokens.ToArray();
+    }
+
+    public int[] EncodeWithSpecialTokens(string text, bool addBos = false, IReadOnlyList<(int Start, int Length)>? plainSpans = null)
+    {
+        var tokens = new List<int>();
+        if (addBos) tokens.Add(1);
+        tokens.AddRange(_specials.Encode(text, EncodePlain, plainSpans));
+        return tokens.ToArray();
+    }
+
+    private int[] EncodePlain(string text)
+    {
+        var tokens = new List<int>();
+        // run.c adds the dummy prefix only for non-empty text, as SentencePiece's add_dummy_prefix does.
+        if (text.Length > 0) tokens.Add(_ids[" "]);
+        Span<byte> utf8 = stackalloc byte[4];
+        foreach (var rune in text.EnumerateRunes())
+        {
+            var codepoint = rune.ToString();
+            if (_ids.TryGetValue(codepoint, out int id)) { tokens.Add(id); continue; }
+            int n = rune.EncodeToUtf8(utf8);
+            for (int k = 0; k < n; k++) tokens.Add(utf8[k] + ByteOffset);
+        }
+
+        while (true)
+        {
+            // run.c keeps the first pair with a strictly higher score, so ties go to the leftmost pair.
+            float bestScore = -1e10f;
+            int bestId = -1, bestIndex = -1;
+            for (int i = 0; i < tokens.Count - 1; i++)
+            {
+                if (_ids.TryGetValue(_pieces[tokens[i]] + _pieces[tokens[i + 1]], out int merged) && _scores[merged] > bestScore)
+                {
+                    bestScore = _scores[merged];
+                    bestId = merged;
+                    bestIndex = i;
+                }
+            }
+            if (bestIndex < 0) break;
+            tokens[bestIndex] = bestId;
+            tokens.RemoveAt(bestIndex + 1);
+        }
+        return tokens.ToArray();
+    }
+
+    /// <summary>
+    /// Decodes ids. A piece directly after BOS loses its leading space (run.c's rule, undoing the dummy prefix);
+    /// anywhere else the text is byte-exact, so decoding new tokens alone keeps their leading space.
+    /// </summary>
+    public string Decode(IReadOnlyList<int> ids, bool skipSpecial = true)
+    {
+        var text = new StringBuilder();
+        var run = new List<string>();
+        bool runFollowsBos = false;
+        void Flush()
+        {
+            text.Append(SentencePieceText.Decode(run, runFollowsBos));
+            run.Clear();
+        }
+        foreach (int id in ids)
+        {
+            if (id is 0 or 1 or 2)
+            {
+                Flush();
+                if (!skipSpecial) text.Append(_pieces[id].Trim('\n'));
+                runFollowsBos = id == 1;
+                continue;
+            }
+            run.Add(_pieces[id]);
+        }
+        Flush();
+        return text.ToString();
+    }
+}
