@@ -37,7 +37,7 @@ public static class ChatCommand
                 messages.Add(new ChatMessage("user", line));
                 var rendered = chat.RenderWithAssistantSpans(messages, addGenerationPrompt: true);
                 var ids = pretrained.Tokenizer.EncodeWithSpecialTokens(rendered.Text,
-                    addBos: pretrained.Tokenizer.BosId is not null && !rendered.Text.StartsWith("<"), rendered.ContentSpans);
+                    addBos: pretrained.AddsBos && !rendered.Text.StartsWith("<s>") && !rendered.Text.StartsWith("<|begin_of_text|>"), rendered.ContentSpans);
                 var generated = new List<int>();
                 string shown = "";
                 var completion = sampler.Generate([ids], options with { Seed = options.Seed + (ulong)turn++ }, (_, token) =>

@@ -42,7 +42,14 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
     }
 
     /// <summary>The ids a text prompt starts generation from: BOS first where the model family expects it.</summary>
-    public int[] EncodePrompt(string text) => Tokenizer.Encode(text, addBos: Tokenizer.BosId is not null && Model.Config.Family == ModelFamily.Llama);
+    public int[] EncodePrompt(string text) => Tokenizer.Encode(text, addBos: AddsBos);
+
+    /// <summary>Whether prompts start with BOS: as tokenizer_config.json says, else for LLaMA-family models with a BOS.</summary>
+    public bool AddsBos => Tokenizer switch
+    {
+        HfTokenizer hf => hf.AddBosToken,
+        _ => Tokenizer.BosId is not null && Model.Config.Family == ModelFamily.Llama,
+    };
 
     public void Dispose() => Model.Dispose();
 }

@@ -16,7 +16,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
     public int PadId { get; init; } = tokenizer?.PadId ?? model.Config.PadTokenId ?? model.Config.EosTokenIds.FirstOrDefault();
 
     /// <summary>EOS ids that end a row; from the tokenizer, else the model config.</summary>
-    public IReadOnlyList<int> EosIds { get; init; } = tokenizer?.EosId is int e ? [e] : model.Config.EosTokenIds;
+    public IReadOnlyList<int> EosIds { get; init; } = tokenizer is { EosIds.Count: > 0 } ? tokenizer.EosIds : model.Config.EosTokenIds;
 
     /// <summary>Samples completions for token-id prompts (used exactly as given: no BOS is added here).</summary>
     /// <param name="onToken">Called with (row, token id) as each token is chosen, for streaming.</param>
