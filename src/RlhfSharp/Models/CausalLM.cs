@@ -34,6 +34,19 @@ public sealed class CausalLM : nn.Module
         return Head(h);
     }
 
+    /// <summary>An independent copy with the same weights, dtype and device (a frozen reference, an EMA).</summary>
+    public CausalLM Clone()
+    {
+        var copy = new CausalLM(Config);
+        var source = named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var first = source.Values.First();
+        copy.to(first.dtype).to(first.device);
+        using (torch.no_grad())
+            foreach (var (name, p) in copy.named_parameters()) p.copy_(source[name]);
+        copy.train(training);
+        return copy;
+    }
+
     /// <summary>Applies the LM head to hidden states.</summary>
     public Tensor Head(Tensor hidden) => lm_head is not null
         ? lm_head.forward(hidden)

@@ -16,13 +16,27 @@ public sealed class ScoreModel : nn.Module
     public readonly Linear score;
 #pragma warning restore IDE1006
 
-    public TransformerConfig Config => model.Config;
+    /// <summary>The architecture, with the current reward normalisation written into it.</summary>
+    public TransformerConfig Config => model.Config with { RewardMean = RewardMean, RewardStd = RewardStd };
+
+    /// <summary>Subtracted by <see cref="Rewards"/>: the mean score on SFT demonstrations (InstructGPT §3.5).</summary>
+    public double? RewardMean { get; set; }
+    public double? RewardStd { get; set; }
 
     public ScoreModel(TransformerConfig config) : base(nameof(ScoreModel))
     {
         model = new Transformer(config);
         score = nn.Linear(config.HiddenSize, config.NumLabels, hasBias: false);
+        RewardMean = config.RewardMean;
+        RewardStd = config.RewardStd;
         RegisterComponents();
+    }
+
+    /// <summary>The scalar reward of each sequence (B): the pooled score minus <see cref="RewardMean"/>.</summary>
+    public Tensor Rewards(Tensor inputIds, Tensor? attentionMask = null)
+    {
+        var r = Forward(inputIds, attentionMask, attentionMask is null ? null : Transformer.PositionsFromMask(attentionMask)).select(1, 0);
+        return RewardMean is double mean ? r - mean : r;
     }
 
     /// <summary>Scores at every position (B, T, labels).</summary>

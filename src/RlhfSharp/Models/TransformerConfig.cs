@@ -42,6 +42,12 @@ public sealed record TransformerConfig
     public int? PadTokenId { get; init; }
     /// <summary>Outputs of the score head of a <c>*ForSequenceClassification</c> model (1 for a reward model).</summary>
     public int NumLabels { get; init; } = 2;
+    /// <summary>
+    /// A reward model's score on SFT demonstrations, subtracted from its outputs so demonstrations score 0 on average
+    /// (InstructGPT §3.5). Stored as OpenRLHF does: <c>normalize_reward</c>, <c>mean</c>, <c>std</c> in config.json.
+    /// </summary>
+    public double? RewardMean { get; init; }
+    public double? RewardStd { get; init; }
     /// <summary>HF <c>head_dim</c>; hidden/heads unless the checkpoint says otherwise.</summary>
     public int? ExplicitHeadDim { get; init; }
 
@@ -99,6 +105,8 @@ public sealed record TransformerConfig
                     EosTokenIds = Ids(j, "eos_token_id", source),
                     PadTokenId = Int(j, "pad_token_id", source),
                     NumLabels = Labels(j, source),
+                    RewardMean = Bool(j, "normalize_reward", source) == true ? Dbl(j, "mean", source) : null,
+                    RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
                 };
             }
             case "llama" or "mistral" or "qwen2":
@@ -128,6 +136,8 @@ public sealed record TransformerConfig
                     PadTokenId = Int(j, "pad_token_id", source),
                     NumLabels = Labels(j, source),
                     ExplicitHeadDim = Int(j, "head_dim", source),
+                    RewardMean = Bool(j, "normalize_reward", source) == true ? Dbl(j, "mean", source) : null,
+                    RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
                 };
             }
             default:
@@ -171,6 +181,7 @@ public sealed record TransformerConfig
             var id2label = new JsonObject(); var label2id = new JsonObject();
             for (int i = 0; i < NumLabels; i++) { id2label[i.ToString()] = $"LABEL_{i}"; label2id[$"LABEL_{i}"] = i; }
             j["id2label"] = id2label; j["label2id"] = label2id;
+            if (RewardMean is double mean) { j["normalize_reward"] = true; j["mean"] = mean; j["std"] = RewardStd ?? 1.0; }
         }
         j["torch_dtype"] = "float32";
         j["transformers_version"] = "4.44.0";

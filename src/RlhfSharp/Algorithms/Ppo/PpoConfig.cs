@@ -1,0 +1,72 @@
+using RlhfSharp.Algorithms.Common;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Algorithms.Ppo;
+
+/// <summary>How the critic is built.</summary>
+public enum CriticKind
+{
+    /// <summary>A separate model initialised from the reward model (InstructGPT §3.5; OpenRLHF, DeepSpeed-Chat).</summary>
+    SeparateFromRewardModel,
+    /// <summary>A linear value head on the policy's last hidden state (TRL's AutoModelForCausalLMWithValueHead).</summary>
+    ValueHead,
+}
+
+/// <summary>
+/// PPO for language models with a per-token KL penalty to the SFT model. Defaults are OpenRLHF's train_ppo
+/// (v0.5) unless the comment says otherwise.
+/// </summary>
+public sealed record PpoConfig
+{
+    /// <summary>Optimizer steps of the whole run (OpenRLHF counts episodes; one step = one rollout batch here).</summary>
+    public int Steps { get; init; } = 100;
+    /// <summary>Prompts sampled per rollout batch (OpenRLHF rollout_batch_size = 512; lower for CPU).</summary>
+    public int RolloutBatchSize { get; init; } = 512;
+    /// <summary>Rollouts per gradient step (OpenRLHF train_batch_size = 128).</summary>
+    public int MiniBatchSize { get; init; } = 128;
+    /// <summary>Passes over each rollout batch (OpenRLHF max_epochs = 1; InstructGPT/Ziegler used 4 with smaller batches).</summary>
+    public int PpoEpochs { get; init; } = 1;
+    public int MaxNewTokens { get; init; } = 1024;
+    public double Temperature { get; init; } = 1.0;
+    public double TopP { get; init; } = 1.0;
+
+    /// <summary>Initial β of the KL penalty (OpenRLHF init_kl_coef = 0.01; InstructGPT β = 0.02).</summary>
+    public double InitKlCoef { get; init; } = 0.01;
+    /// <summary>Adaptive KL target; null = fixed β (OpenRLHF kl_target = None).</summary>
+    public double? KlTarget { get; init; }
+    /// <summary>Horizon of the adaptive controller in samples (OpenRLHF kl_horizon = 10000; Ziegler et al.).</summary>
+    public int KlHorizon { get; init; } = 10000;
+    /// <summary>KL estimator in the reward (k1 as OpenRLHF's default; Schulman's k2/k3 are available).</summary>
+    public KlEstimatorKind KlEstimator { get; init; } = KlEstimatorKind.K1;
+    /// <summary>Scores are clipped to this range before the KL penalty (OpenRLHF reward_clip_range = (−10, 10)).</summary>
+    public double RewardClip { get; init; } = 10.0;
+
+    /// <summary>GAE discount (OpenRLHF gamma = 1).</summary>
+    public double Gamma { get; init; } = 1.0;
+    /// <summary>GAE λ (OpenRLHF lambd = 0.95).</summary>
+    public double Lambda { get; init; } = 0.95;
+    /// <summary>Whiten advantages over the batch (OpenRLHF advantages_norm; TRL whiten_rewards for advantages).</summary>
+    public bool WhitenAdvantages { get; init; } = true;
+    /// <summary>PPO clip ε (Schulman et al. 2017; OpenRLHF eps_clip = 0.2).</summary>
+    public double ClipEps { get; init; } = 0.2;
+    /// <summary>Value clip (OpenRLHF value_clip = 0.2); null disables.</summary>
+    public double? ValueClip { get; init; } = 0.2;
+    /// <summary>Weight of the value loss when the critic shares the policy's body (TRL vf_coef = 0.1).</summary>
+    public double ValueCoef { get; init; } = 0.1;
+    public LossReduction Reduction { get; init; } = LossReduction.TokenMean;
+    /// <summary>Stop the epochs of a batch early when approx KL exceeds this (OpenAI baselines' target_kl); null = never.</summary>
+    public double? EarlyStopKl { get; init; }
+
+    /// <summary>PPO-ptx: γ of the pre-training LM loss mixed into the actor loss (OpenRLHF ptx_coef = 0.05; InstructGPT γ = 27.8 on its own scale).</summary>
+    public double PtxCoef { get; init; } = 0.05;
+    /// <summary>EMA of the actor's weights (OpenRLHF ema_beta = 0.992); null = off.</summary>
+    public double? EmaBeta { get; init; }
+
+    public CriticKind Critic { get; init; } = CriticKind.SeparateFromRewardModel;
+    /// <summary>Actor learning rate (OpenRLHF actor_learning_rate = 1e-6).</summary>
+    public OptimizerConfig ActorOptimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Cosine };
+    /// <summary>Critic learning rate (OpenRLHF critic_learning_rate = 9e-6).</summary>
+    public OptimizerConfig CriticOptimizer { get; init; } = new() { LearningRate = 9e-6, Schedule = ScheduleKind.Cosine };
+    public int SaveEvery { get; init; } = 10;
+    public ulong Seed { get; init; } = 42;
+}

@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Models;
+using RlhfSharp.Training;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Algorithms.Reward;
+
+/// <summary>
+/// Trains a scalar reward on human rankings with InstructGPT's K-wise loss: every one of the C(K,2) pairs of a
+/// prompt's responses in the same batch (Eq. 1), the pairwise Bradley–Terry loss with an optional margin when K = 2.
+/// </summary>
+public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int padId)
+{
+    public IProgress<TrainingProgress>? Progress { get; init; }
+    public MetricsLog? Metrics { get; init; }
+
+    public Dictionary<string, double> Train(IReadOnlyList<RankedGroup> train, IReadOnlyList<RankedGroup> eval, StageState? state = null, CancellationToken cancel = default)
+    {
+        if (train.Count == 0) throw new RlhfException("reward model: no rankings to train on.");
+        int stepsPerEpoch = (train.Count + config.PromptsPerBatch - 1) / config.PromptsPerBatch;
+        int total = stepsPerEpoch * config.Epochs;
+        using var optimizer = new Optimizer(model.parameters(), config.Optimizer, total);
+        var modules = new Dictionary<string, nn.Module> { ["reward"] = model };
+        var optimizers = new Dictionary<string, Optimizer> { ["reward"] = optimizer };
+        int start = 0;
+        if (state?.SavedStep is int saved) { state.Load(modules, optimizers); start = saved; }
+
+        model.train();
+        var clock = Stopwatch.StartNew();
+        for (int step = start; step < total; step++)
+        {
+            if (cancel.IsCancellationRequested) { state?.Save(step, modules, optimizers); cancel.ThrowIfCancellationRequested(); }
+            var order = SftTrainer.Shuffle(train.Count, config.Seed + (ulong)(step / stepsPerEpoch));
+            var groups = Enumerable.Range((step % stepsPerEpoch) * config.PromptsPerBatch, config.PromptsPerBatch)
+                .Where(i => i < train.Count).Select(i => train[order[i]]).ToList();
+            Dictionary<string, double> row;
+            using (NewDisposeScope())
+            {
+                var (loss, accuracy, chosenMean) = Loss(groups);
+                loss.backward();
+                double gradNorm = optimizer.Apply();
+                row = new Dictionary<string, double>
+                {
+                    ["step"] = step + 1, ["loss"] = loss.item<float>(), ["accuracy"] = accuracy, ["reward_best_mean"] = chosenMean,
+                    ["grad_norm"] = gradNorm, ["lr"] = optimizer.LearningRate,
+                    ["sequences_per_s"] = groups.Sum(g => g.Sequences.Count) / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
+                };
+            }
+            clock.Restart();
+            if (eval.Count > 0 && ((step + 1) % stepsPerEpoch == 0 || step + 1 == total))
+                foreach (var (k, v) in Evaluate(eval)) row[k] = v;
+            Metrics?.Write(row);
+            Progress?.Report(new TrainingProgress("rm", step + 1, total, row));
+            if (state is not null && config.SaveEvery > 0 && (step + 1) % config.SaveEvery == 0 && step + 1 < total)
+                state.Save(step + 1, modules, optimizers);
+        }
+        model.eval();
+        return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
+    }
+
+    /// <summary>Scores every sequence of the groups in one forward pass; returns them per group.</summary>
+    List<Tensor> Scores(IReadOnlyList<RankedGroup> groups)
+    {
+        var sequences = groups.SelectMany(g => g.Sequences).Select(s => s.Length > config.MaxLength ? s[..config.MaxLength] : s).ToList();
+        var batch = TokenBatch.RightPad(sequences, padId, model.model.embed_tokens.weight!.device);
+        var scores = model.Forward(batch.Ids, batch.AttentionMask).select(1, 0);
+        var result = new List<Tensor>();
+        long offset = 0;
+        foreach (var g in groups) { result.Add(scores.narrow(0, offset, g.Sequences.Count)); offset += g.Sequences.Count; }
+        return result;
+    }
+
+    (Tensor Loss, double Accuracy, double BestMean) Loss(IReadOnlyList<RankedGroup> groups)
+    {
+        var perGroup = Scores(groups);
+        var losses = new List<Tensor>();
+        for (int i = 0; i < groups.Count; i++)
+        {
+            var s = perGroup[i];
+            if (s.shape[0] == 2)
+            {
+                Tensor? margin = groups[i].Margin is double m ? tensor(new[] { (float)m }, device: s.device) : null;
+                losses.Add(RewardLoss.Pairwise(s.narrow(0, 0, 1), s.narrow(0, 1, 1), margin).Loss);
+            }
+            else losses.Add(RewardLoss.KWiseRanking(s.unsqueeze(0)).Loss);
+            if (config.CenteringCoef > 0)
+            {
+                // Eisenstein et al.'s coef·(r_i + r_j)² over every pair of the group (for K = 2 exactly their term).
+                var pairSums = (s.unsqueeze(1) + s.unsqueeze(0)).square().triu(1);
+                losses.Add(config.CenteringCoef * pairSums.sum() / (s.shape[0] * (s.shape[0] - 1) / 2.0));
+            }
+        }
+        var loss = stack(losses).sum() / groups.Count;
+        var (accuracy, best) = PairAccuracy(perGroup);
+        return (loss, accuracy, best);
+    }
+
+    static (double Accuracy, double BestMean) PairAccuracy(List<Tensor> perGroup)
+    {
+        double correct = 0, pairs = 0, best = 0;
+        foreach (var s in perGroup)
+        {
+            var v = s.detach().cpu().data<float>().ToArray();
+            best += v[0];
+            for (int i = 0; i < v.Length; i++)
+                for (int j = i + 1; j < v.Length; j++) { pairs++; if (v[i] > v[j]) correct++; }
+        }
+        return (correct / Math.Max(1, pairs), best / Math.Max(1, perGroup.Count));
+    }
+
+    /// <summary>Loss and pairwise accuracy (the fraction of ranked pairs the RM orders as people did).</summary>
+    public Dictionary<string, double> Evaluate(IReadOnlyList<RankedGroup> eval)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        double loss = 0, correct = 0, pairs = 0;
+        using (no_grad())
+        {
+            for (int i = 0; i < eval.Count; i += config.PromptsPerBatch)
+            {
+                using var scope = NewDisposeScope();
+                var groups = eval.Skip(i).Take(config.PromptsPerBatch).ToList();
+                var (l, acc, _) = Loss(groups);
+                int groupPairs = groups.Sum(g => g.Sequences.Count * (g.Sequences.Count - 1) / 2);
+                loss += l.item<float>() * groups.Count;
+                correct += acc * groupPairs; pairs += groupPairs;
+            }
+        }
+        if (wasTraining) model.train();
+        return new Dictionary<string, double> { ["eval_loss"] = loss / eval.Count, ["eval_accuracy"] = correct / Math.Max(1, pairs) };
+    }
+
+    /// <summary>
+    /// Sets <see cref="ScoreModel.RewardMean"/>/<see cref="ScoreModel.RewardStd"/> from the raw scores of SFT
+    /// demonstrations (prompt + demonstration ids), so they score 0 on average afterwards (InstructGPT §3.5).
+    /// </summary>
+    public void NormalizeOn(IReadOnlyList<int[]> demonstrations)
+    {
+        if (demonstrations.Count == 0) return;
+        model.eval();
+        var values = new List<float>();
+        model.RewardMean = null;
+        using (no_grad())
+            for (int i = 0; i < demonstrations.Count; i += config.PromptsPerBatch)
+            {
+                using var scope = NewDisposeScope();
+                var chunk = demonstrations.Skip(i).Take(config.PromptsPerBatch).Select(s => s.Length > config.MaxLength ? s[..config.MaxLength] : s).ToList();
+                var batch = TokenBatch.RightPad(chunk, padId, model.model.embed_tokens.weight!.device);
+                values.AddRange(model.Rewards(batch.Ids, batch.AttentionMask).cpu().data<float>().ToArray());
+            }
+        double mean = values.Average();
+        model.RewardMean = mean;
+        model.RewardStd = Math.Sqrt(values.Select(v => (v - mean) * (v - mean)).Sum() / Math.Max(1, values.Count - 1));
+    }
+}

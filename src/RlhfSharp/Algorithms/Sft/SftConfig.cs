@@ -1,0 +1,19 @@
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Algorithms.Sft;
+
+/// <summary>Supervised fine-tuning on demonstrations. Defaults are TRL's <c>SFTConfig</c> (v0.12+) unless noted.</summary>
+public sealed record SftConfig
+{
+    /// <summary>TRL <c>num_train_epochs</c> = 3 (InstructGPT trained its SFT models for 16 epochs, §3.5).</summary>
+    public int Epochs { get; init; } = 3;
+    /// <summary>TRL <c>per_device_train_batch_size</c> = 8.</summary>
+    public int BatchSize { get; init; } = 8;
+    /// <summary>TRL <c>max_length</c> = 1024; longer examples keep their head.</summary>
+    public int MaxLength { get; init; } = 1024;
+    /// <summary>TRL <c>learning_rate</c> = 2e-5, linear decay (HF Trainer), no weight decay, no warmup.</summary>
+    public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 2e-5, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0, Beta2 = 0.999 };
+    /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>
+    public int SaveEvery { get; init; } = 50;
+    public ulong Seed { get; init; } = 42;
+}

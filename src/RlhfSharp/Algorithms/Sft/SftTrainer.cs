@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using RlhfSharp.Models;
+using RlhfSharp.Training;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Algorithms.Sft;
+
+/// <summary>
+/// Supervised fine-tuning: next-token cross-entropy on the response tokens only (InstructGPT §3.5; TRL
+/// <c>completion_only_loss</c>), averaged over all target tokens of an optimizer step so gradient accumulation
+/// gives the same gradient as one large batch.
+/// </summary>
+public sealed class SftTrainer(CausalLM model, SftConfig config, int padId)
+{
+    public IProgress<TrainingProgress>? Progress { get; init; }
+    public MetricsLog? Metrics { get; init; }
+
+    public Dictionary<string, double> Train(IReadOnlyList<MaskedSequence> train, IReadOnlyList<MaskedSequence> eval, StageState? state = null, CancellationToken cancel = default)
+    {
+        if (train.Count == 0) throw new RlhfException("SFT: no training examples.");
+        var examples = train.Select(e => e.Truncate(config.MaxLength)).ToList();
+        int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
+        int stepsPerEpoch = (examples.Count + perStep - 1) / perStep;
+        int total = stepsPerEpoch * config.Epochs;
+        using var optimizer = new Optimizer(model.parameters(), config.Optimizer, total);
+        var modules = new Dictionary<string, nn.Module> { ["policy"] = model };
+        var optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer };
+        int start = 0;
+        if (state?.SavedStep is int saved) { state.Load(modules, optimizers); start = saved; }
+
+        model.train();
+        var device = model.model.embed_tokens.weight!.device;
+        var clock = Stopwatch.StartNew();
+        for (int step = start; step < total; step++)
+        {
+            if (cancel.IsCancellationRequested) { state?.Save(step, modules, optimizers); cancel.ThrowIfCancellationRequested(); }
+            int epoch = step / stepsPerEpoch;
+            var order = Shuffle(examples.Count, config.Seed + (ulong)epoch);
+            var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < examples.Count).Select(i => order[i]).ToList();
+            double targets = indices.Sum(i => examples[i].LossMask.Skip(1).Sum());
+            double lossSum = 0; long tokens = 0;
+            for (int m = 0; m < indices.Count; m += config.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var micro = indices.Skip(m).Take(config.BatchSize).Select(i => examples[i]).ToList();
+                var batch = TokenBatch.RightPad(micro.Select(e => e.Ids).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
+                var logprobs = TokenLogprobs.Of(model.Forward(batch.Ids, batch.AttentionMask), batch.Ids);
+                var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
+                var nll = -(logprobs * mask).sum();
+                (nll / Math.Max(1, targets)).backward();
+                lossSum += nll.item<float>();
+                tokens += micro.Sum(e => e.Ids.Length);
+            }
+            double gradNorm = optimizer.Apply();
+            var row = new Dictionary<string, double>
+            {
+                ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch, ["loss"] = lossSum / Math.Max(1, targets),
+                ["grad_norm"] = gradNorm, ["lr"] = optimizer.LearningRate, ["tokens_per_s"] = tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
+            };
+            clock.Restart();
+            if (eval.Count > 0 && ((step + 1) % stepsPerEpoch == 0 || step + 1 == total))
+                foreach (var (k, v) in Evaluate(eval)) row[k] = v;
+            Metrics?.Write(row);
+            Progress?.Report(new TrainingProgress("sft", step + 1, total, row));
+            if (state is not null && config.SaveEvery > 0 && (step + 1) % config.SaveEvery == 0 && step + 1 < total)
+                state.Save(step + 1, modules, optimizers);
+        }
+        model.eval();
+        return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
+    }
+
+    /// <summary>Mean negative log-likelihood per target token and its perplexity.</summary>
+    public Dictionary<string, double> Evaluate(IReadOnlyList<MaskedSequence> eval)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        var device = model.model.embed_tokens.weight!.device;
+        double nll = 0, count = 0;
+        using (no_grad())
+        {
+            for (int i = 0; i < eval.Count; i += config.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var micro = eval.Skip(i).Take(config.BatchSize).Select(e => e.Truncate(config.MaxLength)).ToList();
+                var batch = TokenBatch.RightPad(micro.Select(e => e.Ids).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
+                var logprobs = TokenLogprobs.Of(model.Forward(batch.Ids, batch.AttentionMask), batch.Ids);
+                var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
+                nll -= (logprobs * mask).sum().item<float>();
+                count += mask.sum().item<float>();
+            }
+        }
+        if (wasTraining) model.train();
+        double mean = nll / Math.Max(1, count);
+        return new Dictionary<string, double> { ["eval_loss"] = mean, ["eval_perplexity"] = Math.Exp(mean) };
+    }
+
+    /// <summary>A seeded permutation, the same on every run and every resume.</summary>
+    internal static int[] Shuffle(int n, ulong seed)
+    {
+        var order = Enumerable.Range(0, n).ToArray();
+        new Random((int)(seed % int.MaxValue)).Shuffle(order);
+        return order;
+    }
+}

@@ -1,0 +1,78 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Training;
+
+/// <summary>AdamW over a module's trainable parameters, one step at a time, with the learning-rate schedule and clipping.</summary>
+public sealed class Optimizer : IDisposable
+{
+    readonly AdamW adam;
+    readonly Parameter[] parameters;
+    readonly LearningRateSchedule schedule;
+
+    public OptimizerConfig Config { get; }
+    /// <summary>Optimizer steps taken so far.</summary>
+    public int Step { get; private set; }
+
+    public Optimizer(IEnumerable<Parameter> trainable, OptimizerConfig config, int totalSteps)
+    {
+        Config = config;
+        // Deduplicate by storage: a shared tensor registered twice would be stepped twice (STYLE.md, tied embeddings).
+        parameters = trainable.Where(p => p.requires_grad).DistinctBy(p => p.Handle).ToArray();
+        if (parameters.Length == 0) throw new RlhfException("nothing to train: every parameter is frozen.");
+        // Decay matrices only: biases, norm gains and other vectors are left alone (nanoGPT, TRL).
+        var decay = parameters.Where(p => p.dim() >= 2).ToArray();
+        var plain = parameters.Where(p => p.dim() < 2).ToArray();
+        var groups = new List<AdamW.ParamGroup>();
+        if (decay.Length > 0) groups.Add(new AdamW.ParamGroup(decay, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay, false, false));
+        if (plain.Length > 0) groups.Add(new AdamW.ParamGroup(plain, config.LearningRate, config.Beta1, config.Beta2, config.Eps, 0.0, false, false));
+        adam = optim.AdamW(groups, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+        schedule = new LearningRateSchedule(config, totalSteps);
+    }
+
+    public double LearningRate => schedule.At(Step);
+
+    public void ZeroGrad() => adam.zero_grad();
+
+    /// <summary>Clips, steps and advances the schedule. Returns the gradient norm before clipping.</summary>
+    public double Apply()
+    {
+        foreach (var g in adam.ParamGroups) g.LearningRate = schedule.At(Step);
+        double norm;
+        using (NewDisposeScope())
+        {
+            norm = Config.MaxGradNorm > 0
+                ? nn.utils.clip_grad_norm_(parameters, Config.MaxGradNorm)
+                : GradNorm();
+        }
+        adam.step();
+        adam.zero_grad();
+        Step++;
+        return norm;
+    }
+
+    double GradNorm() => parameters.Where(p => p.grad is not null)
+        .Select(p => p.grad!.square().sum()).Aggregate((a, b) => a + b).sqrt().item<float>();
+
+    /// <summary>Optimizer moments and step, for resume.</summary>
+    public void Save(string path)
+    {
+        string tmp = path + ".tmp";
+        using (var w = new BinaryWriter(File.Create(tmp)))
+        {
+            w.Write(Step);
+            adam.save_state_dict(w);
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    public void Load(string path)
+    {
+        using var r = new BinaryReader(File.OpenRead(path));
+        Step = r.ReadInt32();
+        adam.load_state_dict(r);
+    }
+
+    public void Dispose() => adam.Dispose();
+}

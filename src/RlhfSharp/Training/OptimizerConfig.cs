@@ -1,0 +1,23 @@
+namespace RlhfSharp.Training;
+
+/// <summary>How the weights move: AdamW, a warmup-then-decay schedule, gradient clipping and accumulation.</summary>
+public sealed record OptimizerConfig
+{
+    public double LearningRate { get; init; } = 1e-5;
+    /// <summary>Decoupled weight decay (Loshchilov &amp; Hutter 2019), on matrices only (nanoGPT; TRL's default groups).</summary>
+    public double WeightDecay { get; init; } = 0.0;
+    public double Beta1 { get; init; } = 0.9;
+    /// <summary>0.95 as InstructGPT/GPT-3 and OpenRLHF use, not Adam's 0.999.</summary>
+    public double Beta2 { get; init; } = 0.95;
+    public double Eps { get; init; } = 1e-8;
+    /// <summary>Global gradient-norm clip (1.0 in TRL, OpenRLHF and DeepSpeed-Chat); 0 disables.</summary>
+    public double MaxGradNorm { get; init; } = 1.0;
+    public int GradientAccumulation { get; init; } = 1;
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Cosine;
+    /// <summary>Fraction of the steps spent warming up linearly (OpenRLHF's lr_warmup_ratio, 0.03).</summary>
+    public double WarmupRatio { get; init; } = 0.03;
+    /// <summary>The schedule decays to this fraction of the peak rate (OpenRLHF's min_lr = 0.1·lr).</summary>
+    public double MinLearningRateRatio { get; init; } = 0.1;
+}
+
+public enum ScheduleKind { Constant, Linear, Cosine }
