@@ -1,0 +1,115 @@
+using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Reward;
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Generation;
+using RlhfSharp.Models;
+using RlhfSharp.Training;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Tests.Training;
+
+/// <summary>Each trainer, a few steps on the real stories260K model, does what its objective says.</summary>
+public sealed class TrainerTests : IDisposable
+{
+    readonly string tmp = Directory.CreateTempSubdirectory("rlhf-train-").FullName;
+    public void Dispose() => Directory.Delete(tmp, recursive: true);
+
+    static CausalLM Stories() => Llama2cCheckpoint.LoadCausalLM(HfFixture.BuiltInModel);
+
+    // "Once upon a time" → a fixed odd continuation the base model would not write.
+    static readonly int[] Prompt = [1, 403, 407, 261, 378];
+    static readonly int[] Target = [300, 301, 302, 303, 304, 305, 2];
+    static MaskedSequence Demo() => new([.. Prompt, .. Target], [.. Prompt.Select(_ => 0f), .. Target.Select(_ => 1f)]);
+
+    [Fact]
+    public void Sft_loss_counts_only_response_tokens_and_training_learns_the_demonstration()
+    {
+        using var model = Stories();
+        var config = new SftConfig { Epochs = 30, BatchSize = 2, Optimizer = new OptimizerConfig { LearningRate = 3e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant } };
+        var trainer = new SftTrainer(model, config, padId: 0);
+        var examples = new[] { Demo(), Demo() };
+
+        // Evaluate equals the mean NLL of the 7 target tokens only, computed by hand.
+        var before = trainer.Evaluate(examples)["eval_loss"];
+        using (no_grad())
+        {
+            var ids = tensor(Demo().Ids.Select(x => (long)x).ToArray()).unsqueeze(0);
+            var lp = model.Forward(ids).log_softmax(-1)[0];
+            double nll = 0;
+            for (int t = Prompt.Length; t < ids.shape[1]; t++) nll -= lp[t - 1, Demo().Ids[t]].item<float>();
+            Assert.Equal(nll / Target.Length, before, 4);
+        }
+        var after = trainer.Train(examples, examples)["eval_loss"];
+        Assert.True(after < before * 0.2, $"eval loss {before:F3} → {after:F3}");
+        var greedy = new Sampler(model) { EosIds = [2] }.Generate([Prompt], new SamplingOptions { Temperature = 0, MaxNewTokens = 10 })[0];
+        Assert.Equal(Target, greedy.NewIds);
+    }
+
+    [Fact]
+    public void Reward_model_learns_a_ranking_and_normalises_demonstrations_to_zero_mean()
+    {
+        using var lm = Stories();
+        string sftDir = Path.Combine(tmp, "sft");
+        HuggingFaceCheckpoint.Save(lm, sftDir);
+        using var rm = HuggingFaceCheckpoint.LoadScoreModel(sftDir, allowNewHead: true);
+        // Better = more copies of token 300 in the response.
+        var rng = new Random(1);
+        RankedGroup Group()
+        {
+            int[] Response(int count) => Enumerable.Range(0, 8).Select(i => i < count ? 300 : 270 + rng.Next(20)).OrderBy(_ => rng.Next()).ToArray();
+            return new RankedGroup(new[] { 3, 2, 1, 0 }.Select(c => Prompt.Concat(Response(c)).ToArray()).ToList());
+        }
+        var train = Enumerable.Range(0, 48).Select(_ => Group()).ToList();
+        var eval = Enumerable.Range(0, 16).Select(_ => Group()).ToList();
+        var trainer = new RewardTrainer(rm, new RewardConfig { Epochs = 3, PromptsPerBatch = 8, Optimizer = new OptimizerConfig { LearningRate = 1e-3, WarmupRatio = 0 } }, padId: 0);
+        var result = trainer.Train(train, eval);
+        Assert.True(result["eval_accuracy"] > 0.9, $"eval accuracy {result["eval_accuracy"]:F3}");
+
+        var demos = train.Select(g => g.Sequences[1]).ToList();
+        trainer.NormalizeOn(demos);
+        using var scope = NewDisposeScope();
+        var batch = TokenBatch.RightPad(demos, 0, CPU);
+        Assert.InRange(rm.Rewards(batch.Ids, batch.AttentionMask).mean().item<float>(), -1e-3, 1e-3);
+
+        // The offset travels with the checkpoint, in OpenRLHF's config keys.
+        string rmDir = Path.Combine(tmp, "rm");
+        HuggingFaceCheckpoint.Save(rm, rmDir);
+        using var reloaded = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        Assert.Equal(rm.RewardMean, reloaded.RewardMean);
+    }
+
+    [Theory]
+    [InlineData(CriticKind.SeparateFromRewardModel)]
+    [InlineData(CriticKind.ValueHead)]
+    public void Ppo_raises_a_simple_reward_and_keeps_kl_finite(CriticKind kind)
+    {
+        using var policy = Stories();
+        using var reference = policy.Clone();
+        string dir = Path.Combine(tmp, "sft-" + kind);
+        HuggingFaceCheckpoint.Save(policy, dir);
+        using var critic = kind == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(dir, allowNewHead: true) : null;
+        // Reward: the fraction of response tokens that are token 261 (" a"), which the base model writes sometimes.
+        Tensor Score(SampleBatch b)
+        {
+            var response = b.Sequences.narrow(1, b.PromptLength, b.ResponseMask.shape[1]);
+            return (response.eq(261).to(float32) * b.ResponseMask).sum(1) / b.ResponseMask.sum(1).clamp_min(1) * 10;
+        }
+        var config = new PpoConfig
+        {
+            Steps = 12, RolloutBatchSize = 16, MiniBatchSize = 8, PpoEpochs = 2, MaxNewTokens = 16, InitKlCoef = 0.01, PtxCoef = 0, Critic = kind,
+            ActorOptimizer = new OptimizerConfig { LearningRate = 2e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant },
+            CriticOptimizer = new OptimizerConfig { LearningRate = 2e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant },
+            EmaBeta = 0.9,
+        };
+        var log = new MetricsLog(null);
+        var trainer = new PpoTrainer(policy, reference, critic, Score, new Sampler(policy) { EosIds = [2], PadId = 0 }, 0, config) { Metrics = log };
+        var prompts = Enumerable.Range(0, 32).Select(i => (int[])[1, 403 + i % 5]).ToArray();
+        trainer.Train(prompts, []);
+        var rewards = log.Rows.Select(r => r["reward_mean"]).ToList();
+        double first = rewards.Take(3).Average(), last = rewards.TakeLast(3).Average();
+        Assert.True(last > first + 0.5, $"reward {first:F2} → {last:F2}");
+        Assert.All(log.Rows, r => Assert.True(double.IsFinite(r["kl"]) && double.IsFinite(r["value_loss"]) && r["clipfrac"] >= 0));
+        Assert.NotNull(trainer.Ema);
+    }
+}
