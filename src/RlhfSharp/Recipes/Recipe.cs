@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace RlhfSharp.Recipes;
+
+/// <summary>
+/// Reads a run's configuration: a recipe file (JSON) → <c>--set key=value</c> overrides → a typed record with
+/// every default filled in. Keys are snake_case; an unknown key or a wrong type is an error naming the key.
+/// </summary>
+public static class Recipe
+{
+    public static JsonSerializerOptions Json { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
+
+    /// <summary>Loads <paramref name="path"/> (or defaults when null), applies overrides, returns the typed config.</summary>
+    public static T Load<T>(string? path, IEnumerable<string>? overrides = null) where T : new()
+    {
+        JsonObject root;
+        if (path is null) root = JsonSerializer.SerializeToNode(new T(), Json)!.AsObject();
+        else
+        {
+            if (!File.Exists(path)) throw new RlhfException($"{path}: recipe file not found.");
+            try { root = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject ?? throw new RlhfException($"{path}: a recipe must be a JSON object."); }
+            catch (JsonException e) { throw new RlhfException($"{path}: invalid JSON at line {e.LineNumber + 1} ({e.Message})."); }
+        }
+        foreach (var o in overrides ?? []) Apply(root, o);
+        try { return root.Deserialize<T>(Json) ?? new T(); }
+        catch (JsonException e)
+        {
+            throw new RlhfException($"{path ?? "recipe"}: {Describe(e)}");
+        }
+    }
+
+    static string Describe(JsonException e)
+    {
+        string where = e.Path is { Length: > 2 } p ? $" at '{p.TrimStart('$', '.')}'" : "";
+        if (e.Message.Contains("could not be mapped")) return $"unknown key{where}: {e.Message.Split(". Path")[0]}";
+        return $"bad value{where}: {e.Message.Split(" Path:")[0]}";
+    }
+
+    /// <summary>Applies <c>a.b.c=value</c>; the value is read as JSON when it parses (numbers, true, [..]) and as a string otherwise.</summary>
+    public static void Apply(JsonObject root, string assignment)
+    {
+        int eq = assignment.IndexOf('=');
+        if (eq <= 0) throw new RlhfException($"--set '{assignment}': expected key=value (e.g. ppo.steps=20).");
+        string[] path = assignment[..eq].Trim().Split('.');
+        string raw = assignment[(eq + 1)..];
+        JsonNode? value;
+        try { value = JsonNode.Parse(raw); }
+        catch (JsonException) { value = JsonValue.Create(raw); }
+        JsonObject node = root;
+        for (int i = 0; i < path.Length - 1; i++)
+        {
+            if (node[path[i]] is JsonObject child) { node = child; continue; }
+            if (node[path[i]] is not null) throw new RlhfException($"--set {assignment[..eq]}: '{path[i]}' is not a section.");
+            var created = new JsonObject();
+            node[path[i]] = created;
+            node = created;
+        }
+        node[path[^1]] = value;
+    }
+
+    /// <summary>The resolved config as it is written to the run folder (every default written out).</summary>
+    public static string Serialize<T>(T config) => JsonSerializer.Serialize(config, Json);
+
+    public static string Format(double value) => value.ToString("0.####", CultureInfo.InvariantCulture);
+}

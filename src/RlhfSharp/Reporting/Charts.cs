@@ -1,0 +1,57 @@
+using ScottPlot;
+
+namespace RlhfSharp.Reporting;
+
+/// <summary>The run's plots as PNG files (ScottPlot).</summary>
+public static class Charts
+{
+    /// <summary>One line per key of <paramref name="series"/> against <paramref name="xKey"/>; rows without the key are skipped.</summary>
+    public static void Lines(IReadOnlyList<IReadOnlyDictionary<string, double>> rows, string xKey, IReadOnlyList<(string Key, string Label)> series,
+        string title, string yLabel, string path)
+    {
+        var plot = new Plot();
+        foreach (var (key, label) in series)
+        {
+            var points = rows.Where(r => r.ContainsKey(xKey) && r.TryGetValue(key, out var v) && double.IsFinite(v)).ToList();
+            if (points.Count == 0) continue;
+            var line = plot.Add.Scatter(points.Select(r => r[xKey]).ToArray(), points.Select(r => r[key]).ToArray());
+            line.LegendText = label;
+            line.MarkerSize = points.Count > 60 ? 0 : 4;
+        }
+        plot.Title(title);
+        plot.XLabel(xKey);
+        plot.YLabel(yLabel);
+        plot.ShowLegend(Alignment.LowerRight);
+        Save(plot, path);
+    }
+
+    /// <summary>Gold reward against KL to SFT for each policy, with 95% intervals: over-optimisation shows as gold falling at high KL.</summary>
+    public static void GoldVsKl(IReadOnlyDictionary<string, PolicyScore> policies, string path)
+    {
+        var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        int i = 0;
+        foreach (var (name, s) in policies)
+        {
+            var color = palette.GetColor(i++);
+            var bar = plot.Add.ErrorBar([s.KlToSft], [s.GoldMean], [(s.GoldCi95[1] - s.GoldCi95[0]) / 2]);
+            bar.Color = color;
+            var marker = plot.Add.Marker(s.KlToSft, s.GoldMean);
+            marker.Color = color;
+            marker.Size = 10;
+            marker.LegendText = name;
+        }
+        plot.Title("Gold reward vs KL to SFT (95% CI)");
+        plot.XLabel("KL(policy ‖ SFT), nats per sample");
+        plot.YLabel("gold reward");
+        plot.ShowLegend(Alignment.LowerRight);
+        Save(plot, path);
+    }
+
+    static void Save(Plot plot, string path)
+    {
+        string tmp = path + ".tmp.png";
+        plot.SavePng(tmp, 720, 420);
+        File.Move(tmp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,54 @@
+using System.Net;
+using System.Text;
+
+namespace RlhfSharp.Reporting;
+
+/// <summary>One prompt's completions from each policy, with their gold and proxy scores.</summary>
+public sealed record SampleRow(string Prompt, IReadOnlyDictionary<string, (string Text, double Gold, double Proxy)> ByPolicy);
+
+/// <summary>
+/// A self-contained report.html: the policies' scores with 95% intervals, the plots (embedded, so the file can be
+/// mailed alone), sample completions side by side, and the resolved config. All text is HTML-escaped.
+/// </summary>
+public static class HtmlReport
+{
+    public static void Write(string path, string title, IReadOnlyDictionary<string, PolicyScore> policies,
+        IReadOnlyDictionary<string, double> headline, IReadOnlyList<string> plots, IReadOnlyList<SampleRow> samples, string configJson)
+    {
+        static string E(string s) => WebUtility.HtmlEncode(s);
+        static string F(double v) => double.IsFinite(v) ? v.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture) : "–";
+        var html = new StringBuilder();
+        html.Append($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{E(title)}</title><style>")
+            .Append("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}")
+            .Append("td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}")
+            .Append("img{max-width:100%;margin:0.5em 0}pre{background:#f8f8f8;padding:1em;overflow:auto;font-size:12px}.story{white-space:pre-wrap;max-width:360px}")
+            .Append("</style></head><body>");
+        html.Append($"<h1>{E(title)}</h1>");
+        html.Append("<h2>Policies on held-out prompts</h2><table><tr><th>policy</th><th>gold mean</th><th>gold 95% CI</th><th>proxy (RM) mean</th><th>KL to SFT</th><th>samples</th><th>seconds</th></tr>");
+        foreach (var (name, s) in policies)
+            html.Append($"<tr><td>{E(name)}</td><td class=num>{F(s.GoldMean)}</td><td class=num>[{F(s.GoldCi95[0])}, {F(s.GoldCi95[1])}]</td>" +
+                        $"<td class=num>{F(s.ProxyMean)}</td><td class=num>{F(s.KlToSft)}</td><td class=num>{s.Samples}</td><td class=num>{F(s.Seconds)}</td></tr>");
+        html.Append("</table><table>");
+        foreach (var (k, v) in headline) html.Append($"<tr><th>{E(k)}</th><td class=num>{F(v)}</td></tr>");
+        html.Append("</table>");
+        html.Append("<h2>Plots</h2>");
+        foreach (var plot in plots.Where(File.Exists))
+            html.Append($"<figure><img alt=\"{E(Path.GetFileName(plot))}\" src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(plot))}\"><figcaption>{E(Path.GetFileName(plot))}</figcaption></figure>");
+        html.Append("<h2>Samples</h2><table><tr><th>prompt</th>");
+        var names = policies.Keys.ToList();
+        foreach (var n in names) html.Append($"<th>{E(n)}</th>");
+        html.Append("</tr>");
+        foreach (var row in samples)
+        {
+            html.Append($"<tr><td class=story>{E(row.Prompt)}</td>");
+            foreach (var n in names)
+                html.Append(row.ByPolicy.TryGetValue(n, out var c)
+                    ? $"<td class=story>{E(c.Text)}<br><small>gold {F(c.Gold)} · proxy {F(c.Proxy)}</small></td>"
+                    : "<td></td>");
+            html.Append("</tr>");
+        }
+        html.Append($"</table><h2>Config</h2><pre>{E(configJson)}</pre></body></html>");
+        File.WriteAllText(path + ".tmp", html.ToString());
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+}
