@@ -31,7 +31,8 @@ public static class DatasetLoader
     /// <summary>
     /// Pairwise preferences from <c>prompt</c>/<c>chosen</c>/<c>rejected</c> rows (optional <c>margin</c>) or
     /// implicit-prompt <c>chosen</c>/<c>rejected</c> rows. Implicit rows in HH-RLHF form are split at the last
-    /// "\n\nAssistant:" (<see cref="HhDialogue.Split"/>) and both must share that prompt; implicit rows without the
+    /// "\n\nAssistant:" (<see cref="HhDialogue.Split"/>); both must share that prompt, except that when
+    /// one response contains an invented later turn the shorter, shared prompt is used; implicit rows without the
     /// marker get an empty prompt and the whole strings as responses.
     /// </summary>
     public static LoadResult<Preference> LoadPreferences(string path, FieldMap? fieldMap = null, bool skipInvalid = false) =>
@@ -137,8 +138,14 @@ public static class DatasetLoader
         if (c is null && r is null) return new Preference("", chosen, rejected, margin);
         if (c is null || r is null)
             throw new BadRowException($"only {(c is null ? "rejected" : "chosen")} has a \"\\n\\nAssistant:\" turn; an implicit prompt needs both");
-        if (c.Value.Prompt != r.Value.Prompt)
+        // Usually both split at the same place. A response may itself contain an invented "\n\nHuman: …\n\nAssistant:"
+        // turn (helpful-base test line 169); then the shorter prompt, shared by both, is the real one, which is what
+        // the DPO reference code gets by cutting rejected at the length of chosen's prompt.
+        string prompt = c.Value.Prompt.Length <= r.Value.Prompt.Length ? c.Value.Prompt : r.Value.Prompt;
+        if (!chosen.StartsWith(prompt, StringComparison.Ordinal) || !rejected.StartsWith(prompt, StringComparison.Ordinal))
             throw new BadRowException("chosen and rejected have different prompts (their text up to the last \"\\n\\nAssistant:\" differs)");
+        c = (prompt, chosen[prompt.Length..]);
+        r = (prompt, rejected[prompt.Length..]);
         if (c.Value.Response.Length == 0) throw new BadRowException("chosen has an empty response after the last \"\\n\\nAssistant:\"");
         if (r.Value.Response.Length == 0) throw new BadRowException("rejected has an empty response after the last \"\\n\\nAssistant:\"");
         return new Preference(c.Value.Prompt, c.Value.Response, r.Value.Response, margin);

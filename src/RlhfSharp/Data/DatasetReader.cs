@@ -180,6 +180,7 @@ public static class DatasetReader
     {
         null => null,
         string s => JsonValue.Create(s),
+        ReadOnlyMemory<char> m => JsonValue.Create(m.ToString()),
         bool b => JsonValue.Create(b),
         byte or sbyte or short or ushort or int or uint or long or ulong => JsonValue.Create(Convert.ToInt64(value)),
         float or double or decimal => JsonValue.Create(Convert.ToDouble(value)),

@@ -62,8 +62,10 @@ internal sealed class RowFields(JsonObject row, FieldMap map)
         var list = new List<int>();
         for (int i = 0; i < array.Count; i++)
         {
-            if (array[i] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int k)) list.Add(k);
-            else if (array[i] is JsonValue d && d.GetValueKind() == JsonValueKind.Number && d.TryGetValue(out double x) && x == Math.Floor(x) && Math.Abs(x) < int.MaxValue) list.Add((int)x);
+            // The value may be backed by an int, a long (Parquet) or a JsonElement: read its JSON text.
+            if (array[i] is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+                && double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out double x)
+                && x == Math.Floor(x) && Math.Abs(x) < int.MaxValue) list.Add((int)x);
             else throw new BadRowException($"field {Name(field)}[{i}] must be an integer, got {DatasetReader.Kind(array[i])}");
         }
         return list;
@@ -78,7 +80,7 @@ internal sealed class RowFields(JsonObject row, FieldMap map)
             {
                 case JsonValueKind.True: return true;
                 case JsonValueKind.False: return false;
-                case JsonValueKind.Number when v.TryGetValue(out double x) && (x == 0 || x == 1): return x == 1;
+                case JsonValueKind.Number when v.ToJsonString() is "0" or "1": return v.ToJsonString() == "1";
                 case JsonValueKind.String:
                     switch (v.GetValue<string>().Trim().ToLowerInvariant())
                     {
@@ -95,7 +97,7 @@ internal sealed class RowFields(JsonObject row, FieldMap map)
     {
         if (!row.TryGetPropertyValue(field, out var node) || node is null) return null;
         double x;
-        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number) x = v.GetValue<double>();
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number) x = double.Parse(v.ToJsonString(), CultureInfo.InvariantCulture);
         else if (node is JsonValue s && s.GetValueKind() == JsonValueKind.String)
         {
             string text = s.GetValue<string>().Trim();
