@@ -1,6 +1,5 @@
 using System.CommandLine;
 using RlhfSharp.Checkpoints;
-using RlhfSharp.Tokenization;
 
 namespace RlhfSharp.Cli.Commands;
 
@@ -16,14 +15,7 @@ public static class ConvertCommand
         command.SetAction(r => Program.Run(() =>
         {
             using var pretrained = PretrainedModel.Load(r.GetValue(model)!);
-            string source = pretrained.Path;
-            HuggingFaceCheckpoint.Save(pretrained.Model, r.GetValue(output)!, r.GetValue(bf16), writeExtras: dir =>
-            {
-                if (pretrained.Tokenizer is Llama2cTokenizer llama2c) llama2c.SaveHuggingFace(dir, pretrained.Model.Config.MaxPositions);
-                else if (Directory.Exists(source))
-                    foreach (var name in new[] { "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt" })
-                        if (File.Exists(Path.Combine(source, name))) File.Copy(Path.Combine(source, name), Path.Combine(dir, name));
-            });
+            HuggingFaceCheckpoint.Save(pretrained.Model, r.GetValue(output)!, r.GetValue(bf16), writeExtras: pretrained.WriteTokenizerFiles);
             Console.WriteLine($"wrote {r.GetValue(output)} ({pretrained.Model.Config.ModelType}, {pretrained.Model.Config.ParameterCount():N0} parameters)");
             return 0;
         }));

@@ -51,5 +51,14 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
         _ => Tokenizer.BosId is not null && Model.Config.Family == ModelFamily.Llama,
     };
 
+    /// <summary>Writes this model's tokenizer as HF files into <paramref name="dir"/> (a checkpoint being saved).</summary>
+    public void WriteTokenizerFiles(string dir)
+    {
+        if (Tokenizer is Llama2cTokenizer llama2c) llama2c.SaveHuggingFace(dir, Model.Config.MaxPositions);
+        else if (Directory.Exists(Path))
+            foreach (var name in new[] { "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt" })
+                if (File.Exists(System.IO.Path.Combine(Path, name))) File.Copy(System.IO.Path.Combine(Path, name), System.IO.Path.Combine(dir, name));
+    }
+
     public void Dispose() => Model.Dispose();
 }

@@ -13,6 +13,9 @@ public sealed record SftExample(int[] InputIds, bool[] LossMask)
     /// <summary>How many tokens carry loss; 0 when truncation cut the whole completion away (skip such examples).</summary>
     public int LossTokenCount => LossMask.Count(m => m);
 
+    /// <summary>The first <paramref name="maxLength"/> tokens (the tail is cut, as at tokenization).</summary>
+    public SftExample Truncate(int maxLength) => InputIds.Length <= maxLength ? this : new(InputIds[..maxLength], LossMask[..maxLength]);
+
     /// <summary>
     /// Tokenizes a <see cref="Demonstration"/>: prompt/completion rows with <see cref="FromPromptCompletion"/>,
     /// conversations with <see cref="FromMessages"/> (then <paramref name="template"/> is required).

@@ -9,7 +9,7 @@ public sealed record TokenBatch(Tensor Ids, Tensor AttentionMask, Tensor LossMas
     /// Pads on the right with <paramref name="padId"/>. <paramref name="lossMasks"/> (1 where a token is a target)
     /// default to all real tokens.
     /// </summary>
-    public static TokenBatch RightPad(IReadOnlyList<int[]> sequences, int padId, Device device, IReadOnlyList<float[]>? lossMasks = null)
+    public static TokenBatch RightPad(IReadOnlyList<int[]> sequences, int padId, Device device, IReadOnlyList<bool[]>? lossMasks = null)
     {
         int b = sequences.Count, t = sequences.Max(s => s.Length);
         var ids = new long[b * t];
@@ -23,7 +23,7 @@ public sealed record TokenBatch(Tensor Ids, Tensor AttentionMask, Tensor LossMas
                 bool real = j < s.Length;
                 ids[i * t + j] = real ? s[j] : padId;
                 attention[i * t + j] = real ? 1 : 0;
-                loss[i * t + j] = real ? (lossMasks is null ? 1f : lossMasks[i][j]) : 0f;
+                loss[i * t + j] = real && (lossMasks is null || lossMasks[i][j]) ? 1f : 0f;
             }
         }
         return new TokenBatch(tensor(ids, [b, t], device: device), tensor(attention, [b, t], device: device), tensor(loss, [b, t], device: device));

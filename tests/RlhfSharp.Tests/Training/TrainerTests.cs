@@ -2,6 +2,7 @@ using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
+using RlhfSharp.Data;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
@@ -20,7 +21,7 @@ public sealed class TrainerTests : IDisposable
     // "Once upon a time" → a fixed odd continuation the base model would not write.
     static readonly int[] Prompt = [1, 403, 407, 261, 378];
     static readonly int[] Target = [300, 301, 302, 303, 304, 305, 2];
-    static MaskedSequence Demo() => new([.. Prompt, .. Target], [.. Prompt.Select(_ => 0f), .. Target.Select(_ => 1f)]);
+    static SftExample Demo() => new([.. Prompt, .. Target], [.. Prompt.Select(_ => false), .. Target.Select(_ => true)]);
 
     [Fact]
     public void Sft_loss_counts_only_response_tokens_and_training_learns_the_demonstration()
@@ -34,10 +35,10 @@ public sealed class TrainerTests : IDisposable
         var before = trainer.Evaluate(examples)["eval_loss"];
         using (no_grad())
         {
-            var ids = tensor(Demo().Ids.Select(x => (long)x).ToArray()).unsqueeze(0);
+            var ids = tensor(Demo().InputIds.Select(x => (long)x).ToArray()).unsqueeze(0);
             var lp = model.Forward(ids).log_softmax(-1)[0];
             double nll = 0;
-            for (int t = Prompt.Length; t < ids.shape[1]; t++) nll -= lp[t - 1, Demo().Ids[t]].item<float>();
+            for (int t = Prompt.Length; t < ids.shape[1]; t++) nll -= lp[t - 1, Demo().InputIds[t]].item<float>();
             Assert.Equal(nll / Target.Length, before, 4);
         }
         var after = trainer.Train(examples, examples)["eval_loss"];

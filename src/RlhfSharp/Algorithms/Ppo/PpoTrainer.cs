@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Data;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
@@ -27,6 +28,8 @@ public sealed class PpoTrainer
 
     public IProgress<TrainingProgress>? Progress { get; init; }
     public MetricsLog? Metrics { get; init; }
+    /// <summary>Extra numbers to log for each rollout batch (e.g. a hidden gold score the policy never sees).</summary>
+    public Func<SampleBatch, IReadOnlyDictionary<string, double>>? RolloutMetrics { get; init; }
     /// <summary>The EMA of the actor, when <see cref="PpoConfig.EmaBeta"/> is set.</summary>
     public CausalLM? Ema { get; private set; }
 
@@ -48,7 +51,7 @@ public sealed class PpoTrainer
         foreach (var p in reference.parameters()) p.requires_grad = false;
     }
 
-    public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, IReadOnlyList<MaskedSequence> ptx, StageState? state = null, CancellationToken cancel = default)
+    public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, IReadOnlyList<SftExample> ptx, StageState? state = null, CancellationToken cancel = default)
     {
         if (prompts.Count == 0) throw new RlhfException("PPO: no prompts.");
         int batch = Math.Min(config.RolloutBatchSize, prompts.Count);
@@ -94,6 +97,7 @@ public sealed class PpoTrainer
                 MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP, Seed = config.Seed + (ulong)step * 7919,
             });
             double generateSeconds = clock.Elapsed.TotalSeconds;
+            var extra = RolloutMetrics?.Invoke(rollout);
             clock.Restart();
             using var exp = MakeExperience(rollout, kl.Coef);
             double scoreSeconds = clock.Elapsed.TotalSeconds;
@@ -126,6 +130,7 @@ public sealed class PpoTrainer
             var row = new Dictionary<string, double> { ["step"] = step + 1 };
             foreach (var (k, v) in stats) row[k] = v;
             foreach (var (k, v) in sums) row[k] = v / Math.Max(1, updates);
+            foreach (var (k, v) in extra ?? new Dictionary<string, double>()) row[k] = v;
             row["kl_coef"] = kl.Coef;
             row["lr_actor"] = actorOpt.LearningRate;
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
@@ -177,7 +182,7 @@ public sealed class PpoTrainer
         ? critic.TokenScores(seq, attention, positions).select(2, 0)
         : valueHead!.forward(policyHidden![^1]);
 
-    Dictionary<string, double> TrainMinibatch(Experience exp, int[] rows, IReadOnlyList<MaskedSequence> ptx, Optimizer actorOpt, Optimizer? criticOpt, Random rng)
+    Dictionary<string, double> TrainMinibatch(Experience exp, int[] rows, IReadOnlyList<SftExample> ptx, Optimizer actorOpt, Optimizer? criticOpt, Random rng)
     {
         using var scope = NewDisposeScope();
         var device = exp.Sequences.device;
@@ -198,7 +203,7 @@ public sealed class PpoTrainer
         if (config.PtxCoef > 0 && ptx.Count > 0)
         {
             var examples = Enumerable.Range(0, Math.Min(rows.Length, ptx.Count)).Select(_ => ptx[rng.Next(ptx.Count)]).ToList();
-            var b = TokenBatch.RightPad(examples.Select(e => e.Ids).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
+            var b = TokenBatch.RightPad(examples.Select(e => e.InputIds).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
             var lp = TokenLogprobs.Of(policy.Forward(b.Ids, b.AttentionMask), b.Ids);
             var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
             var ptxLoss = -(lp * lm).sum() / lm.sum().clamp_min(1);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RlhfSharp.Data;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -15,10 +16,11 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId)
     public IProgress<TrainingProgress>? Progress { get; init; }
     public MetricsLog? Metrics { get; init; }
 
-    public Dictionary<string, double> Train(IReadOnlyList<MaskedSequence> train, IReadOnlyList<MaskedSequence> eval, StageState? state = null, CancellationToken cancel = default)
+    public Dictionary<string, double> Train(IReadOnlyList<SftExample> train, IReadOnlyList<SftExample> eval, StageState? state = null, CancellationToken cancel = default)
     {
         if (train.Count == 0) throw new RlhfException("SFT: no training examples.");
-        var examples = train.Select(e => e.Truncate(config.MaxLength)).ToList();
+        var examples = train.Select(e => e.Truncate(config.MaxLength)).Where(e => e.LossTokenCount > 0).ToList();
+        if (examples.Count == 0) throw new RlhfException($"SFT: every example loses its completion at max_length {config.MaxLength}.");
         int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
         int stepsPerEpoch = (examples.Count + perStep - 1) / perStep;
         int total = stepsPerEpoch * config.Epochs;
@@ -37,19 +39,19 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId)
             int epoch = step / stepsPerEpoch;
             var order = Shuffle(examples.Count, config.Seed + (ulong)epoch);
             var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < examples.Count).Select(i => order[i]).ToList();
-            double targets = indices.Sum(i => examples[i].LossMask.Skip(1).Sum());
+            double targets = indices.Sum(i => examples[i].LossMask.Skip(1).Count(m => m));
             double lossSum = 0; long tokens = 0;
             for (int m = 0; m < indices.Count; m += config.BatchSize)
             {
                 using var scope = NewDisposeScope();
                 var micro = indices.Skip(m).Take(config.BatchSize).Select(i => examples[i]).ToList();
-                var batch = TokenBatch.RightPad(micro.Select(e => e.Ids).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
+                var batch = TokenBatch.RightPad(micro.Select(e => e.InputIds).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
                 var logprobs = TokenLogprobs.Of(model.Forward(batch.Ids, batch.AttentionMask), batch.Ids);
                 var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
                 var nll = -(logprobs * mask).sum();
                 (nll / Math.Max(1, targets)).backward();
                 lossSum += nll.item<float>();
-                tokens += micro.Sum(e => e.Ids.Length);
+                tokens += micro.Sum(e => e.InputIds.Length);
             }
             double gradNorm = optimizer.Apply();
             var row = new Dictionary<string, double>
@@ -70,7 +72,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId)
     }
 
     /// <summary>Mean negative log-likelihood per target token and its perplexity.</summary>
-    public Dictionary<string, double> Evaluate(IReadOnlyList<MaskedSequence> eval)
+    public Dictionary<string, double> Evaluate(IReadOnlyList<SftExample> eval)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -82,7 +84,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId)
             {
                 using var scope = NewDisposeScope();
                 var micro = eval.Skip(i).Take(config.BatchSize).Select(e => e.Truncate(config.MaxLength)).ToList();
-                var batch = TokenBatch.RightPad(micro.Select(e => e.Ids).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
+                var batch = TokenBatch.RightPad(micro.Select(e => e.InputIds).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
                 var logprobs = TokenLogprobs.Of(model.Forward(batch.Ids, batch.AttentionMask), batch.Ids);
                 var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
                 nll -= (logprobs * mask).sum().item<float>();

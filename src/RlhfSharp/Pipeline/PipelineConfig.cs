@@ -1,0 +1,76 @@
+using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Reward;
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Rewards;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Pipeline;
+
+/// <summary>Story openings: how many for training and how many held out for the final evaluation.</summary>
+public sealed record PromptsConfig
+{
+    public int Train { get; init; } = 600;
+    /// <summary>At least 200 held-out prompts, so 95% intervals are tight enough to rank the policies.</summary>
+    public int Eval { get; init; } = 200;
+    public int Seed { get; init; } = 1234;
+}
+
+/// <summary>How the simulated people give feedback on base-model samples.</summary>
+public sealed record FeedbackConfig
+{
+    /// <summary>Prompts whose best-of-N base sample (picked by an annotator) becomes an SFT demonstration.</summary>
+    public int DemonstrationPrompts { get; init; } = 256;
+    public int DemonstrationCandidates { get; init; } = 4;
+    /// <summary>Prompts whose K samples an annotator ranks for the RM (InstructGPT: K between 4 and 9, §3.5).</summary>
+    public int RankingPrompts { get; init; } = 384;
+    public int K { get; init; } = 4;
+    public int MaxNewTokens { get; init; } = 64;
+    public double Temperature { get; init; } = 1.0;
+    public ulong Seed { get; init; } = 7;
+    /// <summary>Set the annotators' noise so they agree with the gold ordering this often (InstructGPT: 72.6%, §5.1).</summary>
+    public double TargetAgreement { get; init; } = 0.73;
+    public AnnotatorPoolConfig Annotators { get; init; } = new();
+}
+
+/// <summary>The final comparison on held-out prompts.</summary>
+public sealed record EvalConfig
+{
+    public int MaxNewTokens { get; init; } = 64;
+    public double Temperature { get; init; } = 1.0;
+    /// <summary>n of the best-of-n baseline (samples from SFT, the RM picks).</summary>
+    public int BestOfN { get; init; } = 4;
+    /// <summary>Prompts shown with every policy's story in report.html.</summary>
+    public int ShownSamples { get; init; } = 12;
+    public ulong Seed { get; init; } = 99;
+}
+
+/// <summary>
+/// The whole InstructGPT recipe on the built-in "kinder stories" task. The stage configs below are the
+/// published defaults (see each record) changed where a 260K-parameter model on 2 CPU cores needs it: larger
+/// learning rates (tiny models train at 1e-3, as llama2.c trained stories260K at 5e-4), smaller batches, fewer steps.
+/// </summary>
+public sealed record PipelineConfig
+{
+    public string Name { get; init; } = "kinder-stories";
+    public string Model { get; init; } = "stories260k";
+    public PromptsConfig Prompts { get; init; } = new();
+    public FeedbackConfig Feedback { get; init; } = new();
+    public GoldRubricConfig Gold { get; init; } = new();
+    public SftConfig Sft { get; init; } = new()
+    {
+        Epochs = 4, BatchSize = 16, MaxLength = 256,
+        Optimizer = new OptimizerConfig { LearningRate = 5e-4, Schedule = ScheduleKind.Cosine, WarmupRatio = 0.05, Beta2 = 0.95 },
+    };
+    public RewardConfig Rm { get; init; } = new()
+    {
+        Epochs = 2, PromptsPerBatch = 16, MaxLength = 256,
+        Optimizer = new OptimizerConfig { LearningRate = 1e-3, WarmupRatio = 0.05 },
+    };
+    public PpoConfig Ppo { get; init; } = new()
+    {
+        Steps = 60, RolloutBatchSize = 32, MiniBatchSize = 16, PpoEpochs = 2, MaxNewTokens = 64, InitKlCoef = 0.05, PtxCoef = 0.05,
+        ActorOptimizer = new OptimizerConfig { LearningRate = 3e-4, WarmupRatio = 0.05 },
+        CriticOptimizer = new OptimizerConfig { LearningRate = 1e-3, WarmupRatio = 0.05 },
+    };
+    public EvalConfig Eval { get; init; } = new();
+}
