@@ -43,9 +43,19 @@ public sealed class VaderLexicon
 
     readonly Dictionary<string, double> valences;
 
-    VaderLexicon(Dictionary<string, double> valences) => this.valences = valences;
+    VaderLexicon(Dictionary<string, double> valences, int entries)
+    {
+        this.valences = valences;
+        Entries = entries;
+    }
 
-    /// <summary>Number of entries (7,520 for the shipped file).</summary>
+    /// <summary>Lines read (7,520 for the shipped file).</summary>
+    public int Entries { get; }
+
+    /// <summary>
+    /// Distinct tokens (7,506 for the shipped file: 14 tokens, all emoticons or slang such as <c>ok</c>, <c>lol</c>, <c>fav</c>,
+    /// are rated twice; the later line wins, as when the file is read into a dictionary line by line).
+    /// </summary>
     public int Count => valences.Count;
 
     /// <summary>The shipped lexicon: <c>data/vader/vader_lexicon.txt</c> next to the application.</summary>
@@ -61,17 +71,18 @@ public sealed class VaderLexicon
     {
         if (!File.Exists(path)) throw new RlhfException($"VADER lexicon not found: {path}.");
         var valences = new Dictionary<string, double>(StringComparer.Ordinal);
-        int lineNo = 0;
+        int lineNo = 0, entries = 0;
         foreach (var line in File.ReadLines(path))
         {
             lineNo++;
             if (line.Length == 0) continue;
+            entries++;
             var cols = line.Split('\t');
             if (cols.Length < 2 || !double.TryParse(cols[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
                 throw new RlhfException($"{path}:{lineNo}: expected 'token<TAB>mean_valence<TAB>…', got '{line}'.");
             valences[cols[0]] = v;
         }
-        return new VaderLexicon(valences);
+        return new VaderLexicon(valences, entries);
     }
 
     /// <summary>
