@@ -11,13 +11,20 @@ public sealed class AfinnLexicon
     readonly Dictionary<string, int> scores;
     readonly int longestPhrase;
 
-    AfinnLexicon(Dictionary<string, int> scores)
+    AfinnLexicon(Dictionary<string, int> scores, int entries)
     {
         this.scores = scores;
+        Entries = entries;
         longestPhrase = scores.Keys.Max(k => k.Count(c => c == ' ') + 1);
     }
 
-    /// <summary>Number of entries (3,382 for the shipped file).</summary>
+    /// <summary>Lines read (3,382 for the shipped file).</summary>
+    public int Entries { get; }
+
+    /// <summary>
+    /// Terms that can match (3,380 for the shipped file): terms with digits (<c>gr8</c>, <c>n00b</c>) are skipped because
+    /// <see cref="Words.Tokenize"/> never yields them.
+    /// </summary>
     public int Count => scores.Count;
 
     /// <summary>The shipped list: <c>data/afinn/AFINN-en-165.txt</c> next to the application.</summary>
@@ -33,18 +40,20 @@ public sealed class AfinnLexicon
     {
         if (!File.Exists(path)) throw new RlhfException($"AFINN list not found: {path}.");
         var scores = new Dictionary<string, int>(StringComparer.Ordinal);
-        int lineNo = 0;
+        int lineNo = 0, entries = 0;
         foreach (var line in File.ReadLines(path))
         {
             lineNo++;
             if (line.Length == 0) continue;
+            entries++;
             var cols = line.Split('\t');
             if (cols.Length != 2 || !int.TryParse(cols[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int s))
                 throw new RlhfException($"{path}:{lineNo}: expected 'term<TAB>score', got '{line}'.");
+            if (cols[0].Any(char.IsDigit)) continue;
             var words = Words.Tokenize(cols[0]);
-            if (words.Length > 0) scores[string.Join(' ', words)] = s; // "gr8", "n00b" keep their letters only: harmless
+            if (words.Length > 0) scores[string.Join(' ', words)] = s;
         }
-        return new AfinnLexicon(scores);
+        return new AfinnLexicon(scores, entries);
     }
 
     /// <summary>The scores of the terms found in <paramref name="text"/>, and its word count.</summary>
