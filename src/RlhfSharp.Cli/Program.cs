@@ -12,6 +12,7 @@ public static class Program
             GenerateCommand.Create(),
             ChatCommand.Create(),
             ConvertCommand.Create(),
+            PipelineCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }

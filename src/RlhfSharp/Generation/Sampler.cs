@@ -108,14 +108,16 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 }
                 else
                 {
-                    scores = scores / o.Temperature;
+                    if (o.Temperature != 1.0) scores = scores / o.Temperature;
                     var logprobs = scores.log_softmax(-1);
                     var filtered = Truncate(scores, o.TopK, o.TopP);
                     chosen = filtered.softmax(-1).multinomial(1, generator: generator);
                     logprob = logprobs.gather(1, chosen);
                 }
-                next = chosen.squeeze(1).cpu().data<long>().ToArray();
-                nextLogprob = logprob.squeeze(1).cpu().data<float>().ToArray();
+                // One device-to-host copy per step: ids (exact in float32 below 2^24) next to their log-probs.
+                var host = cat([chosen.to(float32), logprob], 1).cpu().data<float>().ToArray();
+                next = new long[b]; nextLogprob = new float[b];
+                for (int i = 0; i < b; i++) { next[i] = (long)host[2 * i]; nextLogprob[i] = host[2 * i + 1]; }
             }
             for (int i = 0; i < b; i++)
             {

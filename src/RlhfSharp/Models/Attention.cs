@@ -29,7 +29,7 @@ public sealed class Attention : nn.Module
 
     /// <param name="x">(B, T, hidden)</param>
     /// <param name="rope">cos and sin, each (B, T, 1, headDim), or null for learned positions.</param>
-    /// <param name="mask">additive mask (B or 1, 1, T, Tk), or null for plain causal attention without cache.</param>
+    /// <param name="mask">additive mask (B or 1, 1, T, Tk) — for grouped-query attention already repeated to (B or 1, 1, rep·T, Tk) — or null for plain causal attention without cache.</param>
     public Tensor Forward(Tensor x, (Tensor Cos, Tensor Sin)? rope, Tensor? mask, KvCache? cache)
     {
         long b = x.shape[0], t = x.shape[1];
@@ -69,8 +69,7 @@ public sealed class Attention : nn.Module
             // Grouped-query: fold the query heads that share a KV head into the query-length axis, so K/V are
             // never copied: (B, T, kvh·rep, hd) → (B, kvh, rep·T, hd). HF maps query head h to KV head h / rep.
             var qg = q.reshape(b, t, kvHeads, rep, headDim).permute(0, 2, 3, 1, 4).reshape(b, kvHeads, rep * t, headDim);
-            var m = (mask ?? throw new ArgumentException("grouped-query attention needs an explicit mask")).repeat(1, 1, rep, 1);
-            y = nn.functional.scaled_dot_product_attention(qg, k, v, m);
+            y = nn.functional.scaled_dot_product_attention(qg, k, v, mask ?? throw new ArgumentException("grouped-query attention needs an explicit mask"));
             y = y.view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
         }
         return o_proj.forward(y);

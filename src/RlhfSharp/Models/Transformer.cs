@@ -16,7 +16,6 @@ public sealed class Transformer : nn.Module
     public readonly ModuleList<DecoderLayer> layers;
     public readonly nn.Module<Tensor, Tensor> norm;
 #pragma warning restore IDE1006
-    readonly float[] inverseFrequencies;
 
     public TransformerConfig Config { get; }
 
@@ -27,8 +26,9 @@ public sealed class Transformer : nn.Module
         if (c.Family == ModelFamily.Gpt2) embed_positions = nn.Embedding(c.MaxPositions, c.HiddenSize);
         layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i)).ToArray());
         norm = Norm(c);
-        inverseFrequencies = RopeScaling.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling).Select(f => (float)f).ToArray();
         RegisterComponents();
+        // A non-persistent buffer: it follows the module across devices and never enters a checkpoint.
+        register_buffer("inv_freq", tensor(RopeScaling.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling).Select(f => (float)f).ToArray()), persistent: false);
     }
 
     internal static nn.Module<Tensor, Tensor> Norm(TransformerConfig c) => c.Family == ModelFamily.Gpt2
@@ -58,8 +58,7 @@ public sealed class Transformer : nn.Module
         if (Config.Family == ModelFamily.Llama)
         {
             // HF computes the angles in float32 and casts cos/sin to the activations' dtype.
-            using var inv = tensor(inverseFrequencies, device: device);
-            var freqs = positionIds.to(float32).unsqueeze(-1) * inv; // (B, T, hd/2)
+            var freqs = positionIds.to(float32).unsqueeze(-1) * get_buffer("inv_freq")!.to(float32); // (B, T, hd/2)
             var emb = cat([freqs, freqs], -1).unsqueeze(2);           // (B, T, 1, hd)
             rope = (emb.cos().to(x.dtype), emb.sin().to(x.dtype));
         }
@@ -67,7 +66,11 @@ public sealed class Transformer : nn.Module
         Tensor? mask = null;
         bool grouped = Config.NumHeads != Config.NumKvHeads;
         if (attentionMask is not null || cache is not null || grouped)
+        {
             mask = AdditiveMask(attentionMask, past, t, x.dtype, device);
+            // Grouped-query attention folds the query heads of a KV head into the query axis (see Attention): repeat once here, not per layer.
+            if (grouped) mask = mask.repeat(1, 1, Config.NumHeads / Config.NumKvHeads, 1);
+        }
 
         for (int i = 0; i < layers.Count; i++)
         {
@@ -97,7 +100,8 @@ public sealed class Transformer : nn.Module
                 throw new ArgumentException($"attention mask covers {attentionMask.shape[1]} positions, expected {keys} (cache {past} + input {t}).");
             allowed = allowed.logical_and(attentionMask.to(@bool).unsqueeze(1).unsqueeze(1));
         }
-        double lowest = dtype == float16 ? -65504.0 : dtype == float64 ? double.MinValue : float.MinValue;
+        // The dtype's lowest finite value (torch.finfo(dtype).min): float.MinValue overflows bf16 and fp16.
+        double lowest = dtype == float16 ? -65504.0 : dtype == bfloat16 ? -3.3895313892515355e38 : dtype == float64 ? double.MinValue : float.MinValue;
         return zeros(allowed.shape, dtype, device).masked_fill(allowed.logical_not(), lowest);
     }
 

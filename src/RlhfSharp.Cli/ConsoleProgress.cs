@@ -1,0 +1,53 @@
+using System.Runtime.InteropServices;
+using RlhfSharp.Training;
+using Spectre.Console;
+
+namespace RlhfSharp.Cli;
+
+/// <summary>
+/// Shows trainers' progress as Spectre.Console bars with ETA, one per stage, with the stage's latest key numbers.
+/// Also turns Ctrl-C and SIGTERM into a cancellation the trainers honour by checkpointing first.
+/// </summary>
+public static class ConsoleProgress
+{
+    static readonly string[] Shown = ["loss", "eval_loss", "accuracy", "eval_accuracy", "reward_mean", "gold_mean", "kl"];
+
+    public static T Run<T>(Func<IProgress<TrainingProgress>, Action<string>, CancellationToken, T> work)
+    {
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            Console.Error.WriteLine("stopping: saving a checkpoint (Ctrl-C again to kill)…");
+            cancel.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; cancel.Cancel(); });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        try
+        {
+            return console.Progress().AutoClear(false).HideCompleted(false)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var tasks = new Dictionary<string, ProgressTask>();
+                    var progress = new Progress(p =>
+                    {
+                        if (!tasks.TryGetValue(p.Stage, out var task)) tasks[p.Stage] = task = ctx.AddTask(Markup.Escape(p.Stage), maxValue: p.TotalSteps);
+                        task.MaxValue = p.TotalSteps;
+                        task.Value = p.Step;
+                        var numbers = Shown.Where(p.Metrics.ContainsKey).Select(k => $"{k} {p.Metrics[k]:0.###}");
+                        task.Description = Markup.Escape($"{p.Stage,-14} {string.Join("  ", numbers)}");
+                    });
+                    return work(progress, line => console.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancel.Token);
+                });
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+    }
+
+    /// <summary>Reports synchronously on the calling thread (System.Progress would post to the thread pool and reorder).</summary>
+    sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}
