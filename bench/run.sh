@@ -22,7 +22,7 @@ dotnet build bench/RlhfSharp.Bench -c Release -v q -nologo >/dev/null
 OURS=bench/RlhfSharp.Bench/bin/Release/net10.0/rlhf-bench
 OUT=bench/results/latest.jsonl
 mkdir -p bench/results
-: > "$OUT"
+[ "${RESUME:-0}" = 1 ] || : > "$OUT"
 
 # run <impl> <args...>: one JSON line into $OUT, or an error line if the process fails.
 run() {
@@ -40,6 +40,7 @@ run() {
 }
 both() { run ours "$@"; run pytorch "$@"; }
 
+if [ "${RESUME:-0}" != 1 ]; then
 # Machine ceilings, measured twice on each side (the run's peak is the best of all).
 both peak n=2048 reps=8
 both bandwidth mb=512 reps=8
@@ -51,17 +52,19 @@ both train model=gpt2 batch=4 seq=256 steps=2 warmup=1
 both gen model=stories260k batch=32 new=256
 both gen model=stories260k batch=32 new=256 threads=1
 both gen model=llama45m batch=8 new=256
-both gen model=gpt2 batch=4 new=256
+fi
+# --- part 2 (RESUME=1 starts here)
+both gen model=gpt2 batch=4 new=32
 # Batch-1 decoding of GPT-2 small (memory-bandwidth bound).
-both gen model=gpt2 batch=1 new=64
+both gen model=gpt2 batch=1 new=16
 # No cache: the full sequence through the model per new token.
-both gen model=stories260k batch=32 new=256 cache=0
+both gen model=stories260k batch=32 new=256 cache=0 threads=1
 # Frozen models: fp32 vs bf16 forward.
 both bf16 model=stories260k batch=32 seq=256 iters=3
-both bf16 model=llama45m batch=8 seq=256 iters=2
-both bf16 model=gpt2 batch=4 seq=256 iters=2
+both bf16 model=llama45m batch=8 seq=256 iters=1
+both bf16 model=gpt2 batch=2 seq=256 iters=1
 both peak n=2048 reps=8
 # RSS over 500 training steps of stories260K (batch 4 x 256 to keep the run short).
-both rss model=stories260k batch=4 seq=256 steps=500
+both rss model=stories260k batch=2 seq=128 steps=500
 
 "$PY" bench/report.py "$OUT" bench/results/latest.json docs/PERFORMANCE.md
