@@ -1,0 +1,57 @@
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Models;
+
+namespace RlhfSharp.Bench;
+
+/// <summary>The three models of the benchmark (issue item 7). bench/reference/models.py builds the same shapes.</summary>
+static class BenchModels
+{
+    public static CausalLM Create(string name) => name switch
+    {
+        "stories260k" => Llama2cCheckpoint.LoadCausalLM(Stories260KPath()),
+        "gpt2" => new CausalLM(Gpt2Small),
+        "llama45m" => new CausalLM(Llama45M),
+        _ => throw new ArgumentException($"unknown model '{name}' (stories260k, gpt2, llama45m)"),
+    };
+
+    /// <summary>GPT-2 small (124M), random weights, tied embeddings.</summary>
+    public static readonly TransformerConfig Gpt2Small = new()
+    {
+        ModelType = "gpt2", VocabSize = 50257, HiddenSize = 768, IntermediateSize = 3072, NumLayers = 12,
+        NumHeads = 12, NumKvHeads = 12, MaxPositions = 1024, TieWordEmbeddings = true,
+        QkvBias = true, OutputBias = true, MlpBias = true, HiddenAct = "gelu_new",
+    };
+
+    /// <summary>A LLaMA shape of 45M parameters: d 512, 4 layers, 8 heads, FFN 1376, vocab 32000, untied head.</summary>
+    public static readonly TransformerConfig Llama45M = new()
+    {
+        ModelType = "llama", VocabSize = 32000, HiddenSize = 512, IntermediateSize = 1376, NumLayers = 4,
+        NumHeads = 8, NumKvHeads = 8, MaxPositions = 2048, TieWordEmbeddings = false,
+    };
+
+    static string Stories260KPath()
+    {
+        foreach (var p in new[] { Path.Combine(AppContext.BaseDirectory, "models/stories260K/stories260K.bin"), "models/stories260K/stories260K.bin", "../models/stories260K/stories260K.bin" })
+            if (File.Exists(p)) return p;
+        throw new FileNotFoundException("models/stories260K/stories260K.bin not found");
+    }
+
+    /// <summary>
+    /// FLOPs per trained token: 6 per weight that takes part in a matmul (not the input embedding lookup, not
+    /// GPT-2's position table) plus attention's 12·L·d·T (nanoGPT's estimate_mfu, PaLM appendix B).
+    /// </summary>
+    public static double TrainFlopsPerToken(TransformerConfig c, int seq)
+    {
+        double n = c.ParameterCount() - (c.TieWordEmbeddings ? 0 : (long)c.VocabSize * c.HiddenSize)
+                   - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0);
+        return 6 * n + 12.0 * c.NumLayers * c.NumHeads * c.HeadDim * seq;
+    }
+
+    /// <summary>Bytes of weights read to decode one token (every matrix once; one row of each embedding table, ignored).</summary>
+    public static double WeightBytesPerToken(TransformerConfig c, int bytesPerScalar = 4)
+    {
+        long n = c.ParameterCount() - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0)
+                 - (c.TieWordEmbeddings ? 0 : (long)c.VocabSize * c.HiddenSize);
+        return (double)n * bytesPerScalar;
+    }
+}

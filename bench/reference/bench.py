@@ -1,0 +1,196 @@
+"""PyTorch eager side of the benchmark: same workloads and arguments as rlhf-bench, same JSON lines.
+Run by bench/run.sh; not a product or test dependency."""
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from models import CONFIGS, CausalLM, train_flops_per_token
+
+
+def opt(key, fallback):
+    for a in sys.argv[2:]:
+        k, v = a.split("=", 1)
+        if k == key:
+            return type(fallback)(v) if not isinstance(fallback, bool) else v == "1"
+    return fallback
+
+
+def peak(r, n, reps):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(2):
+        a @ b
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        best = max(best, 2.0 * n ** 3 * reps / (time.perf_counter() - t))
+    r.update(n=n, gflops=best / 1e9)
+
+
+def bandwidth(r, mb, reps):
+    count = mb * 1024 * 1024 // 4
+    x, y = torch.ones(count), torch.empty(count)
+    x.sum(); y.copy_(x)
+    read = copy = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(reps):
+            x.sum()
+        read = max(read, 4.0 * count * reps / (time.perf_counter() - t))
+        t = time.perf_counter()
+        for _ in range(reps):
+            y.copy_(x)
+        copy = max(copy, 8.0 * count * reps / (time.perf_counter() - t))
+    r.update(mb=mb, read_gbs=read / 1e9, copy_gbs=copy / 1e9)
+
+
+def adamw(model):
+    params = list({id(p): p for p in model.parameters()}.values())  # tied weights once
+    return torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01), sum(p.numel() for p in params)
+
+
+def train_step(model, optimizer, inp, tgt):
+    logits, _ = model(inp)
+    loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
+def train(r, name, batch, seq, steps, warmup):
+    c = CONFIGS[name]
+    model = CausalLM(c).train()
+    optimizer, n = adamw(model)
+    inp, tgt = torch.randint(c.vocab, (batch, seq)), torch.randint(c.vocab, (batch, seq))
+    for _ in range(warmup):
+        train_step(model, optimizer, inp, tgt)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        train_step(model, optimizer, inp, tgt)
+        times.append(time.perf_counter() - t)
+    tps = batch * seq * steps / sum(times)
+    fpt = train_flops_per_token(c, seq)
+    r.update(model=name, params=n, batch=batch, seq=seq, steps=steps, tokens_per_s=tps,
+             median_step_s=sorted(times)[len(times) // 2], flops_per_token=fpt, achieved_gflops=tps * fpt / 1e9)
+
+
+def vm_rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+
+def rss(r, name, batch, seq, steps):
+    c = CONFIGS[name]
+    model = CausalLM(c).train()
+    optimizer, _ = adamw(model)
+    inp, tgt = torch.randint(c.vocab, (batch, seq)), torch.randint(c.vocab, (batch, seq))
+    points, t = {}, time.perf_counter()
+    for i in range(1, steps + 1):
+        train_step(model, optimizer, inp, tgt)
+        if i % 50 == 0:
+            points[str(i)] = vm_rss_mb()
+    r.update(model=name, batch=batch, seq=seq, steps=steps, seconds=time.perf_counter() - t,
+             rss_mb=points, rss_growth=points[str(steps)] / points["50"] - 1)
+
+
+@torch.no_grad()
+def sample(model, prompt, new_tokens, cache, generator):
+    """Temperature-1 sampling; per step: log-softmax, multinomial, gather, tokens and logprobs to host lists."""
+    ids, past = prompt, None
+    logits, past = model(prompt, None, last_only=True) if cache else (None, None)
+    out = []
+    for s in range(new_tokens):
+        if not cache:
+            logits, _ = model(ids, None, last_only=True)
+        scores = logits[:, -1, :]
+        logprobs = scores.log_softmax(-1)
+        chosen = scores.softmax(-1).multinomial(1, generator=generator)
+        lp = logprobs.gather(1, chosen)
+        out.append((chosen.squeeze(1).tolist(), lp.squeeze(1).tolist()))
+        if cache:
+            if s < new_tokens - 1:
+                logits, past = model(chosen, past, last_only=True)
+        else:
+            ids = torch.cat([ids, chosen], dim=1)
+    return out
+
+
+def generate(r, name, batch, prompt, new_tokens, cache, warmup):
+    c = CONFIGS[name]
+    model = CausalLM(c).eval()
+    ids = torch.randint(3, c.vocab, (batch, prompt))
+    g = torch.Generator().manual_seed(1)
+    for _ in range(warmup):
+        sample(model, ids, min(new_tokens, 16), cache, g)
+    t = time.perf_counter()
+    sample(model, ids, new_tokens, cache, g)
+    seconds = time.perf_counter() - t
+    r.update(model=name, batch=batch, prompt=prompt, new=new_tokens, cache=cache, seconds=seconds,
+             tokens_per_s=batch * new_tokens / seconds)
+
+
+@torch.no_grad()
+def bf16(r, name, batch, seq, iters):
+    c = CONFIGS[name]
+    model = CausalLM(c).eval()
+    ids = torch.randint(c.vocab, (batch, seq))
+
+    def timed():
+        model(ids)
+        t = time.perf_counter()
+        for _ in range(iters):
+            model(ids)
+        return (time.perf_counter() - t) / iters, model(ids)[0].float()
+
+    fp32, ref = timed()
+    model.to(torch.bfloat16)
+    low16, low = timed()
+    tgt = ids[:, 1:].unsqueeze(-1)
+    lp_ref = ref[:, :-1].log_softmax(-1).gather(2, tgt)
+    lp_low = low[:, :-1].log_softmax(-1).gather(2, tgt)
+    r.update(model=name, batch=batch, seq=seq, iters=iters, fp32_tokens_per_s=batch * seq / fp32,
+             bf16_tokens_per_s=batch * seq / low16, speedup=fp32 / low16,
+             max_abs_logit_diff=(low - ref).abs().max().item(), mean_abs_logit_diff=(low - ref).abs().mean().item(),
+             max_abs_logit=ref.abs().max().item(), max_abs_logprob_diff=(lp_low - lp_ref).abs().max().item())
+
+
+def main():
+    if len(sys.argv) < 2:
+        print("usage: bench.py peak|bandwidth|train|gen|bf16|rss [key=value ...]", file=sys.stderr)
+        return 2
+    threads = opt("threads", os.cpu_count())
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    w = sys.argv[1]
+    r = {"impl": "pytorch", "bench": w, "threads": threads, "torch": torch.__version__}
+    model = opt("model", "stories260k")
+    if w == "peak":
+        peak(r, opt("n", 2048), opt("reps", 10))
+    elif w == "bandwidth":
+        bandwidth(r, opt("mb", 1024), opt("reps", 10))
+    elif w == "train":
+        train(r, model, opt("batch", 32), opt("seq", 256), opt("steps", 20), opt("warmup", 3))
+    elif w == "rss":
+        rss(r, model, opt("batch", 32), opt("seq", 256), opt("steps", 500))
+    elif w == "gen":
+        generate(r, model, opt("batch", 32), opt("prompt", 8), opt("new", 256), opt("cache", "1") == "1", opt("warmup", 1))
+    elif w == "bf16":
+        bf16(r, model, opt("batch", 32), opt("seq", 256), opt("iters", 5))
+    else:
+        print(f"unknown workload {w}", file=sys.stderr)
+        return 2
+    print(json.dumps(r), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

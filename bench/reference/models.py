@@ -1,0 +1,173 @@
+"""The benchmark's models in plain PyTorch eager, written the straightforward Hugging Face way
+(separate q/k/v projections, rotate_half RoPE, softmax attention, KV cache by concatenation).
+Torch 1.13 (Debian 12) has no scaled_dot_product_attention, so attention is matmul + softmax + matmul.
+Same shapes as bench/RlhfSharp.Bench/BenchModels.cs; weights are random (speed does not depend on them)."""
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Config:
+    family: str  # "llama" or "gpt2"
+    vocab: int
+    d: int
+    ffn: int
+    layers: int
+    heads: int
+    kv_heads: int
+    max_pos: int
+    tied: bool
+
+
+CONFIGS = {
+    # llama2.c stories260K (models/stories260K): shared classifier, grouped-query attention
+    "stories260k": Config("llama", 512, 64, 172, 5, 8, 4, 512, True),
+    "gpt2": Config("gpt2", 50257, 768, 3072, 12, 12, 12, 1024, True),
+    "llama45m": Config("llama", 32000, 512, 1376, 4, 8, 8, 2048, False),
+}
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d, eps=1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+        self.eps = eps
+
+    def forward(self, x):
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+def rotate_half(x):
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.c, self.hd = c, c.d // c.heads
+        if c.family == "gpt2":
+            self.c_attn = nn.Linear(c.d, 3 * c.d)
+            self.c_proj = nn.Linear(c.d, c.d)
+        else:
+            self.q_proj = nn.Linear(c.d, c.heads * self.hd, bias=False)
+            self.k_proj = nn.Linear(c.d, c.kv_heads * self.hd, bias=False)
+            self.v_proj = nn.Linear(c.d, c.kv_heads * self.hd, bias=False)
+            self.o_proj = nn.Linear(c.heads * self.hd, c.d, bias=False)
+
+    def forward(self, x, rope, mask, past):
+        b, t, _ = x.shape
+        c, hd = self.c, self.hd
+        if c.family == "gpt2":
+            q, k, v = self.c_attn(x).split(c.d, dim=2)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = q.view(b, t, c.heads, hd).transpose(1, 2)  # (B, nh, T, hd)
+        k = k.view(b, t, c.kv_heads, hd).transpose(1, 2)
+        v = v.view(b, t, c.kv_heads, hd).transpose(1, 2)
+        if rope is not None:
+            cos, sin = rope  # (1, 1, T, hd)
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
+        if past is not None:
+            k = torch.cat([past[0], k], dim=2)
+            v = torch.cat([past[1], v], dim=2)
+        present = (k, v)
+        rep = c.heads // c.kv_heads
+        if rep > 1:  # HF repeat_kv
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
+        if mask is not None:
+            att = att + mask
+        att = F.softmax(att.float(), dim=-1).to(q.dtype)
+        y = (att @ v).transpose(1, 2).reshape(b, t, c.heads * hd)
+        return (self.c_proj(y) if c.family == "gpt2" else self.o_proj(y)), present
+
+
+class MLP(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.gpt2 = c.family == "gpt2"
+        if self.gpt2:
+            self.c_fc = nn.Linear(c.d, c.ffn)
+            self.c_proj = nn.Linear(c.ffn, c.d)
+        else:
+            self.gate_proj = nn.Linear(c.d, c.ffn, bias=False)
+            self.up_proj = nn.Linear(c.d, c.ffn, bias=False)
+            self.down_proj = nn.Linear(c.ffn, c.d, bias=False)
+
+    def forward(self, x):
+        if self.gpt2:
+            return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        norm = (lambda: nn.LayerNorm(c.d)) if c.family == "gpt2" else (lambda: RMSNorm(c.d))
+        self.ln_1, self.attn, self.ln_2, self.mlp = norm(), Attention(c), norm(), MLP(c)
+
+    def forward(self, x, rope, mask, past):
+        a, present = self.attn(self.ln_1(x), rope, mask, past)
+        x = x + a
+        return x + self.mlp(self.ln_2(x)), present
+
+
+class CausalLM(nn.Module):
+    def __init__(self, c: Config):
+        super().__init__()
+        self.c = c
+        self.wte = nn.Embedding(c.vocab, c.d)
+        self.wpe = nn.Embedding(c.max_pos, c.d) if c.family == "gpt2" else None
+        self.blocks = nn.ModuleList([Block(c) for _ in range(c.layers)])
+        self.ln_f = nn.LayerNorm(c.d) if c.family == "gpt2" else RMSNorm(c.d)
+        self.lm_head = nn.Linear(c.d, c.vocab, bias=False)
+        if c.tied:
+            self.lm_head.weight = self.wte.weight
+        hd = c.d // c.heads
+        self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, hd, 2).float() / hd)), persistent=False)
+
+    def forward(self, ids, past=None, last_only=False):
+        """ids (B, T); past: list of (k, v) per layer or None. Returns logits and the new cache."""
+        b, t = ids.shape
+        start = 0 if past is None else past[0][0].shape[2]
+        pos = torch.arange(start, start + t)
+        x = self.wte(ids)
+        rope = None
+        if self.wpe is not None:
+            x = x + self.wpe(pos)
+        else:
+            freqs = pos.float()[:, None] * self.inv_freq[None, :]
+            emb = torch.cat([freqs, freqs], dim=-1)
+            rope = (emb.cos()[None, None].to(x.dtype), emb.sin()[None, None].to(x.dtype))
+        mask = None
+        if t > 1:  # causal, aligned to the end when there is a cache
+            mask = torch.full((t, start + t), float("-inf")).triu(start + 1).to(x.dtype)
+        presents = []
+        for i, block in enumerate(self.blocks):
+            x, present = block(x, rope, mask, None if past is None else past[i])
+            presents.append(present)
+        x = self.ln_f(x)
+        if last_only:
+            x = x[:, -1:, :]
+        return self.lm_head(x), presents
+
+
+def train_flops_per_token(c: Config, seq: int) -> float:
+    """Same estimate as BenchModels.TrainFlopsPerToken."""
+    hd = c.d // c.heads
+    attn = c.d * c.heads * hd + 2 * c.d * c.kv_heads * hd + c.heads * hd * c.d
+    mlp = (2 if c.family == "gpt2" else 3) * c.d * c.ffn
+    n = c.layers * (attn + mlp) + c.vocab * c.d  # the head (tied or not) is a matmul; the input lookup is not
+    if c.family == "gpt2":
+        n += c.layers * (3 * c.d + c.d + c.ffn + c.d)  # biases
+    return 6 * n + 12 * c.layers * c.d * seq

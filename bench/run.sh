@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The benchmark of issue item 7: RlhfSharp against PyTorch eager, side by side, in one run.
+#   bench/run.sh            (from the repository root; ~15-20 min on 2 cores)
+# Installs Debian's python3-torch and libopenblas0-pthread if missing (reference side only: never a product
+# or test dependency), builds bench/RlhfSharp.Bench in Release, runs every workload ours-then-PyTorch, writes
+# bench/results/latest.jsonl + latest.json and the table in docs/PERFORMANCE.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3   # Debian's interpreter: python3-torch is installed for it, not for pyenv/venv shims
+
+if ! dpkg -s python3-torch >/dev/null 2>&1 || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+  SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y python3-torch libopenblas0-pthread
+fi
+
+CORES=$(nproc)
+# Debian's torch links the generic libblas.so.3; libopenblas0-pthread takes over that alternative.
+export OMP_NUM_THREADS=$CORES OPENBLAS_NUM_THREADS=$CORES MKL_NUM_THREADS=$CORES
+
+dotnet build bench/RlhfSharp.Bench -c Release -v q -nologo >/dev/null
+OURS=bench/RlhfSharp.Bench/bin/Release/net10.0/rlhf-bench
+OUT=bench/results/latest.jsonl
+mkdir -p bench/results
+[ "${RESUME:-0}" = 1 ] || : > "$OUT"
+
+# run <impl> <args...>: one JSON line into $OUT, or an error line if the process fails.
+run() {
+  local impl=$1; shift
+  local err; err=$(mktemp)
+  local line
+  if [ "$impl" = ours ]; then line=$("$OURS" "$@" 2>"$err") || line=""
+  else line=$(cd bench/reference && "$PY" bench.py "$@" 2>"$err") || line=""; fi
+  if [ -z "$line" ]; then
+    local msg; msg=$(grep -m1 -iE "exception|error" "$err" | head -c 300 | sed 's/"/\\"/g')
+    line="{\"impl\":\"$impl\",\"bench\":\"$1\",\"args\":\"$*\",\"error\":\"${msg:-failed}\"}"
+  fi
+  echo "$line" | tee -a "$OUT"
+  rm -f "$err"
+}
+both() { run ours "$@"; run pytorch "$@"; }
+
+if [ "${RESUME:-0}" != 1 ]; then
+# Machine ceilings, measured twice on each side (the run's peak is the best of all).
+both peak n=2048 reps=8
+both bandwidth mb=512 reps=8
+# (a) training step: forward + backward + AdamW, random tokens.
+both train model=stories260k batch=32 seq=256 steps=5 warmup=2
+both train model=llama45m batch=8 seq=256 steps=3 warmup=1
+both train model=gpt2 batch=4 seq=256 steps=2 warmup=1
+# (b) KV-cache sampling at temperature 1, prompt 8 tokens, 256 new tokens.
+both gen model=stories260k batch=32 new=256
+both gen model=stories260k batch=32 new=256 threads=1
+both gen model=llama45m batch=8 new=256
+fi
+# --- part 2 (RESUME=1 starts here)
+both gen model=gpt2 batch=4 new=32
+# Batch-1 decoding of GPT-2 small (memory-bandwidth bound).
+both gen model=gpt2 batch=1 new=16
+# No cache: the full sequence through the model per new token.
+both gen model=stories260k batch=32 new=256 cache=0 threads=1
+# Frozen models: fp32 vs bf16 forward.
+both bf16 model=stories260k batch=32 seq=256 iters=3
+both bf16 model=llama45m batch=8 seq=256 iters=1
+both bf16 model=gpt2 batch=2 seq=256 iters=1
+both peak n=2048 reps=8
+# RSS over 500 training steps of stories260K (batch 4 x 256 to keep the run short).
+both rss model=stories260k batch=2 seq=128 steps=500
+
+"$PY" bench/report.py "$OUT" bench/results/latest.json docs/PERFORMANCE.md
