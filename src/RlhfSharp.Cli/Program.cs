@@ -14,6 +14,7 @@ public static class Program
             ConvertCommand.Create(),
             PipelineCommand.Create(),
         };
+        foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         return root.Parse(args).Invoke();
     }
 

@@ -37,16 +37,23 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         using var base_ = PretrainedModel.Load(config.Model);
         var tokenizer = base_.Tokenizer;
         var (trainPrompts, evalPrompts) = StoryPrompts.Split(config.Prompts.Train, config.Prompts.Eval, config.Prompts.Seed);
-        var gold = new GoldRubric(VaderLexicon.Default, new FluencyScorer(base_.Model, tokenizer), config.Gold);
+        var gold = new GoldRubric(VaderLexicon.Default, new FluencyScorer(base_.Model, tokenizer) { BatchSize = 64 }, config.Gold);
 
         var feedback = Stage("feedback", () => Feedback(base_, gold, trainPrompts, cancel));
         var demonstrations = DatasetLoader.LoadDemonstrations(Path.Combine(runDir, "feedback", "demonstrations.jsonl")).Records;
         var rankings = DatasetLoader.LoadRankings(Path.Combine(runDir, "feedback", "rankings.jsonl")).Records;
         var sftExamples = demonstrations.Select(d => SftExample.FromPromptCompletion(tokenizer, d.Prompt, d.Completion, config.Sft.MaxLength, base_.AddsBos)).ToList();
 
-        Stage("sft", () => TrainSft(base_, sftExamples, cancel));
-        var rm = Stage("rm", () => TrainRewardModel(base_, sftExamples, rankings, cancel));
-        Stage("ppo", () => TrainPpo(base_, trainPrompts, sftExamples, gold, cancel));
+        var stages = new RunStages(base_, runDir) { Progress = Progress };
+        var (sftTrain, sftEval) = RunStages.HoldOut(sftExamples);
+        Stage("sft", () => stages.Sft(config.Sft, sftTrain, sftEval, cancel));
+        var (rmTrain, rmEval) = RunStages.HoldOut(stages.Tokenize(rankings, config.Rm.MaxLength));
+        var rm = Stage("rm", () => stages.RewardModel(config.Rm, stages.Checkpoint("sft"), rmTrain, rmEval,
+            // Scored as rollouts are: prompt + text, no EOS appended.
+            demonstrations.Select(d => SftExample.FromPromptCompletion(tokenizer, d.Prompt, d.Completion, config.Rm.MaxLength, base_.AddsBos, addEos: false).InputIds).ToList(), cancel));
+        // The hidden gold of every rollout is logged beside the proxy, so over-optimisation shows while it happens.
+        Stage("ppo", () => stages.Ppo(config.Ppo, stages.Checkpoint("sft"), stages.Checkpoint("rm"), trainPrompts.Select(base_.EncodePrompt).ToList(), sftExamples,
+            b => RunStages.RolloutTexts(b, tokenizer) is var (p, t) ? new Dictionary<string, double> { ["gold_mean"] = gold.Score(p, t).Average() } : null!, cancel));
         var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, cancel);
         return summary;
     }
@@ -84,28 +91,41 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         var sampler = new Sampler(base_.Model, base_.Tokenizer);
         var options = new SamplingOptions { MaxNewTokens = f.MaxNewTokens, Temperature = f.Temperature, Seed = f.Seed };
         int total = demoPrompts.Count + rankPrompts.Count;
-        var demoCandidates = SampleMany(base_, sampler, demoPrompts, f.DemonstrationCandidates, options, "feedback", 0, total, cancel);
-        var rankCandidates = SampleMany(base_, sampler, rankPrompts, f.K, options with { Seed = f.Seed + 1 }, "feedback", demoPrompts.Count, total, cancel);
+        var demoCandidates = SampleMany(base_, sampler, demoPrompts, f.DemonstrationCandidates, options, 0, total, cancel);
+        var rankCandidates = SampleMany(base_, sampler, rankPrompts, f.K, options with { Seed = f.Seed + 1 }, demoPrompts.Count, total, cancel);
+
+        // The hidden gold of every sample, in one batched pass over the sampler's own tokens; the annotators look it up.
+        var cache = new CachedReward(gold);
+        foreach (var (ps, candidates) in new[] { (demoPrompts, demoCandidates), (rankPrompts, rankCandidates) })
+        {
+            var flatPrompts = ps.SelectMany((p, i) => candidates[i].Select(_ => p)).ToList();
+            var flat = candidates.SelectMany(c => c).ToList();
+            cache.Add(flatPrompts, flat.Select(c => c.Text).ToList(), gold.ScoreIds(flat.Select(c => c.Text).ToList(), flat.Select(c => c.PromptIds).ToList(), flat.Select(c => c.NewIds).ToList()));
+        }
+        var rankTexts = rankCandidates.Select(c => c.Select(x => x.Text).ToList()).ToList();
+        var rankGold = rankPrompts.Select((p, i) => cache.Score(Enumerable.Repeat(p, f.K).ToList(), rankTexts[i])).ToList();
 
         // Calibrate the annotators' noise on pairs of these very samples, then label.
-        var pairGold = rankPrompts.SelectMany((p, i) => gold.Score([p, p], [rankCandidates[i][0], rankCandidates[i][1]]) is var g ? new[] { (g[0], g[1]) } : []).ToList();
-        double tau = AnnotatorPool.Calibrate(pairGold, f.TargetAgreement);
-        var pool = new AnnotatorPool(gold, f.Annotators with { Temperature = tau });
-
-        var demoLines = demoPrompts.Select((p, i) => new JsonObject { ["prompt"] = p, ["completion"] = demoCandidates[i][pool.PickBest(p, demoCandidates[i])] }.ToJsonString());
+        double tau = AnnotatorPool.Calibrate(rankGold.Select(g => (g[0], g[1])).ToList(), f.TargetAgreement);
+        var pool = new AnnotatorPool(cache, f.Annotators with { Temperature = tau });
+        var demoLines = demoPrompts.Select((p, i) =>
+        {
+            var texts = demoCandidates[i].Select(c => c.Text).ToList();
+            return new JsonObject { ["prompt"] = p, ["completion"] = texts[pool.PickBest(p, texts)] }.ToJsonString();
+        }).ToList();
         int agree = 0, pairs = 0;
         var rankLines = new List<string>();
         for (int i = 0; i < rankPrompts.Count; i++)
         {
-            var ranking = pool.Rank(rankPrompts[i], rankCandidates[i]);
-            var g = gold.Score(Enumerable.Repeat(rankPrompts[i], f.K).ToList(), rankCandidates[i]);
+            var ranking = pool.Rank(rankPrompts[i], rankTexts[i]);
+            var g = rankGold[i];
             for (int a = 0; a < ranking.Length; a++)
                 for (int b = a + 1; b < ranking.Length; b++)
                     if (g[ranking[a]] != g[ranking[b]]) { pairs++; if (g[ranking[a]] > g[ranking[b]]) agree++; }
             rankLines.Add(new JsonObject
             {
                 ["prompt"] = rankPrompts[i],
-                ["responses"] = new JsonArray(rankCandidates[i].Select(r => (JsonNode)r!).ToArray()),
+                ["responses"] = new JsonArray(rankTexts[i].Select(r => (JsonNode)r!).ToArray()),
                 ["ranking"] = new JsonArray(ranking.Select(r => (JsonNode)r).ToArray()),
             }.ToJsonString());
         }
@@ -120,96 +140,20 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
     }
 
     /// <summary><paramref name="n"/> samples per prompt, batched.</summary>
-    List<List<string>> SampleMany(PretrainedModel m, Sampler sampler, List<string> prompts, int n, SamplingOptions options, string stage, int doneBefore, int total, CancellationToken cancel)
+    List<List<Completion>> SampleMany(PretrainedModel m, Sampler sampler, List<string> prompts, int n, SamplingOptions options, int doneBefore, int total, CancellationToken cancel)
     {
         const int batchPrompts = 16;
-        var result = new List<List<string>>();
+        var result = new List<List<Completion>>();
         for (int start = 0; start < prompts.Count; start += batchPrompts)
         {
             cancel.ThrowIfCancellationRequested();
             var chunk = prompts.Skip(start).Take(batchPrompts).ToList();
             var ids = chunk.SelectMany(p => Enumerable.Repeat(m.EncodePrompt(p), n)).ToList();
             var completions = sampler.Generate(ids, options with { Seed = options.Seed + (ulong)start * 31 }, cancel: cancel);
-            for (int i = 0; i < chunk.Count; i++) result.Add(completions.Skip(i * n).Take(n).Select(c => c.Text).ToList());
-            Progress?.Report(new TrainingProgress(stage, doneBefore + start + chunk.Count, total, new Dictionary<string, double>()));
+            for (int i = 0; i < chunk.Count; i++) result.Add(completions.Skip(i * n).Take(n).ToList());
+            Progress?.Report(new TrainingProgress("feedback", doneBefore + start + chunk.Count, total, new Dictionary<string, double>()));
         }
         return result;
-    }
-
-    Dictionary<string, double> TrainSft(PretrainedModel base_, List<SftExample> examples, CancellationToken cancel)
-    {
-        using var policy = base_.Model.Clone();
-        int evalCount = Math.Max(1, examples.Count / 10);
-        using var metrics = new MetricsLog(Path.Combine(StageDir("sft"), "metrics.jsonl"));
-        var trainer = new SftTrainer(policy, config.Sft, PadId(base_.Tokenizer)) { Progress = Progress, Metrics = metrics };
-        var result = trainer.Train(examples.Skip(evalCount).ToList(), examples.Take(evalCount).ToList(), new StageState(StageDir("sft")), cancel);
-        SaveWithTokenizer(policy, base_, StageDir("sft"));
-        Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(StageDir("sft"), "loss.png"));
-        return result;
-    }
-
-    Dictionary<string, double> TrainRewardModel(PretrainedModel base_, List<SftExample> demonstrations, IReadOnlyList<Ranking> rankings, CancellationToken cancel)
-    {
-        // InstructGPT initialises the RM from the SFT model, with a new scalar head (§3.5).
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(Path.Combine(StageDir("sft"), "checkpoint"), allowNewHead: true);
-        var tokenizer = base_.Tokenizer;
-        var groups = rankings.Select(r => new RankedGroup(r.Responses.Select(resp =>
-            SftExample.FromPromptCompletion(tokenizer, r.Prompt, resp, config.Rm.MaxLength, base_.AddsBos).InputIds).ToList())).ToList();
-        int evalCount = Math.Max(1, groups.Count / 10);
-        using var metrics = new MetricsLog(Path.Combine(StageDir("rm"), "metrics.jsonl"));
-        var trainer = new RewardTrainer(rm, config.Rm, PadId(tokenizer)) { Progress = Progress, Metrics = metrics };
-        var result = trainer.Train(groups.Skip(evalCount).ToList(), groups.Take(evalCount).ToList(), new StageState(StageDir("rm")), cancel);
-        if (config.Rm.NormalizeOnDemonstrations) trainer.NormalizeOn(demonstrations.Select(d => d.InputIds).ToList());
-        result["reward_mean_offset"] = rm.RewardMean ?? 0;
-        HuggingFaceCheckpoint.Save(rm, Path.Combine(StageDir("rm"), "checkpoint"), writeExtras: base_.WriteTokenizerFiles);
-        Charts.Lines(metrics.Rows, "step", [("accuracy", "train pair accuracy"), ("eval_accuracy", "eval pair accuracy")], "Reward model accuracy", "fraction of pairs ordered as people did", Path.Combine(StageDir("rm"), "accuracy.png"));
-        return result;
-    }
-
-    Dictionary<string, double> TrainPpo(PretrainedModel base_, List<string> prompts, List<SftExample> ptx, GoldRubric gold, CancellationToken cancel)
-    {
-        string sftDir = Path.Combine(StageDir("sft"), "checkpoint"), rmDir = Path.Combine(StageDir("rm"), "checkpoint");
-        using var policy = HuggingFaceCheckpoint.LoadCausalLM(sftDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(sftDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        using var critic = config.Ppo.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        var tokenizer = base_.Tokenizer;
-        var sampler = new Sampler(policy, tokenizer);
-        using var metrics = new MetricsLog(Path.Combine(StageDir("ppo"), "metrics.jsonl"));
-        var trainer = new PpoTrainer(policy, reference, critic, b => rm.Rewards(b.Sequences, b.AttentionMask), sampler, PadId(tokenizer), config.Ppo)
-        {
-            Progress = Progress, Metrics = metrics,
-            // The hidden gold of every rollout, logged beside the proxy so over-optimisation shows while it happens.
-            RolloutMetrics = b =>
-            {
-                var (promptTexts, texts) = Texts(b, tokenizer);
-                return new Dictionary<string, double> { ["gold_mean"] = gold.Score(promptTexts, texts).Average() };
-            },
-        };
-        var promptIds = prompts.Select(base_.EncodePrompt).ToList();
-        var result = trainer.Train(promptIds, ptx, new StageState(StageDir("ppo")), cancel);
-        var final = trainer.Ema ?? policy;
-        SaveWithTokenizer(final, base_, StageDir("ppo"));
-        string dir = StageDir("ppo");
-        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: proxy and gold reward of rollouts", "reward", Path.Combine(dir, "reward.png"));
-        Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(dir, "kl.png"));
-        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef").ToDictionary();
-    }
-
-    /// <summary>Prompt and new text of each rollout row (prompt tokens are the masked-in part of the left-padded prompt).</summary>
-    static (List<string> Prompts, List<string> Texts) Texts(SampleBatch b, ITokenizer tokenizer)
-    {
-        var seq = b.Sequences.cpu().data<long>().ToArray();
-        var mask = b.AttentionMask.cpu().data<long>().ToArray();
-        int width = (int)b.Sequences.shape[1];
-        var prompts = new List<string>();
-        for (int i = 0; i < b.NewTokens.Length; i++)
-        {
-            var ids = Enumerable.Range(0, b.PromptLength).Where(j => mask[i * width + j] == 1).Select(j => (int)seq[i * width + j]).ToList();
-            prompts.Add(tokenizer.Decode(ids));
-        }
-        return (prompts, b.NewTokens.Select(t => tokenizer.Decode(t)).ToList());
     }
 
     PipelineSummary Evaluate(PretrainedModel base_, GoldRubric gold, List<string> prompts, Dictionary<string, double> feedback, Dictionary<string, double> rmDone, CancellationToken cancel)
@@ -258,8 +202,6 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         return summary;
     }
 
-    static void SaveWithTokenizer(CausalLM model, PretrainedModel base_, string stageDir) =>
-        HuggingFaceCheckpoint.Save(model, Path.Combine(stageDir, "checkpoint"), writeExtras: base_.WriteTokenizerFiles);
 
     static int PadId(ITokenizer t) => t.PadId ?? t.EosId ?? 0;
 

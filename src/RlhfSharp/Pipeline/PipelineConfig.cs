@@ -9,7 +9,7 @@ namespace RlhfSharp.Pipeline;
 /// <summary>Story openings: how many for training and how many held out for the final evaluation.</summary>
 public sealed record PromptsConfig
 {
-    public int Train { get; init; } = 600;
+    public int Train { get; init; } = 2000;
     /// <summary>At least 200 held-out prompts, so 95% intervals are tight enough to rank the policies.</summary>
     public int Eval { get; init; } = 200;
     public int Seed { get; init; } = 1234;
@@ -22,7 +22,7 @@ public sealed record FeedbackConfig
     public int DemonstrationPrompts { get; init; } = 256;
     public int DemonstrationCandidates { get; init; } = 4;
     /// <summary>Prompts whose K samples an annotator ranks for the RM (InstructGPT: K between 4 and 9, §3.5).</summary>
-    public int RankingPrompts { get; init; } = 384;
+    public int RankingPrompts { get; init; } = 1600;
     public int K { get; init; } = 4;
     public int MaxNewTokens { get; init; } = 64;
     public double Temperature { get; init; } = 1.0;
@@ -58,13 +58,13 @@ public sealed record PipelineConfig
     public GoldRubricConfig Gold { get; init; } = new();
     public SftConfig Sft { get; init; } = new()
     {
-        Epochs = 4, BatchSize = 16, MaxLength = 256,
-        Optimizer = new OptimizerConfig { LearningRate = 5e-4, Schedule = ScheduleKind.Cosine, WarmupRatio = 0.05, Beta2 = 0.95 },
+        Epochs = 2, BatchSize = 16, MaxLength = 256,
+        Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Cosine, WarmupRatio = 0.05, Beta2 = 0.95 },
     };
     public RewardConfig Rm { get; init; } = new()
     {
-        Epochs = 2, PromptsPerBatch = 16, MaxLength = 256,
-        Optimizer = new OptimizerConfig { LearningRate = 1e-3, WarmupRatio = 0.05 },
+        Epochs = 3, PromptsPerBatch = 16, MaxLength = 256,
+        Optimizer = new OptimizerConfig { LearningRate = 3e-4, WarmupRatio = 0.05 },
     };
     public PpoConfig Ppo { get; init; } = new()
     {

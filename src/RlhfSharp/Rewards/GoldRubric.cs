@@ -26,11 +26,19 @@ public sealed class GoldRubric(VaderLexicon lexicon, FluencyScorer fluency, Gold
         ScoreParts(prompts, completions).Select(s => s.Total).ToArray();
 
     /// <summary>The gold score with its terms, for reports.</summary>
-    public GoldScore[] ScoreParts(IReadOnlyList<string> prompts, IReadOnlyList<string> completions)
+    public GoldScore[] ScoreParts(IReadOnlyList<string> prompts, IReadOnlyList<string> completions) =>
+        Combine(completions, fluency.Score(prompts, completions));
+
+    /// <summary>
+    /// Gold scores when the token ids are at hand (the sampler's own), so fluency is measured on exactly the tokens
+    /// that were generated and the texts need not be encoded again.
+    /// </summary>
+    public double[] ScoreIds(IReadOnlyList<string> completions, IReadOnlyList<int[]> promptIds, IReadOnlyList<int[]> completionIds) =>
+        Combine(completions, fluency.ScoreIds(promptIds, completionIds)).Select(s => s.Total).ToArray();
+
+    GoldScore[] Combine(IReadOnlyList<string> completions, double[] logprobs)
     {
-        Check.SameCount(prompts, completions);
         var c = Config;
-        var logprobs = fluency.Score(prompts, completions);
         var result = new GoldScore[completions.Count];
         for (int i = 0; i < result.Length; i++)
         {

@@ -1,0 +1,125 @@
+using System.CommandLine;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Data;
+using RlhfSharp.Models;
+using RlhfSharp.Pipeline;
+using RlhfSharp.Recipes;
+using RlhfSharp.Tokenization;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Cli.Commands;
+
+/// <summary>
+/// <c>rlhf sft</c>, <c>rlhf rm</c> and <c>rlhf ppo</c>: one InstructGPT stage at a time on your own data, driven by a
+/// <see cref="StageRecipe"/> and <c>--set</c> overrides, in a run folder the stages share.
+/// </summary>
+public static class StageCommands
+{
+    public static IEnumerable<Command> Create()
+    {
+        yield return Stage("sft", "Supervised fine-tuning on demonstrations (loss on responses only).", RunSft);
+        yield return Stage("rm", "Train a reward model on rankings or pairwise preferences (InstructGPT K-wise loss).", RunRm);
+        yield return Stage("ppo", "PPO against the reward model with a per-token KL penalty to the SFT model.", RunPpo);
+    }
+
+    delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
+
+    static Command Stage(string name, string description, StageBody body)
+    {
+        var recipe = new Option<string?>("--recipe", "-r") { Description = "Recipe file (JSON), e.g. recipes/hh-rlhf.json." };
+        var set = new Option<string[]>("--set") { Description = $"Override a recipe value, e.g. --set {name}.epochs=1 (repeatable)." };
+        var output = new Option<string?>("--out", "-o") { Description = "Run folder shared by the stages (default runs/<recipe name>)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue a stopped stage from its checkpoint." };
+        var command = new Command(name, description) { recipe, set, output, resume };
+        command.SetAction(r => Program.Run(() =>
+        {
+            var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), r.GetValue(set));
+            string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
+            var state = new StageState(Path.Combine(dir, name));
+            if (state.IsDone && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} is already done: remove it to train again.");
+            if (state.IsDone) { Console.WriteLine($"{name}: already done ({state.CheckpointDir})"); return 0; }
+            if (state.SavedStep is not null && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} holds a stopped run: pass --resume to continue it.");
+            Directory.CreateDirectory(state.Dir);
+            File.WriteAllText(Path.Combine(state.Dir, "recipe.json"), Recipe.Serialize(config));
+            using var model = PretrainedModel.Load(config.Model);
+            var result = ConsoleProgress.Run((progress, log, cancel) =>
+            {
+                var started = DateTime.UtcNow;
+                var stages = new RunStages(model, dir) { Progress = progress };
+                var numbers = body(config, model, stages, cancel);
+                numbers["seconds"] = (DateTime.UtcNow - started).TotalSeconds;
+                state.MarkDone(numbers);
+                return numbers;
+            });
+            foreach (var (k, v) in result) Console.WriteLine($"{k}: {Recipe.Format(v)}");
+            Console.WriteLine($"checkpoint: {state.CheckpointDir}");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>A data path from the recipe: as given, else relative to the installation (where the shipped samples are).</summary>
+    static string Require(string? path, string key)
+    {
+        if (path is null) throw new RlhfException($"the recipe has no '{key}': set it in the recipe or with --set {key}=FILE.");
+        string shipped = Path.Combine(AppContext.BaseDirectory, path);
+        return !File.Exists(path) && File.Exists(shipped) ? shipped : path;
+    }
+
+    static IReadOnlyList<T> Take<T>(LoadResult<T> loaded, StageRecipe recipe, string file)
+    {
+        if (loaded.Skipped > 0) Console.Error.WriteLine($"{file}: skipped {loaded.Skipped} invalid records");
+        return recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
+    }
+
+    static List<SftExample> Demonstrations(StageRecipe recipe, PretrainedModel model, string path)
+    {
+        var demos = Take(DatasetLoader.LoadDemonstrations(path, recipe.Fields, recipe.SkipInvalid), recipe, path);
+        ChatTemplate? template = demos.Any(d => d.Messages is not null)
+            ? (Directory.Exists(model.Path) ? ChatTemplate.ForModel(model.Path, null) : ChatTemplate.FromName("plain"))
+            : null;
+        return demos.Select(d => SftExample.Create(model.Tokenizer, d, recipe.Sft.MaxLength, model.AddsBos, template)).ToList();
+    }
+
+    /// <summary>The HF folder a later stage starts from: a run's checkpoint, else the base model (written as HF once if it is not one).</summary>
+    static string StartingPoint(RunStages stages, PretrainedModel model, string stage)
+    {
+        if (Directory.Exists(stages.Checkpoint(stage))) return stages.Checkpoint(stage);
+        if (Directory.Exists(model.Path)) return model.Path;
+        if (!Directory.Exists(stages.Checkpoint("base")))
+            HuggingFaceCheckpoint.Save(model.Model, stages.Checkpoint("base"), writeExtras: model.WriteTokenizerFiles);
+        return stages.Checkpoint("base");
+    }
+
+    static Dictionary<string, double> RunSft(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
+    {
+        string path = Require(recipe.SftData, "sft_data");
+        var (train, eval) = RunStages.HoldOut(Demonstrations(recipe, model, path));
+        return stages.Sft(recipe.Sft, train, eval, cancel);
+    }
+
+    static Dictionary<string, double> RunRm(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
+    {
+        string path = Require(recipe.RmData, "rm_data");
+        var rankings = Take(DatasetLoader.LoadRankings(path, recipe.Fields, recipe.SkipInvalid), recipe, path);
+        var (train, eval) = RunStages.HoldOut(stages.Tokenize(rankings, recipe.Rm.MaxLength));
+        // InstructGPT centres the RM on SFT demonstrations; without SFT data, the preferred responses stand in for them.
+        var demonstrations = recipe.SftData is not null
+            ? Demonstrations(recipe, model, Require(recipe.SftData, "sft_data")).Select(d => d.InputIds).ToList()
+            : train.Select(g => g.Sequences[0]).ToList();
+        return stages.RewardModel(recipe.Rm, StartingPoint(stages, model, "sft"), train, eval, demonstrations, cancel);
+    }
+
+    static Dictionary<string, double> RunPpo(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
+    {
+        string path = Require(recipe.PpoPrompts, "ppo_prompts");
+        if (!Directory.Exists(stages.Checkpoint("rm")))
+            throw new RlhfException($"{stages.Checkpoint("rm")} not found: run 'rlhf rm' with the same --out first.");
+        var prompts = Take(DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid), recipe, path)
+            .Select(p => model.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens ? ids[^recipe.MaxPromptTokens..] : model.EncodePrompt(p.Prompt))
+            .ToList();
+        var ptxPath = recipe.PtxData ?? recipe.SftData;
+        var ptx = ptxPath is null || recipe.Ppo.PtxCoef == 0 ? [] : Demonstrations(recipe, model, Require(ptxPath, "ptx_data"));
+        return stages.Ppo(recipe.Ppo, StartingPoint(stages, model, "sft"), stages.Checkpoint("rm"), prompts, ptx, null, cancel);
+    }
+}

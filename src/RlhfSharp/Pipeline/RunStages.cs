@@ -1,0 +1,108 @@
+using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Reward;
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Data;
+using RlhfSharp.Generation;
+using RlhfSharp.Models;
+using RlhfSharp.Reporting;
+using RlhfSharp.Tokenization;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Pipeline;
+
+/// <summary>
+/// The three InstructGPT stages as they run inside a run folder (<c>&lt;run&gt;/sft</c>, <c>rm</c>, <c>ppo</c>): each
+/// trains with resumable state, writes metrics.jsonl, an HF checkpoint with the tokenizer, and its plots. Shared by
+/// <c>rlhf pipeline</c> and the stage commands <c>rlhf sft|rm|ppo</c>.
+/// </summary>
+public sealed class RunStages(PretrainedModel base_, string runDir)
+{
+    public IProgress<TrainingProgress>? Progress { get; init; }
+
+    public string Dir(string stage) => Path.Combine(runDir, stage);
+    public string Checkpoint(string stage) => Path.Combine(Dir(stage), "checkpoint");
+    int PadId => base_.Tokenizer.PadId ?? base_.Tokenizer.EosId ?? 0;
+
+    /// <summary>SFT of the base model on demonstrations (loss on responses only).</summary>
+    public Dictionary<string, double> Sft(SftConfig config, List<SftExample> train, List<SftExample> eval, CancellationToken cancel)
+    {
+        using var policy = base_.Model.Clone();
+        using var metrics = new MetricsLog(Path.Combine(Dir("sft"), "metrics.jsonl"));
+        var trainer = new SftTrainer(policy, config, PadId) { Progress = Progress, Metrics = metrics };
+        var result = trainer.Train(train, eval, new StageState(Dir("sft")), cancel);
+        HuggingFaceCheckpoint.Save(policy, Checkpoint("sft"), writeExtras: base_.WriteTokenizerFiles);
+        Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
+        return result;
+    }
+
+    /// <summary>
+    /// A reward model initialised from <paramref name="initDir"/> (InstructGPT starts it from the SFT model with a new
+    /// scalar head, §3.5), trained on rankings, then shifted so <paramref name="demonstrations"/> score 0 on average.
+    /// </summary>
+    public Dictionary<string, double> RewardModel(RewardConfig config, string initDir, List<RankedGroup> train, List<RankedGroup> eval,
+        IReadOnlyList<int[]> demonstrations, CancellationToken cancel)
+    {
+        using var rm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true);
+        using var metrics = new MetricsLog(Path.Combine(Dir("rm"), "metrics.jsonl"));
+        var trainer = new RewardTrainer(rm, config, PadId) { Progress = Progress, Metrics = metrics };
+        var result = trainer.Train(train, eval, new StageState(Dir("rm")), cancel);
+        if (config.NormalizeOnDemonstrations) trainer.NormalizeOn(demonstrations);
+        result["reward_mean_offset"] = rm.RewardMean ?? 0;
+        HuggingFaceCheckpoint.Save(rm, Checkpoint("rm"), writeExtras: base_.WriteTokenizerFiles);
+        Charts.Lines(metrics.Rows, "step", [("accuracy", "train pair accuracy"), ("eval_accuracy", "eval pair accuracy")], "Reward model accuracy",
+            "fraction of pairs ordered as people did", Path.Combine(Dir("rm"), "accuracy.png"));
+        return result;
+    }
+
+    /// <summary>
+    /// PPO from <paramref name="policyDir"/> (also the frozen reference) against the reward model in
+    /// <paramref name="rmDir"/> (also the critic's starting point when the critic is separate).
+    /// </summary>
+    public Dictionary<string, double> Ppo(PpoConfig config, string policyDir, string rmDir, List<int[]> prompts, List<SftExample> ptx,
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel)
+    {
+        using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
+        foreach (var p in rm.parameters()) p.requires_grad = false;
+        if (rm.Config.VocabSize != policy.Config.VocabSize)
+            throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
+        using var metrics = new MetricsLog(Path.Combine(Dir("ppo"), "metrics.jsonl"));
+        var trainer = new PpoTrainer(policy, reference, critic, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
+        {
+            Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
+        };
+        var result = trainer.Train(prompts, ptx, new StageState(Dir("ppo")), cancel);
+        HuggingFaceCheckpoint.Save(trainer.Ema ?? policy, Checkpoint("ppo"), writeExtras: base_.WriteTokenizerFiles);
+        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
+        Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
+        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef").ToDictionary();
+    }
+
+    /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>
+    public List<RankedGroup> Tokenize(IEnumerable<Ranking> rankings, int maxLength) =>
+        rankings.Select(r => new RankedGroup(r.Responses.Select(resp =>
+            SftExample.FromPromptCompletion(base_.Tokenizer, r.Prompt, resp, maxLength, base_.AddsBos, addEos: false).InputIds).ToList())).ToList();
+
+    /// <summary>Prompt and new text of each rollout row (the prompt is the masked-in part of the left-padded prompt).</summary>
+    public static (List<string> Prompts, List<string> Texts) RolloutTexts(SampleBatch b, ITokenizer tokenizer)
+    {
+        var seq = b.Sequences.cpu().data<long>().ToArray();
+        var mask = b.AttentionMask.cpu().data<long>().ToArray();
+        int width = (int)b.Sequences.shape[1];
+        var prompts = new List<string>();
+        for (int i = 0; i < b.NewTokens.Length; i++)
+            prompts.Add(tokenizer.Decode(Enumerable.Range(0, b.PromptLength).Where(j => mask[i * width + j] == 1).Select(j => (int)seq[i * width + j]).ToList()));
+        return (prompts, b.NewTokens.Select(t => tokenizer.Decode(t)).ToList());
+    }
+
+    /// <summary>Splits off the last tenth (at least one) for evaluation.</summary>
+    public static (List<T> Train, List<T> Eval) HoldOut<T>(IReadOnlyList<T> items)
+    {
+        int eval = Math.Max(1, items.Count / 10);
+        if (items.Count < 2) return (items.ToList(), []);
+        return (items.Take(items.Count - eval).ToList(), items.Skip(items.Count - eval).ToList());
+    }
+}

@@ -1,0 +1,35 @@
+using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Reward;
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Data;
+
+namespace RlhfSharp.Pipeline;
+
+/// <summary>
+/// A recipe for the stage commands (<c>rlhf sft|rm|ppo</c>) on your own data: which model, which files, and the
+/// stage configs. Stages share a run folder: <c>rm</c> starts from <c>&lt;run&gt;/sft/checkpoint</c> when it exists,
+/// <c>ppo</c> from the SFT and RM checkpoints.
+/// </summary>
+public sealed record StageRecipe
+{
+    public string Name { get; init; } = "custom";
+    /// <summary>The base model: an HF folder, a llama2.c .bin, or a built-in name.</summary>
+    public string Model { get; init; } = "stories260k";
+    /// <summary>SFT demonstrations (prompt/completion, messages, text, or HH-style chosen/rejected: the chosen side).</summary>
+    public string? SftData { get; init; }
+    /// <summary>Rankings or pairwise preferences for the reward model.</summary>
+    public string? RmData { get; init; }
+    /// <summary>Prompts for PPO rollouts (any file with a prompt field, HH-style dialogues included).</summary>
+    public string? PpoPrompts { get; init; }
+    /// <summary>Text for PPO-ptx (defaults to the SFT data when set).</summary>
+    public string? PtxData { get; init; }
+    /// <summary>Use at most this many records of each file (0 = all).</summary>
+    public int MaxRecords { get; init; }
+    /// <summary>Prompts longer than this many tokens keep their end (the latest turns).</summary>
+    public int MaxPromptTokens { get; init; } = 256;
+    public FieldMap Fields { get; init; } = new();
+    public bool SkipInvalid { get; init; }
+    public SftConfig Sft { get; init; } = new();
+    public RewardConfig Rm { get; init; } = new();
+    public PpoConfig Ppo { get; init; } = new();
+}

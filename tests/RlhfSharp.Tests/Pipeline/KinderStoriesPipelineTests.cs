@@ -1,0 +1,93 @@
+using System.Text.Json.Nodes;
+using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Reward;
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Pipeline;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Tests.Pipeline;
+
+/// <summary>
+/// The built-in pipeline end to end on a short budget (the full default run is the benchmark's job:
+/// <c>rlhf pipeline</c>, numbers in docs/). Every stage runs for real on stories260K.
+/// </summary>
+public sealed class KinderStoriesPipelineTests : IDisposable
+{
+    readonly string tmp = Directory.CreateTempSubdirectory("rlhf-pipe-").FullName;
+    public void Dispose() => Directory.Delete(tmp, recursive: true);
+
+    public static PipelineConfig Short => new()
+    {
+        Prompts = new PromptsConfig { Train = 48, Eval = 16 },
+        Feedback = new FeedbackConfig { DemonstrationPrompts = 16, RankingPrompts = 32, K = 4, MaxNewTokens = 24 },
+        Sft = new SftConfig { Epochs = 1, BatchSize = 8, MaxLength = 128, Optimizer = new OptimizerConfig { LearningRate = 2e-4 } },
+        Rm = new RewardConfig { Epochs = 1, PromptsPerBatch = 8, MaxLength = 128, Optimizer = new OptimizerConfig { LearningRate = 3e-4 } },
+        Ppo = new PpoConfig { Steps = 3, RolloutBatchSize = 8, MiniBatchSize = 4, PpoEpochs = 1, MaxNewTokens = 24, SaveEvery = 1,
+            ActorOptimizer = new OptimizerConfig { LearningRate = 1e-4 }, CriticOptimizer = new OptimizerConfig { LearningRate = 1e-4 } },
+        Eval = new EvalConfig { MaxNewTokens = 24, BestOfN = 2, ShownSamples = 4 },
+    };
+
+    [Fact]
+    public void Short_run_writes_checkpoints_metrics_plots_report_and_summary_then_a_rerun_skips_every_stage()
+    {
+        string run = Path.Combine(tmp, "run");
+        var summary = new KinderStoriesPipeline(Short, run).Run();
+
+        foreach (var stage in new[] { "sft", "rm", "ppo" })
+        {
+            Assert.True(File.Exists(Path.Combine(run, stage, "checkpoint", "config.json")), stage);
+            Assert.True(File.Exists(Path.Combine(run, stage, "checkpoint", "tokenizer.json")), stage);
+            Assert.NotEmpty(File.ReadAllLines(Path.Combine(run, stage, "metrics.jsonl")));
+            Assert.True(File.Exists(Path.Combine(run, stage, "done.json")), stage);
+        }
+        Assert.True(HuggingFaceCheckpoint.IsScoreModel(Path.Combine(run, "rm", "checkpoint")));
+        foreach (var png in new[] { "gold_vs_kl.png", "ppo/reward.png", "ppo/kl.png", "sft/loss.png", "rm/accuracy.png" })
+            Assert.True(new FileInfo(Path.Combine(run, png)).Length > 1000, png);
+        Assert.Contains("<h1>", File.ReadAllText(Path.Combine(run, "report.html")));
+
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "summary.json")))!;
+        foreach (var policy in new[] { "base", "sft", "best_of_2", "ppo" })
+        {
+            var p = json["policies"]![policy]!;
+            double mean = p["gold_mean"]!.GetValue<double>();
+            var ci = p["gold_ci95"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray();
+            Assert.True(ci[0] <= mean && mean <= ci[1], policy);
+            Assert.True(double.IsFinite(p["proxy_mean"]!.GetValue<double>()) && double.IsFinite(p["kl_to_sft"]!.GetValue<double>()), policy);
+        }
+        Assert.Equal(0.0, summary.Policies["sft"].KlToSft, 6);
+        Assert.Equal(Math.Log(2) - 0.5, summary.Policies["best_of_2"].KlToSft, 9);
+        Assert.InRange(summary.AnnotatorGoldAgreement, 0.5, 1.0);
+        foreach (var stage in new[] { "feedback", "sft", "rm", "ppo", "eval" }) Assert.True(summary.StageSeconds.ContainsKey(stage), stage);
+
+        var log = new List<string>();
+        var sftBefore = File.GetLastWriteTimeUtc(Path.Combine(run, "sft", "checkpoint", "model.safetensors"));
+        new KinderStoriesPipeline(Short, run) { Log = log.Add }.Run();
+        Assert.Contains("feedback: already done, skipped", log);
+        Assert.Contains("ppo: already done, skipped", log);
+        Assert.Equal(sftBefore, File.GetLastWriteTimeUtc(Path.Combine(run, "sft", "checkpoint", "model.safetensors")));
+    }
+
+    [Fact]
+    public void Cancelling_during_ppo_saves_state_and_a_resumed_run_finishes()
+    {
+        string run = Path.Combine(tmp, "cancel");
+        using var cancel = new CancellationTokenSource();
+        var progress = new Progress(p => { if (p.Stage == "ppo" && p.Step == 2) cancel.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => new KinderStoriesPipeline(Short, run) { Progress = progress }.Run(cancel.Token));
+        Assert.True(File.Exists(Path.Combine(run, "sft", "done.json")));
+        Assert.False(File.Exists(Path.Combine(run, "ppo", "done.json")));
+        Assert.Equal(2, new StageState(Path.Combine(run, "ppo")).SavedStep);
+
+        var log = new List<string>();
+        var summary = new KinderStoriesPipeline(Short, run) { Log = log.Add }.Run();
+        Assert.Contains("ppo: resuming at step 2", log);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "ppo", "metrics.jsonl")).Length);
+        Assert.True(summary.Policies.ContainsKey("ppo"));
+    }
+
+    sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}

@@ -1,0 +1,84 @@
+using System.Text.Json.Nodes;
+using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Pipeline;
+using RlhfSharp.Recipes;
+using RlhfSharp.Tests.Cli;
+
+namespace RlhfSharp.Tests.Recipes;
+
+public sealed class RecipeTests : IDisposable
+{
+    readonly string tmp = Directory.CreateTempSubdirectory("rlhf-recipe-").FullName;
+    public void Dispose() => Directory.Delete(tmp, recursive: true);
+
+    static string RepoFile(string relative)
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "RlhfSharp.slnx"))) dir = dir.Parent;
+        return Path.Combine(dir!.FullName, relative);
+    }
+
+    [Fact]
+    public void Shipped_kinder_stories_recipe_is_exactly_the_built_in_default()
+    {
+        var shipped = Recipe.Load<PipelineConfig>(RepoFile("recipes/kinder-stories.json"));
+        Assert.Equal(Recipe.Serialize(new PipelineConfig()), Recipe.Serialize(shipped));
+    }
+
+    [Fact]
+    public void Shipped_hh_rlhf_recipe_loads_and_points_at_shipped_data()
+    {
+        var hh = Recipe.Load<StageRecipe>(RepoFile("recipes/hh-rlhf.json"));
+        Assert.Equal("hh-rlhf", hh.Name);
+        Assert.True(File.Exists(Path.Combine(AppContext.BaseDirectory, hh.RmData!)), hh.RmData);
+    }
+
+    [Fact]
+    public void Set_overrides_nested_values_and_enums()
+    {
+        var c = Recipe.Load<PipelineConfig>(null, ["ppo.steps=7", "ppo.critic=value_head", "sft.optimizer.learning_rate=0.01", "name=x"]);
+        Assert.Equal(7, c.Ppo.Steps);
+        Assert.Equal(CriticKind.ValueHead, c.Ppo.Critic);
+        Assert.Equal(0.01, c.Sft.Optimizer.LearningRate);
+        Assert.Equal("x", c.Name);
+        Assert.Equal(new PipelineConfig().Rm.Epochs, c.Rm.Epochs); // untouched defaults stay
+    }
+
+    [Theory]
+    [InlineData("ppo.stepz=3", "stepz")]
+    [InlineData("ppo.steps=many", "ppo.steps")]
+    [InlineData("nonsense", "key=value")]
+    public void Unknown_keys_and_bad_values_name_the_key(string assignment, string mentioned)
+    {
+        var e = Assert.Throws<RlhfException>(() => Recipe.Load<PipelineConfig>(null, [assignment]));
+        Assert.Contains(mentioned, e.Message);
+    }
+
+    [Fact]
+    public void Invalid_recipe_json_names_the_file_and_line()
+    {
+        string path = Path.Combine(tmp, "bad.json");
+        File.WriteAllText(path, "{\n  \"name\": \"x\",\n  \"ppo\": { \"steps\": }\n}");
+        var e = Assert.Throws<RlhfException>(() => Recipe.Load<PipelineConfig>(path));
+        Assert.Contains("bad.json", e.Message);
+        Assert.Contains("line 3", e.Message);
+    }
+
+    [Fact]
+    public void Hh_rlhf_reward_model_and_ppo_stage_commands_run_on_the_shipped_sample()
+    {
+        string run = Path.Combine(tmp, "hh");
+        string recipe = RepoFile("recipes/hh-rlhf.json");
+        var rm = RlhfProcess.Run("rm", "--recipe", recipe, "--out", run, "--set", "max_records=48", "--set", "rm.max_length=192", "--set", "rm.optimizer.learning_rate=1e-4");
+        Assert.True(rm.ExitCode == 0, rm.Stderr + rm.Stdout);
+        Assert.Contains("eval_accuracy", rm.Stdout);
+        var ppo = RlhfProcess.Run("ppo", "--recipe", recipe, "--out", run, "--set", "max_records=16", "--set", "ppo.steps=2",
+            "--set", "ppo.rollout_batch_size=4", "--set", "ppo.mini_batch_size=4", "--set", "ppo.max_new_tokens=16", "--set", "max_prompt_tokens=96");
+        Assert.True(ppo.ExitCode == 0, ppo.Stderr + ppo.Stdout);
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(run, "ppo", "metrics.jsonl")).Length);
+        Assert.True(File.Exists(Path.Combine(run, "ppo", "checkpoint", "model.safetensors")));
+        var again = RlhfProcess.Run("ppo", "--recipe", recipe, "--out", run);
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("already done", again.Stderr);
+    }
+}
