@@ -38,7 +38,7 @@ public sealed class HuggingFaceCheckpointTests : IDisposable
             Assert.True(original[k].data<float>().ToArray().AsSpan().SequenceEqual(written[k].data<float>().ToArray()), k);
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!;
         Assert.Equal(JsonNode.Parse(File.ReadAllText(Path.Combine(fx.Dir, "config.json")))!["architectures"]!.ToJsonString(), config["architectures"]!.ToJsonString());
-        Assert.Empty(Directory.GetDirectories(tmp).Where(d => Path.GetFileName(d).StartsWith('.')));
+        Assert.DoesNotContain(Directory.GetDirectories(tmp), d => Path.GetFileName(d).StartsWith('.'));
     }
 
     [Fact]
