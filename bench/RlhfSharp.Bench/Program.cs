@@ -23,7 +23,7 @@ switch (args[0])
     case "peak": Workloads.Peak(result, IntOpt("n", 2048), IntOpt("reps", 10)); break;
     case "bandwidth": Workloads.Bandwidth(result, IntOpt("mb", 1024), IntOpt("reps", 10)); break;
     case "train": Workloads.Train(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 20), IntOpt("warmup", 3)); break;
-    case "rss": Workloads.Rss(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 500)); break;
+    case "rss": Workloads.Rss(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 500), IntOpt("gc", 0)); break;
     case "gen": Workloads.Generate(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("prompt", 8), IntOpt("new", 256), Opt("cache", "1") == "1", IntOpt("warmup", 1)); break;
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
     default: Console.Error.WriteLine($"unknown workload '{args[0]}'"); return 2;

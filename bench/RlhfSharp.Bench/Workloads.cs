@@ -91,20 +91,33 @@ static class Workloads
     }
 
     /// <summary>VmRSS (MB) over a long training run: steps 50, 100, …, <paramref name="steps"/>.</summary>
-    public static void Rss(Dictionary<string, object> r, string name, int batch, int seq, int steps)
+    public static void Rss(Dictionary<string, object> r, string name, int batch, int seq, int steps, int gcEvery = 0)
     {
         var model = BenchModels.Create(name);
         model.train();
-        var (opt, _) = AdamW(model);
+        // The library's optimizer (AdamW + schedule + clipping), as the trainers use it.
+        using var opt = new RlhfSharp.Training.Optimizer(model.parameters(), new RlhfSharp.Training.OptimizerConfig { LearningRate = 1e-4 }, steps);
         var input = randint(model.Config.VocabSize, [batch, seq]);
         var target = randint(model.Config.VocabSize, [batch, seq]);
         var rss = new Dictionary<string, double>();
+        var managed = new Dictionary<string, double>();
         var sw = Stopwatch.StartNew();
         for (int i = 1; i <= steps; i++)
         {
-            TrainStep(model, opt, input, target);
-            if (i % 50 == 0) rss[i.ToString()] = VmRssMb();
+            using (NewDisposeScope())
+            {
+                var logits = model.Forward(input);
+                nn.functional.cross_entropy(logits.view(-1, logits.shape[2]), target.view(-1)).backward();
+                opt.Apply();
+            }
+            if (gcEvery > 0 && i % gcEvery == 0) GC.Collect(0);
+            if (i % 50 == 0)
+            {
+                rss[i.ToString()] = VmRssMb();
+                managed[i.ToString()] = GC.GetGCMemoryInfo().TotalCommittedBytes / 1048576.0;
+            }
         }
+        r["managed_committed_mb"] = managed;
         r["model"] = name; r["batch"] = batch; r["seq"] = seq; r["steps"] = steps; r["seconds"] = sw.Elapsed.TotalSeconds;
         r["rss_mb"] = rss;
         r["rss_growth"] = rss[steps.ToString()] / rss["50"] - 1;

@@ -151,7 +151,7 @@ public static class DatasetLoader
         return new Preference(c.Value.Prompt, c.Value.Response, r.Value.Response, margin);
     }
 
-    private static Ranking ToRanking(Preference p) => new(p.Prompt, [p.Chosen, p.Rejected]);
+    private static Ranking ToRanking(Preference p) => new(p.Prompt, [p.Chosen, p.Rejected]) { Margin = p.Margin };
 
     private static LabeledCompletion[] Unpair(Preference p) =>
         [new LabeledCompletion(p.Prompt, p.Chosen, true), new LabeledCompletion(p.Prompt, p.Rejected, false)];

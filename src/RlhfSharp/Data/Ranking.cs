@@ -5,6 +5,9 @@ namespace RlhfSharp.Data;
 /// </summary>
 public sealed record Ranking(string Prompt, IReadOnlyList<string> Responses)
 {
+    /// <summary>For a pair from a preference file: how much better the first response is (Llama 2's graded margin).</summary>
+    public double? Margin { get; init; }
+
     /// <summary>
     /// The K(K-1)/2 pairs the ranking implies, each as a <see cref="Preference"/>. InstructGPT (Ouyang et al. 2022,
     /// sec. 3.5) trains on all pairs of one prompt in a single batch element so they are not overfitted separately.

@@ -142,6 +142,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
             }
         }
         logits.Dispose();
+        GC.Collect(0); // finalizer-held native handles of this generation (see Training.Optimizer.Apply)
 
         var seqHost = new long[b * (p + steps)];
         var attnHost = new long[b * (p + steps)];

@@ -53,7 +53,11 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             demonstrations.Select(d => SftExample.FromPromptCompletion(tokenizer, d.Prompt, d.Completion, config.Rm.MaxLength, base_.AddsBos, addEos: false).InputIds).ToList(), cancel));
         // The hidden gold of every rollout is logged beside the proxy, so over-optimisation shows while it happens.
         Stage("ppo", () => stages.Ppo(config.Ppo, stages.Checkpoint("sft"), stages.Checkpoint("rm"), trainPrompts.Select(base_.EncodePrompt).ToList(), sftExamples,
-            b => RunStages.RolloutTexts(b, tokenizer) is var (p, t) ? new Dictionary<string, double> { ["gold_mean"] = gold.Score(p, t).Average() } : null!, cancel));
+            b =>
+            {
+                var (p, t) = RunStages.RolloutTexts(b, tokenizer);
+                return new Dictionary<string, double> { ["gold_mean"] = gold.Score(p, t).Average() };
+            }, cancel));
         var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, cancel);
         return summary;
     }
@@ -74,7 +78,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         Log?.Invoke(state.SavedStep is int s ? $"{name}: resuming at step {s}" : $"{name}: starting");
         var clock = Stopwatch.StartNew();
         var result = body();
-        result["seconds"] = clock.Elapsed.TotalSeconds + (state.SavedStep is null ? 0 : 0);
+        result["seconds"] = clock.Elapsed.TotalSeconds;
         Directory.CreateDirectory(StageDir(name));
         state.MarkDone(result);
         seconds[name] = result["seconds"];

@@ -29,7 +29,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         using var policy = base_.Model.Clone();
         using var metrics = new MetricsLog(Path.Combine(Dir("sft"), "metrics.jsonl"));
-        var trainer = new SftTrainer(policy, config, PadId) { Progress = Progress, Metrics = metrics };
+        var trainer = new SftTrainer(policy, config, PadId, base_.Tokenizer.EosId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, new StageState(Dir("sft")), cancel);
         HuggingFaceCheckpoint.Save(policy, Checkpoint("sft"), writeExtras: base_.WriteTokenizerFiles);
         Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
@@ -84,7 +84,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>
     public List<RankedGroup> Tokenize(IEnumerable<Ranking> rankings, int maxLength) =>
         rankings.Select(r => new RankedGroup(r.Responses.Select(resp =>
-            SftExample.FromPromptCompletion(base_.Tokenizer, r.Prompt, resp, maxLength, base_.AddsBos, addEos: false).InputIds).ToList())).ToList();
+            SftExample.FromPromptCompletion(base_.Tokenizer, r.Prompt, resp, maxLength, base_.AddsBos, addEos: false).InputIds).ToList(), r.Margin)).ToList();
 
     /// <summary>Prompt and new text of each rollout row (the prompt is the masked-in part of the left-padded prompt).</summary>
     public static (List<string> Prompts, List<string> Texts) RolloutTexts(SampleBatch b, ITokenizer tokenizer)

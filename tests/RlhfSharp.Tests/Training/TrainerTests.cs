@@ -80,6 +80,39 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(rm.RewardMean, reloaded.RewardMean);
     }
 
+    [Fact]
+    public void Packed_sft_trains_on_blocks_and_still_learns_the_demonstration()
+    {
+        using var model = Stories();
+        var config = new SftConfig { Epochs = 40, BatchSize = 2, MaxLength = 16, Packing = true, Optimizer = new OptimizerConfig { LearningRate = 3e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant } };
+        var trainer = new SftTrainer(model, config, padId: 0, eosId: 2);
+        var examples = new[] { Demo(), Demo(), Demo() }; // 3 × 12 tokens (each already ends in EOS) → blocks of 16
+        var before = trainer.Evaluate([Demo()])["eval_loss"];
+        var log = new MetricsLog(null);
+        new SftTrainer(model, config, padId: 0, eosId: 2) { Metrics = log }.Train(examples, [Demo()]);
+        Assert.Equal(40 * 2, log.Rows.Count); // 36 tokens → blocks of 16, 16, 4 → two steps of batch 2 per epoch
+        Assert.True(trainer.Evaluate([Demo()])["eval_loss"] < before * 0.3);
+    }
+
+    [Fact]
+    public void Pairwise_margin_enters_the_reward_loss_as_minus_logsigmoid_of_gap_minus_margin()
+    {
+        using var lm = Stories();
+        string dir = Path.Combine(tmp, "margin");
+        HuggingFaceCheckpoint.Save(lm, dir);
+        using var rm = HuggingFaceCheckpoint.LoadScoreModel(dir, allowNewHead: true);
+        int[] a = [.. Prompt, 300, 301], b = [.. Prompt, 270, 271];
+        var trainer = new RewardTrainer(rm, new RewardConfig(), padId: 0);
+        var plain = trainer.Evaluate([new RankedGroup([a, b])])["eval_loss"];
+        var withMargin = trainer.Evaluate([new RankedGroup([a, b], Margin: 1.5)])["eval_loss"];
+        using var _ = no_grad();
+        var batch = TokenBatch.RightPad([a, b], 0, CPU);
+        var s = rm.Forward(batch.Ids, batch.AttentionMask).select(1, 0).data<float>().ToArray();
+        double Nls(double x) => Math.Log(1 + Math.Exp(-x));
+        Assert.Equal(Nls(s[0] - s[1]), plain, 5);
+        Assert.Equal(Nls(s[0] - s[1] - 1.5), withMargin, 5);
+    }
+
     [Theory]
     [InlineData(CriticKind.SeparateFromRewardModel)]
     [InlineData(CriticKind.ValueHead)]

@@ -11,6 +11,11 @@ public sealed record SftConfig
     public int BatchSize { get; init; } = 8;
     /// <summary>TRL <c>max_length</c> = 1024; longer examples keep their head.</summary>
     public int MaxLength { get; init; } = 1024;
+    /// <summary>
+    /// Concatenate examples into blocks of <see cref="MaxLength"/> tokens (TRL <c>packing</c> = false by default): fewer
+    /// pad tokens, at the price of attention across example boundaries.
+    /// </summary>
+    public bool Packing { get; init; }
     /// <summary>TRL <c>learning_rate</c> = 2e-5, linear decay (HF Trainer), no weight decay, no warmup.</summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 2e-5, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0, Beta2 = 0.999 };
     /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>

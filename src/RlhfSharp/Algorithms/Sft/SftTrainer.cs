@@ -11,7 +11,7 @@ namespace RlhfSharp.Algorithms.Sft;
 /// <c>completion_only_loss</c>), averaged over all target tokens of an optimizer step so gradient accumulation
 /// gives the same gradient as one large batch.
 /// </summary>
-public sealed class SftTrainer(CausalLM model, SftConfig config, int padId)
+public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int? eosId = null)
 {
     public IProgress<TrainingProgress>? Progress { get; init; }
     public MetricsLog? Metrics { get; init; }
@@ -19,7 +19,9 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId)
     public Dictionary<string, double> Train(IReadOnlyList<SftExample> train, IReadOnlyList<SftExample> eval, StageState? state = null, CancellationToken cancel = default)
     {
         if (train.Count == 0) throw new RlhfException("SFT: no training examples.");
-        var examples = train.Select(e => e.Truncate(config.MaxLength)).Where(e => e.LossTokenCount > 0).ToList();
+        var examples = config.Packing
+            ? Packer.Pack(train, config.MaxLength, eosId ?? throw new RlhfException("SFT packing needs the tokenizer's EOS id."))
+            : train.Select(e => e.Truncate(config.MaxLength)).Where(e => e.LossTokenCount > 0).ToList();
         if (examples.Count == 0) throw new RlhfException($"SFT: every example loses its completion at max_length {config.MaxLength}.");
         int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
         int stepsPerEpoch = (examples.Count + perStep - 1) / perStep;
