@@ -26,14 +26,46 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Chat_answers_each_line_with_the_models_greedy_continuation()
+    {
+        var r = RlhfProcess.RunWithInput("Lily went\n\n", "chat", "--model", "stories260k", "--max-new-tokens", "12", "--temperature", "0");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        // The plain template renders the user's line as the prompt; the answer is its greedy continuation.
+        using var model = PretrainedModel.Load("stories260k");
+        var expected = new RlhfSharp.Generation.Sampler(model.Model, model.Tokenizer)
+            .Generate([model.EncodePrompt("Lily went")], new RlhfSharp.Generation.SamplingOptions { Temperature = 0, MaxNewTokens = 12 })[0].Text;
+        Assert.Contains(expected.Trim(), r.Stdout);
+    }
+
+    [Fact]
+    public void A_tokenizer_larger_than_the_models_vocabulary_is_refused()
+    {
+        string dir = Path.Combine(tmp, "mismatch");
+        Assert.Equal(0, RlhfProcess.Run("convert", "--model", "stories260k", "--out", dir).ExitCode);
+        string config = Path.Combine(dir, "config.json");
+        var json = JsonNode.Parse(File.ReadAllText(config))!;
+        json["vocab_size"] = 300;
+        File.WriteAllText(config, json.ToJsonString());
+        // The weights no longer fit the config either; the tokenizer check must not be what hides that, so
+        // cut the embedding to match and leave the tokenizer (512 tokens) too large.
+        var weights = RlhfSharp.Checkpoints.SafeTensors.Load(Path.Combine(dir, "model.safetensors"));
+        weights["model.embed_tokens.weight"] = weights["model.embed_tokens.weight"].narrow(0, 0, 300).contiguous();
+        RlhfSharp.Checkpoints.SafeTensors.Save(Path.Combine(dir, "model.safetensors"), weights.OrderBy(kv => kv.Key, StringComparer.Ordinal));
+        var r = RlhfProcess.Run("generate", "--model", dir, "--prompt", "hi");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("tokenizer has 512 tokens", r.Stderr);
+        Assert.Contains("vocab_size is 300", r.Stderr);
+    }
+
+    [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "generate", "chat", "convert" })
+        foreach (var command in new[] { "generate", "chat", "convert", "pipeline", "sft", "rm", "ppo" })
         {
             var r = RlhfProcess.Run(command, "--help");
             Assert.Equal(0, r.ExitCode);
             Assert.Contains("Usage:", r.Stdout);
-            Assert.Contains("--model", r.Stdout);
+            Assert.Contains(command is "generate" or "chat" or "convert" ? "--model" : "--recipe", r.Stdout);
         }
     }
 
