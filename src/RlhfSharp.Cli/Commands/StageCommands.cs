@@ -30,10 +30,11 @@ public static class StageCommands
         var set = new Option<string[]>("--set") { Description = $"Override a recipe value, e.g. --set {name}.epochs=1 (repeatable)." };
         var output = new Option<string?>("--out", "-o") { Description = "Run folder shared by the stages (default runs/<recipe name>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue a stopped stage from its checkpoint." };
-        var command = new Command(name, description) { recipe, set, output, resume };
+        var skipInvalid = new Option<bool>("--skip-invalid") { Description = "Skip and count malformed records instead of stopping at the first (recipe key skip_invalid)." };
+        var command = new Command(name, description) { recipe, set, output, resume, skipInvalid };
         command.SetAction(r => Program.Run(() =>
         {
-            var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), r.GetValue(set));
+            var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), [.. r.GetValue(set) ?? [], .. r.GetValue(skipInvalid) ? ["skip_invalid=true"] : Array.Empty<string>()]);
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             var state = new StageState(Path.Combine(dir, name));
             if (state.IsDone && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} is already done: remove it to train again.");

@@ -91,3 +91,4 @@ public sealed class KinderStoriesPipelineTests : IDisposable
         public void Report(TrainingProgress value) => report(value);
     }
 }
+
