@@ -290,7 +290,7 @@ public sealed class PreferenceTrainer
     /// <c>_get_kl_dataset</c> (<c>[answers[-1]] + answers[:-1]</c>, mapped with <c>batch_size=per_device_train_batch_size</c>).
     /// Fixed before training, so precomputed reference KL log-probs stay valid.
     /// </summary>
-    internal static int[] KlPartners(int count, int batchSize)
+    public static int[] KlPartners(int count, int batchSize)
     {
         var partners = new int[count];
         for (int start = 0; start < count; start += batchSize)
