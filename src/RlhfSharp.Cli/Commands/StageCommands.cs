@@ -22,9 +22,9 @@ public static class StageCommands
         yield return Stage("ppo", "PPO against the reward model with a per-token KL penalty to the SFT model.", RunPpo);
     }
 
-    delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
+    internal delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
 
-    static Command Stage(string name, string description, StageBody body)
+    internal static Command Stage(string name, string description, StageBody body)
     {
         var recipe = new Option<string?>("--recipe", "-r") { Description = "Recipe file (JSON), e.g. recipes/hh-rlhf.json." };
         var set = new Option<string[]>("--set") { Description = $"Override a recipe value, e.g. --set {name}.epochs=1 (repeatable)." };
@@ -60,14 +60,14 @@ public static class StageCommands
     }
 
     /// <summary>A data path from the recipe: as given, else relative to the installation (where the shipped samples are).</summary>
-    static string Require(string? path, string key)
+    internal static string Require(string? path, string key)
     {
         if (path is null) throw new RlhfException($"the recipe has no '{key}': set it in the recipe or with --set {key}=FILE.");
         string shipped = Path.Combine(AppContext.BaseDirectory, path);
         return !File.Exists(path) && File.Exists(shipped) ? shipped : path;
     }
 
-    static IReadOnlyList<T> Take<T>(LoadResult<T> loaded, StageRecipe recipe, string file)
+    internal static IReadOnlyList<T> Take<T>(LoadResult<T> loaded, StageRecipe recipe, string file)
     {
         if (loaded.Skipped > 0) Console.Error.WriteLine($"{file}: skipped {loaded.Skipped} invalid records");
         return recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
@@ -83,7 +83,7 @@ public static class StageCommands
     }
 
     /// <summary>The HF folder a later stage starts from: a run's checkpoint, else the base model (written as HF once if it is not one).</summary>
-    static string StartingPoint(RunStages stages, PretrainedModel model, string stage)
+    internal static string StartingPoint(RunStages stages, PretrainedModel model, string stage)
     {
         if (Directory.Exists(stages.Checkpoint(stage))) return stages.Checkpoint(stage);
         if (Directory.Exists(model.Path)) return model.Path;

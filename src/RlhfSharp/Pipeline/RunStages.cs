@@ -1,3 +1,4 @@
+using RlhfSharp.Algorithms.Dpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -79,6 +80,43 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
         Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
         return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef").ToDictionary();
+    }
+
+    /// <summary>
+    /// DPO, cDPO, IPO, SimPO or ORPO (<see cref="DpoConfig.Loss"/>) from <paramref name="policyDir"/>, which is also the
+    /// frozen reference when the loss has one; writes <c>&lt;run&gt;/&lt;dpo|ipo|simpo|orpo&gt;/checkpoint</c>.
+    /// </summary>
+    public Dictionary<string, double> Preference(DpoConfig config, string policyDir, List<PreferenceExample> train, List<PreferenceExample> eval, CancellationToken cancel)
+    {
+        string stage = PreferenceTrainer.StageName(config.Loss);
+        using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var reference = config.NeedsReference ? HuggingFaceCheckpoint.LoadCausalLM(policyDir) : null;
+        using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
+        var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
+        var result = trainer.Train(train, eval, new StageState(Dir(stage)), cancel);
+        SavePreferenceStage(policy, stage, metrics);
+        return result;
+    }
+
+    /// <summary>KTO from <paramref name="policyDir"/> (also the frozen reference); writes <c>&lt;run&gt;/kto/checkpoint</c>.</summary>
+    public Dictionary<string, double> Kto(DpoConfig config, string policyDir, List<LabeledExample> train, List<LabeledExample> eval, CancellationToken cancel)
+    {
+        config = config with { Loss = PreferenceLossKind.Kto };
+        using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var metrics = new MetricsLog(Path.Combine(Dir("kto"), "metrics.jsonl"));
+        var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
+        var result = trainer.TrainKto(train, eval, new StageState(Dir("kto")), cancel);
+        SavePreferenceStage(policy, "kto", metrics);
+        return result;
+    }
+
+    void SavePreferenceStage(CausalLM policy, string stage, MetricsLog metrics)
+    {
+        HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
+        Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], $"{stage.ToUpperInvariant()} loss", "loss", Path.Combine(Dir(stage), "loss.png"));
+        Charts.Lines(metrics.Rows, "step", [("rewards/margins", "train reward margin"), ("eval_margin", "eval reward margin")],
+            $"{stage.ToUpperInvariant()}: implicit reward margin (chosen − rejected)", "reward", Path.Combine(Dir(stage), "margin.png"));
     }
 
     /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>

@@ -1,3 +1,4 @@
+using RlhfSharp.Algorithms.Dpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -21,6 +22,11 @@ public sealed record StageRecipe
     public string? RmData { get; init; }
     /// <summary>Prompts for PPO rollouts (any file with a prompt field, HH-style dialogues included).</summary>
     public string? PpoPrompts { get; init; }
+    /// <summary>
+    /// Pairwise preferences for <c>rlhf dpo|ipo|simpo|orpo</c>, or labelled completions (or preferences, unpaired) for
+    /// <c>rlhf kto</c>; defaults to <see cref="RmData"/> when unset.
+    /// </summary>
+    public string? DpoData { get; init; }
     /// <summary>Text for PPO-ptx (defaults to the SFT data when set).</summary>
     public string? PtxData { get; init; }
     /// <summary>Use at most this many records of each file (0 = all).</summary>
@@ -32,4 +38,6 @@ public sealed record StageRecipe
     public SftConfig Sft { get; init; } = new();
     public RewardConfig Rm { get; init; } = new();
     public PpoConfig Ppo { get; init; } = new();
+    /// <summary>The offline preference stages; the command sets <see cref="DpoConfig.Loss"/>.</summary>
+    public DpoConfig Dpo { get; init; } = new();
 }

@@ -1,0 +1,49 @@
+using System.Text.Json.Serialization;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Algorithms.Dpo;
+
+/// <summary>
+/// Offline preference optimisation (DPO, IPO, cDPO, SimPO, ORPO, KTO) with <see cref="PreferenceTrainer"/>. Defaults are
+/// TRL's <c>DPOConfig</c> (huggingface/trl@f2cd577 <c>trl/trainer/dpo_config.py</c>) unless noted.
+/// </summary>
+public sealed record DpoConfig
+{
+    /// <summary>TRL <c>loss_type</c> = "sigmoid" (DPO).</summary>
+    public PreferenceLossKind Loss { get; init; } = PreferenceLossKind.Sigmoid;
+    /// <summary>
+    /// β: TRL <c>DPOConfig.beta</c> = 0.1 (also <c>CPOConfig</c>, <c>ORPOConfig</c> λ and <c>KTOConfig</c>). The SimPO
+    /// paper tunes β in 2.0–2.5; raise it for <see cref="PreferenceLossKind.Simpo"/>.
+    /// </summary>
+    public double Beta { get; init; } = 0.1;
+    /// <summary>cDPO's label-flip probability ε (TRL <c>label_smoothing</c> = 0); also used by SimPO.</summary>
+    public double LabelSmoothing { get; init; } = 0.0;
+    /// <summary>SimPO's target margin γ: 0.5 (TRL <c>CPOConfig.simpo_gamma</c>; SimPO paper γ/β ≈ 0.5).</summary>
+    public double SimpoGamma { get; init; } = 0.5;
+    /// <summary>KTO λ_D: TRL <c>KTOConfig.desirable_weight</c> = 1.0.</summary>
+    public double DesirableWeight { get; init; } = 1.0;
+    /// <summary>KTO λ_U: TRL <c>KTOConfig.undesirable_weight</c> = 1.0.</summary>
+    public double UndesirableWeight { get; init; } = 1.0;
+    /// <summary>TRL <c>num_train_epochs</c> = 3 (HF <c>TrainingArguments</c>).</summary>
+    public int Epochs { get; init; } = 3;
+    /// <summary>Pairs (KTO: completions) per micro-batch: TRL <c>per_device_train_batch_size</c> = 8.</summary>
+    public int BatchSize { get; init; } = 8;
+    /// <summary>TRL <c>max_length</c> = 1024: prompt + completion ids.</summary>
+    public int MaxLength { get; init; } = 1024;
+    /// <summary>TRL <c>max_prompt_length</c> = 512; longer prompts keep their end.</summary>
+    public int MaxPromptLength { get; init; } = 512;
+    /// <summary>
+    /// Compute the reference log-probs once before training instead of in every step (TRL
+    /// <c>precompute_ref_log_probs</c> = false): one reference forward per example instead of one per epoch.
+    /// </summary>
+    public bool PrecomputeReferenceLogprobs { get; init; }
+    /// <summary>TRL <c>learning_rate</c> = 1e-6, linear decay, no warmup, no weight decay (HF <c>TrainingArguments</c>).</summary>
+    public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0, Beta2 = 0.999 };
+    /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>
+    public int SaveEvery { get; init; } = 50;
+    public ulong Seed { get; init; } = 42;
+
+    /// <summary>Whether the loss compares against a frozen reference model (SimPO and ORPO do not).</summary>
+    [JsonIgnore]
+    public bool NeedsReference => Loss is not (PreferenceLossKind.Simpo or PreferenceLossKind.Orpo);
+}
