@@ -15,6 +15,7 @@ public static class Program
             PipelineCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
+        foreach (var stage in GroupRlCommands.Create()) root.Subcommands.Add(stage);
         return root.Parse(args).Invoke();
     }
 

@@ -22,9 +22,10 @@ public static class StageCommands
         yield return Stage("ppo", "PPO against the reward model with a per-token KL penalty to the SFT model.", RunPpo);
     }
 
-    delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
+    internal delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
 
-    static Command Stage(string name, string description, StageBody body)
+    /// <param name="folder">The stage's folder in the run when it differs from the command's name.</param>
+    internal static Command Stage(string name, string description, StageBody body, string? folder = null)
     {
         var recipe = new Option<string?>("--recipe", "-r") { Description = "Recipe file (JSON), e.g. recipes/hh-rlhf.json." };
         var set = new Option<string[]>("--set") { Description = $"Override a recipe value, e.g. --set {name}.epochs=1 (repeatable)." };
@@ -35,9 +36,9 @@ public static class StageCommands
         {
             var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), r.GetValue(set));
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
-            var state = new StageState(Path.Combine(dir, name));
+            var state = new StageState(Path.Combine(dir, folder ?? name));
             if (state.IsDone && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} is already done: remove it to train again.");
-            if (state.IsDone) { Console.WriteLine($"{name}: already done ({state.CheckpointDir})"); return 0; }
+            if (state.IsDone) { Console.WriteLine($"{folder ?? name}: already done ({state.CheckpointDir})"); return 0; }
             if (state.SavedStep is not null && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} holds a stopped run: pass --resume to continue it.");
             Directory.CreateDirectory(state.Dir);
             File.WriteAllText(Path.Combine(state.Dir, "recipe.json"), Recipe.Serialize(config));
@@ -59,14 +60,14 @@ public static class StageCommands
     }
 
     /// <summary>A data path from the recipe: as given, else relative to the installation (where the shipped samples are).</summary>
-    static string Require(string? path, string key)
+    internal static string Require(string? path, string key)
     {
         if (path is null) throw new RlhfException($"the recipe has no '{key}': set it in the recipe or with --set {key}=FILE.");
         string shipped = Path.Combine(AppContext.BaseDirectory, path);
         return !File.Exists(path) && File.Exists(shipped) ? shipped : path;
     }
 
-    static IReadOnlyList<T> Take<T>(LoadResult<T> loaded, StageRecipe recipe, string file)
+    internal static IReadOnlyList<T> Take<T>(LoadResult<T> loaded, StageRecipe recipe, string file)
     {
         if (loaded.Skipped > 0) Console.Error.WriteLine($"{file}: skipped {loaded.Skipped} invalid records");
         return recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
@@ -82,7 +83,7 @@ public static class StageCommands
     }
 
     /// <summary>The HF folder a later stage starts from: a run's checkpoint, else the base model (written as HF once if it is not one).</summary>
-    static string StartingPoint(RunStages stages, PretrainedModel model, string stage)
+    internal static string StartingPoint(RunStages stages, PretrainedModel model, string stage)
     {
         if (Directory.Exists(stages.Checkpoint(stage))) return stages.Checkpoint(stage);
         if (Directory.Exists(model.Path)) return model.Path;

@@ -1,3 +1,4 @@
+using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -32,4 +33,6 @@ public sealed record StageRecipe
     public SftConfig Sft { get; init; } = new();
     public RewardConfig Rm { get; init; } = new();
     public PpoConfig Ppo { get; init; } = new();
+    /// <summary>The critic-free stages (<c>rlhf grpo|rloo|reinforce-pp|remax</c>; the command sets the estimator). Prompts come from <see cref="PpoPrompts"/>.</summary>
+    public GroupRlConfig Grpo { get; init; } = new();
 }
