@@ -24,7 +24,8 @@ public static class CriticFreeAdvantages
     /// <param name="kl">Per-token k1 KL to the reference (<c>logprobs − refLogprobs</c>), [B, T]; folded into the reward
     /// with <paramref name="rewardKlCoef"/> by every estimator except GRPO.</param>
     /// <param name="mask">1.0 for completion tokens, [B, T].</param>
-    /// <param name="greedyScores">ReMax only: the score of each prompt's greedy completion, [P].</param>
+    /// <param name="greedyScores">ReMax only: the reward of each prompt's greedy completion, [P], with its own KL folded in
+    /// as the sampled rewards have theirs (<c>score − rewardKlCoef·Σk1</c>), so the penalty does not bias the advantage.</param>
     public static CriticFreeAdvantagesOutput Compute(AdvantageEstimator estimator, Tensor scores, Tensor kl, Tensor mask, int groupSize,
         double rewardKlCoef = 0.0, RewardScaling scaling = RewardScaling.Group, Tensor? greedyScores = null)
     {

@@ -147,7 +147,10 @@ public sealed class GroupRlTrainer
         var scores = score(rollout).to(float32).reshape(-1).clamp(-config.RewardClip, config.RewardClip);
         var greedyScores = greedy is null ? null : score(greedy).to(float32).reshape(-1).clamp(-config.RewardClip, config.RewardClip);
         var kl = KlEstimator.K1(oldLogprobs, refLogprobs) * mask;
-        var adv = CriticFreeAdvantages.Compute(config.Estimator, scores, kl, mask, config.GroupSize, config.RewardKlCoef, config.RewardScaling, greedyScores);
+        // The baseline must carry the same KL penalty as the sampled rewards: without it every advantage is lowered by
+        // β·KL, each step pushes down every sampled token, and the KL grows without bound (seen: 25 → 118 nats in 10 steps).
+        var greedyRewards = greedy is null ? null : greedyScores! - config.RewardKlCoef * SequenceKl(greedy);
+        var adv = CriticFreeAdvantages.Compute(config.Estimator, scores, kl, mask, config.GroupSize, config.RewardKlCoef, config.RewardScaling, greedyRewards);
 
         var stats = new Dictionary<string, double>
         {
@@ -160,8 +163,18 @@ public sealed class GroupRlTrainer
             ["finished_fraction"] = rollout.FinishReasons.Count(r => r == FinishReason.Stop) / (double)rollout.FinishReasons.Length,
         };
         if (adv.Baselines is not null) stats["baseline_mean"] = adv.Baselines.mean().item<float>();
-        if (greedyScores is not null) stats["greedy_reward_mean"] = greedyScores.mean().item<float>();
+        if (greedyScores is not null) stats["greedy_score_mean"] = greedyScores.mean().item<float>();
         return new GroupExperience(seq, attention, positions, mask, oldLogprobs, config.Beta > 0 ? refLogprobs : null, adv.Advantages, p, stats);
+    }
+
+    /// <summary>Σ_t k1 of each row of a rollout against the reference, [B] (for ReMax's greedy baseline).</summary>
+    Tensor SequenceKl(SampleBatch b)
+    {
+        int p = b.PromptLength, n = (int)b.ResponseMask.shape[1];
+        var positions = Transformer.PositionsFromMask(b.AttentionMask);
+        var logprobs = TokenLogprobs.Of(policy.Forward(b.Sequences, b.AttentionMask, positions), b.Sequences).narrow(1, p - 1, n);
+        var refLogprobs = TokenLogprobs.Of(reference.Forward(b.Sequences, b.AttentionMask, positions), b.Sequences).narrow(1, p - 1, n);
+        return (KlEstimator.K1(logprobs, refLogprobs) * b.ResponseMask.to(float32)).sum(1);
     }
 
     /// <summary>One optimizer step over <paramref name="rows"/>, in micro-batches whose losses share the step's denominator.</summary>
