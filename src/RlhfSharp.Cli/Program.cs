@@ -16,6 +16,7 @@ public static class Program
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         foreach (var stage in PreferenceCommands.Create()) root.Subcommands.Add(stage);
+        foreach (var stage in GroupRlCommands.Create()) root.Subcommands.Add(stage);
         return root.Parse(args).Invoke();
     }
 

@@ -24,7 +24,8 @@ public static class StageCommands
 
     internal delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
 
-    internal static Command Stage(string name, string description, StageBody body)
+    /// <param name="folder">The stage's folder in the run when it differs from the command's name.</param>
+    internal static Command Stage(string name, string description, StageBody body, string? folder = null)
     {
         var recipe = new Option<string?>("--recipe", "-r") { Description = "Recipe file (JSON), e.g. recipes/hh-rlhf.json." };
         var set = new Option<string[]>("--set") { Description = $"Override a recipe value, e.g. --set {name}.epochs=1 (repeatable)." };
@@ -36,9 +37,9 @@ public static class StageCommands
         {
             var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), [.. r.GetValue(set) ?? [], .. r.GetValue(skipInvalid) ? ["skip_invalid=true"] : Array.Empty<string>()]);
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
-            var state = new StageState(Path.Combine(dir, name));
+            var state = new StageState(Path.Combine(dir, folder ?? name));
             if (state.IsDone && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} is already done: remove it to train again.");
-            if (state.IsDone) { Console.WriteLine($"{name}: already done ({state.CheckpointDir})"); return 0; }
+            if (state.IsDone) { Console.WriteLine($"{folder ?? name}: already done ({state.CheckpointDir})"); return 0; }
             if (state.SavedStep is not null && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} holds a stopped run: pass --resume to continue it.");
             Directory.CreateDirectory(state.Dir);
             File.WriteAllText(Path.Combine(state.Dir, "recipe.json"), Recipe.Serialize(config));

@@ -1,4 +1,5 @@
 using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -117,6 +118,33 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], $"{stage.ToUpperInvariant()} loss", "loss", Path.Combine(Dir(stage), "loss.png"));
         Charts.Lines(metrics.Rows, "step", [("rewards/margins", "train reward margin"), ("eval_margin", "eval reward margin")],
             $"{stage.ToUpperInvariant()}: implicit reward margin (chosen − rejected)", "reward", Path.Combine(Dir(stage), "margin.png"));
+    }
+
+    /// <summary>
+    /// Critic-free online RL (GRPO, RLOO, REINFORCE++, ReMax as <see cref="GroupRlConfig.Estimator"/> says) from
+    /// <paramref name="policyDir"/> (also the frozen reference) against the reward model in <paramref name="rmDir"/>,
+    /// in the stage folder named after the estimator (<c>&lt;run&gt;/grpo</c>, <c>rloo</c>, …).
+    /// </summary>
+    public Dictionary<string, double> GroupRl(GroupRlConfig config, string policyDir, string rmDir, List<int[]> prompts,
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel)
+    {
+        string stage = config.StageName;
+        using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        foreach (var p in rm.parameters()) p.requires_grad = false;
+        if (rm.Config.VocabSize != policy.Config.VocabSize)
+            throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
+        using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
+        var trainer = new GroupRlTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), config)
+        {
+            Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
+        };
+        var result = trainer.Train(prompts, new StageState(Dir(stage)), cancel);
+        HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
+        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
+        Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
+        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction").ToDictionary();
     }
 
     /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>

@@ -1,4 +1,5 @@
 using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -40,4 +41,6 @@ public sealed record StageRecipe
     public PpoConfig Ppo { get; init; } = new();
     /// <summary>The offline preference stages; the command sets <see cref="DpoConfig.Loss"/>.</summary>
     public DpoConfig Dpo { get; init; } = new();
+    /// <summary>The critic-free stages (<c>rlhf grpo|rloo|reinforce-pp|remax</c>; the command sets the estimator). Prompts come from <see cref="PpoPrompts"/>.</summary>
+    public GroupRlConfig Grpo { get; init; } = new();
 }
