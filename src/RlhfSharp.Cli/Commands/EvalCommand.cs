@@ -44,11 +44,11 @@ public static class EvalCommand
             var judge = Judge(r.GetValue(reward));
             var clock = Stopwatch.StartNew();
 
-            var (completions, kl) = Generate(policy, refModel, prompts, options);
+            var (completions, lengths, kl) = Generate(policy, refModel, prompts, options);
             var metrics = new Dictionary<string, double>
             {
                 ["samples"] = prompts.Count,
-                ["mean_length_tokens"] = completions.Average(c => (double)policy.Tokenizer.Encode(c).Length),
+                ["mean_length_tokens"] = lengths.Average(),
                 ["distinct_1"] = Distinct.N(completions, 1),
                 ["distinct_2"] = Distinct.N(completions, 2),
                 ["self_bleu"] = SelfBleu.Score(completions),
@@ -119,10 +119,11 @@ public static class EvalCommand
     };
 
     /// <summary>Samples in batches; with a reference model also the per-sample KL on the same batch.</summary>
-    static (List<string> Texts, List<double>? Kl) Generate(PretrainedModel policy, PretrainedModel? reference, List<string> prompts, SamplingOptions options)
+    static (List<string> Texts, List<double> Lengths, List<double>? Kl) Generate(PretrainedModel policy, PretrainedModel? reference, List<string> prompts, SamplingOptions options)
     {
         var sampler = new Sampler(policy.Model, policy.Tokenizer);
         var texts = new List<string>();
+        var lengths = new List<double>();
         var kl = reference is null ? null : new List<double>();
         var ids = prompts.Select(policy.EncodePrompt).ToList();
         for (int start = 0; start < ids.Count; start += BatchSize)
@@ -133,9 +134,10 @@ public static class EvalCommand
             var (promptIds, mask) = sampler.LeftPad(chunk);
             using var batch = sampler.Sample(promptIds, mask, options with { Seed = options.Seed + (ulong)start });
             texts.AddRange(batch.NewTokens.Select(t => Sampler.CutAtStop(policy.Tokenizer.Decode(t), options.StopStrings)));
+            lengths.AddRange(batch.NewTokens.Select(t => (double)t.Length));
             if (reference is not null) kl!.AddRange(KlToReference.PerSampleValues(policy.Model, reference.Model, batch));
         }
-        return (texts, kl);
+        return (texts, lengths, kl);
     }
 
     static void WriteSamples(string path, List<EvaluatedSample> rows)
