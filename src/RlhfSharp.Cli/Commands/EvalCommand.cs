@@ -39,9 +39,9 @@ public static class EvalCommand
             var options = sampling.Read(r);
             options.Validate();
             var (prompts, references) = ReadData(r.GetValue(data)!, r.GetValue(samples));
+            var judge = Judge(r.GetValue(reward));
             using var policy = PretrainedModel.Load(r.GetValue(model)!);
             using var refModel = r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp) : null;
-            var judge = Judge(r.GetValue(reward));
             var clock = Stopwatch.StartNew();
 
             var (completions, lengths, kl) = Generate(policy, refModel, prompts, options);

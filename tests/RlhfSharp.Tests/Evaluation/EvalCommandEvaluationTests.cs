@@ -50,4 +50,17 @@ public sealed class EvalCommandEvaluationTests : IDisposable
         Assert.False(metrics.ContainsKey("bleu"));
         Assert.False(metrics.ContainsKey("reward_mean"));
     }
+
+    [Fact]
+    public void Eval_has_help_and_refuses_an_unknown_reward()
+    {
+        var help = RlhfProcess.Run("eval", "--help");
+        Assert.Equal(0, help.ExitCode);
+        Assert.Contains("--reference-model", help.Stdout);
+        string data = Path.Combine(tmp, "p.jsonl");
+        File.WriteAllLines(data, ["""{"prompt": "Once"}"""]);
+        var r = RlhfProcess.Run("eval", "--data", data, "--reward", "bleurt", "--out", Path.Combine(tmp, "x"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("bleurt", r.Stderr);
+    }
 }
