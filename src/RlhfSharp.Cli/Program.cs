@@ -13,6 +13,7 @@ public static class Program
             ChatCommand.Create(),
             ConvertCommand.Create(),
             PipelineCommand.Create(),
+            EvalCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         foreach (var stage in PreferenceCommands.Create()) root.Subcommands.Add(stage);

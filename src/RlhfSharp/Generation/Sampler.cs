@@ -213,7 +213,8 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
 
     static bool HitsStop(string text, IReadOnlyList<string> stops) => stops.Any(s => s.Length > 0 && text.Contains(s, StringComparison.Ordinal));
 
-    static string CutAtStop(string text, IReadOnlyList<string> stops)
+    /// <summary>Cuts <paramref name="text"/> before the first stop string it contains (as <see cref="Generate"/> does).</summary>
+    public static string CutAtStop(string text, IReadOnlyList<string> stops)
     {
         int cut = text.Length;
         foreach (var s in stops)

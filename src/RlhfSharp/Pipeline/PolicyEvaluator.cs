@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RlhfSharp.Evaluation;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Reporting;
@@ -75,11 +76,7 @@ public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, 
             using var batch = sampler.Sample(ids, mask, options with { Seed = options.Seed + (ulong)start });
             texts.AddRange(batch.NewTokens.Select(t => tokenizer.Decode(t)));
             proxy.AddRange(rm.Rewards(batch.Sequences, batch.AttentionMask).cpu().data<float>().ToArray().Select(x => (double)x));
-            int p = batch.PromptLength, n = (int)batch.ResponseMask.shape[1];
-            var positions = Transformer.PositionsFromMask(batch.AttentionMask);
-            var lpPolicy = TokenLogprobs.Of(policy.Forward(batch.Sequences, batch.AttentionMask, positions), batch.Sequences).narrow(1, p - 1, n);
-            var lpSft = TokenLogprobs.Of(sft.Forward(batch.Sequences, batch.AttentionMask, positions), batch.Sequences).narrow(1, p - 1, n);
-            kl.AddRange(((lpPolicy - lpSft) * batch.ResponseMask).sum(1).cpu().data<float>().ToArray().Select(x => (double)x));
+            kl.AddRange(KlToReference.PerSampleValues(policy, sft, batch));
             Progress?.Report(new TrainingProgress($"eval {stage}", start + chunk.Count, promptIds.Count, new Dictionary<string, double>()));
         }
         return (texts, proxy.ToArray(), kl.ToArray());

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using System.Diagnostics;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Data;
+using RlhfSharp.Evaluation;
+using RlhfSharp.Generation;
+using RlhfSharp.Reporting;
+using RlhfSharp.Rewards;
+using RlhfSharp.Tokenization;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Cli.Commands;
+
+/// <summary>
+/// <c>rlhf eval</c>: sample one completion per prompt and compute the RL4LMs metric suite that needs no neural
+/// scorer: diversity (distinct-1/2, self-BLEU), perplexity, and, when the data has references
+/// (<c>completion</c> or <c>reference</c> field), sacreBLEU, chrF, TER, ROUGE-1/2/L/Lsum and METEOR; plus mean reward and
+/// win rate over the references with <c>--reward</c>, and KL to <c>--reference-model</c>.
+/// </summary>
+public static class EvalCommand
+{
+    const int BatchSize = 16;
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Policy to evaluate: HF folder, llama2.c .bin, or built-in name (stories260k).", DefaultValueFactory = _ => "stories260k" };
+        var data = new Option<string>("--data") { Description = "Prompts (jsonl/json/csv/parquet); a 'completion' or 'reference' field enables reference-based metrics.", Required = true };
+        var referenceModel = new Option<string?>("--reference-model") { Description = "Model to measure KL(policy ‖ reference) against, on the policy's samples." };
+        var reward = new Option<string?>("--reward") { Description = "Judge for mean reward and win rate over the references: vader, afinn, or rm:PATH (a reward model folder)." };
+        var samples = new Option<int>("--samples") { Description = "Evaluate the first N prompts (0 = all).", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out", "-o") { Description = "Folder for metrics.json, samples.jsonl and report.html.", DefaultValueFactory = _ => "eval" };
+        var sampling = new SamplingArguments();
+        var command = new Command("eval", "Generate on a prompt set and compute BLEU, chrF, TER, ROUGE, METEOR, diversity, perplexity, reward, win rate and KL.")
+            { model, data, referenceModel, reward, samples, output };
+        sampling.AddTo(command);
+        command.SetAction(r => Program.Run(() =>
+        {
+            var options = sampling.Read(r);
+            options.Validate();
+            var (prompts, references) = ReadData(r.GetValue(data)!, r.GetValue(samples));
+            var judge = Judge(r.GetValue(reward));
+            using var policy = PretrainedModel.Load(r.GetValue(model)!);
+            using var refModel = r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp) : null;
+            var clock = Stopwatch.StartNew();
+
+            var (completions, lengths, kl) = Generate(policy, refModel, prompts, options);
+            var metrics = new Dictionary<string, double>
+            {
+                ["samples"] = prompts.Count,
+                ["mean_length_tokens"] = lengths.Average(),
+                ["distinct_1"] = Distinct.N(completions, 1),
+                ["distinct_2"] = Distinct.N(completions, 2),
+                ["self_bleu"] = SelfBleu.Score(completions),
+                ["perplexity_samples"] = Perplexity.Compute(policy.Model, policy.Tokenizer, completions.Select((c, i) => prompts[i] + c).ToList()).Perplexity,
+            };
+            if (kl is not null) metrics["kl_to_reference"] = kl.Average();
+            double[]? rewards = judge?.Score(prompts, completions);
+            if (rewards is not null) metrics["reward_mean"] = rewards.Average();
+            if (references is not null)
+            {
+                var refSets = references.Select(x => (IReadOnlyList<string>)[x]).ToList();
+                metrics["bleu"] = SacreBleu.Corpus(completions, refSets).Score;
+                metrics["chrf"] = ChrF.Corpus(completions, refSets);
+                metrics["ter"] = Ter.Corpus(completions, refSets).Score;
+                var pairs = completions.Zip(references).ToList();
+                metrics["rouge1"] = pairs.Average(p => Rouge.N(p.Second, p.First, 1).FMeasure);
+                metrics["rouge2"] = pairs.Average(p => Rouge.N(p.Second, p.First, 2).FMeasure);
+                metrics["rougeL"] = pairs.Average(p => Rouge.L(p.Second, p.First).FMeasure);
+                metrics["rougeLsum"] = pairs.Average(p => Rouge.Lsum(p.Second, p.First).FMeasure);
+                metrics["meteor"] = pairs.Average(p => Meteor.Score([p.Second], p.First));
+                metrics["perplexity_references"] = Perplexity.Compute(policy.Model, policy.Tokenizer, prompts.Select((p, i) => p + references[i]).ToList()).Perplexity;
+                if (judge is not null) metrics["win_rate_vs_reference"] = WinRate.FromScores(rewards!, judge.Score(prompts, references)).Rate;
+            }
+            metrics["seconds"] = clock.Elapsed.TotalSeconds;
+
+            string dir = r.GetValue(output)!;
+            MetricsReport.WriteJson(dir, metrics);
+            var rows = prompts.Select((p, i) => new EvaluatedSample(p, completions[i], references?[i], rewards?[i])).ToList();
+            WriteSamples(Path.Combine(dir, "samples.jsonl"), rows);
+            MetricsReport.WriteHtml(dir, $"rlhf eval: {r.GetValue(model)} on {Path.GetFileName(r.GetValue(data))}", metrics, rows);
+
+            var table = new Table().AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
+            foreach (var (k, v) in metrics) table.AddRow(Markup.Escape(k), v.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture));
+            AnsiConsole.Write(table);
+            Console.WriteLine($"wrote {Path.Combine(dir, "metrics.json")} and report.html");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Prompt/completion (or prompt/reference) rows give references; prompt-only rows do not.</summary>
+    static (List<string> Prompts, List<string>? References) ReadData(string path, int limit)
+    {
+        if (!File.Exists(path)) throw new RlhfException($"{path}: file not found.");
+        IEnumerable<T> Take<T>(IReadOnlyList<T> xs) => limit > 0 ? xs.Take(limit) : xs;
+        foreach (var map in new[] { new FieldMap { CompletionField = "reference" }, FieldMap.None })
+        {
+            try
+            {
+                var demos = Take(DatasetLoader.LoadDemonstrations(path, map).Records).ToList();
+                if (demos.Count > 0) return (demos.Select(d => d.Prompt).ToList(), demos.Select(d => d.Completion).ToList());
+            }
+            catch (RlhfException) { } // not prompt + reference rows: try the next reading
+        }
+        var prompts = Take(DatasetLoader.LoadPrompts(path).Records).Select(p => p.Prompt).ToList();
+        if (prompts.Count == 0) throw new RlhfException($"{path}: no prompts in the file.");
+        return (prompts, null);
+    }
+
+    static IRewardFunction? Judge(string? spec) => spec switch
+    {
+        null => null,
+        "vader" => LexiconReward.VaderCompound(),
+        "afinn" => LexiconReward.AfinnSum(),
+        _ when spec.StartsWith("rm:", StringComparison.Ordinal) => new ScoreModelReward(
+            HuggingFaceCheckpoint.LoadScoreModel(spec[3..]), TokenizerLoader.Load(spec[3..])),
+        _ => throw new RlhfException($"--reward: '{spec}' is not vader, afinn or rm:PATH."),
+    };
+
+    /// <summary>Samples in batches; with a reference model also the per-sample KL on the same batch.</summary>
+    static (List<string> Texts, List<double> Lengths, List<double>? Kl) Generate(PretrainedModel policy, PretrainedModel? reference, List<string> prompts, SamplingOptions options)
+    {
+        var sampler = new Sampler(policy.Model, policy.Tokenizer);
+        var texts = new List<string>();
+        var lengths = new List<double>();
+        var kl = reference is null ? null : new List<double>();
+        var ids = prompts.Select(policy.EncodePrompt).ToList();
+        for (int start = 0; start < ids.Count; start += BatchSize)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var chunk = ids.Skip(start).Take(BatchSize).ToList();
+            var (promptIds, mask) = sampler.LeftPad(chunk);
+            using var batch = sampler.Sample(promptIds, mask, options with { Seed = options.Seed + (ulong)start });
+            texts.AddRange(batch.NewTokens.Select(t => Sampler.CutAtStop(policy.Tokenizer.Decode(t), options.StopStrings)));
+            lengths.AddRange(batch.NewTokens.Select(t => (double)t.Length));
+            if (reference is not null) kl!.AddRange(KlToReference.PerSampleValues(policy.Model, reference.Model, batch));
+        }
+        return (texts, lengths, kl);
+    }
+
+    static void WriteSamples(string path, List<EvaluatedSample> rows)
+    {
+        var json = new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        File.WriteAllLines(path, rows.Select(s => System.Text.Json.JsonSerializer.Serialize(
+            new { prompt = s.Prompt, completion = s.Completion, reference = s.Reference, reward = s.Reward }, json)));
+    }
+}

@@ -1,0 +1,40 @@
+using RlhfSharp.Models;
+using RlhfSharp.Tokenization;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Rewards;
+
+/// <summary>
+/// A trained reward model as an <see cref="IRewardFunction"/>: prompt and completion are concatenated as text,
+/// encoded (BOS when the tokenizer has one), right-padded and scored in batches at the last real token.
+/// </summary>
+public sealed class ScoreModelReward(ScoreModel model, ITokenizer tokenizer, int batchSize = 16) : IRewardFunction
+{
+    /// <inheritdoc/>
+    public string Name => "reward_model";
+
+    /// <inheritdoc/>
+    public double[] Score(IReadOnlyList<string> prompts, IReadOnlyList<string> completions)
+    {
+        var device = model.model.embed_tokens.weight!.device;
+        var result = new List<double>();
+        int maxLen = model.Config.MaxPositions;
+        for (int start = 0; start < prompts.Count; start += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            // Keep the end of over-long texts: the reward head reads the last token.
+            var chunk = Enumerable.Range(start, Math.Min(batchSize, prompts.Count - start))
+                .Select(i => tokenizer.Encode(prompts[i] + completions[i], addBos: tokenizer.BosId is not null))
+                .Select(ids => ids.Length > maxLen ? ids[^maxLen..] : ids.Length == 0 ? [tokenizer.PadId ?? 0] : ids).ToList();
+            int width = chunk.Max(c => c.Length);
+            var ids = new long[chunk.Count * width];
+            var mask = new long[chunk.Count * width];
+            for (int i = 0; i < chunk.Count; i++)
+                for (int j = 0; j < chunk[i].Length; j++) { ids[i * width + j] = chunk[i][j]; mask[i * width + j] = 1; }
+            var rewards = model.Rewards(tensor(ids, [chunk.Count, width], device: device), tensor(mask, [chunk.Count, width], device: device));
+            result.AddRange(rewards.to(ScalarType.Float32).cpu().data<float>().ToArray().Select(x => (double)x));
+        }
+        return result.ToArray();
+    }
+}
