@@ -170,7 +170,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(Path.Combine(StageDir("rm"), "checkpoint"));
         var promptIds = prompts.Select(base_.EncodePrompt).ToList();
         var options = new SamplingOptions { MaxNewTokens = e.MaxNewTokens, Temperature = e.Temperature, Seed = e.Seed };
-        var evaluator = new PolicyEvaluator(tokenizer, gold, rm, sft, PadId(tokenizer)) { Progress = Progress };
+        var evaluator = new PolicyEvaluator(tokenizer, gold, rm, sft) { Progress = Progress };
 
         var results = new Dictionary<string, PolicyEvaluation>
         {
@@ -207,7 +207,6 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
     }
 
 
-    static int PadId(ITokenizer t) => t.PadId ?? t.EosId ?? 0;
 
     static void WriteAtomically(string path, string text)
     {

@@ -18,7 +18,7 @@ public sealed record PolicyEvaluation(PolicyScore Score, List<string> Texts, dou
 /// RM, with the KL to the SFT model estimated on the samples themselves: mean over samples of
 /// Σₜ log π(yₜ) − log π_SFT(yₜ) (an unbiased estimate of KL(π ‖ π_SFT) per sample).
 /// </summary>
-public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, ScoreModel rm, CausalLM sft, int padId)
+public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, ScoreModel rm, CausalLM sft)
 {
     const int BatchSize = 32;
     public IProgress<TrainingProgress>? Progress { get; init; }
