@@ -8,9 +8,10 @@ using RlhfSharp.Data;
 namespace RlhfSharp.Pipeline;
 
 /// <summary>
-/// A recipe for the stage commands (<c>rlhf sft|rm|ppo</c>) on your own data: which model, which files, and the
-/// stage configs. Stages share a run folder: <c>rm</c> starts from <c>&lt;run&gt;/sft/checkpoint</c> when it exists,
-/// <c>ppo</c> from the SFT and RM checkpoints.
+/// A recipe for the stage commands (<c>rlhf sft|rm|ppo</c>, the preference commands <c>dpo|ipo|kto|orpo|simpo</c> and
+/// the critic-free ones <c>grpo|rloo|reinforce-pp|remax</c>) on your own data: which model, which files, and the
+/// stage configs. Stages share a run folder: later stages start from <c>&lt;run&gt;/sft/checkpoint</c> when it
+/// exists, and the online ones score with <c>&lt;run&gt;/rm/checkpoint</c>.
 /// </summary>
 public sealed record StageRecipe
 {
