@@ -38,20 +38,15 @@ public sealed class AfinnLexicon
     /// <summary>Reads <c>term TAB score</c> lines. A term is re-tokenised so that "self-deluded" matches two words.</summary>
     public static AfinnLexicon Load(string path)
     {
-        if (!File.Exists(path)) throw new RlhfException($"AFINN list not found: {path}.");
         var scores = new Dictionary<string, int>(StringComparer.Ordinal);
-        int lineNo = 0, entries = 0;
-        foreach (var line in File.ReadLines(path))
+        int entries = 0;
+        foreach (var (term, score) in LexiconFile.Read(path, "AFINN list", "term<TAB>score", columns: 2))
         {
-            lineNo++;
-            if (line.Length == 0) continue;
             entries++;
-            var cols = line.Split('\t');
-            if (cols.Length != 2 || !int.TryParse(cols[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int s))
-                throw new RlhfException($"{path}:{lineNo}: expected 'term<TAB>score', got '{line}'.");
-            if (cols[0].Any(char.IsDigit)) continue;
-            var words = Words.Tokenize(cols[0]);
-            if (words.Length > 0) scores[string.Join(' ', words)] = s;
+            if (score != Math.Floor(score)) throw new RlhfException($"{path}: the score of '{term}' must be a whole number, got {score}.");
+            if (term.Any(char.IsDigit)) continue;
+            var words = Words.Tokenize(term);
+            if (words.Length > 0) scores[string.Join(' ', words)] = (int)score;
         }
         return new AfinnLexicon(scores, entries);
     }

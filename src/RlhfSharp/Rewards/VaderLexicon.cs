@@ -69,18 +69,12 @@ public sealed class VaderLexicon
     /// <summary>Reads <c>token TAB mean_valence TAB std TAB ratings</c> lines.</summary>
     public static VaderLexicon Load(string path)
     {
-        if (!File.Exists(path)) throw new RlhfException($"VADER lexicon not found: {path}.");
         var valences = new Dictionary<string, double>(StringComparer.Ordinal);
-        int lineNo = 0, entries = 0;
-        foreach (var line in File.ReadLines(path))
+        int entries = 0;
+        foreach (var (token, valence) in LexiconFile.Read(path, "VADER lexicon", "token<TAB>mean_valence<TAB>…"))
         {
-            lineNo++;
-            if (line.Length == 0) continue;
             entries++;
-            var cols = line.Split('\t');
-            if (cols.Length < 2 || !double.TryParse(cols[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
-                throw new RlhfException($"{path}:{lineNo}: expected 'token<TAB>mean_valence<TAB>…', got '{line}'.");
-            valences[cols[0]] = v;
+            valences[token] = valence;
         }
         return new VaderLexicon(valences, entries);
     }
