@@ -7,7 +7,7 @@ using RlhfSharp.Pipeline;
 namespace RlhfSharp.Cli.Commands;
 
 /// <summary>
-/// <c>rlhf grpo</c>, <c>rlhf rloo</c>, <c>rlhf reinforce-pp</c> and <c>rlhf remax</c>: critic-free online RL from the
+/// <c>rlhf grpo</c>, <c>rlhf rloo</c>, <c>rlhf reinforce-pp</c>, <c>rlhf reinforce-pp-baseline</c> and <c>rlhf remax</c>: critic-free online RL from the
 /// SFT checkpoint against <c>&lt;run&gt;/rm/checkpoint</c> on the recipe's <c>ppo_prompts</c>, configured by the
 /// recipe's <c>grpo</c> section (the command chooses the estimator).
 /// </summary>
@@ -18,6 +18,7 @@ public static class GroupRlCommands
         yield return Command("grpo", AdvantageEstimator.Grpo, "GRPO: group-relative advantages, no critic (DeepSeekMath).");
         yield return Command("rloo", AdvantageEstimator.Rloo, "RLOO: leave-one-out baseline over the group, KL folded into the reward.");
         yield return Command("reinforce-pp", AdvantageEstimator.ReinforcePp, "REINFORCE++: KL-shaped token returns whitened over the batch.");
+        yield return Command("reinforce-pp-baseline", AdvantageEstimator.ReinforcePpBaseline, "REINFORCE++-baseline: group-mean baseline, then global whitening.");
         yield return Command("remax", AdvantageEstimator.Remax, "ReMax: the greedy completion's reward as baseline.");
     }
 

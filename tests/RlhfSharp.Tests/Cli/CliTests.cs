@@ -60,12 +60,13 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "generate", "chat", "convert", "pipeline", "sft", "rm", "ppo" })
+        foreach (var command in new[] { "generate", "chat", "convert", "pipeline", "sft", "rm", "ppo", "dpo", "ipo", "kto", "orpo", "simpo",
+                     "grpo", "rloo", "reinforce-pp", "reinforce-pp-baseline", "remax", "eval" })
         {
             var r = RlhfProcess.Run(command, "--help");
             Assert.Equal(0, r.ExitCode);
             Assert.Contains("Usage:", r.Stdout);
-            Assert.Contains(command is "generate" or "chat" or "convert" ? "--model" : "--recipe", r.Stdout);
+            Assert.Contains(command is "generate" or "chat" or "convert" or "eval" ? "--model" : "--recipe", r.Stdout);
         }
     }
 
