@@ -35,7 +35,14 @@ public sealed class Optimizer : IDisposable
 
     public void ZeroGrad() => adam.zero_grad();
 
-    /// <summary>Clips, steps and advances the schedule. Returns the gradient norm before clipping.</summary>
+    /// <summary>Optimizer steps skipped because the gradient was not finite.</summary>
+    public int SkippedSteps { get; private set; }
+    int nonFiniteInARow;
+
+    /// <summary>
+    /// Clips, steps and advances the schedule. Returns the gradient norm before clipping; a non-finite norm skips the
+    /// update (see <see cref="OptimizerConfig.MaxNonFiniteSteps"/>).
+    /// </summary>
     public double Apply()
     {
         foreach (var g in adam.ParamGroups) g.LearningRate = schedule.At(Step);
@@ -46,6 +53,16 @@ public sealed class Optimizer : IDisposable
                 ? nn.utils.clip_grad_norm_(parameters, Config.MaxGradNorm)
                 : GradNorm();
         }
+        if (!double.IsFinite(norm))
+        {
+            adam.zero_grad();
+            SkippedSteps++;
+            Step++;
+            if (++nonFiniteInARow >= Config.MaxNonFiniteSteps)
+                throw new RlhfException($"the gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
+            return norm;
+        }
+        nonFiniteInARow = 0;
         adam.step();
         adam.zero_grad();
         Step++;

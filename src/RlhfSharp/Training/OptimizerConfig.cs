@@ -13,6 +13,11 @@ public sealed record OptimizerConfig
     /// <summary>Global gradient-norm clip (1.0 in TRL, OpenRLHF and DeepSpeed-Chat); 0 disables.</summary>
     public double MaxGradNorm { get; init; } = 1.0;
     public int GradientAccumulation { get; init; } = 1;
+    /// <summary>
+    /// A step whose gradient norm is NaN or infinite is skipped (weights and moments untouched, like a GradScaler
+    /// overflow step); this many in a row stop the run, since the model or the learning rate is then broken.
+    /// </summary>
+    public int MaxNonFiniteSteps { get; init; } = 5;
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Cosine;
     /// <summary>Fraction of the steps spent warming up linearly (OpenRLHF's lr_warmup_ratio, 0.03).</summary>
     public double WarmupRatio { get; init; } = 0.03;
