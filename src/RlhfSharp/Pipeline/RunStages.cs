@@ -10,6 +10,7 @@ using RlhfSharp.Models;
 using RlhfSharp.Reporting;
 using RlhfSharp.Tokenization;
 using RlhfSharp.Training;
+using TorchSharp;
 
 namespace RlhfSharp.Pipeline;
 
@@ -45,6 +46,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> RewardModel(RewardConfig config, string initDir, List<RankedGroup> train, List<RankedGroup> eval,
         IReadOnlyList<int[]> demonstrations, CancellationToken cancel)
     {
+        torch.manual_seed((long)config.Seed); // the new score head starts the same on every run
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true);
         using var metrics = new MetricsLog(Path.Combine(Dir("rm"), "metrics.jsonl"));
         var trainer = new RewardTrainer(rm, config, PadId) { Progress = Progress, Metrics = metrics };

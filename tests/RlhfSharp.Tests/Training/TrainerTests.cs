@@ -53,6 +53,7 @@ public sealed class TrainerTests : IDisposable
         using var lm = Stories();
         string sftDir = Path.Combine(tmp, "sft");
         HuggingFaceCheckpoint.Save(lm, sftDir);
+        manual_seed(1); // the new score head's initialisation
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(sftDir, allowNewHead: true);
         // Better = more copies of token 300 in the response.
         var rng = new Random(1);
@@ -122,6 +123,7 @@ public sealed class TrainerTests : IDisposable
         using var reference = policy.Clone();
         string dir = Path.Combine(tmp, "sft-" + kind);
         HuggingFaceCheckpoint.Save(policy, dir);
+        manual_seed(2); // the critic's new head and the value head start the same on every run
         using var critic = kind == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(dir, allowNewHead: true) : null;
         // Reward: the fraction of response tokens that are token 261 (" a"), which the base model writes sometimes.
         Tensor Score(SampleBatch b)
