@@ -81,7 +81,8 @@ public sealed class GenerationBatcher : IDisposable
         int positions = model.Model.Config.MaxPositions;
         var live = pending.Where(r => !r.Cancel.IsCancellationRequested).ToList();
         foreach (var r in pending.Except(live)) r.Events.Writer.TryComplete();
-        foreach (var group in live.GroupBy(r => (Temperature: r.Temperature <= 0 ? 0 : r.Temperature, r.TopP, r.Seed)))
+        // Greedy rows ignore top_p and seed, so they all share one key.
+        foreach (var group in live.GroupBy(r => r.Temperature <= 0 ? (0.0, 1.0, 0UL) : (r.Temperature, r.TopP, r.Seed)))
         {
             List<Row> current = [];
             int longestPrompt = 0, mostTokens = 0;

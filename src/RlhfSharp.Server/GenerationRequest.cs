@@ -16,6 +16,10 @@ public sealed class GenerationRequest
     /// <summary>0 is greedy.</summary>
     public double Temperature { get; init; } = 1.0;
     public double TopP { get; init; } = 1.0;
+    /// <summary>
+    /// Seed of the batch's generator. Rows of a batch share one generator, so a seeded sampled request repeats
+    /// exactly only when it is batched with the same neighbours (e.g. alone); greedy requests always repeat.
+    /// </summary>
     public ulong Seed { get; init; }
     /// <summary>The client's connection: when it goes away the rows stop and the batch may end early.</summary>
     public CancellationToken Cancel { get; init; }

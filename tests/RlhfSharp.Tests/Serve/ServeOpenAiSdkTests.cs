@@ -136,6 +136,16 @@ public class ServeOpenAiSdkTests(ServeFixture serve) : IClassFixture<ServeFixtur
     }
 
     [Fact]
+    public void Serve_body_over_the_size_limit_gives_413()
+    {
+        using var http = Http();
+        var body = new JsonObject { ["prompt"] = new string('a', 2 << 20) };
+        var response = http.PostAsync("completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json")).Result;
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.NotNull(JsonNode.Parse(response.Content.ReadAsStringAsync().Result)!["error"]!["message"]);
+    }
+
+    [Fact]
     public void Serve_unknown_route_gives_404_and_models_lists_the_model()
     {
         using var http = Http();
