@@ -68,7 +68,10 @@ public sealed class GenerationBatcher : IDisposable
                 Thread.Sleep(options.BatchWindow);
                 var pending = new List<GenerationRequest>();
                 while (waiting.Reader.TryRead(out var r)) pending.Add(r);
-                foreach (var batch in Plan(pending)) Run(batch);
+                // Run catches generation failures per batch; this guard keeps the one loop alive whatever else
+                // goes wrong, because every later request would otherwise wait forever.
+                try { foreach (var batch in Plan(pending)) Run(batch); }
+                catch (Exception e) { foreach (var r in pending) r.Events.Writer.TryComplete(e); }
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested) { }
