@@ -14,6 +14,7 @@ public static class Program
             ConvertCommand.Create(),
             PipelineCommand.Create(),
             EvalCommand.Create(),
+            ServeCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         foreach (var stage in PreferenceCommands.Create()) root.Subcommands.Add(stage);

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Server;
+using RlhfSharp.Tokenization;
+
+namespace RlhfSharp.Cli.Commands;
+
+/// <summary><c>rlhf serve</c>: an OpenAI-compatible HTTP server (chat/completions, completions, models) for one model.</summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "HF folder, llama2.c .bin, or built-in name (stories260k).", DefaultValueFactory = _ => "stories260k" };
+        var urls = new Option<string>("--urls") { Description = "Addresses to listen on, ';'-separated.", DefaultValueFactory = _ => "http://127.0.0.1:8000" };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on every request (default: env RLHF_API_KEY, else none)." };
+        var template = new Option<string?>("--chat-template") { Description = $"Template name ({string.Join(", ", ChatTemplate.Names)}); default: the model's tokenizer_config.json, else plain." };
+        var maxTokens = new Option<int>("--max-tokens-cap") { Description = "Largest max_tokens a request may ask for.", DefaultValueFactory = _ => 1024 };
+        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (requests share one batched generation loop).") { model, urls, apiKey, template, maxTokens };
+        command.SetAction(r => Program.Run(() =>
+        {
+            using var pretrained = PretrainedModel.Load(r.GetValue(model)!);
+            var options = new ServerOptions
+            {
+                Urls = r.GetValue(urls)!,
+                ApiKey = r.GetValue(apiKey) ?? Environment.GetEnvironmentVariable("RLHF_API_KEY"),
+                ModelName = r.GetValue(model)!,
+                MaxTokensCap = r.GetValue(maxTokens),
+            };
+            var chat = r.GetValue(template) is string name ? ChatTemplate.FromName(name) : null;
+            var server = OpenAiServer.StartAsync(pretrained, options, chat).GetAwaiter().GetResult();
+            Console.Error.WriteLine($"serving {pretrained.Path} on {string.Join(", ", server.Urls)} (OpenAI API under /v1); Ctrl+C stops.");
+            server.WaitForShutdownAsync().GetAwaiter().GetResult();
+            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,177 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Tokenization;
+
+namespace RlhfSharp.Server;
+
+/// <summary>The OpenAI-compatible routes: <c>/v1/chat/completions</c>, <c>/v1/completions</c>, <c>/v1/models</c>.</summary>
+public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template, GenerationBatcher batcher, ServerOptions options)
+{
+    static readonly JsonSerializerOptions Compact = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    /// <summary>Adds the routes, the bearer-key check and the OpenAI-shaped 404 to <paramref name="app"/>.</summary>
+    public void Map(WebApplication app)
+    {
+        app.Use(async (context, next) =>
+        {
+            if (options.ApiKey is string key && context.Request.Headers.Authorization.ToString() != $"Bearer {key}")
+            {
+                await new OpenAiError(401, "Incorrect or missing API key: send 'Authorization: Bearer KEY'.", code: "invalid_api_key").WriteAsync(context);
+                return;
+            }
+            await next(context);
+        });
+        app.MapPost("/v1/chat/completions", context => Complete(context, chat: true));
+        app.MapPost("/v1/completions", context => Complete(context, chat: false));
+        app.MapGet("/v1/models", () => Results.Text(new JsonObject
+        {
+            ["object"] = "list",
+            ["data"] = new JsonArray(new JsonObject { ["id"] = options.ModelName, ["object"] = "model", ["created"] = created, ["owned_by"] = "rlhfsharp" }),
+        }.ToJsonString(Compact), "application/json"));
+        app.MapFallback(context => new OpenAiError(404, $"Unknown route {context.Request.Method} {context.Request.Path}.", code: "not_found").WriteAsync(context));
+    }
+
+    async Task Complete(HttpContext context, bool chat)
+    {
+        try
+        {
+            JsonNode? body;
+            try { body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted); }
+            catch (JsonException e) { throw new OpenAiError(400, $"The request body is not valid JSON: {e.Message}"); }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            { throw new OpenAiError(413, $"The request body is larger than {options.MaxRequestBytes} bytes."); }
+            var request = OpenAiRequest.Parse(body, chat);
+            var ids = chat ? EncodeChat(request.Messages!) : model.EncodePrompt(request.Prompt!);
+            var work = Validate(request, ids, context.RequestAborted);
+            batcher.Submit(work);
+            if (request.Stream) await Stream(context, request, work, chat, ids.Length);
+            else await Respond(context, request, work, chat, ids.Length);
+        }
+        catch (OpenAiError e) { await e.WriteAsync(context); }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested) { }
+        catch (RlhfException e) { await new OpenAiError(400, e.Message).WriteAsync(context); }
+    }
+
+    /// <summary>Chat messages through the model's template; user content never becomes special tokens.</summary>
+    int[] EncodeChat(IReadOnlyList<ChatMessage> messages)
+    {
+        var rendered = template.RenderWithAssistantSpans(messages, addGenerationPrompt: true);
+        bool bosInText = rendered.Text.StartsWith("<s>") || rendered.Text.StartsWith("<|begin_of_text|>");
+        return model.Tokenizer.EncodeWithSpecialTokens(rendered.Text, addBos: model.AddsBos && !bosInText, rendered.ContentSpans);
+    }
+
+    GenerationRequest Validate(OpenAiRequest request, int[] ids, CancellationToken aborted)
+    {
+        if (ids.Length == 0) throw OpenAiError.Invalid(request.Messages is null ? "prompt" : "messages", "The prompt encodes to no tokens.");
+        int positions = model.Model.Config.MaxPositions;
+        int room = positions - ids.Length;
+        if (room < 1) throw new OpenAiError(400, $"The prompt has {ids.Length} tokens; the model's context is {positions}.", param: "messages", code: "context_length_exceeded");
+        long cap = Math.Min(options.MaxTokensCap, room);
+        long maxTokens = request.MaxTokens ?? Math.Min(options.DefaultMaxTokens, room);
+        if (maxTokens > cap)
+            throw new OpenAiError(400, $"max_tokens is {maxTokens}; this server allows at most {cap} here (cap {options.MaxTokensCap}, {room} positions left after the {ids.Length}-token prompt).",
+                param: "max_tokens", code: "context_length_exceeded");
+        if (request.N > options.MaxChoices) throw OpenAiError.Invalid("n", $"n must be at most {options.MaxChoices}, got {request.N}.");
+        return new GenerationRequest
+        {
+            PromptIds = ids,
+            Choices = (int)request.N,
+            MaxTokens = (int)maxTokens,
+            Stop = request.Stop,
+            Temperature = request.Temperature,
+            TopP = request.TopP,
+            Seed = request.Seed,
+            Cancel = aborted,
+        };
+    }
+
+    async Task Respond(HttpContext context, OpenAiRequest request, GenerationRequest work, bool chat, int promptTokens)
+    {
+        var text = new System.Text.StringBuilder[work.Choices];
+        var finish = new string?[work.Choices];
+        for (int i = 0; i < work.Choices; i++) text[i] = new();
+        int completionTokens = 0;
+        await foreach (var e in work.Events.Reader.ReadAllAsync(context.RequestAborted))
+        {
+            text[e.Index].Append(e.Delta);
+            if (e.FinishReason is not null) { finish[e.Index] = e.FinishReason; completionTokens += e.CompletionTokens; }
+        }
+        var choices = new JsonArray();
+        for (int i = 0; i < work.Choices; i++)
+            choices.Add(chat
+                ? new JsonObject { ["index"] = i, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text[i].ToString() }, ["logprobs"] = null, ["finish_reason"] = finish[i] ?? "length" }
+                : new JsonObject { ["index"] = i, ["text"] = text[i].ToString(), ["logprobs"] = null, ["finish_reason"] = finish[i] ?? "length" });
+        var response = Envelope(chat ? "chat.completion" : "text_completion", request);
+        response["choices"] = choices;
+        response["usage"] = Usage(promptTokens, completionTokens);
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(response.ToJsonString(Compact), context.RequestAborted);
+    }
+
+    /// <summary>Server-sent events: one chunk per text delta, a finish chunk per choice, usage if asked, then [DONE].</summary>
+    async Task Stream(HttpContext context, OpenAiRequest request, GenerationRequest work, bool chat, int promptTokens)
+    {
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        string id = NewId(chat);
+        async Task Send(JsonNode chunk)
+        {
+            await context.Response.WriteAsync($"data: {chunk.ToJsonString(Compact)}\n\n", context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
+        JsonObject Chunk(int index, string? delta, string? finish, bool role = false)
+        {
+            var chunk = Envelope(chat ? "chat.completion.chunk" : "text_completion", request, id);
+            JsonObject choice = chat
+                ? new() { ["index"] = index, ["delta"] = role ? new JsonObject { ["role"] = "assistant", ["content"] = "" } : delta is null ? new JsonObject() : new JsonObject { ["content"] = delta }, ["logprobs"] = null, ["finish_reason"] = finish }
+                : new() { ["index"] = index, ["text"] = delta ?? "", ["logprobs"] = null, ["finish_reason"] = finish };
+            chunk["choices"] = new JsonArray(choice);
+            return chunk;
+        }
+        if (chat) for (int i = 0; i < work.Choices; i++) await Send(Chunk(i, null, null, role: true));
+        int completionTokens = 0;
+        try
+        {
+            await foreach (var e in work.Events.Reader.ReadAllAsync(context.RequestAborted))
+            {
+                if (e.FinishReason is null) await Send(Chunk(e.Index, e.Delta, null));
+                else { completionTokens += e.CompletionTokens; await Send(Chunk(e.Index, null, e.FinishReason)); }
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Headers are gone; OpenAI reports a mid-stream failure as an error event.
+            await context.Response.WriteAsync($"data: {new OpenAiError(500, e.Message, "server_error").ToJson().ToJsonString(Compact)}\n\n", context.RequestAborted);
+        }
+        if (request.IncludeUsage)
+        {
+            var last = Envelope(chat ? "chat.completion.chunk" : "text_completion", request, id);
+            last["choices"] = new JsonArray();
+            last["usage"] = Usage(promptTokens, completionTokens);
+            await Send(last);
+        }
+        await context.Response.WriteAsync("data: [DONE]\n\n", context.RequestAborted);
+    }
+
+    JsonObject Envelope(string kind, OpenAiRequest request, string? id = null) => new()
+    {
+        ["id"] = id ?? NewId(kind.StartsWith("chat")),
+        ["object"] = kind,
+        ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+        ["model"] = request.Model ?? options.ModelName,
+        ["system_fingerprint"] = null,
+    };
+
+    static string NewId(bool chat) => (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N")[..24];
+
+    static JsonObject Usage(int prompt, int completion) => new()
+    {
+        ["prompt_tokens"] = prompt,
+        ["completion_tokens"] = completion,
+        ["total_tokens"] = prompt + completion,
+    };
+}

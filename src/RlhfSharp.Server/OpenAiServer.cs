@@ -1,0 +1,54 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Tokenization;
+
+namespace RlhfSharp.Server;
+
+/// <summary>
+/// An OpenAI-compatible HTTP server for one model (<c>rlhf serve</c>): Kestrel, the <see cref="OpenAiEndpoints"/>
+/// and the <see cref="GenerationBatcher"/> they share.
+/// </summary>
+public sealed class OpenAiServer : IAsyncDisposable
+{
+    readonly WebApplication app;
+
+    /// <summary>The shared generation loop (tests read its batch counter).</summary>
+    public GenerationBatcher Batcher { get; }
+
+    /// <summary>The addresses actually bound (port 0 resolved) once <see cref="StartAsync"/> returned.</summary>
+    public IReadOnlyList<string> Urls => app.Urls.ToList();
+
+    OpenAiServer(WebApplication app, GenerationBatcher batcher) { this.app = app; Batcher = batcher; }
+
+    /// <summary>Builds and starts the server for an already loaded model; the caller keeps ownership of it.</summary>
+    /// <param name="template">Chat template for <c>/v1/chat/completions</c>; null takes the model's own, else "plain".</param>
+    public static async Task<OpenAiServer> StartAsync(PretrainedModel model, ServerOptions options, ChatTemplate? template = null, ILoggerProvider? log = null)
+    {
+        template ??= Directory.Exists(model.Path) ? ChatTemplate.ForModel(model.Path, null) : ChatTemplate.FromName("plain");
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (log is not null) builder.Logging.AddProvider(log);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        var app = builder.Build();
+        var batcher = new GenerationBatcher(model, options);
+        new OpenAiEndpoints(model, template, batcher, options).Map(app);
+        try { await app.StartAsync(); }
+        catch { batcher.Dispose(); await app.DisposeAsync(); throw; }
+        return new OpenAiServer(app, batcher);
+    }
+
+    /// <summary>Completes when the host is asked to stop (Ctrl+C in the CLI).</summary>
+    public Task WaitForShutdownAsync() => app.WaitForShutdownAsync();
+
+    public async ValueTask DisposeAsync()
+    {
+        await app.StopAsync();
+        Batcher.Dispose();
+        await app.DisposeAsync();
+    }
+}
