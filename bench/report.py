@@ -116,6 +116,15 @@ def rss_text(r):
     return r and f"{r['rss_mb']['50']:.0f} → {r['rss_mb'][str(r['steps'])]:.0f} MB ({100*r['rss_growth']:+.1f}%)"
 add("RSS, training step 50 → 500, stories260K 2×128", rss_text(ro), rss_text(rt), "±10%", ro and abs(ro["rss_growth"]) <= 0.10, ratio=None)
 
+# Serving (ours only: `rlhf serve` in-process, streaming completions over loopback HTTP).
+serve = {n: find("ours", "serve", streams=n) for n in (1, 4, 16)}
+if all(serve.values()):
+    tps = {n: serve[n]["tokens_per_s"] for n in serve}
+    add("served tokens/s, stories260K, 1 / 4 / 16 concurrent streams (128 new tokens, 4 requests per stream)",
+        " / ".join(f"{tps[n]:,.0f}" for n in (1, 4, 16)), "—", "16 streams ≥4× 1 stream", tps[16] >= 4 * tps[1], ratio=tps[16] / tps[1])
+    add("time to first token p50 / p95, ms, at 1 / 4 / 16 streams",
+        " · ".join(f"{serve[n]['ttft_p50_ms']:.0f}/{serve[n]['ttft_p95_ms']:.0f}" for n in (1, 4, 16)), "—", "info", None, ratio=None)
+
 json.dump({"date": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.platform(), "peak_gflops": peak,
            "read_gbs": bw, "results": rows, "table": table}, open(out_json, "w"), indent=1)
 

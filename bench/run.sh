@@ -66,5 +66,7 @@ both bf16 model=gpt2 batch=2 seq=256 iters=1
 both peak n=2048 reps=8
 # RSS over 500 training steps of stories260K (batch 4 x 256 to keep the run short).
 both rss model=stories260k batch=2 seq=128 steps=500
+# Serving: rlhf serve in-process, 1 / 4 / 16 concurrent streaming clients (ours only).
+for n in 1 4 16; do run ours serve streams=$n requests=4 new=128; done
 
 "$PY" bench/report.py "$OUT" bench/results/latest.json docs/PERFORMANCE.md
