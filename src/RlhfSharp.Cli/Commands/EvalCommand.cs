@@ -16,7 +16,8 @@ namespace RlhfSharp.Cli.Commands;
 /// <c>rlhf eval</c>: sample one completion per prompt and compute the RL4LMs metric suite that needs no neural
 /// scorer: diversity (distinct-1/2, self-BLEU), perplexity, and, when the data has references
 /// (<c>completion</c> or <c>reference</c> field), sacreBLEU, chrF, TER, ROUGE-1/2/L/Lsum and METEOR; plus mean reward and
-/// win rate over the references with <c>--reward</c>, and KL to <c>--reference-model</c>.
+/// win rate over the references with <c>--reward</c>, KL to <c>--reference-model</c>, and with both the win rate
+/// against the reference model's own samples.
 /// </summary>
 public static class EvalCommand
 {
@@ -57,6 +58,12 @@ public static class EvalCommand
             if (kl is not null) metrics["kl_to_reference"] = kl.Average();
             double[]? rewards = judge?.Score(prompts, completions);
             if (rewards is not null) metrics["reward_mean"] = rewards.Average();
+            if (rewards is not null && refModel is not null)
+            {
+                // Head to head: the reference model answers the same prompts with the same sampling, the judge picks.
+                var (refCompletions, _, _) = Generate(refModel, null, prompts, options);
+                metrics["win_rate_vs_reference_model"] = WinRate.FromScores(rewards, judge!.Score(prompts, refCompletions)).Rate;
+            }
             if (references is not null)
             {
                 var refSets = references.Select(x => (IReadOnlyList<string>)[x]).ToList();

@@ -32,6 +32,8 @@ public sealed class EvalCommandEvaluationTests : IDisposable
         // The reference model is the policy itself, so the sampled KL is exactly zero.
         Assert.Equal(0.0, metrics["kl_to_reference"]!.GetValue<double>(), 1e-5);
         Assert.InRange(metrics["win_rate_vs_reference"]!.GetValue<double>(), 0, 1);
+        // Same model, same sampling seed: the reference model writes the very same completions, so every pair ties.
+        Assert.Equal(0.5, metrics["win_rate_vs_reference_model"]!.GetValue<double>(), 9);
         Assert.Equal(4, File.ReadAllLines(Path.Combine(dir, "samples.jsonl")).Length);
         Assert.Contains("rougeLsum", File.ReadAllText(Path.Combine(dir, "report.html")));
         Assert.Contains("chrf", r.Stdout);
