@@ -20,6 +20,7 @@ public static class StageCommands
         yield return Stage("sft", "Supervised fine-tuning on demonstrations (loss on responses only).", RunSft);
         yield return Stage("rm", "Train a reward model on rankings or pairwise preferences (InstructGPT K-wise loss).", RunRm);
         yield return Stage("ppo", "PPO against the reward model with a per-token KL penalty to the SFT model.", RunPpo);
+        yield return Stage("rs", "Rejection-sampling fine-tuning: best-of-n samples picked by the reward model, distilled by SFT, repeated.", RunRs);
     }
 
     internal delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
@@ -110,6 +111,17 @@ public static class StageCommands
             ? Demonstrations(recipe, model, Require(recipe.SftData, "sft_data")).Select(d => d.InputIds).ToList()
             : train.Select(g => g.Sequences[0]).ToList();
         return stages.RewardModel(recipe.Rm, StartingPoint(stages, model, "sft"), train, eval, demonstrations, cancel);
+    }
+
+    static Dictionary<string, double> RunRs(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
+    {
+        string path = Require(recipe.PpoPrompts, "ppo_prompts");
+        if (!Directory.Exists(stages.Checkpoint("rm")))
+            throw new RlhfException($"{stages.Checkpoint("rm")} not found: run 'rlhf rm' with the same --out first.");
+        var prompts = Take(DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid), recipe, path)
+            .Select(p => model.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens ? ids[^recipe.MaxPromptTokens..] : ids)
+            .ToList();
+        return stages.RejectionSampling(recipe.Rs, StartingPoint(stages, model, "sft"), stages.Checkpoint("rm"), prompts, cancel);
     }
 
     static Dictionary<string, double> RunPpo(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)

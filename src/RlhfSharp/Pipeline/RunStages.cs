@@ -1,6 +1,7 @@
 using RlhfSharp.Algorithms.Dpo;
 using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
@@ -147,6 +148,27 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
         Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
         return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction").ToDictionary();
+    }
+
+    /// <summary>
+    /// Rejection-sampling fine-tuning from <paramref name="policyDir"/>: best-of-n samples, picked by the reward model in
+    /// <paramref name="rmDir"/>, distilled by SFT each round; writes <c>&lt;run&gt;/rs/checkpoint</c>.
+    /// </summary>
+    public Dictionary<string, double> RejectionSampling(RejectionSamplingConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel)
+    {
+        using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        foreach (var p in rm.parameters()) p.requires_grad = false;
+        using var metrics = new MetricsLog(Path.Combine(Dir("rs"), "metrics.jsonl"));
+        var trainer = new RejectionSamplingTrainer(policy, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
+        {
+            Progress = Progress, Metrics = metrics,
+        };
+        var result = trainer.Train(prompts, cancel);
+        HuggingFaceCheckpoint.Save(policy, Checkpoint("rs"), writeExtras: base_.WriteTokenizerFiles);
+        Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of samples"), ("reward_best_mean", "mean reward of the picks")],
+            "Rejection sampling: reward per round", "reward", Path.Combine(Dir("rs"), "reward.png"));
+        return result;
     }
 
     /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>

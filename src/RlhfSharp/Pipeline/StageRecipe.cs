@@ -1,6 +1,7 @@
 using RlhfSharp.Algorithms.Dpo;
 using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Data;
@@ -40,6 +41,8 @@ public sealed record StageRecipe
     public SftConfig Sft { get; init; } = new();
     public RewardConfig Rm { get; init; } = new();
     public PpoConfig Ppo { get; init; } = new();
+    /// <summary>Rejection-sampling fine-tuning (<c>rlhf rs</c>); prompts come from <see cref="PpoPrompts"/>.</summary>
+    public RejectionSamplingConfig Rs { get; init; } = new();
     /// <summary>The offline preference stages; the command sets <see cref="DpoConfig.Loss"/>.</summary>
     public DpoConfig Dpo { get; init; } = new();
     /// <summary>The critic-free stages (<c>rlhf grpo|rloo|reinforce-pp|remax</c>; the command sets the estimator). Prompts come from <see cref="PpoPrompts"/>.</summary>

@@ -149,3 +149,29 @@ public sealed class TrainerTests : IDisposable
         Assert.NotNull(trainer.Ema);
     }
 }
+
+public sealed class RejectionSamplingTrainerTests
+{
+    [Fact]
+    public void Best_of_n_rounds_raise_the_mean_reward_of_the_policys_own_samples()
+    {
+        using var policy = RlhfSharp.Checkpoints.Llama2cCheckpoint.LoadCausalLM(HfFixture.BuiltInModel);
+        // Reward: the fraction of response tokens that are token 261 (" a"), as in the PPO test.
+        Tensor Score(SampleBatch b)
+        {
+            var response = b.Sequences.narrow(1, b.PromptLength, b.ResponseMask.shape[1]);
+            return (response.eq(261).to(float32) * b.ResponseMask).sum(1) / b.ResponseMask.sum(1).clamp_min(1);
+        }
+        var config = new RlhfSharp.Algorithms.RejectionSampling.RejectionSamplingConfig
+        {
+            Iterations = 4, PromptsPerIteration = 16, SamplesPerPrompt = 8, MaxNewTokens = 16,
+            Sft = new SftConfig { Epochs = 2, BatchSize = 8, Optimizer = new OptimizerConfig { LearningRate = 2e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant } },
+        };
+        var log = new MetricsLog(null);
+        var trainer = new RlhfSharp.Algorithms.RejectionSampling.RejectionSamplingTrainer(policy, Score, new Sampler(policy) { EosIds = [2], PadId = 0 }, 0, 2, config) { Metrics = log };
+        trainer.Train(Enumerable.Range(0, 32).Select(i => (int[])[1, 403 + i % 5]).ToArray());
+        Assert.Equal(4, log.Rows.Count);
+        Assert.All(log.Rows, r => Assert.True(r["reward_best_mean"] >= r["reward_mean"]));
+        Assert.True(log.Rows[^1]["reward_mean"] > log.Rows[0]["reward_mean"] + 0.05, $"{log.Rows[0]["reward_mean"]:F3} → {log.Rows[^1]["reward_mean"]:F3}");
+    }
+}

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Data;
+using RlhfSharp.Generation;
+using RlhfSharp.Models;
+using RlhfSharp.Training;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Algorithms.RejectionSampling;
+
+/// <summary>
+/// Best-of-n fine-tuning rounds: the policy samples n completions per prompt, the reward picks the best of each
+/// prompt, and supervised fine-tuning on the picks (loss on the completion only) moves the policy towards them.
+/// </summary>
+public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, int? eosId, RejectionSamplingConfig config)
+{
+    public IProgress<TrainingProgress>? Progress { get; init; }
+    public MetricsLog? Metrics { get; init; }
+
+    public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, CancellationToken cancel = default)
+    {
+        if (prompts.Count == 0) throw new RlhfException("rejection sampling: no prompts.");
+        var last = new Dictionary<string, double>();
+        for (int round = 0; round < config.Iterations; round++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var clock = Stopwatch.StartNew();
+            var chosen = SftTrainer.Shuffle(prompts.Count, config.Seed + (ulong)round)
+                .Take(Math.Min(config.PromptsPerIteration, prompts.Count)).Select(i => prompts[i]).ToList();
+            var (picks, meanReward, meanBest) = SampleAndSelect(chosen, round, cancel);
+            double sampleSeconds = clock.Elapsed.TotalSeconds;
+            var sft = new SftTrainer(policy, config.Sft with { Seed = config.Seed + (ulong)round }, padId, eosId);
+            var sftResult = sft.Train(picks, [], cancel: cancel);
+            last = new Dictionary<string, double>
+            {
+                ["iteration"] = round + 1, ["reward_mean"] = meanReward, ["reward_best_mean"] = meanBest,
+                ["selected"] = picks.Count, ["time_sample"] = sampleSeconds, ["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds,
+            };
+            foreach (var (k, v) in sftResult) last["sft_" + k] = v;
+            Metrics?.Write(last);
+            Progress?.Report(new TrainingProgress("rs", round + 1, config.Iterations, last));
+        }
+        return last;
+    }
+
+    /// <summary>n samples per prompt in one left-padded batch; the best of each prompt becomes an SFT example.</summary>
+    (List<SftExample> Picks, double MeanReward, double MeanBest) SampleAndSelect(List<int[]> prompts, int round, CancellationToken cancel)
+    {
+        int n = config.SamplesPerPrompt;
+        policy.eval();
+        using var scope = NewDisposeScope();
+        var (ids, mask) = sampler.LeftPad(prompts.SelectMany(p => Enumerable.Repeat(p, n)).ToList());
+        using var batch = sampler.Sample(ids, mask, new SamplingOptions
+        {
+            MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, Seed = config.Seed + (ulong)round * 7919,
+        }, cancel: cancel);
+        var rewards = score(batch).to(float32).cpu().data<float>().ToArray();
+        var picks = new List<SftExample>();
+        double best = 0;
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            int pick = Enumerable.Range(i * n, n).MaxBy(j => rewards[j]);
+            best += rewards[pick];
+            var response = batch.NewTokens[pick];
+            if (response.Length == 0) continue;
+            picks.Add(new SftExample([.. prompts[i], .. response], [.. prompts[i].Select(_ => false), .. response.Select(_ => true)]));
+        }
+        return (picks, rewards.Average(), best / prompts.Count);
+    }
+}
