@@ -30,13 +30,7 @@ public static class GroupRlCommands
 
     static Dictionary<string, double> Run(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
     {
-        string path = StageCommands.Require(recipe.PpoPrompts, "ppo_prompts");
-        if (!Directory.Exists(stages.Checkpoint("rm")))
-            throw new RlhfException($"{stages.Checkpoint("rm")} not found: run 'rlhf rm' with the same --out first.");
-        // Long prompts keep their end (the latest turns), as for PPO.
-        var prompts = StageCommands.Take(DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid), recipe, path)
-            .Select(p => model.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens ? ids[^recipe.MaxPromptTokens..] : ids)
-            .ToList();
-        return stages.GroupRl(recipe.Grpo, StageCommands.StartingPoint(stages, model, "sft"), stages.Checkpoint("rm"), prompts, null, cancel);
+        string rm = StageCommands.RewardModel(stages);
+        return stages.GroupRl(recipe.Grpo, StageCommands.StartingPoint(stages, model, "sft"), rm, StageCommands.OnlinePrompts(recipe, model), null, cancel);
     }
 }

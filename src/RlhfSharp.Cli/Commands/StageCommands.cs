@@ -21,6 +21,7 @@ public static class StageCommands
         yield return Stage("rm", "Train a reward model on rankings or pairwise preferences (InstructGPT K-wise loss).", RunRm);
         yield return Stage("ppo", "PPO against the reward model with a per-token KL penalty to the SFT model.", RunPpo);
         yield return Stage("rs", "Rejection-sampling fine-tuning: best-of-n samples picked by the reward model, distilled by SFT, repeated.", RunRs);
+        yield return Stage("online-dpo", "Online DPO: pairs sampled from the current policy, labelled by the reward model, a DPO pass each round.", RunOnlineDpo, "online_dpo");
     }
 
     internal delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
@@ -113,27 +114,32 @@ public static class StageCommands
         return stages.RewardModel(recipe.Rm, StartingPoint(stages, model, "sft"), train, eval, demonstrations, cancel);
     }
 
-    static Dictionary<string, double> RunRs(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
+    static Dictionary<string, double> RunRs(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel) =>
+        stages.RejectionSampling(recipe.Rs, StartingPoint(stages, model, "sft"), RewardModel(stages), OnlinePrompts(recipe, model), cancel);
+
+    static Dictionary<string, double> RunOnlineDpo(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel) =>
+        stages.OnlineDpo(recipe.OnlineDpo, StartingPoint(stages, model, "sft"), RewardModel(stages), OnlinePrompts(recipe, model), cancel);
+
+    /// <summary>The run's reward model, which the online stages need.</summary>
+    internal static string RewardModel(RunStages stages) => Directory.Exists(stages.Checkpoint("rm"))
+        ? stages.Checkpoint("rm")
+        : throw new RlhfException($"{stages.Checkpoint("rm")} not found: run 'rlhf rm' with the same --out first.");
+
+    /// <summary>Prompts for online stages from <c>ppo_prompts</c>; long ones keep their end (the latest turns).</summary>
+    internal static List<int[]> OnlinePrompts(StageRecipe recipe, PretrainedModel model)
     {
         string path = Require(recipe.PpoPrompts, "ppo_prompts");
-        if (!Directory.Exists(stages.Checkpoint("rm")))
-            throw new RlhfException($"{stages.Checkpoint("rm")} not found: run 'rlhf rm' with the same --out first.");
-        var prompts = Take(DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid), recipe, path)
+        return Take(DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid), recipe, path)
             .Select(p => model.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens ? ids[^recipe.MaxPromptTokens..] : ids)
             .ToList();
-        return stages.RejectionSampling(recipe.Rs, StartingPoint(stages, model, "sft"), stages.Checkpoint("rm"), prompts, cancel);
     }
 
     static Dictionary<string, double> RunPpo(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
     {
-        string path = Require(recipe.PpoPrompts, "ppo_prompts");
-        if (!Directory.Exists(stages.Checkpoint("rm")))
-            throw new RlhfException($"{stages.Checkpoint("rm")} not found: run 'rlhf rm' with the same --out first.");
-        var prompts = Take(DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid), recipe, path)
-            .Select(p => model.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens ? ids[^recipe.MaxPromptTokens..] : model.EncodePrompt(p.Prompt))
-            .ToList();
+        string rm = RewardModel(stages);
+        var prompts = OnlinePrompts(recipe, model);
         var ptxPath = recipe.PtxData ?? recipe.SftData;
         var ptx = ptxPath is null || recipe.Ppo.PtxCoef == 0 ? [] : Demonstrations(recipe, model, Require(ptxPath, "ptx_data"));
-        return stages.Ppo(recipe.Ppo, StartingPoint(stages, model, "sft"), stages.Checkpoint("rm"), prompts, ptx, null, cancel);
+        return stages.Ppo(recipe.Ppo, StartingPoint(stages, model, "sft"), rm, prompts, ptx, null, cancel);
     }
 }

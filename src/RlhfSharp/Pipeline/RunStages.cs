@@ -171,6 +171,28 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         return result;
     }
 
+    /// <summary>
+    /// Online DPO from <paramref name="policyDir"/> (also the frozen reference): pairs sampled from the current policy and
+    /// labelled by the reward model in <paramref name="rmDir"/> each round; writes <c>&lt;run&gt;/online_dpo/checkpoint</c>.
+    /// </summary>
+    public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel)
+    {
+        using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        foreach (var p in rm.parameters()) p.requires_grad = false;
+        using var metrics = new MetricsLog(Path.Combine(Dir("online_dpo"), "metrics.jsonl"));
+        var trainer = new OnlineDpoTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
+        {
+            Progress = Progress, Metrics = metrics,
+        };
+        var result = trainer.Train(prompts, cancel);
+        HuggingFaceCheckpoint.Save(policy, Checkpoint("online_dpo"), writeExtras: base_.WriteTokenizerFiles);
+        Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of the policy's samples")], "Online DPO: reward per round", "reward",
+            Path.Combine(Dir("online_dpo"), "reward.png"));
+        return result;
+    }
+
     /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>
     public List<RankedGroup> Tokenize(IEnumerable<Ranking> rankings, int maxLength) =>
         rankings.Select(r => new RankedGroup(r.Responses.Select(resp =>

@@ -43,6 +43,8 @@ public sealed record StageRecipe
     public PpoConfig Ppo { get; init; } = new();
     /// <summary>Rejection-sampling fine-tuning (<c>rlhf rs</c>); prompts come from <see cref="PpoPrompts"/>.</summary>
     public RejectionSamplingConfig Rs { get; init; } = new();
+    /// <summary>Online DPO (<c>rlhf online-dpo</c>); prompts come from <see cref="PpoPrompts"/>.</summary>
+    public OnlineDpoConfig OnlineDpo { get; init; } = new();
     /// <summary>The offline preference stages; the command sets <see cref="DpoConfig.Loss"/>.</summary>
     public DpoConfig Dpo { get; init; } = new();
     /// <summary>The critic-free stages (<c>rlhf grpo|rloo|reinforce-pp|remax</c>; the command sets the estimator). Prompts come from <see cref="PpoPrompts"/>.</summary>

@@ -60,7 +60,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Every_command_has_help()
     {
-        foreach (var command in new[] { "generate", "chat", "convert", "pipeline", "sft", "rm", "ppo", "rs", "dpo", "ipo", "kto", "orpo", "simpo",
+        foreach (var command in new[] { "generate", "chat", "convert", "pipeline", "sft", "rm", "ppo", "rs", "online-dpo", "dpo", "ipo", "kto", "orpo", "simpo",
                      "grpo", "rloo", "reinforce-pp", "reinforce-pp-baseline", "remax", "eval" })
         {
             var r = RlhfProcess.Run(command, "--help");

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Data;
+using RlhfSharp.Generation;
+using RlhfSharp.Models;
+using RlhfSharp.Training;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Algorithms.Dpo;
+
+/// <summary>
+/// Online DPO rounds: two samples per prompt from the current policy, the higher-scored one is "chosen", and a DPO
+/// pass on those pairs (reference = the frozen starting policy) moves the policy. Ties carry no preference and are
+/// dropped.
+/// </summary>
+public sealed class OnlineDpoTrainer(CausalLM policy, CausalLM reference, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, OnlineDpoConfig config)
+{
+    public IProgress<TrainingProgress>? Progress { get; init; }
+    public MetricsLog? Metrics { get; init; }
+
+    public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, CancellationToken cancel = default)
+    {
+        if (prompts.Count == 0) throw new RlhfException("online DPO: no prompts.");
+        var last = new Dictionary<string, double>();
+        for (int round = 0; round < config.Iterations; round++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var clock = Stopwatch.StartNew();
+            var chosen = SftTrainer.Shuffle(prompts.Count, config.Seed + (ulong)round)
+                .Take(Math.Min(config.PromptsPerIteration, prompts.Count)).Select(i => prompts[i]).ToList();
+            var (pairs, meanReward) = SampleAndLabel(chosen, round, cancel);
+            double sampleSeconds = clock.Elapsed.TotalSeconds;
+            var trainer = new PreferenceTrainer(policy, reference, config.Dpo with { Seed = config.Seed + (ulong)round }, padId);
+            var result = pairs.Count > 0 ? trainer.Train(pairs, [], cancel: cancel) : new Dictionary<string, double>();
+            last = new Dictionary<string, double>
+            {
+                ["iteration"] = round + 1, ["reward_mean"] = meanReward, ["pairs"] = pairs.Count,
+                ["time_sample"] = sampleSeconds, ["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds,
+            };
+            foreach (var (k, v) in result) last["dpo_" + k] = v;
+            Metrics?.Write(last);
+            Progress?.Report(new TrainingProgress("online_dpo", round + 1, config.Iterations, last));
+        }
+        return last;
+    }
+
+    (List<PreferenceExample> Pairs, double MeanReward) SampleAndLabel(List<int[]> prompts, int round, CancellationToken cancel)
+    {
+        policy.eval();
+        using var scope = NewDisposeScope();
+        var (ids, mask) = sampler.LeftPad(prompts.SelectMany(p => new[] { p, p }).ToList());
+        using var batch = sampler.Sample(ids, mask, new SamplingOptions
+        {
+            MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, Seed = config.Seed + (ulong)round * 7919,
+        }, cancel: cancel);
+        var rewards = score(batch).to(float32).cpu().data<float>().ToArray();
+        var pairs = new List<PreferenceExample>();
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            int a = 2 * i, b = 2 * i + 1;
+            if (rewards[a] == rewards[b] || batch.NewTokens[a].Length == 0 || batch.NewTokens[b].Length == 0) continue;
+            var (win, lose) = rewards[a] > rewards[b] ? (a, b) : (b, a);
+            pairs.Add(new PreferenceExample(prompts[i], batch.NewTokens[win], batch.NewTokens[lose]));
+        }
+        return (pairs, rewards.Average());
+    }
+}
