@@ -140,7 +140,11 @@ public class ServeOpenAiSdkTests(ServeFixture serve) : IClassFixture<ServeFixtur
     {
         using var http = Http();
         var body = new JsonObject { ["prompt"] = new string('a', 2 << 20) };
-        var response = http.PostAsync("completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json")).Result;
+        // Expect: 100-continue lets the server refuse on Content-Length before the body is sent, so the answer cannot
+        // race with a connection reset while the client is still writing 2 MiB.
+        using var request = new HttpRequestMessage(HttpMethod.Post, "completions") { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
+        request.Headers.ExpectContinue = true;
+        var response = http.SendAsync(request).Result;
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
         Assert.NotNull(JsonNode.Parse(response.Content.ReadAsStringAsync().Result)!["error"]!["message"]);
     }
