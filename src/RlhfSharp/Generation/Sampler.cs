@@ -36,6 +36,17 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         }).ToList();
     }
 
+    /// <summary>
+    /// <paramref name="n"/> samples of every prompt in one left-padded batch: rows i·n … i·n+n−1 belong to prompt i (the
+    /// groups of GRPO, the candidates of best-of-n, the pairs of online DPO).
+    /// </summary>
+    public SampleBatch SampleGroups(IReadOnlyList<int[]> prompts, int n, SamplingOptions options, CancellationToken cancel = default)
+    {
+        using var scope = NewDisposeScope();
+        var (ids, mask) = LeftPad(prompts.SelectMany(p => Enumerable.Repeat(p, n)).ToList());
+        return Sample(ids, mask, options, cancel: cancel);
+    }
+
     /// <summary>Left-pads token-id prompts into (B, P) ids and mask on the model's device.</summary>
     public (Tensor Ids, Tensor Mask) LeftPad(IReadOnlyList<int[]> prompts)
     {

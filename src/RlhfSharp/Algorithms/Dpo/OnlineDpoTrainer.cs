@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
@@ -26,8 +25,7 @@ public sealed class OnlineDpoTrainer(CausalLM policy, CausalLM reference, Func<S
         {
             cancel.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
-            var chosen = SftTrainer.Shuffle(prompts.Count, config.Seed + (ulong)round)
-                .Take(Math.Min(config.PromptsPerIteration, prompts.Count)).Select(i => prompts[i]).ToList();
+            var chosen = SeededOrder.Subset(prompts, config.PromptsPerIteration, config.Seed + (ulong)round);
             var (pairs, meanReward) = SampleAndLabel(chosen, round, cancel);
             double sampleSeconds = clock.Elapsed.TotalSeconds;
             var trainer = new PreferenceTrainer(policy, reference, config.Dpo with { Seed = config.Seed + (ulong)round }, padId);
@@ -48,11 +46,10 @@ public sealed class OnlineDpoTrainer(CausalLM policy, CausalLM reference, Func<S
     {
         policy.eval();
         using var scope = NewDisposeScope();
-        var (ids, mask) = sampler.LeftPad(prompts.SelectMany(p => new[] { p, p }).ToList());
-        using var batch = sampler.Sample(ids, mask, new SamplingOptions
+        using var batch = sampler.SampleGroups(prompts, 2, new SamplingOptions
         {
             MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, Seed = config.Seed + (ulong)round * 7919,
-        }, cancel: cancel);
+        }, cancel);
         var rewards = score(batch).to(float32).cpu().data<float>().ToArray();
         var pairs = new List<PreferenceExample>();
         for (int i = 0; i < prompts.Count; i++)

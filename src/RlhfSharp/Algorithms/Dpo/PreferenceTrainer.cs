@@ -2,7 +2,6 @@ using System.Diagnostics;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Algorithms.Kto;
 using RlhfSharp.Algorithms.Orpo;
-using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Algorithms.Simpo;
 using RlhfSharp.Data;
 using RlhfSharp.Models;
@@ -124,7 +123,7 @@ public sealed class PreferenceTrainer
         {
             if (cancel.IsCancellationRequested) { state?.Save(step, modules, optimizers); cancel.ThrowIfCancellationRequested(); }
             int epoch = step / stepsPerEpoch;
-            var order = SftTrainer.Shuffle(count, config.Seed + (ulong)epoch);
+            var order = SeededOrder.Permutation(count, config.Seed + (ulong)epoch);
             var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < count).Select(i => order[i]).ToList();
             var sums = new MetricSums();
             for (int m = 0; m < indices.Count; m += config.BatchSize)

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Algorithms.Ppo;
-using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
@@ -65,15 +64,14 @@ public sealed class GroupRlTrainer
                 state?.Save(step, modules, optimizers);
                 cancel.ThrowIfCancellationRequested();
             }
-            var order = SftTrainer.Shuffle(prompts.Count, config.Seed + (ulong)(step / stepsPerEpoch));
+            var order = SeededOrder.Permutation(prompts.Count, config.Seed + (ulong)(step / stepsPerEpoch));
             var chosen = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Select(i => prompts[order[i % prompts.Count]]).ToList();
 
             using var _ = NewDisposeScope();
             var clock = Stopwatch.StartNew();
             policy.eval();
             // Group-major: the G copies of a prompt sit next to each other, as every estimator's view(-1, G) expects.
-            var (ids, mask) = sampler.LeftPad(chosen.SelectMany(p => Enumerable.Repeat(p, config.GroupSize)).ToList());
-            using var rollout = sampler.Sample(ids, mask, new SamplingOptions
+            using var rollout = sampler.SampleGroups(chosen, config.GroupSize, new SamplingOptions
             {
                 MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP, Seed = config.Seed + (ulong)step * 7919,
             });

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using RlhfSharp.Algorithms.Common;
-using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
@@ -85,7 +84,7 @@ public sealed class PpoTrainer
                 state?.Save(step, modules, optimizers, new JsonObject { ["kl_coef"] = kl.Coef });
                 cancel.ThrowIfCancellationRequested();
             }
-            var order = SftTrainer.Shuffle(prompts.Count, config.Seed + (ulong)(step / stepsPerEpoch));
+            var order = SeededOrder.Permutation(prompts.Count, config.Seed + (ulong)(step / stepsPerEpoch));
             var chosen = Enumerable.Range((step % stepsPerEpoch) * batch, batch).Select(i => prompts[order[i % prompts.Count]]).ToList();
 
             var clock = Stopwatch.StartNew();

@@ -25,8 +25,7 @@ public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, 
         {
             cancel.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
-            var chosen = SftTrainer.Shuffle(prompts.Count, config.Seed + (ulong)round)
-                .Take(Math.Min(config.PromptsPerIteration, prompts.Count)).Select(i => prompts[i]).ToList();
+            var chosen = SeededOrder.Subset(prompts, config.PromptsPerIteration, config.Seed + (ulong)round);
             var (picks, meanReward, meanBest) = SampleAndSelect(chosen, round, cancel);
             double sampleSeconds = clock.Elapsed.TotalSeconds;
             var sft = new SftTrainer(policy, config.Sft with { Seed = config.Seed + (ulong)round }, padId, eosId);
@@ -49,11 +48,10 @@ public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, 
         int n = config.SamplesPerPrompt;
         policy.eval();
         using var scope = NewDisposeScope();
-        var (ids, mask) = sampler.LeftPad(prompts.SelectMany(p => Enumerable.Repeat(p, n)).ToList());
-        using var batch = sampler.Sample(ids, mask, new SamplingOptions
+        using var batch = sampler.SampleGroups(prompts, n, new SamplingOptions
         {
             MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, Seed = config.Seed + (ulong)round * 7919,
-        }, cancel: cancel);
+        }, cancel);
         var rewards = score(batch).to(float32).cpu().data<float>().ToArray();
         var picks = new List<SftExample>();
         double best = 0;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -31,7 +30,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
         for (int step = start; step < total; step++)
         {
             if (cancel.IsCancellationRequested) { state?.Save(step, modules, optimizers); cancel.ThrowIfCancellationRequested(); }
-            var order = SftTrainer.Shuffle(train.Count, config.Seed + (ulong)(step / stepsPerEpoch));
+            var order = SeededOrder.Permutation(train.Count, config.Seed + (ulong)(step / stepsPerEpoch));
             var groups = Enumerable.Range((step % stepsPerEpoch) * config.PromptsPerBatch, config.PromptsPerBatch)
                 .Where(i => i < train.Count).Select(i => train[order[i]]).ToList();
             Dictionary<string, double> row;

@@ -39,7 +39,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         {
             if (cancel.IsCancellationRequested) { state?.Save(step, modules, optimizers); cancel.ThrowIfCancellationRequested(); }
             int epoch = step / stepsPerEpoch;
-            var order = Shuffle(examples.Count, config.Seed + (ulong)epoch);
+            var order = SeededOrder.Permutation(examples.Count, config.Seed + (ulong)epoch);
             var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < examples.Count).Select(i => order[i]).ToList();
             double targets = indices.Sum(i => examples[i].LossMask.Skip(1).Count(m => m));
             double lossSum = 0; long tokens = 0;
@@ -98,11 +98,4 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         return new Dictionary<string, double> { ["eval_loss"] = mean, ["eval_perplexity"] = Math.Exp(mean) };
     }
 
-    /// <summary>A seeded permutation, the same on every run and every resume.</summary>
-    internal static int[] Shuffle(int n, ulong seed)
-    {
-        var order = Enumerable.Range(0, n).ToArray();
-        new Random((int)(seed % int.MaxValue)).Shuffle(order);
-        return order;
-    }
 }
