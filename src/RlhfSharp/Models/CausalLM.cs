@@ -18,6 +18,9 @@ public sealed class CausalLM : nn.Module
 
     public TransformerConfig Config => model.Config;
 
+    /// <summary>Token positions run forward by this instance, padding included: the throughput counter of reports.</summary>
+    public long TokensProcessed { get; private set; }
+
     public CausalLM(TransformerConfig config) : base(nameof(CausalLM))
     {
         model = new Transformer(config);
@@ -29,6 +32,7 @@ public sealed class CausalLM : nn.Module
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         KvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null)
     {
+        TokensProcessed += inputIds.numel();
         var h = model.Forward(inputIds, attentionMask, positionIds, cache, hiddenStates);
         if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
         return Head(h);

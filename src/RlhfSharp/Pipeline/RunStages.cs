@@ -9,6 +9,7 @@ using RlhfSharp.Data;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Reporting;
+using RlhfSharp.Rewards;
 using RlhfSharp.Tokenization;
 using RlhfSharp.Training;
 using TorchSharp;
@@ -65,25 +66,23 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// <paramref name="rmDir"/> (also the critic's starting point when the critic is separate).
     /// </summary>
     public Dictionary<string, double> Ppo(PpoConfig config, string policyDir, string rmDir, List<int[]> prompts, List<SftExample> ptx,
-        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel)
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        if (rm.Config.VocabSize != policy.Config.VocabSize)
-            throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
         using var metrics = new MetricsLog(Path.Combine(Dir("ppo"), "metrics.jsonl"));
-        var trainer = new PpoTrainer(policy, reference, critic, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
+        var trainer = new PpoTrainer(policy, reference, critic, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
         var result = trainer.Train(prompts, ptx, new StageState(Dir("ppo")), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
         HuggingFaceCheckpoint.Save(trainer.Ema ?? policy, Checkpoint("ppo"), writeExtras: base_.WriteTokenizerFiles);
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
         Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
-        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef").ToDictionary();
+        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef" or "tokens_processed").ToDictionary();
     }
 
     /// <summary>
@@ -98,6 +97,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, new StageState(Dir(stage)), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
         SavePreferenceStage(policy, stage, metrics);
         return result;
     }
@@ -111,6 +111,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         using var metrics = new MetricsLog(Path.Combine(Dir("kto"), "metrics.jsonl"));
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
         var result = trainer.TrainKto(train, eval, new StageState(Dir("kto")), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
         SavePreferenceStage(policy, "kto", metrics);
         return result;
     }
@@ -129,42 +130,41 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// in the stage folder named after the estimator (<c>&lt;run&gt;/grpo</c>, <c>rloo</c>, …).
     /// </summary>
     public Dictionary<string, double> GroupRl(GroupRlConfig config, string policyDir, string rmDir, List<int[]> prompts,
-        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel)
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         string stage = config.StageName;
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        if (rm.Config.VocabSize != policy.Config.VocabSize)
-            throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
-        var trainer = new GroupRlTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), config)
+        var trainer = new GroupRlTrainer(policy, reference, reward.Score, new Sampler(policy, base_.Tokenizer), config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
         var result = trainer.Train(prompts, new StageState(Dir(stage)), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
         HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
         Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
-        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction").ToDictionary();
+        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction" or "tokens_processed").ToDictionary();
     }
 
     /// <summary>
     /// Rejection-sampling fine-tuning from <paramref name="policyDir"/>: best-of-n samples, picked by the reward model in
     /// <paramref name="rmDir"/>, distilled by SFT each round; writes <c>&lt;run&gt;/rs/checkpoint</c>.
     /// </summary>
-    public Dictionary<string, double> RejectionSampling(RejectionSamplingConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel)
+    public Dictionary<string, double> RejectionSampling(RejectionSamplingConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
+        IReadOnlyList<RewardSource>? rewards = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var metrics = new MetricsLog(Path.Combine(Dir("rs"), "metrics.jsonl"));
-        var trainer = new RejectionSamplingTrainer(policy, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
+        var trainer = new RejectionSamplingTrainer(policy, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
         {
             Progress = Progress, Metrics = metrics,
         };
-        var result = trainer.Train(prompts, cancel);
+        var result = trainer.Train(prompts, new StageState(Dir("rs")), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
         HuggingFaceCheckpoint.Save(policy, Checkpoint("rs"), writeExtras: base_.WriteTokenizerFiles);
         Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of samples"), ("reward_best_mean", "mean reward of the picks")],
             "Rejection sampling: reward per round", "reward", Path.Combine(Dir("rs"), "reward.png"));
@@ -175,18 +175,19 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// Online DPO from <paramref name="policyDir"/> (also the frozen reference): pairs sampled from the current policy and
     /// labelled by the reward model in <paramref name="rmDir"/> each round; writes <c>&lt;run&gt;/online_dpo/checkpoint</c>.
     /// </summary>
-    public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel)
+    public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
+        IReadOnlyList<RewardSource>? rewards = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var metrics = new MetricsLog(Path.Combine(Dir("online_dpo"), "metrics.jsonl"));
-        var trainer = new OnlineDpoTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
+        var trainer = new OnlineDpoTrainer(policy, reference, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics,
         };
-        var result = trainer.Train(prompts, cancel);
+        var result = trainer.Train(prompts, new StageState(Dir("online_dpo")), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
         HuggingFaceCheckpoint.Save(policy, Checkpoint("online_dpo"), writeExtras: base_.WriteTokenizerFiles);
         Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of the policy's samples")], "Online DPO: reward per round", "reward",
             Path.Combine(Dir("online_dpo"), "reward.png"));
