@@ -59,7 +59,19 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             var (p, t) = RunStages.RolloutTexts(b, tokenizer);
             return new Dictionary<string, double> { ["gold_mean"] = gold.Score(p, t).Average() };
         };
-        var inputs = new MethodInputs(trainPrompts.Select(base_.EncodePrompt).ToList(), sftExamples, rankings, goldOfRollouts);
+        // Online DPO's pairs (rows 2i, 2i+1) put to the same calibrated annotators: 1 for the answer they prefer.
+        var annotators = new AnnotatorPool(gold, config.Feedback.Annotators with { Temperature = feedback.GetValueOrDefault("annotator_temperature") });
+        Func<SampleBatch, Tensor> annotatorJudge = b =>
+        {
+            var (p, t) = RunStages.RolloutTexts(b, tokenizer);
+            int pairs = t.Count / 2;
+            var choices = annotators.ChoosePairs([.. Enumerable.Range(0, pairs).Select(i => p[2 * i])],
+                [.. Enumerable.Range(0, pairs).Select(i => t[2 * i])], [.. Enumerable.Range(0, pairs).Select(i => t[2 * i + 1])]);
+            var scores = new float[t.Count];
+            for (int i = 0; i < pairs; i++) scores[2 * i + choices[i]] = 1;
+            return tensor(scores, device: b.Sequences.device);
+        };
+        var inputs = new MethodInputs(trainPrompts.Select(base_.EncodePrompt).ToList(), sftExamples, rankings, goldOfRollouts, annotatorJudge);
         var trained = new Dictionary<AlignmentMethod, Dictionary<string, double>>();
         foreach (var method in config.Algos.Distinct())
             trained[method] = Stage(StageName(method), () => Train(method, stages, base_, inputs, cancel));
@@ -93,7 +105,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
 
     /// <summary>What every method may train on: the training prompts, the demonstrations, the annotators' rankings.</summary>
     sealed record MethodInputs(List<int[]> Prompts, List<SftExample> Demonstrations, IReadOnlyList<Ranking> Rankings,
-        Func<SampleBatch, IReadOnlyDictionary<string, double>> GoldOfRollouts);
+        Func<SampleBatch, IReadOnlyDictionary<string, double>> GoldOfRollouts, Func<SampleBatch, Tensor> AnnotatorJudge);
 
     /// <summary>The run-folder stage a method writes (<c>dpo</c> for cDPO too).</summary>
     public static string StageName(AlignmentMethod method) => method switch
@@ -117,7 +129,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             case AlignmentMethod.Rs:
                 return stages.RejectionSampling(config.Rs, sft, rm, inputs.Prompts, cancel);
             case AlignmentMethod.OnlineDpo:
-                return stages.OnlineDpo(config.OnlineDpo, sft, rm, inputs.Prompts, cancel);
+                return stages.OnlineDpo(config.OnlineDpo, sft, rm, inputs.Prompts, cancel,
+                    judge: config.OnlineDpoJudge == OnlineDpoJudge.Annotators ? inputs.AnnotatorJudge : null);
             case AlignmentMethod.Kto:
             {
                 // The best and the worst response of each ranking: the clearest desirable/undesirable labels it holds.

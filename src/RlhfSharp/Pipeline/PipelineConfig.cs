@@ -115,5 +115,16 @@ public sealed record PipelineConfig
             Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Constant, WarmupRatio = 0 },
         },
     };
+    /// <summary>Who labels online DPO's pairs: the reward model (as the other online methods score) or the simulated annotators.</summary>
+    public OnlineDpoJudge OnlineDpoJudge { get; init; } = OnlineDpoJudge.Rm;
     public EvalConfig Eval { get; init; } = new();
+}
+
+/// <summary>The labeller of online DPO's pairs in the built-in pipeline.</summary>
+public enum OnlineDpoJudge
+{
+    /// <summary>The trained reward model (RLAIF-style: Guo et al. 2024).</summary>
+    Rm,
+    /// <summary>The simulated people who gave the original feedback, asked afresh about each new pair (costly with real people).</summary>
+    Annotators,
 }

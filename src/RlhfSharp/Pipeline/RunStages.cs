@@ -13,6 +13,7 @@ using RlhfSharp.Rewards;
 using RlhfSharp.Tokenization;
 using RlhfSharp.Training;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace RlhfSharp.Pipeline;
 
@@ -175,14 +176,15 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// Online DPO from <paramref name="policyDir"/> (also the frozen reference): pairs sampled from the current policy and
     /// labelled by the reward model in <paramref name="rmDir"/> each round; writes <c>&lt;run&gt;/online_dpo/checkpoint</c>.
     /// </summary>
+    /// <param name="judge">Labels the pairs instead of the rewards (the simulated annotators: 1 for the preferred answer of each pair).</param>
     public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
-        IReadOnlyList<RewardSource>? rewards = null)
+        IReadOnlyList<RewardSource>? rewards = null, Func<SampleBatch, Tensor>? judge = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
+        using var reward = judge is null ? new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer) : null;
         using var metrics = new MetricsLog(Path.Combine(Dir("online_dpo"), "metrics.jsonl"));
-        var trainer = new OnlineDpoTrainer(policy, reference, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
+        var trainer = new OnlineDpoTrainer(policy, reference, judge ?? reward!.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics,
         };

@@ -103,6 +103,7 @@ public sealed class KinderStoriesPipelineTests : IDisposable
                 Sft = new SftConfig { Epochs = 1, BatchSize = 4, MaxLength = 128, Optimizer = tinyOptimizer } },
             OnlineDpo = new OnlineDpoConfig { Iterations = 1, PromptsPerIteration = 8, MaxNewTokens = 16,
                 Dpo = new DpoConfig { Epochs = 1, BatchSize = 4, MaxLength = 128, MaxPromptLength = 32, Optimizer = tinyOptimizer } },
+            OnlineDpoJudge = OnlineDpoJudge.Annotators,
         };
         var log = new List<string>();
         var summary = new KinderStoriesPipeline(config, run) { Log = log.Add }.Run();
@@ -131,6 +132,9 @@ public sealed class KinderStoriesPipelineTests : IDisposable
             Assert.Contains($"<td>{stage}</td>", report);
         }
         Assert.Equal(0, summary.Policies["sft"].TrainSeconds);
+        // The annotators labelled online DPO's pairs: every pair got a winner (no reward-model ties to drop).
+        var round = File.ReadAllLines(Path.Combine(run, "online_dpo", "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).Single();
+        Assert.Equal(config.OnlineDpo.PromptsPerIteration, round["pairs"]!.GetValue<double>());
     }
 
     sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
