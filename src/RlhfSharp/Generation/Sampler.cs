@@ -133,17 +133,20 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                     logprob = logprobs.gather(1, chosen);
                 }
                 counts?.scatter_add_(1, chosen, ones(b, 1, float32, device));
-                // One device-to-host copy per step: ids (exact in float32 below 2^24) next to their log-probs.
-                var host = cat([chosen.to(float32), logprob], 1).cpu().data<float>().ToArray();
-                next = new long[b]; nextLogprob = new float[b];
-                for (int i = 0; i < b; i++) { next[i] = (long)host[2 * i]; nextLogprob[i] = host[2 * i + 1]; }
+                // One device-to-host copy per step: ids (exact in float32 below 2^24) next to their log-probs, then,
+                // for logprobs, the chosen token's log-prob under the raw model and its top k log-probs and ids.
+                List<Tensor> parts = [chosen.to(float32), logprob];
                 if (topK >= 0)
                 {
-                    // (B, 1 + 2k): the chosen token's model log-prob, then the top k log-probs and their ids.
                     var raw = logits.log_softmax(-1);
                     var top = raw.topk(topK, -1);
-                    modelHost = cat([raw.gather(1, chosen), top.values, top.indexes.to(float32)], 1).cpu().data<float>().ToArray();
+                    parts.AddRange([raw.gather(1, chosen), top.values, top.indexes.to(float32)]);
                 }
+                var host = cat(parts, 1).cpu().data<float>().ToArray();
+                int width = (int)host.Length / b;
+                next = new long[b]; nextLogprob = new float[b];
+                for (int i = 0; i < b; i++) { next[i] = (long)host[width * i]; nextLogprob[i] = host[width * i + 1]; }
+                if (topK >= 0) modelHost = host;
             }
             for (int i = 0; i < b; i++)
             {
@@ -153,9 +156,10 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 onToken?.Invoke(i, (int)next[i]);
                 if (onSampled is not null)
                 {
-                    int w = 1 + 2 * topK;
-                    var top = modelHost is null ? [] : Enumerable.Range(0, topK).Select(j => ((int)modelHost[i * w + 1 + topK + j], modelHost[i * w + 1 + j])).ToArray();
-                    onSampled(new SampledToken(i, (int)next[i], modelHost is null ? float.NaN : modelHost[i * w], top));
+                    // Row i of the host copy: id, logprob, model logprob, k top log-probs, k top ids.
+                    int w = 3 + 2 * topK, at = i * w;
+                    var top = modelHost is null ? [] : Enumerable.Range(0, topK).Select(j => ((int)modelHost[at + 3 + topK + j], modelHost[at + 3 + j])).ToArray();
+                    onSampled(new SampledToken(i, (int)next[i], modelHost is null ? float.NaN : modelHost[at + 2], top));
                 }
                 if (o.StopAtEos && eos.Contains((int)next[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
                 else if (o.StopStrings.Count > 0 && tokenizer is not null && HitsStop(tokenizer.Decode(tokens[i]), o.StopStrings))
