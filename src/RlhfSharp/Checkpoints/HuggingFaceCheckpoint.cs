@@ -105,6 +105,9 @@ public static class HuggingFaceCheckpoint
             ScoreModel sm => (sm.Config, true),
             _ => throw new ArgumentException($"cannot save a {model.GetType().Name} as a Hugging Face model"),
         };
+        // The adapters have no HF key of their own: saving the base alone would silently drop what was trained.
+        if (LoraModel.Adapters(model).Any())
+            throw new InvalidOperationException("the model has LoRA adapters: save them with PeftAdapter.Save, or merge (rlhf lora merge) for a full checkpoint");
         var ours = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         var hf = HfWeightMap.ToHf(config, ours, scoreHead);
 

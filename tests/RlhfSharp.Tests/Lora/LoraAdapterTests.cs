@@ -242,6 +242,8 @@ public sealed class LoraAdapterTests : IDisposable
         Assert.Contains("q_proj", e.Message); // lists what exists
 
         LoraModel.Attach(model, new LoraConfig { R = 2 });
+        // A full save of an adapted model would drop the adapters without a word: refused.
+        Assert.Throws<InvalidOperationException>(() => HuggingFaceCheckpoint.Save(model, Path.Combine(tmp, "full")));
         string adapterDir = Path.Combine(tmp, "a");
         PeftAdapter.Save(model, adapterDir, Fixture("llama_tiny_gqa"));
         string configPath = Path.Combine(adapterDir, PeftAdapter.ConfigFile);
