@@ -1,5 +1,5 @@
 // rlhf label: the annotator's page and the admin dashboard. User text only ever reaches the page through
-// textContent (never innerHTML), so it is shown as typed and cannot run as markup.
+// textContent, never as markup,, so it is shown as typed and cannot run.
 "use strict";
 
 const state = { token: null, assignment: null, key: null, task: "", choice: null, busy: false };
