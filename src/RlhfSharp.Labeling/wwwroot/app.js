@@ -1,5 +1,5 @@
 // rlhf label: the annotator's page and the admin dashboard. User text only ever reaches the page through
-// textContent, never as markup,, so it is shown as typed and cannot run.
+// textContent, never as markup, so it is shown as typed and cannot run.
 "use strict";
 
 const state = { token: null, assignment: null, key: null, task: "", choice: null, busy: false };
