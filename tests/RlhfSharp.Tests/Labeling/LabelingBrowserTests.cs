@@ -86,4 +86,56 @@ public class LabelingBrowserTests
         await Assertions.Expect(dash.Locator("#dash-tasks tbody tr td").Nth(3)).ToHaveTextAsync("1");
         await dash.ScreenshotAsync(new() { Path = Path.Combine(ScreenshotDir, "label-dashboard.png"), FullPage = true });
     }
+
+    [Fact]
+    public async Task Pair_rating_and_demonstration_tasks_work_from_the_keyboard_alone()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} not found: the browser test needs Debian's chromium ('apt-get install -y chromium'; .ci/run installs it).");
+        await using var t = await LabelingTestServer.StartAsync(s =>
+        {
+            s.AddItem("Which is kinder?", ["Share the cake.", "Keep the cake."], LabelTask.Pair, 1, "test");
+            s.AddItem("Rate this", ["A fine story."], LabelTask.Rate, 1, "test");
+            s.AddItem("Write a story about a cat", ["A cat sat."], LabelTask.Demonstrate, 1, "test");
+        });
+        string token = t.Store.AddAnnotator("kb");
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(t.Server.Urls[0]);
+        await page.FocusAsync("#token");
+        await page.Keyboard.TypeAsync(token);
+        await page.Keyboard.PressAsync("Enter");
+
+        // Pair: the number key picks, Enter submits.
+        await Assertions.Expect(page.Locator("#task-title")).ToHaveTextAsync("Choose the better response");
+        var pair = await page.Locator("#pair .card pre").AllTextContentsAsync();
+        await page.Keyboard.PressAsync((pair.ToList().IndexOf("Share the cake.") + 1).ToString());
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("1");
+
+        // Rate: Tab to the quality box, a digit picks it, Tab to a flag, Space ticks it, Enter submits.
+        await Assertions.Expect(page.Locator("#task-title")).ToHaveTextAsync("Rate the responses");
+        await page.Locator(".quality").FocusAsync();
+        await page.Keyboard.PressAsync("6");
+        await page.Keyboard.PressAsync("Tab");
+        await page.Keyboard.PressAsync("Space");
+        await page.Locator("#submit").FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("2");
+
+        // Demonstration: the draft is there to edit; Ctrl+Enter submits.
+        await Assertions.Expect(page.Locator("#demonstration")).ToHaveValueAsync("A cat sat.");
+        await page.Keyboard.PressAsync("End");
+        await page.Keyboard.TypeAsync(" Then it purred.");
+        await page.Keyboard.PressAsync("Control+Enter");
+        await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("3");
+        await Assertions.Expect(page.Locator("#empty")).ToBeVisibleAsync();
+
+        var labels = t.Store.Labels();
+        Assert.Equal("Share the cake.", labels[0].Text(labels[0].Body.Choice!.Value));
+        var rating = Assert.Single(labels[1].Body.Ratings!);
+        Assert.Equal(6, rating.Quality);
+        Assert.Equal(["harmful"], rating.Flags!);
+        Assert.Equal("A cat sat. Then it purred.", labels[2].Body.Demonstration);
+    }
 }
