@@ -124,3 +124,17 @@ public class LabelExportTests : IDisposable
         Assert.Contains("items.jsonl:5: two responses are the same text", bad.Stderr);
     }
 }
+
+public class LabelCommandHelpTests
+{
+    [Fact]
+    public void Every_label_subcommand_has_help_naming_its_options()
+    {
+        foreach (var (sub, option) in new[] { ("serve", "--db"), ("add-annotator", "--admin"), ("import", "--file"), ("export", "--format"), ("simulate", "--token") })
+        {
+            var r = RlhfProcess.Run("label", sub, "--help");
+            Assert.Equal(0, r.ExitCode);
+            Assert.Contains(option, r.Stdout);
+        }
+    }
+}
