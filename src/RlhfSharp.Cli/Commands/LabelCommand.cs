@@ -59,7 +59,8 @@ public static class LabelCommand
                     using var pretrained = PretrainedModel.Load(name);
                     var fresh = texts.Where(t => !store.HasResponses(t, name)).ToList();
                     int added = 0;
-                    foreach (var (prompt, responses) in CandidateGenerator.Generate(pretrained, fresh, kind == LabelTask.Pair ? 2 : r.GetValue(k), options))
+                    int samples = kind switch { LabelTask.Pair => 2, LabelTask.Demonstrate => 1, _ => r.GetValue(k) };
+                    foreach (var (prompt, responses) in CandidateGenerator.Generate(pretrained, fresh, samples, options))
                     {
                         if (responses.Count < (kind is LabelTask.Rank or LabelTask.Pair ? 2 : 1))
                         {
