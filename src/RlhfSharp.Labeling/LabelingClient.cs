@@ -53,9 +53,14 @@ public sealed class LabelingClient(HttpClient http, string token)
         request.Headers.Add("Idempotency-Key", idempotencyKey);
         request.Content = JsonContent.Create(label, options: Json);
         using var response = await http.SendAsync(request, cancel);
-        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancel));
-        var root = body.RootElement;
+        string text = await response.Content.ReadAsStringAsync(cancel);
         int status = (int)response.StatusCode;
+        JsonDocument body;
+        // A proxy in front of the server may answer with a page of its own: keep its status, do not fail on its text.
+        try { body = JsonDocument.Parse(text); }
+        catch (JsonException) { return new SubmitReply(status is 200 or 201 ? 502 : status, 0, false, 0, text.Length > 200 ? text[..200] : text); }
+        using var _ = body;
+        var root = body.RootElement;
         return status is 200 or 201
             ? new SubmitReply(status, root.GetProperty("label_id").GetInt64(), root.GetProperty("duplicate").GetBoolean(), root.GetProperty("labels").GetInt64(), null)
             : new SubmitReply(status, 0, false, 0, root.TryGetProperty("error", out var e) ? e.GetString() : null);
