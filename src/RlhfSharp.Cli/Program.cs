@@ -16,6 +16,7 @@ public static class Program
             EvalCommand.Create(),
             ServeCommand.Create(),
             LabelCommand.Create(),
+            LoraCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         foreach (var stage in PreferenceCommands.Create()) root.Subcommands.Add(stage);
