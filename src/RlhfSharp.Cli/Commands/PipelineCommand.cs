@@ -18,6 +18,8 @@ public static class PipelineCommand
         var command = new Command("pipeline", "Run SFT → reward model → PPO on the built-in 'kinder stories' task (or a recipe) and write a report.") { recipe, set, output, resume };
         command.SetAction(r => Program.Run(() =>
         {
+            if (RlhfSharp.Distributed.DataParallel.Size > 1)
+                throw new RlhfException("rlhf pipeline does not run under mpirun: run its stages (rlhf sft, rm, ppo) with mpirun instead (docs/distributed.md).");
             var config = Recipe.Load<PipelineConfig>(r.GetValue(recipe), r.GetValue(set));
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any() && !r.GetValue(resume))

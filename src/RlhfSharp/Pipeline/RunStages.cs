@@ -6,6 +6,7 @@ using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
+using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Reporting;
@@ -35,8 +36,11 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         using var metrics = new MetricsLog(Path.Combine(Dir("sft"), "metrics.jsonl"));
         var trainer = new SftTrainer(policy, config, PadId, base_.Tokenizer.EosId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, new StageState(Dir("sft")), cancel);
-        HuggingFaceCheckpoint.Save(policy, Checkpoint("sft"), writeExtras: base_.WriteTokenizerFiles);
-        Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
+        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
+        {
+            HuggingFaceCheckpoint.Save(policy, Checkpoint("sft"), writeExtras: base_.WriteTokenizerFiles);
+            Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
+        }
         return result;
     }
 
@@ -54,9 +58,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         var result = trainer.Train(train, eval, new StageState(Dir("rm")), cancel);
         if (config.NormalizeOnDemonstrations) trainer.NormalizeOn(demonstrations);
         result["reward_mean_offset"] = rm.RewardMean ?? 0;
-        HuggingFaceCheckpoint.Save(rm, Checkpoint("rm"), writeExtras: base_.WriteTokenizerFiles);
-        Charts.Lines(metrics.Rows, "step", [("accuracy", "train pair accuracy"), ("eval_accuracy", "eval pair accuracy")], "Reward model accuracy",
-            "fraction of pairs ordered as people did", Path.Combine(Dir("rm"), "accuracy.png"));
+        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
+        {
+            HuggingFaceCheckpoint.Save(rm, Checkpoint("rm"), writeExtras: base_.WriteTokenizerFiles);
+            Charts.Lines(metrics.Rows, "step", [("accuracy", "train pair accuracy"), ("eval_accuracy", "eval pair accuracy")], "Reward model accuracy",
+                "fraction of pairs ordered as people did", Path.Combine(Dir("rm"), "accuracy.png"));
+        }
         return result;
     }
 
@@ -80,9 +87,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
         var result = trainer.Train(prompts, ptx, new StageState(Dir("ppo")), cancel);
-        HuggingFaceCheckpoint.Save(trainer.Ema ?? policy, Checkpoint("ppo"), writeExtras: base_.WriteTokenizerFiles);
-        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
-        Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
+        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
+        {
+            HuggingFaceCheckpoint.Save(trainer.Ema ?? policy, Checkpoint("ppo"), writeExtras: base_.WriteTokenizerFiles);
+            Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
+            Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
+        }
         return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef").ToDictionary();
     }
 
@@ -117,10 +127,13 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
 
     void SavePreferenceStage(CausalLM policy, string stage, MetricsLog metrics)
     {
-        HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
-        Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], $"{stage.ToUpperInvariant()} loss", "loss", Path.Combine(Dir(stage), "loss.png"));
-        Charts.Lines(metrics.Rows, "step", [("rewards/margins", "train reward margin"), ("eval_margin", "eval reward margin")],
-            $"{stage.ToUpperInvariant()}: implicit reward margin (chosen − rejected)", "reward", Path.Combine(Dir(stage), "margin.png"));
+        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
+        {
+            HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
+            Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], $"{stage.ToUpperInvariant()} loss", "loss", Path.Combine(Dir(stage), "loss.png"));
+            Charts.Lines(metrics.Rows, "step", [("rewards/margins", "train reward margin"), ("eval_margin", "eval reward margin")],
+                $"{stage.ToUpperInvariant()}: implicit reward margin (chosen − rejected)", "reward", Path.Combine(Dir(stage), "margin.png"));
+        }
     }
 
     /// <summary>
@@ -144,9 +157,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
         var result = trainer.Train(prompts, new StageState(Dir(stage)), cancel);
-        HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
-        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
-        Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
+        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
+        {
+            HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
+            Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
+            Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
+        }
         return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction").ToDictionary();
     }
 
@@ -165,9 +181,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
             Progress = Progress, Metrics = metrics,
         };
         var result = trainer.Train(prompts, cancel);
-        HuggingFaceCheckpoint.Save(policy, Checkpoint("rs"), writeExtras: base_.WriteTokenizerFiles);
-        Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of samples"), ("reward_best_mean", "mean reward of the picks")],
-            "Rejection sampling: reward per round", "reward", Path.Combine(Dir("rs"), "reward.png"));
+        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
+        {
+            HuggingFaceCheckpoint.Save(policy, Checkpoint("rs"), writeExtras: base_.WriteTokenizerFiles);
+            Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of samples"), ("reward_best_mean", "mean reward of the picks")],
+                "Rejection sampling: reward per round", "reward", Path.Combine(Dir("rs"), "reward.png"));
+        }
         return result;
     }
 
@@ -187,9 +206,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
             Progress = Progress, Metrics = metrics,
         };
         var result = trainer.Train(prompts, cancel);
-        HuggingFaceCheckpoint.Save(policy, Checkpoint("online_dpo"), writeExtras: base_.WriteTokenizerFiles);
-        Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of the policy's samples")], "Online DPO: reward per round", "reward",
-            Path.Combine(Dir("online_dpo"), "reward.png"));
+        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
+        {
+            HuggingFaceCheckpoint.Save(policy, Checkpoint("online_dpo"), writeExtras: base_.WriteTokenizerFiles);
+            Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of the policy's samples")], "Online DPO: reward per round", "reward",
+                Path.Combine(Dir("online_dpo"), "reward.png"));
+        }
         return result;
     }
 

@@ -1,3 +1,4 @@
+using RlhfSharp.Distributed;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,6 +39,7 @@ public sealed class Optimizer : IDisposable
     /// <summary>Optimizer steps skipped because the gradient was not finite.</summary>
     public int SkippedSteps { get; private set; }
     int nonFiniteInARow;
+    GradientAllReduce? allReduce;
 
     /// <summary>
     /// Clips, steps and advances the schedule. Returns the gradient norm before clipping; a non-finite norm skips the
@@ -45,6 +47,9 @@ public sealed class Optimizer : IDisposable
     /// </summary>
     public double Apply()
     {
+        // Data parallel (mpirun): the gradient of the global batch is the sum of the ranks' shares, taken before clipping
+        // so every rank clips, skips and steps on the same numbers and the weights stay identical.
+        if (DataParallel.World is { Size: > 1 } world) (allReduce ??= new GradientAllReduce(world)).Sum(parameters);
         foreach (var g in adam.ParamGroups) g.LearningRate = schedule.At(Step);
         double norm;
         using (NewDisposeScope())
