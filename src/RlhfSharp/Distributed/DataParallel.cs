@@ -30,6 +30,9 @@ public static class DataParallel
         return shard;
     }
 
+    /// <summary>Where this rank's <see cref="Shard{T}(IReadOnlyList{T})"/> of <paramref name="count"/> items starts.</summary>
+    public static int ShardStart(int count) => (int)((long)count * Rank / Size);
+
     /// <summary>Each value summed over every rank (the values themselves in one process).</summary>
     public static double[] Sum(params double[] values)
     {
