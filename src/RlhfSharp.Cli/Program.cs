@@ -11,12 +11,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
-        if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is string rank && rank != "0")
-        {
-            // Under mpirun rank 0 speaks for every rank (progress, numbers, messages); the others print only their errors.
-            Console.SetOut(TextWriter.Null);
-            Console.SetError(TextWriter.Null);
-        }
+        if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is string rank && rank != "0") errors = QuietRank.Silence();
         var root = new RootCommand("rlhf: the ChatGPT-style RLHF stack (SFT, reward model, PPO and friends) on TorchSharp.")
         {
             GenerateCommand.Create(),

@@ -1,13 +1,13 @@
 using RlhfSharp.Checkpoints;
-using RlhfSharp.Tests.Cli;
 using RlhfSharp.Training;
 using Xunit.Abstractions;
 
 namespace RlhfSharp.Tests.Distributed;
 
 /// <summary>
-/// Trains each data-parallel stage twice on the same global batch: once as one ordinary process, once as two MPI ranks
-/// on this machine (<c>mpirun -np 2</c>), in two run folders.
+/// Trains each data-parallel stage twice on the same global batch: once as one rank (<c>mpirun -np 1</c>), once as two
+/// ranks on this machine (<c>mpirun -np 2</c>), in two run folders. (Both under mpirun: Open MPI pins each rank to a core,
+/// so neither run fights the other tests for threads and the times compare.)
 /// </summary>
 public sealed class TwoRankRuns : IDisposable
 {
@@ -17,7 +17,7 @@ public sealed class TwoRankRuns : IDisposable
     public string TwoRanks => Path.Combine(Dir, "two");
     /// <summary>Where Open MPI wrote each rank's output of the two-rank SFT run.</summary>
     public string SftRankOutput => Path.Combine(Dir, "sft-ranks");
-    public Dictionary<string, (RlhfProcess.Result One, MpiRun.Result Two)> Results { get; } = [];
+    public Dictionary<string, (MpiRun.Result One, MpiRun.Result Two)> Results { get; } = [];
     public Dictionary<string, (double One, double Two)> Seconds { get; } = [];
 
     public TwoRankRuns()
@@ -27,7 +27,7 @@ public sealed class TwoRankRuns : IDisposable
         foreach (var stage in Stages)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            var one = RlhfProcess.Run(stage, "--recipe", recipe, "--out", OneProcess);
+            var one = MpiRun.Run(1, null, stage, "--recipe", recipe, "--out", OneProcess);
             double oneSeconds = clock.Elapsed.TotalSeconds;
             clock.Restart();
             var two = MpiRun.Run(2, stage == "sft" ? SftRankOutput : null, stage, "--recipe", recipe, "--out", TwoRanks);
@@ -84,7 +84,7 @@ public sealed class DataParallelTests(TwoRankRuns runs, ITestOutputHelper output
     public void Two_ranks_train_to_the_weights_of_one_process_with_the_same_global_batch(string stage)
     {
         var (one, two) = runs.Results[stage];
-        Assert.True(one.ExitCode == 0, $"one process: {one.Stderr}{one.Stdout}");
+        Assert.True(one.ExitCode == 0, $"one rank: {one.Stderr}{one.Stdout}");
         Assert.True(two.ExitCode == 0, $"two ranks: {two.Stderr}{two.Stdout}");
         var a = SafeTensors.Load(Path.Combine(runs.OneProcess, Folder(stage), "checkpoint", "model.safetensors"));
         var b = SafeTensors.Load(Path.Combine(runs.TwoRanks, Folder(stage), "checkpoint", "model.safetensors"));
@@ -98,7 +98,7 @@ public sealed class DataParallelTests(TwoRankRuns runs, ITestOutputHelper output
             moved = a.Keys.Max(k => (a[k] - start[k]).abs().max().item<float>());
         }
         var (s1, s2) = runs.Seconds[stage];
-        output.WriteLine($"{stage}: max |w1 − w2| = {diff:E2}, training moved weights by up to {moved:E2}; {s1:F1} s one process, {s2:F1} s two ranks");
+        output.WriteLine($"{stage}: max |w1 − w2| = {diff:E2}, training moved weights by up to {moved:E2}; {s1:F1} s one rank, {s2:F1} s two ranks");
         Assert.True(diff < 5e-5, $"{stage}: weights differ by {diff:E2}");
         if (!double.IsNaN(moved)) Assert.True(moved > 10 * diff, $"{stage}: training moved the weights by only {moved:E2} (rank difference {diff:E2})");
     }
@@ -109,7 +109,7 @@ public sealed class DataParallelTests(TwoRankRuns runs, ITestOutputHelper output
     {
         var one = MetricsLog.Read(Path.Combine(runs.OneProcess, Folder(stage), "metrics.jsonl")).ToList();
         var two = MetricsLog.Read(Path.Combine(runs.TwoRanks, Folder(stage), "metrics.jsonl")).ToList();
-        // Rank 0 alone writes: as many rows as one process, not twice as many.
+        // Rank 0 alone writes: as many rows as one rank, not twice as many.
         Assert.True(one.Count >= 2, $"{stage}: {one.Count} steps");
         Assert.Equal(one.Count, two.Count);
         string[] keys = ["loss", "grad_norm", "grad_norm_actor", "grad_norm_critic", "policy_loss", "value_loss", "reward_mean", "kl", "accuracy", "eval_loss"];
@@ -119,7 +119,7 @@ public sealed class DataParallelTests(TwoRankRuns runs, ITestOutputHelper output
             {
                 double x = one[i][k], y = two[i][k];
                 // A gradient all-reduce that averaged instead of summed, or skipped, shows here as a grad_norm off by 2× or more.
-                Assert.True(Math.Abs(x - y) <= 1e-5 + 1e-4 * Math.Abs(x), $"{stage} step {i + 1} {k}: one process {x}, two ranks {y}");
+                Assert.True(Math.Abs(x - y) <= 1e-5 + 1e-4 * Math.Abs(x), $"{stage} step {i + 1} {k}: one rank {x}, two ranks {y}");
                 compared++;
             }
         Assert.True(compared >= 2 * one.Count, $"{stage}: only {compared} numbers compared");
