@@ -39,38 +39,35 @@ public sealed class GradientAllReduce(MpiWorld world)
     /// </summary>
     void SumBucket(IReadOnlyList<Parameter> parameters, int start, int end, int floats)
     {
+        // One host copy each way per bucket, into a buffer kept across steps: no managed allocation per parameter or
+        // per step (garbage collections wake TorchSharp's finalizers, which a training loop should not invite).
         if (buffer is null || buffer.Length < floats) buffer = new float[floats];
-        var span = buffer.AsSpan(0, floats);
-        int offset = 0;
-        using (NewDisposeScope())
-        {
-            for (int i = start; i < end; i++)
-            {
-                var p = parameters[i];
-                int n = (int)p.numel();
-                var grad = p.grad;
-                if (grad is null) span.Slice(offset, n + 1).Clear();
-                else
-                {
-                    grad.detach().to(ScalarType.Float32).cpu().contiguous().data<float>().CopyTo(buffer, offset, 0);
-                    span[offset + n] = 1;
-                }
-                offset += n + 1;
-            }
-        }
-        world.SumInPlace(span);
-        offset = 0;
         using (NewDisposeScope())
         using (no_grad())
         {
+            var pieces = new List<Tensor>(2 * (end - start));
             for (int i = start; i < end; i++)
             {
                 var p = parameters[i];
-                int n = (int)p.numel();
-                if (span[offset + n] > 0)
+                pieces.Add(p.grad is { } g ? g.detach().reshape(-1).to(ScalarType.Float32).cpu() : zeros(p.numel(), ScalarType.Float32));
+                pieces.Add(full(1, p.grad is null ? 0f : 1f, ScalarType.Float32));
+            }
+            cat(pieces, 0).data<float>().CopyTo(buffer, 0, 0);
+        }
+        world.SumInPlace(buffer.AsSpan(0, floats));
+        using (NewDisposeScope())
+        using (no_grad())
+        {
+            var flat = tensor(buffer, [buffer.Length]);
+            long offset = 0;
+            for (int i = start; i < end; i++)
+            {
+                var p = parameters[i];
+                long n = p.numel();
+                if (buffer[offset + n] > 0)
                 {
-                    var summed = tensor(buffer.AsSpan(offset, n).ToArray(), p.shape).to(p.dtype).to(p.device);
-                    if (p.grad is null) p.grad = summed.MoveToOuterDisposeScope();
+                    var summed = flat.narrow(0, offset, n).view(p.shape).to(p.dtype).to(p.device);
+                    if (p.grad is null) p.grad = summed.clone().MoveToOuterDisposeScope();
                     else p.grad.copy_(summed);
                 }
                 offset += n + 1;
