@@ -68,7 +68,8 @@ public sealed class Optimizer : IDisposable
             return norm;
         }
         nonFiniteInARow = 0;
-        adam.step();
+        if (allReduce is null) adam.step();
+        else StepWithoutCollection();
         adam.zero_grad();
         Step++;
         // Dispose scopes free every tensor, but TorchSharp's other native handles (scalars made from C# numbers,
@@ -77,6 +78,20 @@ public sealed class Optimizer : IDisposable
         // (bench/run.sh, rss row) and costs nothing measurable.
         if (Step % 50 == 0) GC.Collect(0);
         return norm;
+    }
+
+    /// <summary>
+    /// <c>adam.step()</c> with no garbage collection inside it. TorchSharp's AdamW divides by C# doubles, each turned into
+    /// a temporary native Scalar that the runtime may finalize while libtorch still reads it when a collection (started by
+    /// any thread, e.g. the progress bar's) lands mid-call; seen as "Expected false to be true … Scalar.h:140" in 3 of 6
+    /// 120-step two-rank SFT runs, and in none of 5 with the collection held off. Used under mpirun only: starting the
+    /// region may cost a blocking collection per step, and one process has not shown the failure.
+    /// </summary>
+    void StepWithoutCollection()
+    {
+        bool held = GC.TryStartNoGCRegion(64L << 20);
+        try { adam.step(); }
+        finally { if (held && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion(); }
     }
 
     double GradNorm() => parameters.Where(p => p.grad is not null)
