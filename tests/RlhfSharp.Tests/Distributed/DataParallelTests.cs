@@ -20,10 +20,12 @@ public sealed class TwoRankRuns : IDisposable
     public Dictionary<string, (MpiRun.Result One, MpiRun.Result Two)> Results { get; } = [];
     public Dictionary<string, (double One, double Two)> Seconds { get; } = [];
 
+    public string Recipe { get; }
+
     public TwoRankRuns()
     {
         Directory.CreateDirectory(Dir);
-        string recipe = WriteRecipe();
+        string recipe = Recipe = WriteRecipe();
         foreach (var stage in Stages)
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -123,6 +125,26 @@ public sealed class DataParallelTests(TwoRankRuns runs, ITestOutputHelper output
                 compared++;
             }
         Assert.True(compared >= 2 * one.Count, $"{stage}: only {compared} numbers compared");
+    }
+
+    [Fact]
+    public void Two_ranks_in_two_network_namespaces_over_a_veth_pair_train_as_one_rank()
+    {
+        using var net = new NetworkNamespaces(Path.Combine(runs.Dir, "netns"));
+        string run = Path.Combine(runs.Dir, "netns-run");
+        long before = net.BytesSentFromA();
+        var r = net.MpiRun2($"dotnet {Path.Combine(AppContext.BaseDirectory, "rlhf.dll")} sft --recipe {runs.Recipe} --out {run}");
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        long sent = net.BytesSentFromA() - before;
+        var a = SafeTensors.Load(Path.Combine(runs.OneProcess, "sft", "checkpoint", "model.safetensors"));
+        var b = SafeTensors.Load(Path.Combine(run, "sft", "checkpoint", "model.safetensors"));
+        double diff = a.Keys.Max(k => (a[k] - b[k]).abs().max().item<float>());
+        long gradientBytes = a.Values.Sum(t => t.numel()) * sizeof(float);
+        output.WriteLine($"sft across namespaces: max |w1 − w2| = {diff:E2}; {sent:N0} bytes sent over the veth pair ({gradientBytes:N0} bytes of gradient per step)");
+        Assert.True(diff < 5e-5, $"weights differ by {diff:E2}");
+        // Every step's all-reduce crossed the veth pair: at least one gradient's worth per optimizer step.
+        int steps = MetricsLog.Read(Path.Combine(run, "sft", "metrics.jsonl")).Count();
+        Assert.True(sent >= steps * gradientBytes / 2, $"only {sent} bytes crossed the veth pair for {steps} steps");
     }
 
     [Fact]
