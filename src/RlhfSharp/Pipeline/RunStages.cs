@@ -8,11 +8,14 @@ using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using RlhfSharp.Reporting;
+using RlhfSharp.Rewards;
 using RlhfSharp.Tokenization;
 using RlhfSharp.Training;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace RlhfSharp.Pipeline;
 
@@ -33,14 +36,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> Sft(SftConfig config, List<SftExample> train, List<SftExample> eval, CancellationToken cancel)
     {
         using var policy = base_.Model.Clone();
+        bool lora = UseLora(policy, config.Lora, config.Seed, "sft");
         using var metrics = new MetricsLog(Path.Combine(Dir("sft"), "metrics.jsonl"));
         var trainer = new SftTrainer(policy, config, PadId, base_.Tokenizer.EosId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, new StageState(Dir("sft")), cancel);
-        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
-        {
-            HuggingFaceCheckpoint.Save(policy, Checkpoint("sft"), writeExtras: base_.WriteTokenizerFiles);
-            Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
-        }
+        SaveCheckpoint(policy, "sft", lora ? BaseFolder() : null);
+        Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
         return result;
     }
 
@@ -53,17 +54,15 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         torch.manual_seed((long)config.Seed); // the new score head starts the same on every run
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true);
+        bool lora = UseLora(rm, config.Lora, config.Seed, "rm");
         using var metrics = new MetricsLog(Path.Combine(Dir("rm"), "metrics.jsonl"));
         var trainer = new RewardTrainer(rm, config, PadId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, new StageState(Dir("rm")), cancel);
         if (config.NormalizeOnDemonstrations) trainer.NormalizeOn(demonstrations);
         result["reward_mean_offset"] = rm.RewardMean ?? 0;
-        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
-        {
-            HuggingFaceCheckpoint.Save(rm, Checkpoint("rm"), writeExtras: base_.WriteTokenizerFiles);
-            Charts.Lines(metrics.Rows, "step", [("accuracy", "train pair accuracy"), ("eval_accuracy", "eval pair accuracy")], "Reward model accuracy",
-                "fraction of pairs ordered as people did", Path.Combine(Dir("rm"), "accuracy.png"));
-        }
+        SaveCheckpoint(rm, "rm", lora ? initDir : null);
+        Charts.Lines(metrics.Rows, "step", [("accuracy", "train pair accuracy"), ("eval_accuracy", "eval pair accuracy")], "Reward model accuracy",
+            "fraction of pairs ordered as people did", Path.Combine(Dir("rm"), "accuracy.png"));
         return result;
     }
 
@@ -72,28 +71,25 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// <paramref name="rmDir"/> (also the critic's starting point when the critic is separate).
     /// </summary>
     public Dictionary<string, double> Ppo(PpoConfig config, string policyDir, string rmDir, List<int[]> prompts, List<SftExample> ptx,
-        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel)
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        bool lora = UseLora(policy, config.Lora, config.Seed, "ppo");
+        using var reference = Reference(policy, policyDir, lora);
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        if (rm.Config.VocabSize != policy.Config.VocabSize)
-            throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
+        if (critic is not null) UseLora(critic, config.Lora, config.Seed + 1, "ppo"); // OpenRLHF puts LoRA on the critic too
         using var metrics = new MetricsLog(Path.Combine(Dir("ppo"), "metrics.jsonl"));
-        var trainer = new PpoTrainer(policy, reference, critic, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
+        var trainer = new PpoTrainer(policy, reference, critic, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
         var result = trainer.Train(prompts, ptx, new StageState(Dir("ppo")), cancel);
-        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
-        {
-            HuggingFaceCheckpoint.Save(trainer.Ema ?? policy, Checkpoint("ppo"), writeExtras: base_.WriteTokenizerFiles);
-            Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
-            Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
-        }
-        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef").ToDictionary();
+        result["tokens_processed"] = policy.TokensProcessed;
+        SaveCheckpoint(trainer.Ema ?? policy, "ppo", lora ? policyDir : null);
+        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
+        Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
+        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef" or "tokens_processed").ToDictionary();
     }
 
     /// <summary>
@@ -104,11 +100,13 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         string stage = PreferenceTrainer.StageName(config.Loss);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = config.NeedsReference ? HuggingFaceCheckpoint.LoadCausalLM(policyDir) : null;
+        bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
+        using var reference = config.NeedsReference ? Reference(policy, policyDir, lora) : null;
         using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, new StageState(Dir(stage)), cancel);
-        SavePreferenceStage(policy, stage, metrics);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SavePreferenceStage(policy, stage, metrics, lora ? policyDir : null);
         return result;
     }
 
@@ -117,23 +115,22 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         config = config with { Loss = PreferenceLossKind.Kto };
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
+        using var reference = Reference(policy, policyDir, lora);
         using var metrics = new MetricsLog(Path.Combine(Dir("kto"), "metrics.jsonl"));
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
         var result = trainer.TrainKto(train, eval, new StageState(Dir("kto")), cancel);
-        SavePreferenceStage(policy, "kto", metrics);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SavePreferenceStage(policy, "kto", metrics, lora ? policyDir : null);
         return result;
     }
 
-    void SavePreferenceStage(CausalLM policy, string stage, MetricsLog metrics)
+    void SavePreferenceStage(CausalLM policy, string stage, MetricsLog metrics, string? loraBase)
     {
-        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
-        {
-            HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
-            Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], $"{stage.ToUpperInvariant()} loss", "loss", Path.Combine(Dir(stage), "loss.png"));
-            Charts.Lines(metrics.Rows, "step", [("rewards/margins", "train reward margin"), ("eval_margin", "eval reward margin")],
-                $"{stage.ToUpperInvariant()}: implicit reward margin (chosen − rejected)", "reward", Path.Combine(Dir(stage), "margin.png"));
-        }
+        SaveCheckpoint(policy, stage, loraBase);
+        Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], $"{stage.ToUpperInvariant()} loss", "loss", Path.Combine(Dir(stage), "loss.png"));
+        Charts.Lines(metrics.Rows, "step", [("rewards/margins", "train reward margin"), ("eval_margin", "eval reward margin")],
+            $"{stage.ToUpperInvariant()}: implicit reward margin (chosen − rejected)", "reward", Path.Combine(Dir(stage), "margin.png"));
     }
 
     /// <summary>
@@ -142,51 +139,46 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// in the stage folder named after the estimator (<c>&lt;run&gt;/grpo</c>, <c>rloo</c>, …).
     /// </summary>
     public Dictionary<string, double> GroupRl(GroupRlConfig config, string policyDir, string rmDir, List<int[]> prompts,
-        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel)
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         string stage = config.StageName;
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        if (rm.Config.VocabSize != policy.Config.VocabSize)
-            throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
+        bool lora = UseLora(policy, config.Lora, config.Seed, "grpo");
+        using var reference = Reference(policy, policyDir, lora);
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
-        var trainer = new GroupRlTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), config)
+        var trainer = new GroupRlTrainer(policy, reference, reward.Score, new Sampler(policy, base_.Tokenizer), config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
         var result = trainer.Train(prompts, new StageState(Dir(stage)), cancel);
-        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
-        {
-            HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
-            Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
-            Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
-        }
-        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction").ToDictionary();
+        result["tokens_processed"] = policy.TokensProcessed;
+        SaveCheckpoint(policy, stage, lora ? policyDir : null);
+        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
+        Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
+        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction" or "tokens_processed").ToDictionary();
     }
 
     /// <summary>
     /// Rejection-sampling fine-tuning from <paramref name="policyDir"/>: best-of-n samples, picked by the reward model in
     /// <paramref name="rmDir"/>, distilled by SFT each round; writes <c>&lt;run&gt;/rs/checkpoint</c>.
     /// </summary>
-    public Dictionary<string, double> RejectionSampling(RejectionSamplingConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel)
+    public Dictionary<string, double> RejectionSampling(RejectionSamplingConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
+        IReadOnlyList<RewardSource>? rewards = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
+        bool lora = UseLora(policy, config.Sft.Lora, config.Seed, "rs.sft");
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var metrics = new MetricsLog(Path.Combine(Dir("rs"), "metrics.jsonl"));
-        var trainer = new RejectionSamplingTrainer(policy, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
+        var trainer = new RejectionSamplingTrainer(policy, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
         {
             Progress = Progress, Metrics = metrics,
         };
-        var result = trainer.Train(prompts, cancel);
-        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
-        {
-            HuggingFaceCheckpoint.Save(policy, Checkpoint("rs"), writeExtras: base_.WriteTokenizerFiles);
-            Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of samples"), ("reward_best_mean", "mean reward of the picks")],
-                "Rejection sampling: reward per round", "reward", Path.Combine(Dir("rs"), "reward.png"));
-        }
+        var result = trainer.Train(prompts, new StageState(Dir("rs")), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SaveCheckpoint(policy, "rs", lora ? policyDir : null);
+        Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of samples"), ("reward_best_mean", "mean reward of the picks")],
+            "Rejection sampling: reward per round", "reward", Path.Combine(Dir("rs"), "reward.png"));
         return result;
     }
 
@@ -194,25 +186,63 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// Online DPO from <paramref name="policyDir"/> (also the frozen reference): pairs sampled from the current policy and
     /// labelled by the reward model in <paramref name="rmDir"/> each round; writes <c>&lt;run&gt;/online_dpo/checkpoint</c>.
     /// </summary>
-    public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel)
+    /// <param name="judge">Labels the pairs instead of the rewards (the simulated annotators: 1 for the preferred answer of each pair).</param>
+    public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
+        IReadOnlyList<RewardSource>? rewards = null, Func<SampleBatch, Tensor>? judge = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
+        bool lora = UseLora(policy, config.Dpo.Lora, config.Seed, "online_dpo.dpo");
+        using var reference = Reference(policy, policyDir, lora);
+        using var reward = judge is null ? new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer) : null;
         using var metrics = new MetricsLog(Path.Combine(Dir("online_dpo"), "metrics.jsonl"));
-        var trainer = new OnlineDpoTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
+        var trainer = new OnlineDpoTrainer(policy, reference, judge ?? reward!.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics,
         };
-        var result = trainer.Train(prompts, cancel);
-        if (DataParallel.IsRoot) // under mpirun the ranks hold the same weights: rank 0 writes them
-        {
-            HuggingFaceCheckpoint.Save(policy, Checkpoint("online_dpo"), writeExtras: base_.WriteTokenizerFiles);
-            Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of the policy's samples")], "Online DPO: reward per round", "reward",
-                Path.Combine(Dir("online_dpo"), "reward.png"));
-        }
+        var result = trainer.Train(prompts, new StageState(Dir("online_dpo")), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SaveCheckpoint(policy, "online_dpo", lora ? policyDir : null);
+        Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of the policy's samples")], "Online DPO: reward per round", "reward",
+            Path.Combine(Dir("online_dpo"), "reward.png"));
         return result;
+    }
+
+    /// <summary>Attaches LoRA adapters when the stage's config asks for them (seeded, so a rerun starts from the same A).</summary>
+    static bool UseLora(torch.nn.Module model, LoraConfig? lora, ulong seed, string section)
+    {
+        if (lora is null) return false;
+        lora.Validate(section);
+        torch.manual_seed((long)seed);
+        LoraModel.Attach(model, lora);
+        return true;
+    }
+
+    /// <summary>
+    /// The frozen reference: with LoRA, the policy itself with its adapters switched off (one copy of the weights),
+    /// else a second copy loaded from <paramref name="policyDir"/>.
+    /// </summary>
+    static CausalLM Reference(CausalLM policy, string policyDir, bool lora) =>
+        lora ? policy.WithoutAdapters() : HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+
+    /// <summary>
+    /// A stage's checkpoint: the full HF model, or, when LoRA trained, the PEFT adapter folder on top of
+    /// <paramref name="loraBase"/> (which later stages and <c>--model</c> load with the adapters merged).
+    /// </summary>
+    void SaveCheckpoint(torch.nn.Module model, string stage, string? loraBase)
+    {
+        if (!DataParallel.IsRoot) return; // under mpirun the ranks hold the same weights: rank 0 writes them
+        if (loraBase is not null) PeftAdapter.Save(model, Checkpoint(stage), loraBase, base_.WriteTokenizerFiles);
+        else HuggingFaceCheckpoint.Save(model, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
+    }
+
+    /// <summary>The base model as an HF folder (adapters name their base; a llama2.c file is written out once as <c>&lt;run&gt;/base/checkpoint</c>).</summary>
+    string BaseFolder()
+    {
+        if (Directory.Exists(base_.Path)) return base_.Path;
+        if (!Directory.Exists(Checkpoint("base")) && DataParallel.IsRoot)
+            HuggingFaceCheckpoint.Save(base_.Model, Checkpoint("base"), writeExtras: base_.WriteTokenizerFiles);
+        DataParallel.Barrier(); // the other ranks read what rank 0 wrote
+        return Checkpoint("base");
     }
 
     /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>

@@ -1,3 +1,4 @@
+using RlhfSharp.Lora;
 using System.Text.Json.Serialization;
 using RlhfSharp.Training;
 
@@ -42,6 +43,8 @@ public sealed record DpoConfig
     /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>
     public int SaveEvery { get; init; } = 50;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
+    public LoraConfig? Lora { get; init; }
 
     /// <summary>Whether the loss compares against a frozen reference model (SimPO and ORPO do not).</summary>
     [JsonIgnore]

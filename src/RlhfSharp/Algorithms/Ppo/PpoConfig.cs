@@ -1,3 +1,4 @@
+using RlhfSharp.Lora;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Training;
 
@@ -69,4 +70,6 @@ public sealed record PpoConfig
     public OptimizerConfig CriticOptimizer { get; init; } = new() { LearningRate = 9e-6, Schedule = ScheduleKind.Cosine };
     public int SaveEvery { get; init; } = 10;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
+    public LoraConfig? Lora { get; init; }
 }

@@ -1,3 +1,4 @@
+using RlhfSharp.Lora;
 using RlhfSharp.Training;
 
 namespace RlhfSharp.Algorithms.Reward;
@@ -19,4 +20,6 @@ public sealed record RewardConfig
     public bool NormalizeOnDemonstrations { get; init; } = true;
     public int SaveEvery { get; init; } = 50;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
+    public LoraConfig? Lora { get; init; }
 }

@@ -1,3 +1,4 @@
+using RlhfSharp.Lora;
 using RlhfSharp.Training;
 
 namespace RlhfSharp.Algorithms.Sft;
@@ -21,4 +22,6 @@ public sealed record SftConfig
     /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>
     public int SaveEvery { get; init; } = 50;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
+    public LoraConfig? Lora { get; init; }
 }
