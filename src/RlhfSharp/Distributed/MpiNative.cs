@@ -22,7 +22,6 @@ static unsafe class MpiNative
     [DllImport(Lib)] public static extern int MPI_Comm_rank(IntPtr comm, out int rank);
     [DllImport(Lib)] public static extern int MPI_Comm_size(IntPtr comm, out int size);
     [DllImport(Lib)] public static extern int MPI_Allreduce(IntPtr sendbuf, void* recvbuf, int count, IntPtr datatype, IntPtr op, IntPtr comm);
-    [DllImport(Lib)] public static extern int MPI_Bcast(void* buffer, int count, IntPtr datatype, int root, IntPtr comm);
     [DllImport(Lib)] public static extern int MPI_Barrier(IntPtr comm);
     [DllImport(Lib)] public static extern int MPI_Abort(IntPtr comm, int errorcode);
 

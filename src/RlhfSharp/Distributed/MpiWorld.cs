@@ -2,12 +2,12 @@ namespace RlhfSharp.Distributed;
 
 /// <summary>
 /// <c>MPI_COMM_WORLD</c> of a process started by <c>mpirun</c>: its rank, the number of ranks, and the collective
-/// operations data-parallel training uses (sum-all-reduce, broadcast, barrier). Every rank must call the same
+/// operations data-parallel training uses (sum-all-reduce, barrier). Every rank must call the same
 /// collectives in the same order; a rank that fails calls <see cref="Abort"/> so the others do not wait forever.
 /// </summary>
 public sealed unsafe class MpiWorld
 {
-    readonly IntPtr comm, mpiFloat, mpiDouble, mpiByte, sum;
+    readonly IntPtr comm, mpiFloat, mpiDouble, sum;
 
     public int Rank { get; }
     public int Size { get; }
@@ -18,7 +18,6 @@ public sealed unsafe class MpiWorld
         comm = MpiNative.Handle(library, "ompi_mpi_comm_world");
         mpiFloat = MpiNative.Handle(library, "ompi_mpi_float");
         mpiDouble = MpiNative.Handle(library, "ompi_mpi_double");
-        mpiByte = MpiNative.Handle(library, "ompi_mpi_byte");
         sum = MpiNative.Handle(library, "ompi_mpi_op_sum");
         Check(MpiNative.MPI_Initialized(out int initialized), "MPI_Initialized");
         if (initialized == 0) Check(MpiNative.MPI_Init(IntPtr.Zero, IntPtr.Zero), "MPI_Init");
@@ -45,13 +44,6 @@ public sealed unsafe class MpiWorld
     {
         if (values.IsEmpty) return;
         fixed (double* p = values) Check(MpiNative.MPI_Allreduce(MpiNative.InPlace, p, values.Length, mpiDouble, sum, comm), "MPI_Allreduce");
-    }
-
-    /// <summary>Copies rank 0's bytes into every other rank's buffer (same length everywhere).</summary>
-    public void Broadcast(Span<byte> bytes)
-    {
-        if (bytes.IsEmpty) return;
-        fixed (byte* p = bytes) Check(MpiNative.MPI_Bcast(p, bytes.Length, mpiByte, 0, comm), "MPI_Bcast");
     }
 
     public void Barrier() => Check(MpiNative.MPI_Barrier(comm), "MPI_Barrier");
