@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using RlhfSharp.Distributed;
 
 namespace RlhfSharp.Training;
 
@@ -15,7 +16,8 @@ public sealed class MetricsLog : IDisposable
 
     public MetricsLog(string? path, bool append = true)
     {
-        if (path is null) return;
+        // Under mpirun only rank 0 writes; the other ranks keep their rows in memory.
+        if (path is null || !DataParallel.IsRoot) return;
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         if (append && File.Exists(path)) Rows.AddRange(Read(path));
         writer = new StreamWriter(path, append, new UTF8Encoding(false)) { AutoFlush = true };

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RlhfSharp.Checkpoints;
+using RlhfSharp.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,6 +33,7 @@ public sealed class StageState(string stageDir)
 
     public void Save(int step, IReadOnlyDictionary<string, nn.Module> modules, IReadOnlyDictionary<string, Optimizer> optimizers, JsonObject? extra = null)
     {
+        if (!DataParallel.IsRoot) return; // under mpirun the ranks hold the same weights: rank 0 writes them
         Directory.CreateDirectory(Dir);
         string tmp = Path.Combine(Dir, $".state.tmp-{Guid.NewGuid():N}");
         Directory.CreateDirectory(tmp);
@@ -60,6 +62,7 @@ public sealed class StageState(string stageDir)
     /// <summary>Marks the stage finished (after its checkpoint is in place) and drops the resume state.</summary>
     public void MarkDone(IReadOnlyDictionary<string, double> summary)
     {
+        if (!DataParallel.IsRoot) return;
         var o = new JsonObject();
         foreach (var (k, v) in summary) o[k] = double.IsFinite(v) ? v : null;
         File.WriteAllText(DoneFile + ".tmp", o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
