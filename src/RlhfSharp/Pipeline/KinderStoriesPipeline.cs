@@ -145,7 +145,9 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             case AlignmentMethod.Dpo or AlignmentMethod.Ipo or AlignmentMethod.Orpo or AlignmentMethod.Simpo:
             {
                 var d = config.Dpo with { Loss = PreferenceLoss(method, config.Dpo.Loss) };
-                var pairs = inputs.Rankings.SelectMany(r => r.ToPairs())
+                // Best against worst of each ranking, as KTO's labels above: the clearest preference a ranking holds, and a
+                // sample budget near the online methods' (all K(K−1)/2 pairs are the reward model's diet, InstructGPT §3.5).
+                var pairs = inputs.Rankings.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))
                     .Select(p => PreferenceExample.Create(base_.Tokenizer, p, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
                 var (train, eval) = RunStages.HoldOut(pairs);
                 return stages.Preference(d, sft, train, eval, cancel);

@@ -78,11 +78,11 @@ public sealed record PipelineConfig
     /// <summary>
     /// The methods trained from the same SFT model and RM and graded side by side (<c>rlhf pipeline --algo</c>). The
     /// online ones get PPO's sample budget: 1,920 sampled completions of at most 64 tokens (PPO: 60 steps × 32).
-    /// The offline ones train on the pairs of the same rankings the RM learned from.
+    /// The offline ones train on the best and worst response of each ranking the RM learned from.
     /// </summary>
     public AlignmentMethod[] Algos { get; init; } = [AlignmentMethod.Ppo];
     /// <summary>
-    /// DPO, cDPO, IPO, SimPO, ORPO and KTO: one epoch over the 6 pairs of each 4-way ranking. TRL's β and loss
+    /// DPO, cDPO, IPO, SimPO, ORPO and KTO: one epoch over the best and worst response of each ranking. TRL's β and loss
     /// defaults; the learning rate is raised as for SFT, since TRL's 1e-6 barely moves a 260K-parameter model.
     /// </summary>
     public DpoConfig Dpo { get; init; } = new()
