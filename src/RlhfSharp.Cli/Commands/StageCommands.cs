@@ -43,13 +43,15 @@ public static class StageCommands
             if (state.IsDone && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} is already done: remove it to train again.");
             if (state.IsDone) { Console.WriteLine($"{folder ?? name}: already done ({state.CheckpointDir})"); return 0; }
             if (state.SavedStep is not null && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} holds a stopped run: pass --resume to continue it.");
-            Directory.CreateDirectory(state.Dir);
-            File.WriteAllText(Path.Combine(state.Dir, "recipe.json"), Recipe.Serialize(config));
+            string recipeFile = Path.Combine(state.Dir, "recipe.json"), resolved = Recipe.Serialize(config);
+            if (state.SavedStep is not null && File.Exists(recipeFile) && Recipe.FirstDifference(File.ReadAllText(recipeFile), resolved) is string key)
+                throw new RlhfException($"{recipeFile}: the stopped run was trained with a different '{key}': resume with the same recipe and --set values (a resumed run must repeat the uninterrupted one), or start a new --out.");
             using var model = PretrainedModel.Load(config.Model);
             var result = ConsoleProgress.Run((progress, log, cancel) =>
             {
                 var started = DateTime.UtcNow;
-                var stages = new RunStages(model, dir) { Progress = progress };
+                // The recipe is written once the first step is done: a command that stops on bad input leaves the run folder as it was.
+                var stages = new RunStages(model, dir) { Progress = new FirstReport(progress, () => Durable.WriteAllText(recipeFile, resolved)) };
                 var numbers = body(config, model, stages, cancel);
                 numbers["seconds"] = (DateTime.UtcNow - started).TotalSeconds;
                 state.MarkDone(numbers);
@@ -60,6 +62,17 @@ public static class StageCommands
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Passes reports on, running an action once before the first.</summary>
+    sealed class FirstReport(IProgress<TrainingProgress> inner, Action first) : IProgress<TrainingProgress>
+    {
+        bool seen;
+        public void Report(TrainingProgress value)
+        {
+            if (!seen) { seen = true; first(); }
+            inner.Report(value);
+        }
     }
 
     /// <summary>A data path from the recipe: as given, else relative to the installation (where the shipped samples are).</summary>

@@ -32,9 +32,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> Sft(SftConfig config, List<SftExample> train, List<SftExample> eval, CancellationToken cancel)
     {
         using var policy = base_.Model.Clone();
-        using var metrics = new MetricsLog(Path.Combine(Dir("sft"), "metrics.jsonl"));
+        var state = new StageState(Dir("sft"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("sft"), "metrics.jsonl"), state.SavedStep);
         var trainer = new SftTrainer(policy, config, PadId, base_.Tokenizer.EosId) { Progress = Progress, Metrics = metrics };
-        var result = trainer.Train(train, eval, new StageState(Dir("sft")), cancel);
+        var result = trainer.Train(train, eval, state, cancel);
         HuggingFaceCheckpoint.Save(policy, Checkpoint("sft"), writeExtras: base_.WriteTokenizerFiles);
         Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
         return result;
@@ -49,9 +50,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         torch.manual_seed((long)config.Seed); // the new score head starts the same on every run
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true);
-        using var metrics = new MetricsLog(Path.Combine(Dir("rm"), "metrics.jsonl"));
+        var state = new StageState(Dir("rm"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("rm"), "metrics.jsonl"), state.SavedStep);
         var trainer = new RewardTrainer(rm, config, PadId) { Progress = Progress, Metrics = metrics };
-        var result = trainer.Train(train, eval, new StageState(Dir("rm")), cancel);
+        var result = trainer.Train(train, eval, state, cancel);
         if (config.NormalizeOnDemonstrations) trainer.NormalizeOn(demonstrations);
         result["reward_mean_offset"] = rm.RewardMean ?? 0;
         HuggingFaceCheckpoint.Save(rm, Checkpoint("rm"), writeExtras: base_.WriteTokenizerFiles);
@@ -74,12 +76,13 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         foreach (var p in rm.parameters()) p.requires_grad = false;
         if (rm.Config.VocabSize != policy.Config.VocabSize)
             throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
-        using var metrics = new MetricsLog(Path.Combine(Dir("ppo"), "metrics.jsonl"));
+        var state = new StageState(Dir("ppo"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("ppo"), "metrics.jsonl"), state.SavedStep);
         var trainer = new PpoTrainer(policy, reference, critic, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
-        var result = trainer.Train(prompts, ptx, new StageState(Dir("ppo")), cancel);
+        var result = trainer.Train(prompts, ptx, state, cancel);
         HuggingFaceCheckpoint.Save(trainer.Ema ?? policy, Checkpoint("ppo"), writeExtras: base_.WriteTokenizerFiles);
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
         Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
@@ -95,9 +98,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         string stage = PreferenceTrainer.StageName(config.Loss);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         using var reference = config.NeedsReference ? HuggingFaceCheckpoint.LoadCausalLM(policyDir) : null;
-        using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
+        var state = new StageState(Dir(stage), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
-        var result = trainer.Train(train, eval, new StageState(Dir(stage)), cancel);
+        var result = trainer.Train(train, eval, state, cancel);
         SavePreferenceStage(policy, stage, metrics);
         return result;
     }
@@ -108,9 +112,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         config = config with { Loss = PreferenceLossKind.Kto };
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var metrics = new MetricsLog(Path.Combine(Dir("kto"), "metrics.jsonl"));
+        var state = new StageState(Dir("kto"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("kto"), "metrics.jsonl"), state.SavedStep);
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
-        var result = trainer.TrainKto(train, eval, new StageState(Dir("kto")), cancel);
+        var result = trainer.TrainKto(train, eval, state, cancel);
         SavePreferenceStage(policy, "kto", metrics);
         return result;
     }
@@ -138,12 +143,13 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         foreach (var p in rm.parameters()) p.requires_grad = false;
         if (rm.Config.VocabSize != policy.Config.VocabSize)
             throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
-        using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
+        var state = new StageState(Dir(stage), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
         var trainer = new GroupRlTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
-        var result = trainer.Train(prompts, new StageState(Dir(stage)), cancel);
+        var result = trainer.Train(prompts, state, cancel);
         HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
         Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
@@ -159,7 +165,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
         foreach (var p in rm.parameters()) p.requires_grad = false;
-        using var metrics = new MetricsLog(Path.Combine(Dir("rs"), "metrics.jsonl"));
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("rs"), "metrics.jsonl"), null); // not resumable: a rerun starts over
         var trainer = new RejectionSamplingTrainer(policy, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
         {
             Progress = Progress, Metrics = metrics,
@@ -181,7 +187,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
         foreach (var p in rm.parameters()) p.requires_grad = false;
-        using var metrics = new MetricsLog(Path.Combine(Dir("online_dpo"), "metrics.jsonl"));
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("online_dpo"), "metrics.jsonl"), null); // not resumable: a rerun starts over
         var trainer = new OnlineDpoTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics,

@@ -70,6 +70,26 @@ public static class Recipe
         node[path[^1]] = value;
     }
 
+    /// <summary>The dotted path of the first key whose value differs between two resolved recipes (JSON); null when they agree.</summary>
+    public static string? FirstDifference(string a, string b)
+    {
+        JsonNode? x, y;
+        try { x = JsonNode.Parse(a); y = JsonNode.Parse(b); }
+        catch (JsonException) { return "(the saved recipe is not valid JSON)"; }
+        return Difference(x, y, "");
+    }
+
+    static string? Difference(JsonNode? x, JsonNode? y, string path)
+    {
+        if (x is JsonObject ox && y is JsonObject oy)
+        {
+            foreach (var key in ox.Select(kv => kv.Key).Union(oy.Select(kv => kv.Key)))
+                if (Difference(ox[key], oy[key], path.Length == 0 ? key : $"{path}.{key}") is string d) return d;
+            return null;
+        }
+        return JsonNode.DeepEquals(x, y) ? null : path.Length == 0 ? "(root)" : path;
+    }
+
     /// <summary>The resolved config as it is written to the run folder (every default written out).</summary>
     public static string Serialize<T>(T config) => JsonSerializer.Serialize(config, Json);
 

@@ -41,6 +41,8 @@ public sealed record DpoConfig
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0, Beta2 = 0.999 };
     /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>
     public int SaveEvery { get; init; } = 50;
+    /// <summary>Checkpoints kept on disk, the newest (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
 
     /// <summary>Whether the loss compares against a frozen reference model (SimPO and ORPO do not).</summary>

@@ -70,6 +70,8 @@ public sealed record GroupRlConfig
     /// </summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Constant, WarmupRatio = 0 };
     public int SaveEvery { get; init; } = 10;
+    /// <summary>Checkpoints kept on disk, the newest (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
 
     /// <summary>The run-folder stage name of the estimator (<c>grpo</c>, <c>rloo</c>, <c>reinforce_pp</c>, <c>reinforce_pp_baseline</c>, <c>remax</c>).</summary>

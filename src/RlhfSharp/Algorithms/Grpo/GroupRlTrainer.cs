@@ -106,6 +106,7 @@ public sealed class GroupRlTrainer
             foreach (var (k, v) in sums) row[k] = v / Math.Max(1, updates);
             foreach (var (k, v) in extra ?? new Dictionary<string, double>()) row[k] = v;
             row["lr"] = optimizer.LearningRate;
+            row["skipped_steps"] = optimizer.SkippedSteps;
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = row["response_length"] * rows / Math.Max(1e-9, generateSeconds);
             Metrics?.Write(row);
@@ -212,7 +213,7 @@ public sealed class GroupRlTrainer
         }
         var result = new Dictionary<string, double>
         {
-            ["grad_norm"] = optimizer.Apply(),
+            ["grad_norm"] = optimizer.Apply(loss),
             // The step's loss is the sum of its micro-batches' shares.
             ["policy_loss"] = loss,
             ["clipfrac"] = clip / micro,

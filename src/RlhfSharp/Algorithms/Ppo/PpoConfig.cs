@@ -68,5 +68,7 @@ public sealed record PpoConfig
     /// <summary>Critic learning rate (OpenRLHF critic_learning_rate = 9e-6).</summary>
     public OptimizerConfig CriticOptimizer { get; init; } = new() { LearningRate = 9e-6, Schedule = ScheduleKind.Cosine };
     public int SaveEvery { get; init; } = 10;
+    /// <summary>Checkpoints kept on disk, the newest (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
 }

@@ -43,6 +43,7 @@ public sealed class PpoTrainer
         if (config.Critic == CriticKind.ValueHead)
         {
             var weight = policy.model.embed_tokens.weight!;
+            torch.manual_seed((long)config.Seed); // the new head starts the same on every run, so runs are repeatable
             valueHead = new ValueHead(policy.Config.HiddenSize);
             valueHead.to(weight.dtype).to(weight.device);
         }
@@ -131,6 +132,7 @@ public sealed class PpoTrainer
             foreach (var (k, v) in sums) row[k] = v / Math.Max(1, updates);
             foreach (var (k, v) in extra ?? new Dictionary<string, double>()) row[k] = v;
             row["kl_coef"] = kl.Coef;
+            row["skipped_steps"] = actorOpt.SkippedSteps + (criticOpt?.SkippedSteps ?? 0);
             row["lr_actor"] = actorOpt.LearningRate;
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = stats["response_length"] * exp.Rows / Math.Max(1e-9, generateSeconds);
@@ -215,17 +217,18 @@ public sealed class PpoTrainer
         {
             var values = valueHead.forward(hidden![^1]).narrow(1, p - 1, n);
             value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask, config.ValueClip, config.Reduction);
-            (actorLoss + config.ValueCoef * value.Loss).backward();
-            result["grad_norm_actor"] = actorOpt.Apply();
+            var total = actorLoss + config.ValueCoef * value.Loss;
+            total.backward();
+            result["grad_norm_actor"] = actorOpt.Apply(total.item<float>());
         }
         else
         {
             actorLoss.backward();
-            result["grad_norm_actor"] = actorOpt.Apply();
+            result["grad_norm_actor"] = actorOpt.Apply(actorLoss.item<float>());
             var values = critic!.TokenScores(seq, attention, positions).select(2, 0).narrow(1, p - 1, n);
             value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask, config.ValueClip, config.Reduction);
             value.Loss.backward();
-            result["grad_norm_critic"] = criticOpt!.Apply();
+            result["grad_norm_critic"] = criticOpt!.Apply(value.Loss.item<float>());
         }
         result["policy_loss"] = pol.Loss.item<float>();
         result["value_loss"] = value.Loss.item<float>();

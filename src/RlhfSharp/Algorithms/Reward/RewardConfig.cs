@@ -18,5 +18,7 @@ public sealed record RewardConfig
     /// <summary>Shift the RM so SFT demonstrations score 0 on average (InstructGPT §3.5).</summary>
     public bool NormalizeOnDemonstrations { get; init; } = true;
     public int SaveEvery { get; init; } = 50;
+    /// <summary>Checkpoints kept on disk, the newest (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
 }

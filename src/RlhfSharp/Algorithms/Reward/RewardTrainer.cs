@@ -38,11 +38,12 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
             {
                 var (loss, accuracy, chosenMean) = Loss(groups);
                 loss.backward();
-                double gradNorm = optimizer.Apply();
+                double lossValue = loss.item<float>();
+                double gradNorm = optimizer.Apply(lossValue);
                 row = new Dictionary<string, double>
                 {
-                    ["step"] = step + 1, ["loss"] = loss.item<float>(), ["accuracy"] = accuracy, ["reward_best_mean"] = chosenMean,
-                    ["grad_norm"] = gradNorm, ["lr"] = optimizer.LearningRate,
+                    ["step"] = step + 1, ["loss"] = lossValue, ["accuracy"] = accuracy, ["reward_best_mean"] = chosenMean,
+                    ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate,
                     ["sequences_per_s"] = groups.Sum(g => g.Sequences.Count) / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
                 };
             }

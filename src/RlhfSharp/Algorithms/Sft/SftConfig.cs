@@ -20,5 +20,7 @@ public sealed record SftConfig
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 2e-5, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0, Beta2 = 0.999 };
     /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>
     public int SaveEvery { get; init; } = 50;
+    /// <summary>Checkpoints kept on disk, the newest (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
 }

@@ -55,11 +55,11 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
                 lossSum += nll.item<float>();
                 tokens += micro.Sum(e => e.InputIds.Length);
             }
-            double gradNorm = optimizer.Apply();
+            double gradNorm = optimizer.Apply(lossSum);
             var row = new Dictionary<string, double>
             {
                 ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch, ["loss"] = lossSum / Math.Max(1, targets),
-                ["grad_norm"] = gradNorm, ["lr"] = optimizer.LearningRate, ["tokens_per_s"] = tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
+                ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate, ["tokens_per_s"] = tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
             };
             clock.Restart();
             if (eval.Count > 0 && ((step + 1) % stepsPerEpoch == 0 || step + 1 == total))
