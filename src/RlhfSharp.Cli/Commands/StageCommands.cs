@@ -46,8 +46,9 @@ public static class StageCommands
             string recipeFile = Path.Combine(state.Dir, "recipe.json"), resolved = Recipe.Serialize(config);
             if (state.SavedStep is not null && File.Exists(recipeFile) && Recipe.FirstDifference(File.ReadAllText(recipeFile), resolved) is string key)
                 throw new RlhfException($"{recipeFile}: the stopped run was trained with a different '{key}': resume with the same recipe and --set values (a resumed run must repeat the uninterrupted one), or start a new --out.");
+            Durable.CheckWritable(state.Dir);
             using var model = PretrainedModel.Load(config.Model);
-            var result = ConsoleProgress.Run((progress, log, cancel) =>
+            var result = WithIntactCheckpoint(state, () => ConsoleProgress.Run((progress, log, cancel) =>
             {
                 var started = DateTime.UtcNow;
                 // The recipe is written once the first step is done: a command that stops on bad input leaves the run folder as it was.
@@ -56,12 +57,25 @@ public static class StageCommands
                 numbers["seconds"] = (DateTime.UtcNow - started).TotalSeconds;
                 state.MarkDone(numbers);
                 return numbers;
-            });
+            }));
             foreach (var (k, v) in result) Console.WriteLine($"{k}: {Recipe.Format(v)}");
             Console.WriteLine($"checkpoint: {state.CheckpointDir}");
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>A write that fails mid-stage (disk full, folder gone read-only) is reported with the checkpoint a resume would use.</summary>
+    static T WithIntactCheckpoint<T>(StageState state, Func<T> body)
+    {
+        try { return body(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string intact = state.SavedStep is int s
+                ? $"the last good checkpoint (step {s}) is intact in {state.StateDir}: free space, then rerun with --resume"
+                : "no checkpoint was written yet";
+            throw new RlhfException($"{e.Message}: the disk may be full or the folder not writable; {intact}.");
+        }
     }
 
     /// <summary>Passes reports on, running an action once before the first.</summary>

@@ -36,6 +36,25 @@ public static class Durable
         SyncDirectory(dir);
     }
 
+    /// <summary>
+    /// Fails early, with the folder named, when <paramref name="dir"/> (or, while it does not exist, the nearest folder
+    /// above it) cannot be written: a probe file is created and deleted, so nothing is left behind.
+    /// </summary>
+    public static void CheckWritable(string dir)
+    {
+        string existing = Path.GetFullPath(dir);
+        while (!Directory.Exists(existing)) existing = Path.GetDirectoryName(existing) ?? throw new RlhfException($"{dir}: no such folder.");
+        string probe = Path.Combine(existing, $".rlhf-write-probe-{Guid.NewGuid():N}");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RlhfException($"{existing}: cannot write the run here ({e.Message}): choose another --out or make the folder writable.");
+        }
+    }
+
     /// <summary>Flushes a written file's data to the disk.</summary>
     public static void SyncFile(string path)
     {
