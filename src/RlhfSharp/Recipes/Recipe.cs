@@ -1,4 +1,6 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
+using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -34,11 +36,39 @@ public static class Recipe
             catch (JsonException e) { throw new RlhfException($"{path}: invalid JSON at line {e.LineNumber + 1} ({e.Message})."); }
         }
         foreach (var o in overrides ?? []) Apply(root, o);
-        try { return root.Deserialize<T>(Json) ?? new T(); }
+        T config;
+        try { config = root.Deserialize<T>(Json) ?? new T(); }
         catch (JsonException e)
         {
             throw new RlhfException($"{path ?? "recipe"}: {Describe(e)}");
         }
+        Validate(config!, "", path ?? "recipe");
+        return config;
+    }
+
+    /// <summary>
+    /// Checks every <see cref="RangeAttribute"/> of the config and its sections, so a batch size of 0 or a negative learning
+    /// rate is refused up front with its key, instead of dividing by zero or looping forever mid-run.
+    /// </summary>
+    static void Validate(object config, string prefix, string source)
+    {
+        foreach (var property in config.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (property.GetIndexParameters().Length > 0 || !property.CanRead) continue;
+            object? value = property.GetValue(config);
+            string key = prefix + Json.PropertyNamingPolicy!.ConvertName(property.Name);
+            if (property.GetCustomAttribute<RangeAttribute>() is { } range && value is not null && !range.IsValid(value))
+                throw new RlhfException($"{source}: {key} must be {Describe(range)}, got {Convert.ToString(value, CultureInfo.InvariantCulture)}.");
+            if (value is not null && value.GetType() is { IsClass: true } type && type != typeof(string) && type.Namespace?.StartsWith("RlhfSharp", StringComparison.Ordinal) == true)
+                Validate(value, key + ".", source);
+        }
+    }
+
+    static string Describe(RangeAttribute r)
+    {
+        bool openEnded = r.Maximum is int.MaxValue or double.MaxValue;
+        if (openEnded) return $"{(r.MinimumIsExclusive ? ">" : "≥")} {Convert.ToString(r.Minimum, CultureInfo.InvariantCulture)}{(r.Maximum is double ? " and finite" : "")}";
+        return $"in {(r.MinimumIsExclusive ? "(" : "[")}{Convert.ToString(r.Minimum, CultureInfo.InvariantCulture)}, {Convert.ToString(r.Maximum, CultureInfo.InvariantCulture)}{(r.MaximumIsExclusive ? ")" : "]")}";
     }
 
     static string Describe(JsonException e)
