@@ -100,6 +100,8 @@ public static class StageCommands
     internal static IReadOnlyList<T> Take<T>(LoadResult<T> loaded, StageRecipe recipe, string file)
     {
         if (loaded.Skipped > 0) Console.Error.WriteLine($"{file}: skipped {loaded.Skipped} invalid records");
+        if (loaded.Records.Count == 0)
+            throw new RlhfException($"{file}: no records{(loaded.Skipped > 0 ? $" ({loaded.Skipped} skipped as invalid)" : " (the file is empty)")}.");
         return recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
     }
 

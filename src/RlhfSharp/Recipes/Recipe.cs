@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Reflection;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -32,7 +33,10 @@ public static class Recipe
         else
         {
             if (!File.Exists(path)) throw new RlhfException($"{path}: recipe file not found.");
-            try { root = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject ?? throw new RlhfException($"{path}: a recipe must be a JSON object."); }
+            string text;
+            try { text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path)); }
+            catch (DecoderFallbackException e) { throw new RlhfException($"{path}: not valid UTF-8 (byte {e.Index}); save the recipe as UTF-8."); }
+            try { root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject ?? throw new RlhfException($"{path}: a recipe must be a JSON object."); }
             catch (JsonException e) { throw new RlhfException($"{path}: invalid JSON at line {e.LineNumber + 1} ({e.Message})."); }
         }
         foreach (var o in overrides ?? []) Apply(root, o);

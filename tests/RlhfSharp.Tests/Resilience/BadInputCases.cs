@@ -180,7 +180,8 @@ internal sealed class BadInputCases(string dir, string run, string modelDir, str
         Add("recipe/missing-file", ["sft", "--recipe", Path.Combine(dir, "nope.json")], ["nope.json"], fresh: true);
         Add("recipe/no-data-key", ["sft", "--recipe", Write("recipe-nodata.json", [Bytes("{\"name\": \"x\"}")])], ["sft_data"], fresh: true);
         Add("set/no-equals", ["sft", "--recipe", Path.Combine(dir, "recipe-nodata.json"), "--set", "sft.epochs"], ["sft.epochs", "key=value"], fresh: true);
-        Add("set/into-scalar", ["sft", "--recipe", Path.Combine(dir, "recipe-nodata.json"), "--set", "sft.epochs.x=1"], ["'epochs' is not a section"], fresh: true);
+        Add("set/into-scalar", ["sft", "--recipe", Path.Combine(dir, "recipe-nodata.json"), "--set", "sft.epochs.x=1"], ["sft.epochs"], fresh: true);
+        Add("set/into-existing-scalar", ["sft", "--recipe", Path.Combine(dir, "recipe-nodata.json"), "--set", "name.x=1"], ["'name' is not a section"], fresh: true);
         Add("set/unknown-key", ["sft", "--recipe", Path.Combine(dir, "recipe-nodata.json"), "--set", "sft.warp=9"], ["sft.warp"], fresh: true);
         Add("set/empty-key", ["sft", "--recipe", Path.Combine(dir, "recipe-nodata.json"), "--set", "=3"], ["key=value"], fresh: true);
     }
@@ -224,7 +225,7 @@ internal sealed class BadInputCases(string dir, string run, string modelDir, str
             ("config-zero-heads", m => EditConfig(m, c => c["num_attention_heads"] = 0), "num_attention_heads"),
             ("config-heads-not-dividing", m => EditConfig(m, c => c["num_attention_heads"] = 7), "num_attention_heads"),
             ("config-negative-vocab", m => EditConfig(m, c => c["vocab_size"] = -1), "vocab_size"),
-            ("config-vocab-smaller-than-tokenizer", m => EditConfig(m, c => c["vocab_size"] = 300), "vocab_size"),
+            ("config-vocab-smaller-than-weights", m => EditConfig(m, c => c["vocab_size"] = 300), "model.embed_tokens.weight"),
             ("weights-missing", m => File.Delete(Path.Combine(m, "model.safetensors")), "safetensors"),
             ("weights-truncated", m => Truncate(Path.Combine(m, "model.safetensors"), 5000), "model.safetensors"),
             ("weights-header-garbage", m => File.WriteAllBytes(Path.Combine(m, "model.safetensors"), [16, 0, 0, 0, 0, 0, 0, 0, .. Bytes("not json at all!")]), "model.safetensors"),
