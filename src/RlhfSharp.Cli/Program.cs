@@ -15,6 +15,7 @@ public static class Program
             PipelineCommand.Create(),
             EvalCommand.Create(),
             ServeCommand.Create(),
+            LoraCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         foreach (var stage in PreferenceCommands.Create()) root.Subcommands.Add(stage);

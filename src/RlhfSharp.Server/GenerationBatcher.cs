@@ -15,7 +15,7 @@ namespace RlhfSharp.Server;
 /// owns the model) blocks for the first waiting request, waits <see cref="ServerOptions.BatchWindow"/> so that
 /// concurrent requests can arrive, then takes everything waiting. Requests that arrive while a batch runs join
 /// the next batch.</item>
-/// <item>Rows are grouped by sampling key (temperature, top_p, seed), because <see cref="Sampler"/> applies one
+/// <item>Rows are grouped by sampling key (temperature, top_p, seed, presence and frequency penalties), because <see cref="Sampler"/> applies one
 /// <see cref="SamplingOptions"/> to the whole batch; each group is packed into batches whose longest prompt plus
 /// largest max_tokens fits the model's positions. Each choice of a request (<c>n</c>) is its own row.</item>
 /// <item>The batch runs to the largest max_tokens of its rows; each row's own max_tokens, stop strings and EOS are
@@ -84,8 +84,10 @@ public sealed class GenerationBatcher : IDisposable
         int positions = model.Model.Config.MaxPositions;
         var live = pending.Where(r => !r.Cancel.IsCancellationRequested).ToList();
         foreach (var r in pending.Except(live)) r.Events.Writer.TryComplete();
-        // Greedy rows ignore top_p and seed, so they all share one key.
-        foreach (var group in live.GroupBy(r => r.Temperature <= 0 ? (0.0, 1.0, 0UL) : (r.Temperature, r.TopP, r.Seed)))
+        // Greedy rows ignore top_p and seed, so they share a key with other greedy rows of the same penalties.
+        foreach (var group in live.GroupBy(r => r.Temperature <= 0
+                     ? (0.0, 1.0, 0UL, r.PresencePenalty, r.FrequencyPenalty)
+                     : (r.Temperature, r.TopP, r.Seed, r.PresencePenalty, r.FrequencyPenalty)))
         {
             List<Row> current = [];
             int longestPrompt = 0, mostTokens = 0;
@@ -116,17 +118,21 @@ public sealed class GenerationBatcher : IDisposable
             Temperature = first.Temperature,
             TopP = first.TopP,
             Seed = first.Seed,
+            PresencePenalty = first.PresencePenalty,
+            FrequencyPenalty = first.FrequencyPenalty,
+            // Rows that asked for fewer alternatives take a prefix of the batch's largest request.
+            TopLogprobs = batch.Select(r => r.Request.TopLogprobs).Max(),
         };
         using var done = new CancellationTokenSource();
         Interlocked.Increment(ref batches);
         Interlocked.Add(ref rows, batch.Count);
         try
         {
-            sampler.Generate(batch.Select(r => r.Request.PromptIds).ToList(), sampling, (i, token) =>
+            sampler.Generate(batch.Select(r => r.Request.PromptIds).ToList(), sampling, cancel: done.Token, onSampled: token =>
             {
-                OnToken(batch[i], token);
+                OnToken(batch[token.Row], token);
                 if (batch.All(r => r.Done)) done.Cancel();
-            }, done.Token);
+            });
             foreach (var row in batch.Where(r => !r.Done)) Finish(row, "length");
         }
         catch (OperationCanceledException) when (done.IsCancellationRequested) { }
@@ -137,13 +143,16 @@ public sealed class GenerationBatcher : IDisposable
         }
     }
 
-    void OnToken(Row row, int token)
+    void OnToken(Row row, SampledToken sampled)
     {
         if (row.Done) return;
         var r = row.Request;
+        int token = sampled.Id;
         if (r.Cancel.IsCancellationRequested) { Finish(row, null); return; }
+        // EOS is not part of the completion: neither its text, its count nor its logprob is reported.
         if (eos.Contains(token)) { Finish(row, "stop"); return; }
         row.Tokens.Add(token);
+        if (r.TopLogprobs is int k) row.Logprobs.Add(Describe(sampled, k));
         string text = model.Tokenizer.Decode(row.Tokens);
         int stopAt = FirstStop(text, r.Stop);
         if (stopAt >= 0) { Emit(row, text[..stopAt]); Finish(row, "stop"); }
@@ -178,13 +187,28 @@ public sealed class GenerationBatcher : IDisposable
         return cut;
     }
 
+    TokenLogprob Describe(SampledToken sampled, int k)
+    {
+        TokenLogprob Entry(int id, float logprob, IReadOnlyList<TokenLogprob> top) =>
+            new(model.Tokenizer.Decode([id], skipSpecial: false), model.Tokenizer.TokenBytes(id), logprob, top);
+        return Entry(sampled.Id, sampled.ModelLogprob, [.. sampled.Top.Take(k).Select(t => Entry(t.Id, t.Logprob, []))]);
+    }
+
     static void Emit(Row row, string visible)
     {
         // Decoding more tokens can in principle rewrite earlier text; what was sent cannot be taken back, so only
-        // a pure extension is sent.
+        // a pure extension is sent. Logprobs of tokens whose text is held back wait for the next event.
         if (visible.Length <= row.Shown.Length || !visible.StartsWith(row.Shown, StringComparison.Ordinal)) return;
-        row.Request.Events.Writer.TryWrite(new ChoiceEvent(row.Index, visible[row.Shown.Length..]));
+        row.Request.Events.Writer.TryWrite(new ChoiceEvent(row.Index, visible[row.Shown.Length..], Logprobs: TakeLogprobs(row)));
         row.Shown = visible;
+    }
+
+    static List<TokenLogprob>? TakeLogprobs(Row row)
+    {
+        if (row.Request.TopLogprobs is null) return null;
+        var taken = row.Logprobs.ToList();
+        row.Logprobs.Clear();
+        return taken;
     }
 
     /// <summary>Ends a row; a null reason (client gone) ends it silently.</summary>
@@ -192,7 +216,7 @@ public sealed class GenerationBatcher : IDisposable
     {
         row.Done = true;
         var r = row.Request;
-        if (reason is not null) r.Events.Writer.TryWrite(new ChoiceEvent(row.Index, "", reason, row.Tokens.Count));
+        if (reason is not null) r.Events.Writer.TryWrite(new ChoiceEvent(row.Index, "", reason, row.Tokens.Count, TakeLogprobs(row)));
         if (--r.Unfinished == 0) r.Events.Writer.TryComplete();
     }
 
@@ -202,6 +226,8 @@ public sealed class GenerationBatcher : IDisposable
         public GenerationRequest Request { get; } = request;
         public int Index { get; } = index;
         public List<int> Tokens { get; } = [];
+        /// <summary>Logprobs of tokens not yet sent in an event.</summary>
+        public List<TokenLogprob> Logprobs { get; } = [];
         public string Shown { get; set; } = "";
         public bool Done { get; set; }
     }

@@ -16,6 +16,12 @@ public sealed class GenerationRequest
     /// <summary>0 is greedy.</summary>
     public double Temperature { get; init; } = 1.0;
     public double TopP { get; init; } = 1.0;
+    /// <summary>OpenAI's presence penalty, −2…2 (see <see cref="Generation.SamplingOptions.PresencePenalty"/>).</summary>
+    public double PresencePenalty { get; init; }
+    /// <summary>OpenAI's frequency penalty, −2…2.</summary>
+    public double FrequencyPenalty { get; init; }
+    /// <summary>Null: no logprobs; k: each token's log-probability and its k most likely alternatives.</summary>
+    public int? TopLogprobs { get; init; }
     /// <summary>
     /// Seed of the batch's generator. Rows of a batch share one generator, so a seeded sampled request repeats
     /// exactly only when it is batched with the same neighbours (e.g. alone); greedy requests always repeat.
@@ -33,6 +39,7 @@ public sealed class GenerationRequest
 
 /// <summary>
 /// New text of choice <paramref name="Index"/>; a non-null <paramref name="FinishReason"/> ("stop" or "length") ends it,
-/// and then <paramref name="CompletionTokens"/> counts its generated tokens.
+/// and then <paramref name="CompletionTokens"/> counts its generated tokens. <paramref name="Logprobs"/> (when asked
+/// for) covers the tokens generated since the previous event of the choice.
 /// </summary>
-public readonly record struct ChoiceEvent(int Index, string Delta, string? FinishReason = null, int CompletionTokens = 0);
+public readonly record struct ChoiceEvent(int Index, string Delta, string? FinishReason = null, int CompletionTokens = 0, IReadOnlyList<TokenLogprob>? Logprobs = null);

@@ -48,8 +48,10 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             var ids = chat ? EncodeChat(request.Messages!) : model.EncodePrompt(request.Prompt!);
             var work = Validate(request, ids, context.RequestAborted);
             batcher.Submit(work);
-            if (request.Stream) await Stream(context, request, work, chat, ids.Length);
-            else await Respond(context, request, work, chat, ids.Length);
+            // Legacy completions' text_offset counts from the start of the prompt text, as OpenAI's does.
+            int promptChars = chat ? 0 : request.Prompt!.Length;
+            if (request.Stream) await Stream(context, request, work, chat, ids.Length, promptChars);
+            else await Respond(context, request, work, chat, ids.Length, promptChars);
         }
         catch (OpenAiError e) { await e.WriteAsync(context); }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested) { }
@@ -84,27 +86,35 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             Stop = request.Stop,
             Temperature = request.Temperature,
             TopP = request.TopP,
+            PresencePenalty = request.PresencePenalty,
+            FrequencyPenalty = request.FrequencyPenalty,
+            TopLogprobs = request.TopLogprobs,
             Seed = request.Seed,
             Cancel = aborted,
         };
     }
 
-    async Task Respond(HttpContext context, OpenAiRequest request, GenerationRequest work, bool chat, int promptTokens)
+    async Task Respond(HttpContext context, OpenAiRequest request, GenerationRequest work, bool chat, int promptTokens, int promptChars)
     {
         var text = new System.Text.StringBuilder[work.Choices];
         var finish = new string?[work.Choices];
-        for (int i = 0; i < work.Choices; i++) text[i] = new();
+        var logprobs = new List<TokenLogprob>[work.Choices];
+        for (int i = 0; i < work.Choices; i++) { text[i] = new(); logprobs[i] = []; }
         int completionTokens = 0;
         await foreach (var e in work.Events.Reader.ReadAllAsync(context.RequestAborted))
         {
             text[e.Index].Append(e.Delta);
+            if (e.Logprobs is not null) logprobs[e.Index].AddRange(e.Logprobs);
             if (e.FinishReason is not null) { finish[e.Index] = e.FinishReason; completionTokens += e.CompletionTokens; }
         }
         var choices = new JsonArray();
         for (int i = 0; i < work.Choices; i++)
+        {
+            JsonNode? lp = request.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], promptChars);
             choices.Add(chat
-                ? new JsonObject { ["index"] = i, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text[i].ToString() }, ["logprobs"] = null, ["finish_reason"] = finish[i] ?? "length" }
-                : new JsonObject { ["index"] = i, ["text"] = text[i].ToString(), ["logprobs"] = null, ["finish_reason"] = finish[i] ?? "length" });
+                ? new JsonObject { ["index"] = i, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text[i].ToString() }, ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" }
+                : new JsonObject { ["index"] = i, ["text"] = text[i].ToString(), ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" });
+        }
         var response = Envelope(chat ? "chat.completion" : "text_completion", request);
         response["choices"] = choices;
         response["usage"] = Usage(promptTokens, completionTokens);
@@ -113,8 +123,9 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
     }
 
     /// <summary>Server-sent events: one chunk per text delta, a finish chunk per choice, usage if asked, then [DONE].</summary>
-    async Task Stream(HttpContext context, OpenAiRequest request, GenerationRequest work, bool chat, int promptTokens)
+    async Task Stream(HttpContext context, OpenAiRequest request, GenerationRequest work, bool chat, int promptTokens, int promptChars)
     {
+        var offsets = Enumerable.Repeat(promptChars, work.Choices).ToArray();
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
         string id = NewId(chat);
@@ -123,12 +134,18 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             await context.Response.WriteAsync($"data: {chunk.ToJsonString(Compact)}\n\n", context.RequestAborted);
             await context.Response.Body.FlushAsync(context.RequestAborted);
         }
-        JsonObject Chunk(int index, string? delta, string? finish, bool role = false)
+        JsonObject Chunk(int index, string? delta, string? finish, bool role = false, IReadOnlyList<TokenLogprob>? tokens = null)
         {
             var chunk = Envelope(chat ? "chat.completion.chunk" : "text_completion", request, id);
+            JsonNode? lp = null;
+            if (tokens is not null)
+            {
+                lp = chat ? ChatLogprobs(tokens) : CompletionLogprobs(tokens, offsets[index]);
+                offsets[index] += tokens.Sum(t => t.Token.Length);
+            }
             JsonObject choice = chat
-                ? new() { ["index"] = index, ["delta"] = role ? new JsonObject { ["role"] = "assistant", ["content"] = "" } : delta is null ? new JsonObject() : new JsonObject { ["content"] = delta }, ["logprobs"] = null, ["finish_reason"] = finish }
-                : new() { ["index"] = index, ["text"] = delta ?? "", ["logprobs"] = null, ["finish_reason"] = finish };
+                ? new() { ["index"] = index, ["delta"] = role ? new JsonObject { ["role"] = "assistant", ["content"] = "" } : delta is null ? new JsonObject() : new JsonObject { ["content"] = delta }, ["logprobs"] = lp, ["finish_reason"] = finish }
+                : new() { ["index"] = index, ["text"] = delta ?? "", ["logprobs"] = lp, ["finish_reason"] = finish };
             chunk["choices"] = new JsonArray(choice);
             return chunk;
         }
@@ -138,8 +155,8 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         {
             await foreach (var e in work.Events.Reader.ReadAllAsync(context.RequestAborted))
             {
-                if (e.FinishReason is null) await Send(Chunk(e.Index, e.Delta, null));
-                else { completionTokens += e.CompletionTokens; await Send(Chunk(e.Index, null, e.FinishReason)); }
+                if (e.FinishReason is null) await Send(Chunk(e.Index, e.Delta, null, tokens: e.Logprobs));
+                else { completionTokens += e.CompletionTokens; await Send(Chunk(e.Index, null, e.FinishReason, tokens: e.Logprobs is { Count: > 0 } ? e.Logprobs : null)); }
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -165,6 +182,44 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         ["model"] = request.Model ?? options.ModelName,
         ["system_fingerprint"] = null,
     };
+
+    /// <summary>Chat's shape: <c>{"content":[{"token","logprob","bytes","top_logprobs":[…]}],"refusal":null}</c>.</summary>
+    static JsonObject ChatLogprobs(IReadOnlyList<TokenLogprob> tokens)
+    {
+        static JsonObject Entry(TokenLogprob t, bool withTop)
+        {
+            var o = new JsonObject { ["token"] = t.Token, ["logprob"] = t.Logprob, ["bytes"] = new JsonArray(t.Bytes.Select(b => (JsonNode)(int)b).ToArray()) };
+            if (withTop) o["top_logprobs"] = new JsonArray(t.Top.Select(x => (JsonNode)Entry(x, false)).ToArray());
+            return o;
+        }
+        return new JsonObject { ["content"] = new JsonArray(tokens.Select(t => (JsonNode)Entry(t, true)).ToArray()), ["refusal"] = null };
+    }
+
+    /// <summary>
+    /// Legacy completions' shape: parallel <c>tokens</c>, <c>token_logprobs</c>, <c>top_logprobs</c> (token → logprob,
+    /// the k alternatives plus the sampled token, so up to k + 1 keys) and <c>text_offset</c> (from <paramref name="offset"/>).
+    /// </summary>
+    static JsonObject CompletionLogprobs(IReadOnlyList<TokenLogprob> tokens, int offset)
+    {
+        var top = new JsonArray();
+        var offsets = new JsonArray();
+        foreach (var t in tokens)
+        {
+            var alternatives = new JsonObject();
+            foreach (var x in t.Top) alternatives.TryAdd(x.Token, x.Logprob);
+            alternatives.TryAdd(t.Token, t.Logprob);
+            top.Add(alternatives);
+            offsets.Add(offset);
+            offset += t.Token.Length;
+        }
+        return new JsonObject
+        {
+            ["tokens"] = new JsonArray(tokens.Select(t => (JsonNode)t.Token).ToArray()),
+            ["token_logprobs"] = new JsonArray(tokens.Select(t => (JsonNode)t.Logprob).ToArray()),
+            ["top_logprobs"] = top,
+            ["text_offset"] = offsets,
+        };
+    }
 
     static string NewId(bool chat) => (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N")[..24];
 

@@ -17,6 +17,13 @@ public sealed record OpenAiRequest
     public string? Prompt { get; init; }
     public double Temperature { get; init; } = 1.0;
     public double TopP { get; init; } = 1.0;
+    public double PresencePenalty { get; init; }
+    public double FrequencyPenalty { get; init; }
+    /// <summary>
+    /// Null: no logprobs. Otherwise the number of alternatives per token: chat's <c>top_logprobs</c> (0–20, with
+    /// <c>logprobs: true</c>) or the legacy completions' <c>logprobs</c> (0–5).
+    /// </summary>
+    public int? TopLogprobs { get; init; }
     public long? MaxTokens { get; init; }
     public IReadOnlyList<string> Stop { get; init; } = [];
     public long N { get; init; } = 1;
@@ -34,6 +41,9 @@ public sealed record OpenAiRequest
             Model = String(o, "model"),
             Temperature = Number(o, "temperature", 0, 2) ?? 1.0,
             TopP = Number(o, "top_p", double.Epsilon, 1) ?? 1.0,
+            PresencePenalty = Number(o, "presence_penalty", -2, 2) ?? 0,
+            FrequencyPenalty = Number(o, "frequency_penalty", -2, 2) ?? 0,
+            TopLogprobs = chat ? ChatLogprobs(o) : (int?)Integer(o, "logprobs", 0, max: 5),
             MaxTokens = Integer(o, "max_completion_tokens", 1) ?? Integer(o, "max_tokens", 1),
             Stop = Stops(o),
             N = Integer(o, "n", 1) ?? 1,
@@ -42,6 +52,14 @@ public sealed record OpenAiRequest
             IncludeUsage = o["stream_options"] is JsonObject so && Bool(so, "include_usage") == true,
         };
         return chat ? request with { Messages = ReadMessages(o) } : request with { Prompt = ReadPrompt(o) };
+    }
+
+    static int? ChatLogprobs(JsonObject o)
+    {
+        bool logprobs = Bool(o, "logprobs") ?? false;
+        long? top = Integer(o, "top_logprobs", 0, max: 20);
+        if (top is not null && !logprobs) throw OpenAiError.Invalid("top_logprobs", "'top_logprobs' needs 'logprobs': true.");
+        return logprobs ? (int)(top ?? 0) : null;
     }
 
     static IReadOnlyList<ChatMessage> ReadMessages(JsonObject o)
@@ -107,12 +125,13 @@ public sealed record OpenAiRequest
         return x;
     }
 
-    static long? Integer(JsonObject o, string name, long min)
+    static long? Integer(JsonObject o, string name, long min, long max = long.MaxValue)
     {
         if (o[name] is null) return null;
         if (o[name] is not JsonValue v || v.GetValueKind() != JsonValueKind.Number || !v.TryGetValue<long>(out long x))
             throw OpenAiError.Invalid(name, $"'{name}' must be an integer.");
         if (x < min) throw OpenAiError.Invalid(name, $"'{name}' must be ≥ {min}, got {x}.");
+        if (x > max) throw OpenAiError.Invalid(name, $"'{name}' must be ≤ {max}, got {x}.");
         return x;
     }
 }

@@ -8,7 +8,7 @@ namespace RlhfSharp.Cli.Commands;
 
 /// <summary>
 /// <c>rlhf grpo</c>, <c>rlhf rloo</c>, <c>rlhf reinforce-pp</c>, <c>rlhf reinforce-pp-baseline</c> and <c>rlhf remax</c>: critic-free online RL from the
-/// SFT checkpoint against <c>&lt;run&gt;/rm/checkpoint</c> on the recipe's <c>ppo_prompts</c>, configured by the
+/// SFT checkpoint against the recipe's <c>rewards</c> (default <c>&lt;run&gt;/rm/checkpoint</c>) on the recipe's <c>ppo_prompts</c>, configured by the
 /// recipe's <c>grpo</c> section (the command chooses the estimator).
 /// </summary>
 public static class GroupRlCommands
@@ -30,7 +30,6 @@ public static class GroupRlCommands
 
     static Dictionary<string, double> Run(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
     {
-        string rm = StageCommands.RewardModel(stages);
-        return stages.GroupRl(recipe.Grpo, StageCommands.StartingPoint(stages, model, "sft"), rm, StageCommands.OnlinePrompts(recipe, model), null, cancel);
+        return stages.GroupRl(recipe.Grpo, StageCommands.StartingPoint(stages, model, "sft"), stages.Checkpoint("rm"), StageCommands.OnlinePrompts(recipe, model), null, cancel, recipe.Rewards);
     }
 }

@@ -15,24 +15,45 @@ public static class PipelineCommand
         var set = new Option<string[]>("--set") { Description = "Override a recipe value: --set ppo.steps=20 (repeatable)." };
         var output = new Option<string?>("--out", "-o") { Description = "Run folder (default runs/<recipe name>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out: finished stages are skipped, a stopped one resumes from its checkpoint." };
-        var command = new Command("pipeline", "Run SFT → reward model → PPO on the built-in 'kinder stories' task (or a recipe) and write a report.") { recipe, set, output, resume };
+        var algo = new Option<string?>("--algo", "-a")
+        {
+            Description = "Methods to train from the same SFT model and RM and compare, comma-separated, or 'all': " +
+                          string.Join(",", Enum.GetValues<AlignmentMethod>().Select(Name)) + " (default: ppo, or the recipe's algos).",
+        };
+        var command = new Command("pipeline", "Run SFT → reward model → PPO (or the methods of --algo) on the built-in 'kinder stories' task (or a recipe) and write a report.")
+            { recipe, set, output, resume, algo };
         command.SetAction(r => Program.Run(() =>
         {
             var config = Recipe.Load<PipelineConfig>(r.GetValue(recipe), r.GetValue(set));
+            if (r.GetValue(algo) is string list) config = config with { Algos = ParseMethods(list) };
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any() && !r.GetValue(resume))
                 throw new RlhfException($"{dir} already holds a run: pass --resume to continue it, or --out to start another.");
             RlhfSharp.Checkpoints.Durable.CheckWritable(dir);
             var summary = ConsoleProgress.Run((progress, log, cancel) =>
                 new KinderStoriesPipeline(config, dir) { Progress = progress, Log = log }.Run(cancel));
-            var table = new Table().AddColumns("policy", "gold mean", "gold 95% CI", "proxy (RM)", "KL to SFT");
+            var table = new Table().AddColumns("policy", "gold mean", "gold 95% CI", "proxy (RM)", "KL to SFT", "train s", "train tok/s");
             foreach (var (name, s) in summary.Policies)
-                table.AddRow(name, $"{s.GoldMean:0.000}", $"[[{s.GoldCi95[0]:0.000}, {s.GoldCi95[1]:0.000}]]", $"{s.ProxyMean:0.000}", $"{s.KlToSft:0.000}");
+                table.AddRow(name, $"{s.GoldMean:0.000}", $"[[{s.GoldCi95[0]:0.000}, {s.GoldCi95[1]:0.000}]]", $"{s.ProxyMean:0.000}", $"{s.KlToSft:0.000}",
+                    s.TrainSeconds > 0 ? $"{s.TrainSeconds:0}" : "", s.TrainSeconds > 0 ? $"{s.TrainTokensPerSecond:0}" : "");
             AnsiConsole.Write(table);
             Console.WriteLine($"RM accuracy {summary.RmAccuracy:0.000}, annotator–gold agreement {summary.AnnotatorGoldAgreement:0.000}");
             Console.WriteLine($"report: {Path.Combine(dir, "report.html")}");
             return 0;
         }));
         return command;
+    }
+
+    static string Name(AlignmentMethod m) => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(m.ToString());
+
+    /// <summary>"ppo,dpo,grpo" or "all" → the methods, in the order given; an unknown name is an error listing the known ones.</summary>
+    internal static AlignmentMethod[] ParseMethods(string list)
+    {
+        var all = Enum.GetValues<AlignmentMethod>();
+        if (list.Trim() == "all") return all;
+        var names = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length == 0) throw new RlhfException("--algo: no method named; give e.g. --algo ppo,dpo,grpo or --algo all.");
+        return names.Select(n => all.FirstOrDefault(m => Name(m) == n.Replace('-', '_').ToLowerInvariant(), (AlignmentMethod)(-1)) is var m && (int)m >= 0 ? m
+            : throw new RlhfException($"--algo: unknown method '{n}'; known: {string.Join(", ", all.Select(Name))}, all.")).ToArray();
     }
 }

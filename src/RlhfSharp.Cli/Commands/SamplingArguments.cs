@@ -12,12 +12,14 @@ public sealed class SamplingArguments
     public Option<int> TopK { get; } = new("--top-k") { Description = "Keep only the k most likely tokens (0 = off).", DefaultValueFactory = _ => 0 };
     public Option<double> TopP { get; } = new("--top-p") { Description = "Nucleus sampling threshold (1 = off).", DefaultValueFactory = _ => 1.0 };
     public Option<double> RepetitionPenalty { get; } = new("--repetition-penalty") { Description = "CTRL repetition penalty (1 = off).", DefaultValueFactory = _ => 1.0 };
+    public Option<double> PresencePenalty { get; } = new("--presence-penalty") { Description = "OpenAI presence penalty, -2..2: subtracted once from each already generated token's logit (0 = off).", DefaultValueFactory = _ => 0.0 };
+    public Option<double> FrequencyPenalty { get; } = new("--frequency-penalty") { Description = "OpenAI frequency penalty, -2..2: subtracted per occurrence of each generated token (0 = off).", DefaultValueFactory = _ => 0.0 };
     public Option<string[]> Stop { get; } = new("--stop") { Description = "Stop a completion when its text contains this string (repeatable).", AllowMultipleArgumentsPerToken = false };
     public Option<ulong> Seed { get; } = new("--seed") { Description = "Random seed; the same seed gives the same output.", DefaultValueFactory = _ => 0UL };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { MaxNewTokens, MinNewTokens, Temperature, TopK, TopP, RepetitionPenalty, Stop, Seed }) command.Options.Add(o);
+        foreach (var o in new Option[] { MaxNewTokens, MinNewTokens, Temperature, TopK, TopP, RepetitionPenalty, PresencePenalty, FrequencyPenalty, Stop, Seed }) command.Options.Add(o);
     }
 
     public SamplingOptions Read(ParseResult r) => new()
@@ -28,6 +30,8 @@ public sealed class SamplingArguments
         TopK = r.GetValue(TopK),
         TopP = r.GetValue(TopP),
         RepetitionPenalty = r.GetValue(RepetitionPenalty),
+        PresencePenalty = r.GetValue(PresencePenalty),
+        FrequencyPenalty = r.GetValue(FrequencyPenalty),
         StopStrings = r.GetValue(Stop) ?? [],
         Seed = r.GetValue(Seed),
     };

@@ -144,12 +144,12 @@ public static class StageCommands
     }
 
     static Dictionary<string, double> RunRs(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel) =>
-        stages.RejectionSampling(recipe.Rs, StartingPoint(stages, model, "sft"), RewardModel(stages), OnlinePrompts(recipe, model), cancel);
+        stages.RejectionSampling(recipe.Rs, StartingPoint(stages, model, "sft"), stages.Checkpoint("rm"), OnlinePrompts(recipe, model), cancel, recipe.Rewards);
 
     static Dictionary<string, double> RunOnlineDpo(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel) =>
-        stages.OnlineDpo(recipe.OnlineDpo, StartingPoint(stages, model, "sft"), RewardModel(stages), OnlinePrompts(recipe, model), cancel);
+        stages.OnlineDpo(recipe.OnlineDpo, StartingPoint(stages, model, "sft"), stages.Checkpoint("rm"), OnlinePrompts(recipe, model), cancel, recipe.Rewards);
 
-    /// <summary>The run's reward model, which the online stages need.</summary>
+    /// <summary>The run's reward model, which PPO's critic starts from.</summary>
     internal static string RewardModel(RunStages stages) => Directory.Exists(stages.Checkpoint("rm"))
         ? stages.Checkpoint("rm")
         : throw new RlhfException($"{stages.Checkpoint("rm")} not found: run 'rlhf rm' with the same --out first.");
@@ -165,10 +165,10 @@ public static class StageCommands
 
     static Dictionary<string, double> RunPpo(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel)
     {
-        string rm = RewardModel(stages);
+        string rm = recipe.Ppo.Critic == Algorithms.Ppo.CriticKind.SeparateFromRewardModel ? RewardModel(stages) : stages.Checkpoint("rm");
         var prompts = OnlinePrompts(recipe, model);
         var ptxPath = recipe.PtxData ?? recipe.SftData;
         var ptx = ptxPath is null || recipe.Ppo.PtxCoef == 0 ? [] : Demonstrations(recipe, model, Require(ptxPath, "ptx_data"));
-        return stages.Ppo(recipe.Ppo, StartingPoint(stages, model, "sft"), rm, prompts, ptx, null, cancel);
+        return stages.Ppo(recipe.Ppo, StartingPoint(stages, model, "sft"), rm, prompts, ptx, null, cancel, recipe.Rewards);
     }
 }

@@ -105,6 +105,34 @@ public static class HfWeightMap
         key.EndsWith(".attn.bias") || key.EndsWith(".attn.masked_bias") || key.EndsWith("rotary_emb.inv_freq")
         || (key == "lm_head.weight" && c.TieWordEmbeddings) || key == "score.weight" || key == "lm_head.weight";
 
+    /// <summary>
+    /// One of our projection matrices (<c>model.layers.{i}.attn.qkv_proj</c>, …) and the HF modules it is stacked
+    /// from along the output axis, with each one's number of output rows: q/k/v for LLaMA's fused attention input,
+    /// gate/up for its fused MLP input, a single module everywhere else (GPT-2's c_attn is fused in HF too).
+    /// </summary>
+    public sealed record Projection(string Ours, string[] HfModules, long[] Rows);
+
+    /// <summary>Every projection of the body, layer by layer, in HF module names (no <c>.weight</c>).</summary>
+    public static IEnumerable<Projection> Projections(TransformerConfig c)
+    {
+        foreach (var rule in BodyRules(c))
+        {
+            if (!rule.Ours.EndsWith("_proj.weight")) continue;
+            long[] rows = rule.Hf.Length switch
+            {
+                3 => [c.NumHeads * c.HeadDim, c.NumKvHeads * c.HeadDim, c.NumKvHeads * c.HeadDim],
+                2 => [c.IntermediateSize, c.IntermediateSize],
+                _ => [OutputRows(c, rule.Ours)],
+            };
+            yield return new(rule.Ours[..^".weight".Length], rule.Hf.Select(h => h[..^".weight".Length]).ToArray(), rows);
+        }
+    }
+
+    static long OutputRows(TransformerConfig c, string ours) =>
+        ours.EndsWith("qkv_proj.weight") ? (c.NumHeads + 2L * c.NumKvHeads) * c.HeadDim
+        : ours.EndsWith("up_proj.weight") ? (c.Family == ModelFamily.Llama ? 2L : 1L) * c.IntermediateSize
+        : c.HiddenSize; // o_proj, down_proj
+
     /// <summary>HF tensors (HF names, HF layouts) from our state dict, in HF's order; tied heads omitted as HF does.</summary>
     public static List<KeyValuePair<string, Tensor>> ToHf(TransformerConfig c, IReadOnlyDictionary<string, Tensor> ours, bool scoreHead)
     {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -20,6 +21,7 @@ public static class HuggingFaceCheckpoint
     /// <summary>True when the folder's config names a <c>*ForSequenceClassification</c> architecture.</summary>
     public static bool IsScoreModel(string dir)
     {
+        if (PeftAdapter.IsAdapterFolder(dir)) return PeftAdapter.ReadInfo(dir).ScoreHead;
         var path = Path.Combine(dir, ConfigFile);
         var arch = (JsonNode.Parse(File.ReadAllText(path)) as JsonObject)?["architectures"] as JsonArray;
         return arch?.Any(a => a?.GetValue<string>().EndsWith("ForSequenceClassification") == true) == true;
@@ -45,8 +47,10 @@ public static class HuggingFaceCheckpoint
         return (config, weights);
     }
 
+    /// <summary>A causal LM from an HF folder, or from a PEFT adapter folder (its base with the adapters merged in).</summary>
     public static CausalLM LoadCausalLM(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
+        if (PeftAdapter.IsAdapterFolder(dir)) return PeftAdapter.LoadCausalLM(dir, dtype, device);
         var (config, weights) = Read(dir);
         return Build(new CausalLM(config), config, weights, scoreHead: false, dir, dtype, device, allowMissingHead: false);
     }
@@ -54,6 +58,21 @@ public static class HuggingFaceCheckpoint
     /// <param name="allowNewHead">Start the score head from scratch when the checkpoint is a language model (an RM initialised from SFT).</param>
     public static ScoreModel LoadScoreModel(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null, bool allowNewHead = false, int numLabels = 1)
     {
+        if (PeftAdapter.IsAdapterFolder(dir))
+        {
+            // A reward adapter carries its head; a language-model adapter is a merged LM that gets a new head.
+            if (PeftAdapter.ReadInfo(dir).ScoreHead) return PeftAdapter.LoadScoreModel(dir, dtype, device);
+            if (!allowNewHead) throw new RlhfException($"{dir}: a language-model adapter, not a reward model (task_type CAUSAL_LM).");
+            using var lm = PeftAdapter.LoadCausalLM(dir);
+            var sm = new ScoreModel(lm.Config with { NumLabels = numLabels });
+            var source = lm.model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            using (no_grad())
+                foreach (var (name, p) in sm.model.named_parameters()) p.copy_(source[name]);
+            sm.eval();
+            if (dtype != ScalarType.Float32) sm.to(dtype);
+            if (device is not null) sm.to(device);
+            return sm;
+        }
         var (config, weights) = Read(dir);
         if (allowNewHead && !weights.ContainsKey("score.weight")) config = config with { NumLabels = numLabels };
         return Build(new ScoreModel(config), config, weights, scoreHead: true, dir, dtype, device, allowNewHead);
@@ -86,6 +105,9 @@ public static class HuggingFaceCheckpoint
             ScoreModel sm => (sm.Config, true),
             _ => throw new ArgumentException($"cannot save a {model.GetType().Name} as a Hugging Face model"),
         };
+        // The adapters have no HF key of their own: saving the base alone would silently drop what was trained.
+        if (LoraModel.Adapters(model).Any())
+            throw new InvalidOperationException("the model has LoRA adapters: save them with PeftAdapter.Save, or merge (rlhf lora merge) for a full checkpoint");
         var ours = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         var hf = HfWeightMap.ToHf(config, ours, scoreHead);
 

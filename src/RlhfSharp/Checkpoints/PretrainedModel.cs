@@ -35,7 +35,10 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
         var model = Directory.Exists(path)
             ? HuggingFaceCheckpoint.LoadCausalLM(path, dtype, device)
             : Llama2cCheckpoint.LoadCausalLM(path, dtype, device);
-        var tokenizer = TokenizerLoader.Load(path);
+        // A PEFT adapter saved without tokenizer files uses its base model's tokenizer.
+        bool bareAdapter = Directory.Exists(path) && Lora.PeftAdapter.IsAdapterFolder(path)
+                           && !File.Exists(System.IO.Path.Combine(path, "tokenizer.json")) && !File.Exists(System.IO.Path.Combine(path, "tokenizer.model"));
+        var tokenizer = TokenizerLoader.Load(bareAdapter ? Lora.PeftAdapter.ResolveBase(path) : path);
         if (tokenizer.VocabSize > model.Config.VocabSize)
             throw new RlhfException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {model.Config.VocabSize}: they do not belong together.");
         return new PretrainedModel(model, tokenizer, path);

@@ -20,12 +20,13 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
 
     /// <summary>Samples completions for token-id prompts (used exactly as given: no BOS is added here).</summary>
     /// <param name="onToken">Called with (row, token id) as each token is chosen, for streaming.</param>
+    /// <param name="onSampled">Called as each token is chosen, with its model log-probabilities when asked for.</param>
     public IReadOnlyList<Completion> Generate(IReadOnlyList<int[]> prompts, SamplingOptions options,
-        Action<int, int>? onToken = null, CancellationToken cancel = default)
+        Action<int, int>? onToken = null, CancellationToken cancel = default, Action<SampledToken>? onSampled = null)
     {
         using var scope = NewDisposeScope();
         var (ids, mask) = LeftPad(prompts);
-        using var batch = Sample(ids, mask, options, onToken, cancel);
+        using var batch = Sample(ids, mask, options, onToken, cancel, onSampled);
         var logprobs = batch.Logprobs.cpu().data<float>().ToArray();
         int n = (int)batch.Logprobs.shape[1];
         return prompts.Select((p, i) =>
@@ -72,7 +73,8 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
     }
 
     /// <summary>Samples from left-padded prompts (B, P); the result's tensors outlive the caller's dispose scope.</summary>
-    public SampleBatch Sample(Tensor promptIds, Tensor promptMask, SamplingOptions o, Action<int, int>? onToken = null, CancellationToken cancel = default)
+    public SampleBatch Sample(Tensor promptIds, Tensor promptMask, SamplingOptions o, Action<int, int>? onToken = null, CancellationToken cancel = default,
+        Action<SampledToken>? onSampled = null)
     {
         o.Validate();
         int b = (int)promptIds.shape[0], p = (int)promptIds.shape[1], maxNew = o.MaxNewTokens;
@@ -100,15 +102,20 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
             logits = model.Forward(promptIds, promptMask, Transformer.PositionsFromMask(promptMask), cache, lastOnly: true)
                 .squeeze(1).to(float32).MoveToOuterDisposeScope();
 
+        // Tokens each row generated so far, (B, V), for OpenAI's presence/frequency penalties.
+        using var counts = o.PresencePenalty != 0 || o.FrequencyPenalty != 0
+            ? zeros(b, logits.shape[1], float32, device).DetachFromDisposeScope() : null;
+        int topK = o.TopLogprobs is int k ? (int)Math.Min(k, logits.shape[1]) : -1;
         int steps = 0;
         for (int s = 0; s < maxNew; s++)
         {
             cancel.ThrowIfCancellationRequested();
-            long[] next; float[] nextLogprob;
+            long[] next; float[] nextLogprob; float[]? modelHost = null;
             using (NewDisposeScope())
             {
                 var scores = logits;
                 if (o.RepetitionPenalty != 1.0) scores = Penalise(scores, promptHost, maskHost, p, tokens, o.RepetitionPenalty);
+                if (counts is not null) scores = scores - counts * o.FrequencyPenalty - counts.gt(0).to(float32) * o.PresencePenalty;
                 if (s < o.MinNewTokens && eos.Count > 0)
                     scores = scores.index_fill(1, tensor(eos.Select(x => (long)x).ToArray(), device: device), float.NegativeInfinity);
                 Tensor chosen, logprob;
@@ -125,10 +132,21 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                     chosen = filtered.softmax(-1).multinomial(1, generator: generator);
                     logprob = logprobs.gather(1, chosen);
                 }
-                // One device-to-host copy per step: ids (exact in float32 below 2^24) next to their log-probs.
-                var host = cat([chosen.to(float32), logprob], 1).cpu().data<float>().ToArray();
+                counts?.scatter_add_(1, chosen, ones(b, 1, float32, device));
+                // One device-to-host copy per step: ids (exact in float32 below 2^24) next to their log-probs, then,
+                // for logprobs, the chosen token's log-prob under the raw model and its top k log-probs and ids.
+                List<Tensor> parts = [chosen.to(float32), logprob];
+                if (topK >= 0)
+                {
+                    var raw = logits.log_softmax(-1);
+                    var top = raw.topk(topK, -1);
+                    parts.AddRange([raw.gather(1, chosen), top.values, top.indexes.to(float32)]);
+                }
+                var host = cat(parts, 1).cpu().data<float>().ToArray();
+                int width = (int)host.Length / b;
                 next = new long[b]; nextLogprob = new float[b];
-                for (int i = 0; i < b; i++) { next[i] = (long)host[2 * i]; nextLogprob[i] = host[2 * i + 1]; }
+                for (int i = 0; i < b; i++) { next[i] = (long)host[width * i]; nextLogprob[i] = host[width * i + 1]; }
+                if (topK >= 0) modelHost = host;
             }
             for (int i = 0; i < b; i++)
             {
@@ -136,6 +154,13 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 tokens[i].Add((int)next[i]);
                 lp[i * maxNew + s] = nextLogprob[i];
                 onToken?.Invoke(i, (int)next[i]);
+                if (onSampled is not null)
+                {
+                    // Row i of the host copy: id, logprob, model logprob, k top log-probs, k top ids.
+                    int w = 3 + 2 * topK, at = i * w;
+                    var top = modelHost is null ? [] : Enumerable.Range(0, topK).Select(j => ((int)modelHost[at + 3 + topK + j], modelHost[at + 3 + j])).ToArray();
+                    onSampled(new SampledToken(i, (int)next[i], modelHost is null ? float.NaN : modelHost[at + 2], top));
+                }
                 if (o.StopAtEos && eos.Contains((int)next[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
                 else if (o.StopStrings.Count > 0 && tokenizer is not null && HitsStop(tokenizer.Decode(tokens[i]), o.StopStrings))
                 { finished[i] = true; reasons[i] = FinishReason.Stop; }

@@ -17,6 +17,19 @@ public sealed record SamplingOptions
     public double TopP { get; init; } = 1.0;
     /// <summary>CTRL's penalty (Keskar et al. 2019): logits of seen tokens divided by it (multiplied when negative).</summary>
     public double RepetitionPenalty { get; init; } = 1.0;
+    /// <summary>
+    /// OpenAI's presence penalty, −2…2: subtracted once from the logit of every token the row has generated so far
+    /// (<c>logits[t] −= (count[t] &gt; 0)·presence_penalty</c>); prompt tokens do not count.
+    /// </summary>
+    public double PresencePenalty { get; init; }
+    /// <summary>OpenAI's frequency penalty, −2…2: <c>logits[t] −= count[t]·frequency_penalty</c> over the row's generated tokens.</summary>
+    public double FrequencyPenalty { get; init; }
+    /// <summary>
+    /// When set, each sampled token also reports its log-probability under the model itself (log-softmax of the raw
+    /// logits: no temperature, penalty or truncation) and the this-many most likely tokens with theirs, as OpenAI's
+    /// <c>logprobs</c>/<c>top_logprobs</c> do. Null (the default) skips that work.
+    /// </summary>
+    public int? TopLogprobs { get; init; }
     /// <summary>Generation of a row ends when its text contains one of these; the text is cut before it.</summary>
     public IReadOnlyList<string> StopStrings { get; init; } = [];
     /// <summary>Stop a row at its first EOS.</summary>
@@ -33,6 +46,9 @@ public sealed record SamplingOptions
         if (TopK < 0) throw new RlhfException($"top_k must be ≥ 0, got {TopK}.");
         if (TopP <= 0 || TopP > 1) throw new RlhfException($"top_p must be in (0, 1], got {TopP}.");
         if (RepetitionPenalty <= 0) throw new RlhfException($"repetition_penalty must be > 0, got {RepetitionPenalty}.");
+        if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw new RlhfException($"presence_penalty must be between -2 and 2, got {PresencePenalty}.");
+        if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw new RlhfException($"frequency_penalty must be between -2 and 2, got {FrequencyPenalty}.");
+        if (TopLogprobs < 0) throw new RlhfException($"top_logprobs must be ≥ 0, got {TopLogprobs}.");
         if (double.IsNaN(Temperature) || Temperature < 0) throw new RlhfException($"temperature must be ≥ 0, got {Temperature}.");
     }
 }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using RlhfSharp.Lora;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -15,6 +16,7 @@ public sealed class Attention : nn.Module
     public readonly Linear qkv_proj;
     public readonly Linear o_proj;
 #pragma warning restore IDE1006
+    LoraAdapter? qkvLora, oLora; // attached after loading (LoraModel.Attach), registered as <projection>_lora
     readonly int heads, kvHeads, headDim, layer;
     readonly bool rotary;
 
@@ -27,13 +29,27 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Adds a LoRA adapter to <c>qkv_proj</c> or <c>o_proj</c>.</summary>
+    public void AttachLora(string projection, LoraAdapter adapter)
+    {
+        switch (projection)
+        {
+            case "qkv_proj": qkvLora = adapter; break;
+            case "o_proj": oLora = adapter; break;
+            default: throw new ArgumentException($"attention has no projection '{projection}'");
+        }
+        register_module(projection + "_lora", adapter);
+    }
+
     /// <param name="x">(B, T, hidden)</param>
     /// <param name="rope">cos and sin, each (B, T, 1, headDim), or null for learned positions.</param>
     /// <param name="mask">additive mask (B or 1, 1, T, Tk) — for grouped-query attention already repeated to (B or 1, 1, rep·T, Tk) — or null for plain causal attention without cache.</param>
     public Tensor Forward(Tensor x, (Tensor Cos, Tensor Sin)? rope, Tensor? mask, KvCache? cache)
     {
         long b = x.shape[0], t = x.shape[1];
-        var qkv = qkv_proj.forward(x).view(b, t, heads + 2 * kvHeads, headDim);
+        var qkv = qkv_proj.forward(x);
+        if (qkvLora is not null) qkv = qkvLora.Add(x, qkv);
+        qkv = qkv.view(b, t, heads + 2 * kvHeads, headDim);
         Tensor q, k, v;
         if (rope is var (cos, sin))
         {
@@ -72,6 +88,6 @@ public sealed class Attention : nn.Module
             y = nn.functional.scaled_dot_product_attention(qg, k, v, mask ?? throw new ArgumentException("grouped-query attention needs an explicit mask"));
             y = y.view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
         }
-        return o_proj.forward(y);
+        return oLora is null ? o_proj.forward(y) : oLora.Add(y, o_proj.forward(y));
     }
 }

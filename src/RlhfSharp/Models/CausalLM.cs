@@ -18,6 +18,11 @@ public sealed class CausalLM : nn.Module
 
     public TransformerConfig Config => model.Config;
 
+    /// <summary>Token positions run forward by this instance, padding included: the throughput counter of reports.</summary>
+    public long TokensProcessed { get; private set; }
+    /// <summary>True for the view made by <see cref="WithoutAdapters"/>.</summary>
+    readonly bool adaptersOff;
+
     public CausalLM(TransformerConfig config) : base(nameof(CausalLM))
     {
         model = new Transformer(config);
@@ -29,20 +34,45 @@ public sealed class CausalLM : nn.Module
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         KvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null)
     {
+        TokensProcessed += inputIds.numel();
+        using var off = adaptersOff ? Lora.LoraModel.AdaptersOff(model) : null;
         var h = model.Forward(inputIds, attentionMask, positionIds, cache, hiddenStates);
         if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
         return Head(h);
     }
 
-    /// <summary>An independent copy with the same weights, dtype and device (a frozen reference, an EMA).</summary>
+    /// <summary>
+    /// The same module with its LoRA adapters switched off during <see cref="Forward"/>: the frozen reference of DPO,
+    /// PPO and GRPO when the policy trains adapters, with no second copy of the weights. The view registers nothing,
+    /// so it has no parameters of its own (freezing or disposing it touches nothing) and its train/eval flag is its own.
+    /// </summary>
+    public CausalLM WithoutAdapters()
+    {
+        if (model.Lora is null) throw new InvalidOperationException("the model has no LoRA adapters to switch off");
+        return new CausalLM(this);
+    }
+
+    CausalLM(CausalLM source) : base(nameof(CausalLM))
+    {
+        model = source.model;
+        lm_head = source.lm_head;
+        adaptersOff = true;
+    }
+
+    /// <summary>An independent copy with the same weights (LoRA adapters included), dtype and device (a frozen reference, an EMA).</summary>
     public CausalLM Clone()
     {
         var copy = new CausalLM(Config);
+        if (model.Lora is { } lora) Lora.LoraModel.Attach(copy, lora);
         var source = named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var first = source.Values.First();
         copy.to(first.dtype).to(first.device);
         using (torch.no_grad())
-            foreach (var (name, p) in copy.named_parameters()) p.copy_(source[name]);
+            foreach (var (name, p) in copy.named_parameters())
+            {
+                p.copy_(source[name]);
+                if (model.Lora is not null) p.requires_grad = source[name].requires_grad; // base frozen, adapters trainable
+            }
         copy.train(training);
         return copy;
     }

@@ -1,4 +1,5 @@
 using TorchSharp;
+using RlhfSharp.Lora;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -14,6 +15,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     public readonly Linear up_proj;   // gated: [gate; up] stacked on the output axis
     public readonly Linear down_proj;
 #pragma warning restore IDE1006
+    LoraAdapter? upLora, downLora; // attached after loading (LoraModel.Attach), registered as <projection>_lora
     readonly bool gated;
     readonly string act;
 
@@ -26,16 +28,29 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Adds a LoRA adapter to <c>up_proj</c> (LLaMA: gate and up) or <c>down_proj</c>.</summary>
+    public void AttachLora(string projection, LoraAdapter adapter)
+    {
+        switch (projection)
+        {
+            case "up_proj": upLora = adapter; break;
+            case "down_proj": downLora = adapter; break;
+            default: throw new ArgumentException($"the MLP has no projection '{projection}'");
+        }
+        register_module(projection + "_lora", adapter);
+    }
+
     public override Tensor forward(Tensor x)
     {
         var h = up_proj.forward(x);
+        if (upLora is not null) h = upLora.Add(x, h);
         if (gated)
         {
             var parts = h.chunk(2, -1);
             h = Activate(parts[0]) * parts[1];
         }
         else h = Activate(h);
-        return down_proj.forward(h);
+        return downLora is null ? down_proj.forward(h) : downLora.Add(h, down_proj.forward(h));
     }
 
     Tensor Activate(Tensor x) => act switch

@@ -19,6 +19,9 @@ public sealed class Transformer : nn.Module
 
     public TransformerConfig Config { get; }
 
+    /// <summary>The LoRA adapters attached to the projections (<see cref="Lora.LoraModel.Attach(Transformer, Lora.LoraConfig, bool)"/>), or null.</summary>
+    public Lora.LoraConfig? Lora { get; internal set; }
+
     public Transformer(TransformerConfig c) : base(nameof(Transformer))
     {
         Config = c;

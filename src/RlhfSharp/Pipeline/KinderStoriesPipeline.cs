@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -52,13 +54,28 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             // Scored as rollouts are: prompt + text, no EOS appended.
             demonstrations.Select(d => SftExample.FromPromptCompletion(tokenizer, d.Prompt, d.Completion, config.Rm.MaxLength, base_.AddsBos, addEos: false).InputIds).ToList(), cancel));
         // The hidden gold of every rollout is logged beside the proxy, so over-optimisation shows while it happens.
-        Stage("ppo", () => stages.Ppo(config.Ppo, stages.Checkpoint("sft"), stages.Checkpoint("rm"), trainPrompts.Select(base_.EncodePrompt).ToList(), sftExamples,
-            b =>
-            {
-                var (p, t) = RunStages.RolloutTexts(b, tokenizer);
-                return new Dictionary<string, double> { ["gold_mean"] = gold.Score(p, t).Average() };
-            }, cancel));
-        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, cancel);
+        Func<SampleBatch, IReadOnlyDictionary<string, double>> goldOfRollouts = b =>
+        {
+            var (p, t) = RunStages.RolloutTexts(b, tokenizer);
+            return new Dictionary<string, double> { ["gold_mean"] = gold.Score(p, t).Average() };
+        };
+        // Online DPO's pairs (rows 2i, 2i+1) put to the same calibrated annotators: 1 for the answer they prefer.
+        var annotators = new AnnotatorPool(gold, config.Feedback.Annotators with { Temperature = feedback.GetValueOrDefault("annotator_temperature") });
+        Func<SampleBatch, Tensor> annotatorJudge = b =>
+        {
+            var (p, t) = RunStages.RolloutTexts(b, tokenizer);
+            int pairs = t.Count / 2;
+            var choices = annotators.ChoosePairs([.. Enumerable.Range(0, pairs).Select(i => p[2 * i])],
+                [.. Enumerable.Range(0, pairs).Select(i => t[2 * i])], [.. Enumerable.Range(0, pairs).Select(i => t[2 * i + 1])]);
+            var scores = new float[t.Count];
+            for (int i = 0; i < pairs; i++) scores[2 * i + choices[i]] = 1;
+            return tensor(scores, device: b.Sequences.device);
+        };
+        var inputs = new MethodInputs(trainPrompts.Select(base_.EncodePrompt).ToList(), sftExamples, rankings, goldOfRollouts, annotatorJudge);
+        var trained = new Dictionary<AlignmentMethod, Dictionary<string, double>>();
+        foreach (var method in config.Algos.Distinct())
+            trained[method] = Stage(StageName(method), () => Train(method, stages, base_, inputs, cancel));
+        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, trained, cancel);
         return summary;
     }
 
@@ -85,6 +102,78 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         Log?.Invoke($"{name}: done in {result["seconds"]:F0} s");
         return result;
     }
+
+    /// <summary>What every method may train on: the training prompts, the demonstrations, the annotators' rankings.</summary>
+    sealed record MethodInputs(List<int[]> Prompts, List<SftExample> Demonstrations, IReadOnlyList<Ranking> Rankings,
+        Func<SampleBatch, IReadOnlyDictionary<string, double>> GoldOfRollouts, Func<SampleBatch, Tensor> AnnotatorJudge);
+
+    /// <summary>The run-folder stage a method writes (<c>dpo</c> for cDPO too).</summary>
+    public static string StageName(AlignmentMethod method) => method switch
+    {
+        AlignmentMethod.Ppo => "ppo",
+        AlignmentMethod.Rs => "rs",
+        AlignmentMethod.OnlineDpo => "online_dpo",
+        AlignmentMethod.Dpo or AlignmentMethod.Ipo or AlignmentMethod.Kto or AlignmentMethod.Orpo or AlignmentMethod.Simpo =>
+            PreferenceTrainer.StageName(PreferenceLoss(method, PreferenceLossKind.Sigmoid)),
+        _ => new GroupRlConfig { Estimator = Estimator(method) }.StageName,
+    };
+
+    /// <summary>Trains one method from the run's SFT checkpoint (and RM, for the online ones).</summary>
+    Dictionary<string, double> Train(AlignmentMethod method, RunStages stages, PretrainedModel base_, MethodInputs inputs, CancellationToken cancel)
+    {
+        string sft = stages.Checkpoint("sft"), rm = stages.Checkpoint("rm");
+        switch (method)
+        {
+            case AlignmentMethod.Ppo:
+                return stages.Ppo(config.Ppo, sft, rm, inputs.Prompts, inputs.Demonstrations, inputs.GoldOfRollouts, cancel);
+            case AlignmentMethod.Rs:
+                return stages.RejectionSampling(config.Rs, sft, rm, inputs.Prompts, cancel);
+            case AlignmentMethod.OnlineDpo:
+                return stages.OnlineDpo(config.OnlineDpo, sft, rm, inputs.Prompts, cancel,
+                    judge: config.OnlineDpoJudge == OnlineDpoJudge.Annotators ? inputs.AnnotatorJudge : null);
+            case AlignmentMethod.Kto:
+            {
+                // The best and the worst response of each ranking: the clearest desirable/undesirable labels it holds.
+                var d = config.Dpo with { Loss = PreferenceLossKind.Kto };
+                var labeled = inputs.Rankings.SelectMany(r => new[]
+                {
+                    new LabeledCompletion(r.Prompt, r.Responses[0], true), new LabeledCompletion(r.Prompt, r.Responses[^1], false),
+                }).Select(l => LabeledExample.Create(base_.Tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
+                var (train, eval) = RunStages.HoldOut(labeled);
+                return stages.Kto(d, sft, train, eval, cancel);
+            }
+            case AlignmentMethod.Dpo or AlignmentMethod.Ipo or AlignmentMethod.Orpo or AlignmentMethod.Simpo:
+            {
+                var d = config.Dpo with { Loss = PreferenceLoss(method, config.Dpo.Loss) };
+                var pairs = inputs.Rankings.SelectMany(r => r.ToPairs())
+                    .Select(p => PreferenceExample.Create(base_.Tokenizer, p, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
+                var (train, eval) = RunStages.HoldOut(pairs);
+                return stages.Preference(d, sft, train, eval, cancel);
+            }
+            default:
+                return stages.GroupRl(config.Grpo with { Estimator = Estimator(method) }, sft, rm, inputs.Prompts, inputs.GoldOfRollouts, cancel);
+        }
+    }
+
+    static PreferenceLossKind PreferenceLoss(AlignmentMethod method, PreferenceLossKind configured) => method switch
+    {
+        AlignmentMethod.Dpo => configured is PreferenceLossKind.Cdpo ? configured : PreferenceLossKind.Sigmoid,
+        AlignmentMethod.Ipo => PreferenceLossKind.Ipo,
+        AlignmentMethod.Kto => PreferenceLossKind.Kto,
+        AlignmentMethod.Orpo => PreferenceLossKind.Orpo,
+        AlignmentMethod.Simpo => PreferenceLossKind.Simpo,
+        _ => throw new ArgumentOutOfRangeException(nameof(method)),
+    };
+
+    static AdvantageEstimator Estimator(AlignmentMethod method) => method switch
+    {
+        AlignmentMethod.Grpo => AdvantageEstimator.Grpo,
+        AlignmentMethod.Rloo => AdvantageEstimator.Rloo,
+        AlignmentMethod.ReinforcePp => AdvantageEstimator.ReinforcePp,
+        AlignmentMethod.ReinforcePpBaseline => AdvantageEstimator.ReinforcePpBaseline,
+        AlignmentMethod.Remax => AdvantageEstimator.Remax,
+        _ => throw new ArgumentOutOfRangeException(nameof(method)),
+    };
 
     /// <summary>Samples from the base model and has the simulated annotators pick demonstrations and rank samples.</summary>
     Dictionary<string, double> Feedback(PretrainedModel base_, GoldRubric gold, List<string> prompts, CancellationToken cancel)
@@ -160,13 +249,13 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         return result;
     }
 
-    PipelineSummary Evaluate(PretrainedModel base_, GoldRubric gold, List<string> prompts, Dictionary<string, double> feedback, Dictionary<string, double> rmDone, CancellationToken cancel)
+    PipelineSummary Evaluate(PretrainedModel base_, GoldRubric gold, List<string> prompts, Dictionary<string, double> feedback, Dictionary<string, double> rmDone,
+        Dictionary<AlignmentMethod, Dictionary<string, double>> trained, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         var e = config.Eval;
         var tokenizer = base_.Tokenizer;
         using var sft = HuggingFaceCheckpoint.LoadCausalLM(Path.Combine(StageDir("sft"), "checkpoint"));
-        using var ppo = HuggingFaceCheckpoint.LoadCausalLM(Path.Combine(StageDir("ppo"), "checkpoint"));
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(Path.Combine(StageDir("rm"), "checkpoint"));
         var promptIds = prompts.Select(base_.EncodePrompt).ToList();
         var options = new SamplingOptions { MaxNewTokens = e.MaxNewTokens, Temperature = e.Temperature, Seed = e.Seed };
@@ -177,8 +266,18 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             ["base"] = evaluator.Sample("base", base_.Model, prompts, promptIds, options, cancel),
             ["sft"] = evaluator.Sample("sft", sft, prompts, promptIds, options, cancel),
             [$"best_of_{e.BestOfN}"] = evaluator.BestOfN(sft, prompts, promptIds, e.BestOfN, options, cancel),
-            ["ppo"] = evaluator.Sample("ppo", ppo, prompts, promptIds, options, cancel),
         };
+        foreach (var (method, done) in trained)
+        {
+            string stage = StageName(method);
+            using var policy = HuggingFaceCheckpoint.LoadCausalLM(Path.Combine(StageDir(stage), "checkpoint"));
+            var r = evaluator.Sample(stage, policy, prompts, promptIds, options, cancel);
+            double trainSeconds = done.GetValueOrDefault("seconds");
+            results[stage] = r with
+            {
+                Score = r.Score with { TrainSeconds = trainSeconds, TrainTokensPerSecond = done.GetValueOrDefault("tokens_processed") / Math.Max(1e-9, trainSeconds) },
+            };
+        }
         seconds["eval"] = clock.Elapsed.TotalSeconds;
 
         var summary = new PipelineSummary
@@ -201,7 +300,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
                 ["annotator agreement with gold"] = summary.AnnotatorGoldAgreement,
                 ["annotator temperature τ"] = feedback.GetValueOrDefault("annotator_temperature"),
             },
-            [goldVsKl, Path.Combine(StageDir("ppo"), "reward.png"), Path.Combine(StageDir("ppo"), "kl.png"), Path.Combine(StageDir("sft"), "loss.png"), Path.Combine(StageDir("rm"), "accuracy.png")],
+            [goldVsKl, .. trained.Keys.SelectMany(m => Directory.GetFiles(StageDir(StageName(m)), "*.png").Order()),
+                Path.Combine(StageDir("sft"), "loss.png"), Path.Combine(StageDir("rm"), "accuracy.png")],
             samples, Recipe.Serialize(config));
         return summary;
     }

@@ -1,4 +1,7 @@
+using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Rewards;
@@ -72,5 +75,56 @@ public sealed record PipelineConfig
         ActorOptimizer = new OptimizerConfig { LearningRate = 3e-4, WarmupRatio = 0.05 },
         CriticOptimizer = new OptimizerConfig { LearningRate = 1e-3, WarmupRatio = 0.05 },
     };
+    /// <summary>
+    /// The methods trained from the same SFT model and RM and graded side by side (<c>rlhf pipeline --algo</c>). The
+    /// online ones get PPO's sample budget: 1,920 sampled completions of at most 64 tokens (PPO: 60 steps × 32).
+    /// The offline ones train on the pairs of the same rankings the RM learned from.
+    /// </summary>
+    public AlignmentMethod[] Algos { get; init; } = [AlignmentMethod.Ppo];
+    /// <summary>
+    /// DPO, cDPO, IPO, SimPO, ORPO and KTO: one epoch over the 6 pairs of each 4-way ranking. TRL's β and loss
+    /// defaults; the learning rate is raised as for SFT, since TRL's 1e-6 barely moves a 260K-parameter model.
+    /// </summary>
+    public DpoConfig Dpo { get; init; } = new()
+    {
+        Epochs = 1, BatchSize = 16, MaxLength = 256, MaxPromptLength = 64, PrecomputeReferenceLogprobs = true,
+        Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Linear, WarmupRatio = 0.05, MinLearningRateRatio = 0 },
+    };
+    /// <summary>
+    /// GRPO, RLOO, REINFORCE++(-baseline) and ReMax: 60 steps × 8 prompts × G = 4 (ReMax adds one greedy sample per
+    /// prompt, its baseline); PPO's two epochs over minibatches of 16 and its learning rate; KL held with β = 0.05, as PPO's.
+    /// </summary>
+    public GroupRlConfig Grpo { get; init; } = new()
+    {
+        Steps = 60, PromptsPerStep = 8, GroupSize = 4, MaxNewTokens = 64, MiniBatchSize = 16, Epochs = 2, Beta = 0.05, RewardKlCoef = 0.05,
+        Optimizer = new OptimizerConfig { LearningRate = 3e-4, Schedule = ScheduleKind.Constant, WarmupRatio = 0 },
+    };
+    /// <summary>Rejection sampling: 3 rounds × 160 prompts × best-of-4 = 1,920 samples; each round's picks trained as SFT is.</summary>
+    public RejectionSamplingConfig Rs { get; init; } = new()
+    {
+        Iterations = 3, PromptsPerIteration = 160, SamplesPerPrompt = 4, MaxNewTokens = 64,
+        Sft = new SftConfig { Epochs = 1, BatchSize = 16, MaxLength = 256, Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Constant, WarmupRatio = 0 } },
+    };
+    /// <summary>Online DPO: 4 rounds × 240 prompts × 2 answers = 1,920 samples; each round one DPO pass as above.</summary>
+    public OnlineDpoConfig OnlineDpo { get; init; } = new()
+    {
+        Iterations = 4, PromptsPerIteration = 240, MaxNewTokens = 64,
+        Dpo = new DpoConfig
+        {
+            Epochs = 1, BatchSize = 16, MaxLength = 256, MaxPromptLength = 64,
+            Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Constant, WarmupRatio = 0 },
+        },
+    };
+    /// <summary>Who labels online DPO's pairs: the reward model (as the other online methods score) or the simulated annotators.</summary>
+    public OnlineDpoJudge OnlineDpoJudge { get; init; } = OnlineDpoJudge.Rm;
     public EvalConfig Eval { get; init; } = new();
+}
+
+/// <summary>The labeller of online DPO's pairs in the built-in pipeline.</summary>
+public enum OnlineDpoJudge
+{
+    /// <summary>The trained reward model (RLAIF-style: Guo et al. 2024).</summary>
+    Rm,
+    /// <summary>The simulated people who gave the original feedback, asked afresh about each new pair (costly with real people).</summary>
+    Annotators,
 }

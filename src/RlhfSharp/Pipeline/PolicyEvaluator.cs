@@ -28,7 +28,7 @@ public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, 
         var clock = Stopwatch.StartNew();
         var (texts, proxy, kl) = Generate(policy, promptIds, options, name, cancel);
         var goldScores = gold.Score(prompts, texts);
-        return Result(texts, goldScores, proxy, kl.Average(), clock.Elapsed.TotalSeconds);
+        return Result(texts, goldScores, proxy, kl, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>
@@ -49,14 +49,18 @@ public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, 
             chosenProxy[i] = proxy[best];
         }
         var goldScores = gold.Score(prompts, chosenTexts);
-        return Result(chosenTexts, goldScores, chosenProxy, Math.Log(n) - (n - 1.0) / n, clock.Elapsed.TotalSeconds);
+        return Result(chosenTexts, goldScores, chosenProxy, [Math.Log(n) - (n - 1.0) / n], clock.Elapsed.TotalSeconds);
     }
 
-    static PolicyEvaluation Result(List<string> texts, double[] goldScores, double[] proxy, double kl, double seconds)
+    static PolicyEvaluation Result(List<string> texts, double[] goldScores, double[] proxy, double[] kl, double seconds)
     {
         var (g, gci) = PolicyScore.MeanAndCi(goldScores);
         var (p, pci) = PolicyScore.MeanAndCi(proxy);
-        return new PolicyEvaluation(new PolicyScore { GoldMean = g, GoldCi95 = gci, ProxyMean = p, ProxyCi95 = pci, KlToSft = kl, Samples = texts.Count, Seconds = seconds },
+        var (k, kci) = PolicyScore.MeanAndCi(kl);
+        return new PolicyEvaluation(new PolicyScore
+            {
+                GoldMean = g, GoldCi95 = gci, ProxyMean = p, ProxyCi95 = pci, KlToSft = k, KlCi95 = kci, Samples = texts.Count, Seconds = seconds,
+            },
             texts, goldScores, proxy);
     }
 

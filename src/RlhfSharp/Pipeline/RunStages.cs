@@ -7,11 +7,14 @@ using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using RlhfSharp.Reporting;
+using RlhfSharp.Rewards;
 using RlhfSharp.Tokenization;
 using RlhfSharp.Training;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace RlhfSharp.Pipeline;
 
@@ -32,11 +35,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> Sft(SftConfig config, List<SftExample> train, List<SftExample> eval, CancellationToken cancel)
     {
         using var policy = base_.Model.Clone();
+        bool lora = UseLora(policy, config.Lora, config.Seed, "sft");
         var state = new StageState(Dir("sft"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("sft"), "metrics.jsonl"), state.SavedStep);
         var trainer = new SftTrainer(policy, config, PadId, base_.Tokenizer.EosId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, state, cancel);
-        HuggingFaceCheckpoint.Save(policy, Checkpoint("sft"), writeExtras: base_.WriteTokenizerFiles);
+        SaveCheckpoint(policy, "sft", lora ? BaseFolder() : null);
         Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
         return result;
     }
@@ -50,13 +54,14 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         torch.manual_seed((long)config.Seed); // the new score head starts the same on every run
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true);
+        bool lora = UseLora(rm, config.Lora, config.Seed, "rm");
         var state = new StageState(Dir("rm"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("rm"), "metrics.jsonl"), state.SavedStep);
         var trainer = new RewardTrainer(rm, config, PadId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, state, cancel);
         if (config.NormalizeOnDemonstrations) trainer.NormalizeOn(demonstrations);
         result["reward_mean_offset"] = rm.RewardMean ?? 0;
-        HuggingFaceCheckpoint.Save(rm, Checkpoint("rm"), writeExtras: base_.WriteTokenizerFiles);
+        SaveCheckpoint(rm, "rm", lora ? initDir : null);
         Charts.Lines(metrics.Rows, "step", [("accuracy", "train pair accuracy"), ("eval_accuracy", "eval pair accuracy")], "Reward model accuracy",
             "fraction of pairs ordered as people did", Path.Combine(Dir("rm"), "accuracy.png"));
         return result;
@@ -67,26 +72,26 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// <paramref name="rmDir"/> (also the critic's starting point when the critic is separate).
     /// </summary>
     public Dictionary<string, double> Ppo(PpoConfig config, string policyDir, string rmDir, List<int[]> prompts, List<SftExample> ptx,
-        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel)
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        bool lora = UseLora(policy, config.Lora, config.Seed, "ppo");
+        using var reference = Reference(policy, policyDir, lora);
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        if (rm.Config.VocabSize != policy.Config.VocabSize)
-            throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
+        if (critic is not null) UseLora(critic, config.Lora, config.Seed + 1, "ppo"); // OpenRLHF puts LoRA on the critic too
         var state = new StageState(Dir("ppo"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("ppo"), "metrics.jsonl"), state.SavedStep);
-        var trainer = new PpoTrainer(policy, reference, critic, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
+        var trainer = new PpoTrainer(policy, reference, critic, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
         var result = trainer.Train(prompts, ptx, state, cancel);
-        HuggingFaceCheckpoint.Save(trainer.Ema ?? policy, Checkpoint("ppo"), writeExtras: base_.WriteTokenizerFiles);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SaveCheckpoint(trainer.Ema ?? policy, "ppo", lora ? policyDir : null);
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
         Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
-        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef").ToDictionary();
+        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef" or "tokens_processed").ToDictionary();
     }
 
     /// <summary>
@@ -97,12 +102,14 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         string stage = PreferenceTrainer.StageName(config.Loss);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = config.NeedsReference ? HuggingFaceCheckpoint.LoadCausalLM(policyDir) : null;
+        bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
+        using var reference = config.NeedsReference ? Reference(policy, policyDir, lora) : null;
         var state = new StageState(Dir(stage), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
         var result = trainer.Train(train, eval, state, cancel);
-        SavePreferenceStage(policy, stage, metrics);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SavePreferenceStage(policy, stage, metrics, lora ? policyDir : null);
         return result;
     }
 
@@ -111,18 +118,20 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         config = config with { Loss = PreferenceLossKind.Kto };
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
+        using var reference = Reference(policy, policyDir, lora);
         var state = new StageState(Dir("kto"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("kto"), "metrics.jsonl"), state.SavedStep);
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
         var result = trainer.TrainKto(train, eval, state, cancel);
-        SavePreferenceStage(policy, "kto", metrics);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SavePreferenceStage(policy, "kto", metrics, lora ? policyDir : null);
         return result;
     }
 
-    void SavePreferenceStage(CausalLM policy, string stage, MetricsLog metrics)
+    void SavePreferenceStage(CausalLM policy, string stage, MetricsLog metrics, string? loraBase)
     {
-        HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
+        SaveCheckpoint(policy, stage, loraBase);
         Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], $"{stage.ToUpperInvariant()} loss", "loss", Path.Combine(Dir(stage), "loss.png"));
         Charts.Lines(metrics.Rows, "step", [("rewards/margins", "train reward margin"), ("eval_margin", "eval reward margin")],
             $"{stage.ToUpperInvariant()}: implicit reward margin (chosen − rejected)", "reward", Path.Combine(Dir(stage), "margin.png"));
@@ -134,44 +143,45 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// in the stage folder named after the estimator (<c>&lt;run&gt;/grpo</c>, <c>rloo</c>, …).
     /// </summary>
     public Dictionary<string, double> GroupRl(GroupRlConfig config, string policyDir, string rmDir, List<int[]> prompts,
-        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel)
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         string stage = config.StageName;
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        if (rm.Config.VocabSize != policy.Config.VocabSize)
-            throw new RlhfException($"{rmDir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({policy.Config.VocabSize}); they must share a tokenizer.");
+        bool lora = UseLora(policy, config.Lora, config.Seed, "grpo");
+        using var reference = Reference(policy, policyDir, lora);
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         var state = new StageState(Dir(stage), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
-        var trainer = new GroupRlTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), config)
+        var trainer = new GroupRlTrainer(policy, reference, reward.Score, new Sampler(policy, base_.Tokenizer), config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
         var result = trainer.Train(prompts, state, cancel);
-        HuggingFaceCheckpoint.Save(policy, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SaveCheckpoint(policy, stage, lora ? policyDir : null);
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
         Charts.Lines(metrics.Rows, "step", [("kl", "KL to the reference (per sample)")], $"{stage}: KL to the reference", "nats", Path.Combine(Dir(stage), "kl.png"));
-        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction").ToDictionary();
+        return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "zero_std_fraction" or "tokens_processed").ToDictionary();
     }
 
     /// <summary>
     /// Rejection-sampling fine-tuning from <paramref name="policyDir"/>: best-of-n samples, picked by the reward model in
     /// <paramref name="rmDir"/>, distilled by SFT each round; writes <c>&lt;run&gt;/rs/checkpoint</c>.
     /// </summary>
-    public Dictionary<string, double> RejectionSampling(RejectionSamplingConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel)
+    public Dictionary<string, double> RejectionSampling(RejectionSamplingConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
+        IReadOnlyList<RewardSource>? rewards = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("rs"), "metrics.jsonl"), null); // not resumable: a rerun starts over
-        var trainer = new RejectionSamplingTrainer(policy, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
+        bool lora = UseLora(policy, config.Sft.Lora, config.Seed, "rs.sft");
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
+        using var metrics = new MetricsLog(Path.Combine(Dir("rs"), "metrics.jsonl"));
+        var trainer = new RejectionSamplingTrainer(policy, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
         {
             Progress = Progress, Metrics = metrics,
         };
-        var result = trainer.Train(prompts, cancel);
-        HuggingFaceCheckpoint.Save(policy, Checkpoint("rs"), writeExtras: base_.WriteTokenizerFiles);
+        var result = trainer.Train(prompts, new StageState(Dir("rs")), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SaveCheckpoint(policy, "rs", lora ? policyDir : null);
         Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of samples"), ("reward_best_mean", "mean reward of the picks")],
             "Rejection sampling: reward per round", "reward", Path.Combine(Dir("rs"), "reward.png"));
         return result;
@@ -181,22 +191,61 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// Online DPO from <paramref name="policyDir"/> (also the frozen reference): pairs sampled from the current policy and
     /// labelled by the reward model in <paramref name="rmDir"/> each round; writes <c>&lt;run&gt;/online_dpo/checkpoint</c>.
     /// </summary>
-    public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel)
+    /// <param name="judge">Labels the pairs instead of the rewards (the simulated annotators: 1 for the preferred answer of each pair).</param>
+    public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
+        IReadOnlyList<RewardSource>? rewards = null, Func<SampleBatch, Tensor>? judge = null)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var reference = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        foreach (var p in rm.parameters()) p.requires_grad = false;
-        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("online_dpo"), "metrics.jsonl"), null); // not resumable: a rerun starts over
-        var trainer = new OnlineDpoTrainer(policy, reference, b => rm.Rewards(b.Sequences, b.AttentionMask), new Sampler(policy, base_.Tokenizer), PadId, config)
+        bool lora = UseLora(policy, config.Dpo.Lora, config.Seed, "online_dpo.dpo");
+        using var reference = Reference(policy, policyDir, lora);
+        using var reward = judge is null ? new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer) : null;
+        using var metrics = new MetricsLog(Path.Combine(Dir("online_dpo"), "metrics.jsonl"));
+        var trainer = new OnlineDpoTrainer(policy, reference, judge ?? reward!.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics,
         };
-        var result = trainer.Train(prompts, cancel);
-        HuggingFaceCheckpoint.Save(policy, Checkpoint("online_dpo"), writeExtras: base_.WriteTokenizerFiles);
+        var result = trainer.Train(prompts, new StageState(Dir("online_dpo")), cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
+        SaveCheckpoint(policy, "online_dpo", lora ? policyDir : null);
         Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of the policy's samples")], "Online DPO: reward per round", "reward",
             Path.Combine(Dir("online_dpo"), "reward.png"));
         return result;
+    }
+
+    /// <summary>Attaches LoRA adapters when the stage's config asks for them (seeded, so a rerun starts from the same A).</summary>
+    static bool UseLora(torch.nn.Module model, LoraConfig? lora, ulong seed, string section)
+    {
+        if (lora is null) return false;
+        lora.Validate(section);
+        torch.manual_seed((long)seed);
+        LoraModel.Attach(model, lora);
+        return true;
+    }
+
+    /// <summary>
+    /// The frozen reference: with LoRA, the policy itself with its adapters switched off (one copy of the weights),
+    /// else a second copy loaded from <paramref name="policyDir"/>.
+    /// </summary>
+    static CausalLM Reference(CausalLM policy, string policyDir, bool lora) =>
+        lora ? policy.WithoutAdapters() : HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+
+    /// <summary>
+    /// A stage's checkpoint: the full HF model, or, when LoRA trained, the PEFT adapter folder on top of
+    /// <paramref name="loraBase"/> (which later stages and <c>--model</c> load with the adapters merged).
+    /// </summary>
+    void SaveCheckpoint(torch.nn.Module model, string stage, string? loraBase)
+    {
+        if (loraBase is not null) PeftAdapter.Save(model, Checkpoint(stage), loraBase, base_.WriteTokenizerFiles);
+        else HuggingFaceCheckpoint.Save(model, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
+    }
+
+    /// <summary>The base model as an HF folder (adapters name their base; a llama2.c file is written out once as <c>&lt;run&gt;/base/checkpoint</c>).</summary>
+    string BaseFolder()
+    {
+        if (Directory.Exists(base_.Path)) return base_.Path;
+        if (!Directory.Exists(Checkpoint("base")))
+            HuggingFaceCheckpoint.Save(base_.Model, Checkpoint("base"), writeExtras: base_.WriteTokenizerFiles);
+        return Checkpoint("base");
     }
 
     /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>

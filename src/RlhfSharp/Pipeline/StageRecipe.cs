@@ -6,6 +6,7 @@ using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Data;
+using RlhfSharp.Rewards;
 
 namespace RlhfSharp.Pipeline;
 
@@ -40,6 +41,11 @@ public sealed record StageRecipe
     [Range(1, int.MaxValue)]
     public int MaxPromptTokens { get; init; } = 256;
     public FieldMap Fields { get; init; } = new();
+    /// <summary>
+    /// The reward of the online stages (ppo, rs, online-dpo, grpo, rloo, reinforce-pp, remax): the weighted sum of these
+    /// sources, e.g. <c>[{"source": "rm"}, {"source": "vader", "weight": 0.5}]</c>. Default: the run's reward model alone.
+    /// </summary>
+    public List<RewardSource> Rewards { get; init; } = [new RewardSource()];
     public bool SkipInvalid { get; init; }
     public SftConfig Sft { get; init; } = new();
     public RewardConfig Rm { get; init; } = new();

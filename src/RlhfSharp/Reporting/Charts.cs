@@ -29,7 +29,7 @@ public static class Charts
     public static void GoldVsKl(IReadOnlyDictionary<string, PolicyScore> policies, string path)
     {
         var plot = new Plot();
-        var palette = new ScottPlot.Palettes.Category10();
+        var palette = new ScottPlot.Palettes.Category20();
         int i = 0;
         foreach (var (name, s) in policies)
         {

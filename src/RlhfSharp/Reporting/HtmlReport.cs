@@ -24,10 +24,11 @@ public static class HtmlReport
             .Append("img{max-width:100%;margin:0.5em 0}pre{background:#f8f8f8;padding:1em;overflow:auto;font-size:12px}.story{white-space:pre-wrap;max-width:360px}")
             .Append("</style></head><body>");
         html.Append($"<h1>{E(title)}</h1>");
-        html.Append("<h2>Policies on held-out prompts</h2><table><tr><th>policy</th><th>gold mean</th><th>gold 95% CI</th><th>proxy (RM) mean</th><th>KL to SFT</th><th>samples</th><th>seconds</th></tr>");
+        html.Append("<h2>Policies on held-out prompts</h2><table><tr><th>policy</th><th>gold mean</th><th>gold 95% CI</th><th>proxy (RM) mean</th><th>KL to SFT</th><th>KL 95% CI</th><th>samples</th><th>train seconds</th><th>train tokens/s</th></tr>");
         foreach (var (name, s) in policies)
             html.Append($"<tr><td>{E(name)}</td><td class=num>{F(s.GoldMean)}</td><td class=num>[{F(s.GoldCi95[0])}, {F(s.GoldCi95[1])}]</td>" +
-                        $"<td class=num>{F(s.ProxyMean)}</td><td class=num>{F(s.KlToSft)}</td><td class=num>{s.Samples}</td><td class=num>{F(s.Seconds)}</td></tr>");
+                        $"<td class=num>{F(s.ProxyMean)}</td><td class=num>{F(s.KlToSft)}</td><td class=num>[{F(s.KlCi95[0])}, {F(s.KlCi95[1])}]</td><td class=num>{s.Samples}</td>" +
+                        $"<td class=num>{(s.TrainSeconds > 0 ? F(s.TrainSeconds) : "–")}</td><td class=num>{(s.TrainSeconds > 0 ? s.TrainTokensPerSecond.ToString("0", System.Globalization.CultureInfo.InvariantCulture) : "–")}</td></tr>");
         html.Append("</table><table>");
         foreach (var (k, v) in headline) html.Append($"<tr><th>{E(k)}</th><td class=num>{F(v)}</td></tr>");
         html.Append("</table>");

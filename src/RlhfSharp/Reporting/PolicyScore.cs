@@ -11,8 +11,15 @@ public sealed record PolicyScore
     [JsonPropertyName("proxy_mean")] public double ProxyMean { get; init; }
     [JsonPropertyName("proxy_ci95")] public double[] ProxyCi95 { get; init; } = [0, 0];
     [JsonPropertyName("kl_to_sft")] public double KlToSft { get; init; }
+    /// <summary>95% interval of the KL estimate (a point for best-of-n, whose KL is analytic).</summary>
+    [JsonPropertyName("kl_ci95")] public double[] KlCi95 { get; init; } = [0, 0];
     [JsonPropertyName("samples")] public int Samples { get; init; }
+    /// <summary>Seconds the evaluation of this policy took.</summary>
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
+    /// <summary>Wall time of the method's training stage (0 for policies that are not trained by a method).</summary>
+    [JsonPropertyName("train_seconds")] public double TrainSeconds { get; init; }
+    /// <summary>Policy token positions run forward per second of training (generation and loss passes, padding included).</summary>
+    [JsonPropertyName("train_tokens_per_s")] public double TrainTokensPerSecond { get; init; }
 
     public static (double Mean, double[] Ci95) MeanAndCi(IReadOnlyList<double> values)
     {

@@ -14,6 +14,8 @@ internal sealed class ByteLevelBpe : IBpeModel
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
     private readonly BpeTokenizer _bpe;
+    private readonly Dictionary<int, string> _pieces;
+    private static readonly Dictionary<char, byte> UnicodeToByte = ByteToUnicodeInverse();
 
     /// <param name="vocab">model.vocab, in byte-mapped form.</param>
     /// <param name="merges">model.merges as pairs.</param>
@@ -22,6 +24,7 @@ internal sealed class ByteLevelBpe : IBpeModel
     {
         // No special tokens go to the library: HfTokenizer cuts them out first, so text typed by a user
         // that looks like a special stays plain text.
+        _pieces = vocab.ToDictionary(p => p.Value, p => p.Key);
         _bpe = BpeTokenizer.Create(new BpeOptions(vocab)
         {
             Merges = merges.Select(m => $"{m.Left} {m.Right}"),
@@ -34,4 +37,20 @@ internal sealed class ByteLevelBpe : IBpeModel
         text.Length == 0 ? [] : _bpe.EncodeToIds(text, considerPreTokenization: true, considerNormalization: false).ToArray();
 
     public string Decode(IReadOnlyList<int> ids, bool afterBos) => _bpe.Decode(ids) ?? "";
+
+    public byte[] TokenBytes(int id) =>
+        _pieces.TryGetValue(id, out var piece) ? piece.Select(c => UnicodeToByte.TryGetValue(c, out var b) ? b : (byte)'?').ToArray() : [];
+
+    /// <summary>GPT-2's <c>bytes_to_unicode</c> reversed: printable bytes stand for themselves, the other 68 for U+0100 onwards.</summary>
+    private static Dictionary<char, byte> ByteToUnicodeInverse()
+    {
+        var map = new Dictionary<char, byte>();
+        int next = 256;
+        for (int b = 0; b < 256; b++)
+        {
+            bool printable = b is >= '!' and <= '~' or >= 0xA1 and <= 0xAC or >= 0xAE and <= 0xFF;
+            map[printable ? (char)b : (char)next++] = (byte)b;
+        }
+        return map;
+    }
 }

@@ -220,6 +220,9 @@ public sealed class HfTokenizer : ITokenizer
         return ids.ToArray();
     }
 
+    public byte[] TokenBytes(int id) =>
+        _added.TryGetValue(id, out var added) ? System.Text.Encoding.UTF8.GetBytes(added.Content) : _model.TokenBytes(id);
+
     public string Decode(IReadOnlyList<int> ids, bool skipSpecial = true)
     {
         var text = new System.Text.StringBuilder();

@@ -11,4 +11,7 @@ internal interface IBpeModel
 
     /// <summary>Decodes a run of ordinary ids; <paramref name="afterBos"/> asks to drop the dummy-prefix space.</summary>
     string Decode(IReadOnlyList<int> ids, bool afterBos);
+
+    /// <summary>The raw bytes one ordinary id stands for (a byte piece may be part of a multi-byte character).</summary>
+    byte[] TokenBytes(int id);
 }

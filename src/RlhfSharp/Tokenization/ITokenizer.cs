@@ -34,4 +34,10 @@ public interface ITokenizer
 
     /// <summary>Decodes ids; BOS/EOS/PAD are dropped when <paramref name="skipSpecial"/> is set.</summary>
     string Decode(IReadOnlyList<int> ids, bool skipSpecial = true);
+
+    /// <summary>
+    /// The UTF-8 bytes one token stands for (OpenAI's logprobs <c>bytes</c>). The default encodes its decoded text, which
+    /// is exact unless the token is part of a multi-byte character; tokenizers that know their byte pieces override it.
+    /// </summary>
+    byte[] TokenBytes(int id) => System.Text.Encoding.UTF8.GetBytes(Decode([id], skipSpecial: false));
 }

@@ -161,4 +161,8 @@ public sealed partial class Llama2cTokenizer : ITokenizer
         Flush();
         return text.ToString();
     }
+
+    /// <summary>The byte pieces &lt;0x00&gt;..&lt;0xFF&gt; stand for one raw byte each; other pieces for their UTF-8 text.</summary>
+    public byte[] TokenBytes(int id) =>
+        id >= ByteOffset && id < ByteOffset + 256 ? [(byte)(id - ByteOffset)] : Encoding.UTF8.GetBytes(id is 0 or 1 or 2 ? Decode([id], skipSpecial: false) : _pieces[id]);
 }

@@ -46,6 +46,8 @@ internal sealed class SentencePieceBpe : IBpeModel
     public string Decode(IReadOnlyList<int> ids, bool afterBos) =>
         SentencePieceText.Decode(ids.Select(id => _pieces[id]), stripFirstSpace: afterBos && _prepend != PrependScheme.Never);
 
+    public byte[] TokenBytes(int id) => SentencePieceText.Bytes(_pieces[id] ?? "");
+
     private void EncodeWord(string word, List<int> ids)
     {
         var symbols = new List<string>();

@@ -29,4 +29,6 @@ internal sealed class SentencePieceModelFile : IBpeModel
 
     public string Decode(IReadOnlyList<int> ids, bool afterBos) =>
         SentencePieceText.Decode(ids.Select(id => _pieces[id]), stripFirstSpace: afterBos && _sp.AddDummyPrefix);
+
+    public byte[] TokenBytes(int id) => SentencePieceText.Bytes(_pieces[id] ?? "");
 }

@@ -23,6 +23,10 @@ internal static class SentencePieceText
         return stripFirstSpace && text.StartsWith(' ') ? text[1..] : text;
     }
 
+    /// <summary>The raw bytes of one piece: its byte for <c>&lt;0xXX&gt;</c>, else its UTF-8 with <c>▁</c> as a space.</summary>
+    public static byte[] Bytes(string piece) =>
+        TryParseByte(piece, out var b) ? [b] : Encoding.UTF8.GetBytes(piece.Replace('▁', ' '));
+
     /// <summary>True for a byte-fallback piece <c>&lt;0xXX&gt;</c> (exactly six characters, two hex digits).</summary>
     public static bool TryParseByte(string piece, out byte value)
     {

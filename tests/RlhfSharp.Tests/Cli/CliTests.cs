@@ -77,6 +77,8 @@ public sealed class CliTests : IDisposable
     [InlineData("id-out-of-vocab", "generate --prompt-ids 1,9999", "9999")]
     [InlineData("two-prompt-sources", "generate --prompt hi --prompt-ids 1", "exactly one")]
     [InlineData("bad-top-p", "generate --prompt hi --top-p 0", "top_p")]
+    [InlineData("unknown-algo", "pipeline --out {tmp}/run --algo ppo,dpp", "unknown method 'dpp'")]
+    [InlineData("empty-algo", "pipeline --out {tmp}/run --algo ,", "no method named")]
     public void Bad_input_is_one_clear_line_and_a_nonzero_exit(string name, string args, string mentioned)
     {
         _ = name;

@@ -1,5 +1,8 @@
 using System.Text.Json.Nodes;
+using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
@@ -84,6 +87,54 @@ public sealed class KinderStoriesPipelineTests : IDisposable
         Assert.Contains("ppo: resuming at step 2", log);
         Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "ppo", "metrics.jsonl")).Length);
         Assert.True(summary.Policies.ContainsKey("ppo"));
+    }
+
+    [Fact]
+    public void Leaderboard_trains_every_method_from_the_same_sft_and_rm_and_grades_each_side_by_side()
+    {
+        string run = Path.Combine(tmp, "leaderboard");
+        var tinyOptimizer = new OptimizerConfig { LearningRate = 1e-4, Schedule = ScheduleKind.Constant, WarmupRatio = 0 };
+        var config = Short with
+        {
+            Algos = Enum.GetValues<AlignmentMethod>(),
+            Dpo = new DpoConfig { Epochs = 1, BatchSize = 8, MaxLength = 128, MaxPromptLength = 32, Optimizer = tinyOptimizer },
+            Grpo = new GroupRlConfig { Steps = 2, PromptsPerStep = 2, GroupSize = 2, MaxNewTokens = 16, MiniBatchSize = 4, Optimizer = tinyOptimizer },
+            Rs = new RejectionSamplingConfig { Iterations = 1, PromptsPerIteration = 4, SamplesPerPrompt = 2, MaxNewTokens = 16,
+                Sft = new SftConfig { Epochs = 1, BatchSize = 4, MaxLength = 128, Optimizer = tinyOptimizer } },
+            OnlineDpo = new OnlineDpoConfig { Iterations = 1, PromptsPerIteration = 8, MaxNewTokens = 16,
+                Dpo = new DpoConfig { Epochs = 1, BatchSize = 4, MaxLength = 128, MaxPromptLength = 32, Optimizer = tinyOptimizer } },
+            OnlineDpoJudge = OnlineDpoJudge.Annotators,
+        };
+        var log = new List<string>();
+        var summary = new KinderStoriesPipeline(config, run) { Log = log.Add }.Run();
+
+        Assert.Single(log, l => l == "sft: starting");
+        Assert.Single(log, l => l == "rm: starting");
+        var sftWeights = File.ReadAllBytes(Path.Combine(run, "sft", "checkpoint", "model.safetensors"));
+        var stages = new[] { "ppo", "dpo", "ipo", "kto", "orpo", "simpo", "grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "remax", "rs", "online_dpo" };
+        Assert.Equal(stages, Enum.GetValues<AlignmentMethod>().Select(KinderStoriesPipeline.StageName));
+        var json = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "summary.json")))!["policies"]!;
+        var report = File.ReadAllText(Path.Combine(run, "report.html"));
+        foreach (var stage in stages)
+        {
+            Assert.True(File.Exists(Path.Combine(run, stage, "done.json")), stage);
+            // Every method trained: its weights moved away from the SFT model it started from.
+            Assert.NotEqual(sftWeights, File.ReadAllBytes(Path.Combine(run, stage, "checkpoint", "model.safetensors")));
+            var p = json[stage]!;
+            double gold = p["gold_mean"]!.GetValue<double>();
+            var ci = p["gold_ci95"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray();
+            Assert.True(ci[0] <= gold && gold <= ci[1], stage);
+            var klCi = p["kl_ci95"]!.AsArray().Select(x => x!.GetValue<double>()).ToArray();
+            Assert.InRange(p["kl_to_sft"]!.GetValue<double>(), klCi[0], klCi[1]);
+            Assert.True(p["train_seconds"]!.GetValue<double>() > 0, stage);
+            Assert.True(p["train_tokens_per_s"]!.GetValue<double>() > 0, stage);
+            Assert.Equal(config.Prompts.Eval, p["samples"]!.GetValue<int>());
+            Assert.Contains($"<td>{stage}</td>", report);
+        }
+        Assert.Equal(0, summary.Policies["sft"].TrainSeconds);
+        // The annotators labelled online DPO's pairs: every pair got a winner (no reward-model ties to drop).
+        var round = File.ReadAllLines(Path.Combine(run, "online_dpo", "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).Single();
+        Assert.Equal(config.OnlineDpo.PromptsPerIteration, round["pairs"]!.GetValue<double>());
     }
 
     sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>

@@ -81,4 +81,20 @@ public sealed class RecipeTests : IDisposable
         Assert.Equal(1, again.ExitCode);
         Assert.Contains("already done", again.Stderr);
     }
+
+    [Fact]
+    public void Grpo_trains_on_rule_rewards_set_in_the_recipe_with_no_reward_model_in_the_run()
+    {
+        string run = Path.Combine(tmp, "rules");
+        var grpo = RlhfProcess.Run("grpo", "--recipe", RepoFile("recipes/hh-rlhf.json"), "--out", run,
+            "--set", """rewards=[{"source": "vader"}, {"source": "length", "target_words": 10, "weight": 0.5}]""",
+            "--set", "max_records=8", "--set", "grpo.steps=2", "--set", "grpo.prompts_per_step=2", "--set", "grpo.group_size=2",
+            "--set", "grpo.max_new_tokens=12", "--set", "grpo.mini_batch_size=4", "--set", "max_prompt_tokens=64");
+        Assert.True(grpo.ExitCode == 0, grpo.Stderr + grpo.Stdout);
+        Assert.False(Directory.Exists(Path.Combine(run, "rm")));
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(run, "grpo", "metrics.jsonl")).Length);
+        var bad = RlhfProcess.Run("rloo", "--recipe", RepoFile("recipes/hh-rlhf.json"), "--out", run, "--set", """rewards=[{"source": "keyword"}]""");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("pattern", bad.Stderr);
+    }
 }

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using RlhfSharp.Lora;
 using System.Text.Json.Serialization;
 using RlhfSharp.Training;
 
@@ -55,6 +56,8 @@ public sealed record DpoConfig
     [Range(1, int.MaxValue)]
     public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
+    public LoraConfig? Lora { get; init; }
 
     /// <summary>Whether the loss compares against a frozen reference model (SimPO and ORPO do not).</summary>
     [JsonIgnore]

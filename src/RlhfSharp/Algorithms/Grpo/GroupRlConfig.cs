@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using RlhfSharp.Lora;
 using System.Text.Json.Serialization;
 using RlhfSharp.Training;
 
@@ -89,6 +90,8 @@ public sealed record GroupRlConfig
     [Range(1, int.MaxValue)]
     public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
+    public LoraConfig? Lora { get; init; }
 
     /// <summary>The run-folder stage name of the estimator (<c>grpo</c>, <c>rloo</c>, <c>reinforce_pp</c>, <c>reinforce_pp_baseline</c>, <c>remax</c>).</summary>
     [JsonIgnore]

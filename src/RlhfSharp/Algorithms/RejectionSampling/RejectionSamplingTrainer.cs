@@ -17,11 +17,18 @@ public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, 
     public IProgress<TrainingProgress>? Progress { get; init; }
     public MetricsLog? Metrics { get; init; }
 
-    public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, CancellationToken cancel = default)
+    /// <summary>
+    /// Runs the rounds; with <paramref name="state"/>, the policy is saved after every round and a stopped run resumes
+    /// at the next one. A round's prompts and samples come from seeds of its number, so resuming repeats nothing.
+    /// </summary>
+    public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, StageState? state = null, CancellationToken cancel = default)
     {
         if (prompts.Count == 0) throw new RlhfException("rejection sampling: no prompts.");
         var last = new Dictionary<string, double>();
-        for (int round = 0; round < config.Iterations; round++)
+        var modules = new Dictionary<string, nn.Module> { ["policy"] = policy };
+        int start = 0;
+        if (state?.SavedStep is int saved) { state.Load(modules, new Dictionary<string, Training.Optimizer>()); start = saved; }
+        for (int round = start; round < config.Iterations; round++)
         {
             cancel.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
@@ -36,6 +43,7 @@ public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, 
                 ["selected"] = picks.Count, ["time_sample"] = sampleSeconds, ["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds,
             };
             foreach (var (k, v) in sftResult) last["sft_" + k] = v;
+            state?.Save(round + 1, modules, new Dictionary<string, Training.Optimizer>());
             Metrics?.Write(last);
             Progress?.Report(new TrainingProgress("rs", round + 1, config.Iterations, last));
         }

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using RlhfSharp.Lora;
 using RlhfSharp.Training;
 
 namespace RlhfSharp.Algorithms.Sft;
@@ -29,4 +30,6 @@ public sealed record SftConfig
     [Range(1, int.MaxValue)]
     public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
+    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
+    public LoraConfig? Lora { get; init; }
 }

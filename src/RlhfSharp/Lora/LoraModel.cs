@@ -1,0 +1,134 @@
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Lora;
+
+/// <summary>
+/// Puts LoRA adapters on a loaded model (PEFT's <c>get_peft_model</c>): targets are HF module names, mapped onto our
+/// fused projections by <see cref="HfWeightMap.Projections"/>; every base weight is frozen so only the adapters (and
+/// a score head, PEFT's <c>modules_to_save</c>) reach the optimizer.
+/// </summary>
+public static class LoraModel
+{
+    /// <summary>PEFT's default targets per model type (<c>TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING</c> in peft/utils/constants.py).</summary>
+    public static IReadOnlyList<string> DefaultTargets(TransformerConfig c) => c.ModelType switch
+    {
+        "gpt2" => ["c_attn"],
+        "llama" or "mistral" or "qwen2" => ["q_proj", "v_proj"],
+        _ => throw new RlhfException($"no default LoRA target modules for model_type {c.ModelType}: set lora.target_modules."),
+    };
+
+    /// <summary>The PEFT shorthand for every linear layer but the output head.</summary>
+    public const string AllLinear = "all-linear";
+
+    /// <summary>
+    /// Freezes <paramref name="model"/> and attaches adapters; a reward model's score head stays trainable (PEFT's
+    /// <c>modules_to_save</c> for sequence classification). Returns the number of adapter parameters.
+    /// </summary>
+    public static long Attach(nn.Module model, LoraConfig config)
+    {
+        var (body, head) = model switch
+        {
+            CausalLM lm => (lm.model, (nn.Module?)null),
+            ScoreModel sm => (sm.model, sm.score),
+            _ => throw new ArgumentException($"cannot attach LoRA to a {model.GetType().Name}"),
+        };
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        if (head is not null) foreach (var p in head.parameters()) p.requires_grad = true;
+        return Attach(body, config, freeze: false);
+    }
+
+    /// <summary>Attaches adapters to the projections of <paramref name="body"/> that <see cref="LoraConfig.TargetModules"/> names.</summary>
+    public static long Attach(Transformer body, LoraConfig config, bool freeze = true)
+    {
+        if (body.Lora is not null) throw new InvalidOperationException("the model already has LoRA adapters");
+        config.Validate("lora");
+        var targets = config.TargetModules ?? DefaultTargets(body.Config);
+        if (freeze) foreach (var p in body.parameters()) p.requires_grad = false;
+        long count = 0;
+        foreach (var (projection, targeted) in Targets(body.Config, targets))
+        {
+            var (owner, name) = Owner(body, projection.Ours);
+            var weight = (owner, name) switch
+            {
+                (Attention a, "qkv_proj") => a.qkv_proj.weight!,
+                (Attention a, "o_proj") => a.o_proj.weight!,
+                (Mlp m, "up_proj") => m.up_proj.weight!,
+                (Mlp m, _) => m.down_proj.weight!,
+                _ => throw new InvalidOperationException($"{projection.Ours}: not a projection"),
+            };
+            var adapter = new LoraAdapter(weight.shape[1], projection.HfModules.Zip(projection.Rows).ToList(), targeted, config, weight.dtype, weight.device);
+            switch (owner)
+            {
+                case Attention a: a.AttachLora(name, adapter); break;
+                case Mlp m: m.AttachLora(name, adapter); break;
+            }
+            count += adapter.parameters().Sum(p => p.numel());
+        }
+        body.Lora = config with { TargetModules = [.. targets] };
+        return count;
+    }
+
+    /// <summary>
+    /// The projections <paramref name="targets"/> select and, for each, which of its HF modules are targeted. A target
+    /// matches a module named exactly so or ending in "." + target (PEFT's rule); one that matches nothing is an error,
+    /// as in PEFT.
+    /// </summary>
+    public static List<(HfWeightMap.Projection Projection, HashSet<string> Targeted)> Targets(TransformerConfig c, IReadOnlyList<string> targets)
+    {
+        var projections = HfWeightMap.Projections(c).ToList();
+        bool Matches(string hfModule, string t) => t == AllLinear || hfModule == t || hfModule.EndsWith("." + t, StringComparison.Ordinal);
+        var unmatched = targets.Where(t => !projections.SelectMany(p => p.HfModules).Any(m => Matches(m, t))).ToList();
+        if (unmatched.Count > 0)
+        {
+            var names = projections.SelectMany(p => p.HfModules).Select(m => m[(m.LastIndexOf('.') + 1)..]).Distinct();
+            throw new RlhfException($"lora target_modules: {string.Join(", ", unmatched.Select(t => $"'{t}'"))} not found in this {c.ModelType} model; its projections are {string.Join(", ", names)}.");
+        }
+        return projections.Select(p => (p, p.HfModules.Where(m => targets.Any(t => Matches(m, t))).ToHashSet()))
+            .Where(x => x.Item2.Count > 0).ToList();
+    }
+
+    /// <summary>The module owning one of our projections (<c>model.layers.3.attn.qkv_proj</c> → layer 3's attention, "qkv_proj").</summary>
+    static (nn.Module Owner, string Name) Owner(Transformer body, string ours)
+    {
+        var parts = ours.Split('.'); // model, layers, i, attn|mlp, name
+        var layer = body.layers[int.Parse(parts[2])];
+        return (parts[3] == "attn" ? layer.attn : layer.mlp, parts[4]);
+    }
+
+    /// <summary>Every adapter of a model with the path of the projection it adapts (e.g. <c>model.layers.0.attn.qkv_proj</c>).</summary>
+    public static IEnumerable<(string Projection, LoraAdapter Adapter)> Adapters(nn.Module model) =>
+        model.named_modules().Where(m => m.module is LoraAdapter).Select(m => (m.name[..^"_lora".Length], (LoraAdapter)m.module));
+
+    /// <summary>
+    /// Switches every adapter of <paramref name="model"/> off until disposed: the forward pass is then exactly the base
+    /// model's, which is how DPO, PPO and GRPO get their frozen reference without a second copy of the weights.
+    /// </summary>
+    public static IDisposable AdaptersOff(nn.Module model)
+    {
+        var adapters = Adapters(model).Select(a => a.Adapter).Where(a => a.Enabled).ToList();
+        foreach (var a in adapters) a.Enabled = false;
+        return new Restore(adapters);
+    }
+
+    sealed class Restore(List<LoraAdapter> adapters) : IDisposable
+    {
+        public void Dispose() { foreach (var a in adapters) a.Enabled = true; }
+    }
+
+    /// <summary>
+    /// Adds (α/r)·B·A of <paramref name="pair"/> into rows [offset, offset+rows) of our projection weight in
+    /// <paramref name="model"/> (PEFT's <c>merge</c>; GPT-2's Conv1D transpose is handled by HfWeightMap on save).
+    /// </summary>
+    public static void MergeSlice(nn.Module model, string projection, long offset, Tensor lowRankA, Tensor lowRankB, double scaling)
+    {
+        var weight = model.named_parameters().FirstOrDefault(p => p.name == projection + ".weight").parameter
+                     ?? throw new InvalidOperationException($"{projection}.weight not found");
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var delta = lowRankB.to(float32).matmul(lowRankA.to(float32)) * scaling;
+        weight.narrow(0, offset, delta.shape[0]).add_(delta.to(weight.dtype).to(weight.device));
+    }
+}

@@ -1,0 +1,101 @@
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Generation;
+using RlhfSharp.Models;
+using RlhfSharp.Rewards;
+using RlhfSharp.Tokenization;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Pipeline;
+
+/// <summary>
+/// The reward of a batch of rollouts in the online stages: the weighted sum of the recipe's <see cref="RewardSource"/>s.
+/// Reward models score the sampled token ids directly; rule and HTTP rewards score the decoded prompt and completion.
+/// </summary>
+public sealed class RolloutReward : IDisposable
+{
+    readonly List<(ScoreModel Model, double Weight)> models = [];
+    readonly CompositeReward? text;
+    readonly List<IDisposable> owned = [];
+    readonly ITokenizer tokenizer;
+
+    /// <param name="sources">The terms; <c>[rm]</c> when empty.</param>
+    /// <param name="runRm">The run's reward model, for <c>rm</c> terms without a path.</param>
+    /// <param name="vocabSize">The policy's vocabulary: a reward model must share it to read the sampled ids.</param>
+    public RolloutReward(IReadOnlyList<RewardSource> sources, string runRm, int vocabSize, ITokenizer tokenizer)
+    {
+        this.tokenizer = tokenizer;
+        var textParts = new List<(IRewardFunction, double)>();
+        try
+        {
+            foreach (var s in sources.Count == 0 ? [new RewardSource()] : sources)
+            {
+                if (s.Source == RewardSourceKind.Rm)
+                {
+                    string dir = s.Path ?? runRm;
+                    if (!Directory.Exists(dir))
+                        throw new RlhfException(s.Path is null ? $"{dir} not found: run 'rlhf rm' with the same --out first, or give the rm reward a path."
+                            : $"rewards: reward model folder {dir} not found.");
+                    var rm = HuggingFaceCheckpoint.LoadScoreModel(dir);
+                    owned.Add(rm);
+                    foreach (var p in rm.parameters()) p.requires_grad = false;
+                    if (rm.Config.VocabSize != vocabSize)
+                        throw new RlhfException($"{dir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({vocabSize}); they must share a tokenizer.");
+                    models.Add((rm, s.Weight));
+                    continue;
+                }
+                textParts.Add((TextReward(s), s.Weight));
+            }
+        }
+        catch { Dispose(); throw; }
+        if (textParts.Count > 0) text = new CompositeReward(textParts, "rules");
+    }
+
+    /// <summary>Whether the sum is just one reward model with weight 1 (the InstructGPT setting).</summary>
+    public bool IsRewardModelOnly => text is null && models is [(_, 1.0)];
+
+    IRewardFunction TextReward(RewardSource s)
+    {
+        switch (s.Source)
+        {
+            case RewardSourceKind.Vader: return LexiconReward.VaderCompound();
+            case RewardSourceKind.Afinn: return LexiconReward.AfinnMean();
+            case RewardSourceKind.Length: return new LengthReward(s.TargetWords, s.PenaltyPerWord);
+            case RewardSourceKind.Repetition: return new RepetitionPenalty(s.N);
+            case RewardSourceKind.Keyword:
+                if (string.IsNullOrEmpty(s.Pattern)) throw new RlhfException("rewards: a keyword reward needs a 'pattern'.");
+                return new KeywordReward(s.Pattern);
+            case RewardSourceKind.Http:
+                if (!Uri.TryCreate(s.Url, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))
+                    throw new RlhfException($"rewards: an http reward needs an absolute http(s) 'url', not '{s.Url}'.");
+                string? token = null;
+                if (s.TokenEnv is not null && (token = Environment.GetEnvironmentVariable(s.TokenEnv)) is null or "")
+                    throw new RlhfException($"rewards: token_env '{s.TokenEnv}' is not set in the environment.");
+                var http = new HttpReward(url, token, TimeSpan.FromSeconds(s.TimeoutSeconds), s.Retries);
+                owned.Add(http);
+                return http;
+            default: throw new RlhfException($"rewards: unknown source {s.Source}.");
+        }
+    }
+
+    /// <summary>One reward per row of <paramref name="batch"/>, float32, on the rollouts' device.</summary>
+    public Tensor Score(SampleBatch batch)
+    {
+        var device = batch.Sequences.device;
+        var total = zeros(batch.Sequences.shape[0], dtype: ScalarType.Float32, device: device);
+        foreach (var (model, weight) in models)
+            total = total + weight * model.Rewards(batch.Sequences, batch.AttentionMask).to(ScalarType.Float32);
+        if (text is not null)
+        {
+            var (prompts, texts) = RunStages.RolloutTexts(batch, tokenizer);
+            var scores = text.Score(prompts, texts).Select(x => (float)x).ToArray();
+            total = total + tensor(scores, device: device);
+        }
+        return total;
+    }
+
+    public void Dispose()
+    {
+        foreach (var o in owned) o.Dispose();
+        owned.Clear();
+    }
+}
