@@ -86,7 +86,7 @@ public sealed record PpoConfig
     public OptimizerConfig CriticOptimizer { get; init; } = new() { LearningRate = 9e-6, Schedule = ScheduleKind.Cosine };
     [Range(0, int.MaxValue)]
     public int SaveEvery { get; init; } = 10;
-    /// <summary>Checkpoints kept on disk, the newest (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
     [Range(1, int.MaxValue)]
     public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
