@@ -58,7 +58,8 @@ public static class Recipe
     {
         foreach (var property in config.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
-            if (property.GetIndexParameters().Length > 0 || !property.CanRead) continue;
+            // Only what a recipe can set: computed properties (a config derived from this one) would recurse forever.
+            if (property.GetIndexParameters().Length > 0 || !property.CanRead || property.SetMethod is null || property.IsDefined(typeof(JsonIgnoreAttribute))) continue;
             object? value = property.GetValue(config);
             string key = prefix + Json.PropertyNamingPolicy!.ConvertName(property.Name);
             if (property.GetCustomAttribute<RangeAttribute>() is { } range && value is not null && !range.IsValid(value))
