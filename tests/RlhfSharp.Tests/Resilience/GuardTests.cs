@@ -54,7 +54,9 @@ public sealed class GuardTests : IDisposable
 
         // A checkpoint of stories260K (weights + AdamW moments) is ~3.2 MB: a 5 MB disk holds the first, not the second.
         string small = Path.Combine(tmp, "small");
-        if (!Mount(small, "size=5m")) return; // needs root (CAP_SYS_ADMIN); the read-only test below covers the message path too
+        // A tmpfs needs root (CAP_SYS_ADMIN); as another user the test stops here, with the read-only test covering the message path.
+        if (!IsRoot) return;
+        Assert.True(Mount(small, "size=5m"), "mount -t tmpfs failed");
         var full = FaultRun.Run(["sft", "--recipe", recipe, "--out", small]);
         Assert.Equal(1, full.ExitCode);
         Assert.Contains("No space left on device", full.Stderr);
@@ -81,13 +83,15 @@ public sealed class GuardTests : IDisposable
         var stopped = FaultRun.Run(["sft", "--recipe", Recipe(), "--out", run], () => new StageState(Path.Combine(run, "sft")).SavedStep >= 2);
         Assert.True(stopped.Killed, stopped.Stderr);
         var before = Hashes(run);
-        if (!MakeReadOnly(run)) return; // neither a read-only bind mount (root) nor chmod (non-root) was possible
+        Assert.True(MakeReadOnly(run), "neither a read-only bind mount (root) nor chmod (non-root) worked");
         var r = FaultRun.Run(["sft", "--recipe", Path.Combine(tmp, "recipe.json"), "--out", run, "--resume"]);
         Assert.Equal(1, r.ExitCode);
         Assert.Contains($"{Path.Combine(run, "sft")}: cannot write the run here", r.Stderr);
         Assert.DoesNotContain("   at ", r.Stderr);
         Assert.Equal(before, Hashes(run));
     }
+
+    static bool IsRoot => Environment.UserName == "root";
 
     static Dictionary<string, string> Hashes(string dir) => Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
         .ToDictionary(f => Path.GetRelativePath(dir, f), FaultRun.Sha256);
@@ -102,7 +106,7 @@ public sealed class GuardTests : IDisposable
 
     bool MakeReadOnly(string dir)
     {
-        if (Environment.UserName != "root")
+        if (!IsRoot)
         {
             foreach (var d in Directory.EnumerateDirectories(dir, "*", SearchOption.AllDirectories).Append(dir))
                 File.SetUnixFileMode(d, UnixFileMode.UserRead | UnixFileMode.UserExecute);
