@@ -1,12 +1,17 @@
 using System.CommandLine;
 using RlhfSharp.Cli.Commands;
+using RlhfSharp.Distributed;
 
 namespace RlhfSharp.Cli;
 
 public static class Program
 {
+    /// <summary>Where errors go: the console's error stream, kept when the other ranks of an mpirun silence theirs.</summary>
+    static TextWriter errors = Console.Error;
+
     public static int Main(string[] args)
     {
+        if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is string rank && rank != "0") errors = QuietRank.Silence();
         var root = new RootCommand("rlhf: the ChatGPT-style RLHF stack (SFT, reward model, PPO and friends) on TorchSharp.")
         {
             GenerateCommand.Create(),
@@ -15,6 +20,7 @@ public static class Program
             PipelineCommand.Create(),
             EvalCommand.Create(),
             ServeCommand.Create(),
+            LabelCommand.Create(),
             LoraCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
@@ -32,8 +38,7 @@ public static class Program
         try { return body(); }
         catch (RlhfException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            return Fail($"error: {e.Message}", 1);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException && Environment.GetEnvironmentVariable("RLHF_DEBUG") is null)
         {
@@ -48,8 +53,19 @@ public static class Program
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("RLHF_DEBUG") is null)
         {
-            Console.Error.WriteLine($"error: {e.GetType().Name}: {e.Message}");
-            return 2;
+            return Fail($"error: {e.GetType().Name}: {e.Message}", 2);
         }
+    }
+
+    /// <summary>
+    /// Prints the error (with its rank under mpirun) and returns the exit code; under mpirun with several ranks it ends
+    /// them all, since the ranks still training would wait for this one in their next all-reduce forever.
+    /// </summary>
+    static int Fail(string message, int code)
+    {
+        errors.WriteLine(DataParallel.Size > 1 ? $"rank {DataParallel.Rank}: {message}" : message);
+        errors.Flush();
+        if (DataParallel.World is { Size: > 1 } world) world.Abort(code);
+        return code;
     }
 }

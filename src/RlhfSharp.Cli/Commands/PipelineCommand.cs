@@ -24,6 +24,8 @@ public static class PipelineCommand
             { recipe, set, output, resume, algo };
         command.SetAction(r => Program.Run(() =>
         {
+            if (RlhfSharp.Distributed.DataParallel.Size > 1)
+                throw new RlhfException("rlhf pipeline does not run under mpirun: run its stages (rlhf sft, rm, ppo) with mpirun instead (docs/distributed.md).");
             var config = Recipe.Load<PipelineConfig>(r.GetValue(recipe), r.GetValue(set));
             if (r.GetValue(algo) is string list) config = config with { Algos = ParseMethods(list) };
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);

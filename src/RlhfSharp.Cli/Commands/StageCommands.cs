@@ -1,6 +1,7 @@
 using System.CommandLine;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
+using RlhfSharp.Distributed;
 using RlhfSharp.Models;
 using RlhfSharp.Pipeline;
 using RlhfSharp.Recipes;
@@ -20,14 +21,16 @@ public static class StageCommands
         yield return Stage("sft", "Supervised fine-tuning on demonstrations (loss on responses only).", RunSft);
         yield return Stage("rm", "Train a reward model on rankings or pairwise preferences (InstructGPT K-wise loss).", RunRm);
         yield return Stage("ppo", "PPO against the reward model with a per-token KL penalty to the SFT model.", RunPpo);
-        yield return Stage("rs", "Rejection-sampling fine-tuning: best-of-n samples picked by the reward model, distilled by SFT, repeated.", RunRs);
-        yield return Stage("online-dpo", "Online DPO: pairs sampled from the current policy, labelled by the reward model, a DPO pass each round.", RunOnlineDpo, "online_dpo");
+        yield return Stage("rs", "Rejection-sampling fine-tuning: best-of-n samples picked by the reward model, distilled by SFT, repeated.", RunRs, dataParallel: false);
+        yield return Stage("online-dpo", "Online DPO: pairs sampled from the current policy, labelled by the reward model, a DPO pass each round.", RunOnlineDpo, "online_dpo", dataParallel: false);
     }
 
     internal delegate Dictionary<string, double> StageBody(StageRecipe recipe, PretrainedModel model, RunStages stages, CancellationToken cancel);
 
     /// <param name="folder">The stage's folder in the run when it differs from the command's name.</param>
-    internal static Command Stage(string name, string description, StageBody body, string? folder = null)
+    /// <param name="dataParallel">Whether the stage trains data-parallel under <c>mpirun</c> (docs/distributed.md); the
+    /// others refuse more than one rank rather than train N copies side by side.</param>
+    internal static Command Stage(string name, string description, StageBody body, string? folder = null, bool dataParallel = true)
     {
         var recipe = new Option<string?>("--recipe", "-r") { Description = "Recipe file (JSON), e.g. recipes/hh-rlhf.json." };
         var set = new Option<string[]>("--set") { Description = $"Override a recipe value, e.g. --set {name}.epochs=1 (repeatable)." };
@@ -37,6 +40,8 @@ public static class StageCommands
         var command = new Command(name, description) { recipe, set, output, resume, skipInvalid };
         command.SetAction(r => Program.Run(() =>
         {
+            if (!dataParallel && DataParallel.Size > 1)
+                throw new RlhfException($"rlhf {name} does not train data-parallel yet: run it without mpirun (data-parallel: sft, rm, ppo, the dpo family and the grpo family).");
             var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), [.. r.GetValue(set) ?? [], .. r.GetValue(skipInvalid) ? ["skip_invalid=true"] : Array.Empty<string>()]);
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             var state = new StageState(Path.Combine(dir, folder ?? name));
@@ -52,7 +57,7 @@ public static class StageCommands
             {
                 var started = DateTime.UtcNow;
                 // The recipe is written once the first step is done: a command that stops on bad input leaves the run folder as it was.
-                var stages = new RunStages(model, dir) { Progress = new FirstReport(progress, () => Durable.WriteAllText(recipeFile, resolved)) };
+                var stages = new RunStages(model, dir) { Progress = new FirstReport(progress, () => { if (DataParallel.IsRoot) Durable.WriteAllText(recipeFile, resolved); }) };
                 var numbers = body(config, model, stages, cancel);
                 numbers["seconds"] = (DateTime.UtcNow - started).TotalSeconds;
                 state.MarkDone(numbers);
@@ -119,8 +124,9 @@ public static class StageCommands
     {
         if (Directory.Exists(stages.Checkpoint(stage))) return stages.Checkpoint(stage);
         if (Directory.Exists(model.Path)) return model.Path;
-        if (!Directory.Exists(stages.Checkpoint("base")))
+        if (!Directory.Exists(stages.Checkpoint("base")) && DataParallel.IsRoot)
             HuggingFaceCheckpoint.Save(model.Model, stages.Checkpoint("base"), writeExtras: model.WriteTokenizerFiles);
+        DataParallel.Barrier(); // the other ranks read what rank 0 wrote
         return stages.Checkpoint("base");
     }
 

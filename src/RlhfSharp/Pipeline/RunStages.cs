@@ -6,6 +6,7 @@ using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
+using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
 using RlhfSharp.Lora;
 using RlhfSharp.Models;
@@ -235,6 +236,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// </summary>
     void SaveCheckpoint(torch.nn.Module model, string stage, string? loraBase)
     {
+        if (!DataParallel.IsRoot) return; // under mpirun the ranks hold the same weights: rank 0 writes them
         if (loraBase is not null) PeftAdapter.Save(model, Checkpoint(stage), loraBase, base_.WriteTokenizerFiles);
         else HuggingFaceCheckpoint.Save(model, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
     }
@@ -243,8 +245,9 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     string BaseFolder()
     {
         if (Directory.Exists(base_.Path)) return base_.Path;
-        if (!Directory.Exists(Checkpoint("base")))
+        if (!Directory.Exists(Checkpoint("base")) && DataParallel.IsRoot)
             HuggingFaceCheckpoint.Save(base_.Model, Checkpoint("base"), writeExtras: base_.WriteTokenizerFiles);
+        DataParallel.Barrier(); // the other ranks read what rank 0 wrote
         return Checkpoint("base");
     }
 

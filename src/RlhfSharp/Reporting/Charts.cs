@@ -9,6 +9,7 @@ public static class Charts
     public static void Lines(IReadOnlyList<IReadOnlyDictionary<string, double>> rows, string xKey, IReadOnlyList<(string Key, string Label)> series,
         string title, string yLabel, string path)
     {
+        if (!RlhfSharp.Distributed.DataParallel.IsRoot) return; // under mpirun rank 0 writes the run's files
         var plot = new Plot();
         foreach (var (key, label) in series)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using RlhfSharp.Distributed;
 
 namespace RlhfSharp.Training;
 
@@ -18,9 +19,10 @@ public sealed class MetricsLog : IDisposable
     /// <remarks>The file (and its folder) is created by the first row, so a stage that stops before its first step writes nothing.</remarks>
     public MetricsLog(string? path, bool append = true)
     {
-        this.path = path;
+        // Under mpirun only rank 0 writes; the other ranks keep their rows in memory.
+        this.path = DataParallel.IsRoot ? path : null;
         this.append = append;
-        if (path is not null && append && File.Exists(path)) Rows.AddRange(Read(path));
+        if (this.path is not null && append && File.Exists(path)) Rows.AddRange(Read(path!));
     }
 
     /// <summary>
@@ -30,7 +32,7 @@ public sealed class MetricsLog : IDisposable
     /// </summary>
     public static MetricsLog Resuming(string path, int? savedStep)
     {
-        if (File.Exists(path))
+        if (DataParallel.IsRoot && File.Exists(path))
         {
             var lines = File.ReadAllLines(path);
             var kept = lines.Where(line => StepOf(line) is double step && step <= (savedStep ?? 0)).ToList();

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using RlhfSharp.Checkpoints;
+using RlhfSharp.Distributed;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -44,6 +45,7 @@ public sealed class StageState(string stageDir, int keepLast = 2)
     /// </summary>
     public void Save(int step, IReadOnlyDictionary<string, nn.Module> modules, IReadOnlyDictionary<string, Optimizer> optimizers, JsonObject? extra = null)
     {
+        if (!DataParallel.IsRoot) return; // under mpirun the ranks hold the same weights: rank 0 writes them
         string name = StepFolder(step);
         // Training is deterministic in the step (docs/resume.md), so a whole checkpoint of this step already holds this state.
         if (Checkpoints().Any(c => c.Step == step && c.Progress is not null)) return;
@@ -112,6 +114,7 @@ public sealed class StageState(string stageDir, int keepLast = 2)
     /// <summary>Marks the stage finished (after its checkpoint is in place) and drops the resume state.</summary>
     public void MarkDone(IReadOnlyDictionary<string, double> summary)
     {
+        if (!DataParallel.IsRoot) return;
         var o = new JsonObject();
         foreach (var (k, v) in summary) o[k] = double.IsFinite(v) ? v : null;
         Durable.WriteAllText(DoneFile, o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -4,6 +4,7 @@ using RlhfSharp.Algorithms.Kto;
 using RlhfSharp.Algorithms.Orpo;
 using RlhfSharp.Algorithms.Simpo;
 using RlhfSharp.Data;
+using RlhfSharp.Distributed;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -121,20 +122,22 @@ public sealed class PreferenceTrainer
         var clock = Stopwatch.StartNew();
         for (int step = start; step < total; step++)
         {
-            if (cancel.IsCancellationRequested) { state?.Save(step, modules, optimizers); cancel.ThrowIfCancellationRequested(); }
+            if (DataParallel.AnyCancelled(cancel)) { state?.Save(step, modules, optimizers); throw new OperationCanceledException(cancel); }
             int epoch = step / stepsPerEpoch;
             var order = SeededOrder.Permutation(count, config.Seed + (ulong)epoch);
             var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < count).Select(i => order[i]).ToList();
+            var mine = DataParallel.Shard(indices);
             var sums = new MetricSums();
-            for (int m = 0; m < indices.Count; m += config.BatchSize)
+            for (int m = 0; m < mine.Count; m += config.BatchSize)
             {
                 using var scope = NewDisposeScope();
-                var micro = indices.Skip(m).Take(config.BatchSize).ToList();
+                var micro = mine.Skip(m).Take(config.BatchSize).ToList();
                 var (loss, metrics) = microStep(micro);
-                // Each micro-batch's mean loss, weighted by its share of the step: the gradient of the step's mean.
+                // Each micro-batch's mean loss, weighted by its share of the step (all ranks'): the gradient of the step's mean.
                 (loss * ((double)micro.Count / indices.Count)).backward();
                 sums.Add(metrics, micro.Count);
             }
+            sums = sums.AcrossRanks(); // first, so every rank sees the same loss and skips (or not) the same step
             double gradNorm = optimizer.Apply(sums.Keys.Contains("loss") ? sums.Mean("loss") : (double?)null);
             var row = new Dictionary<string, double> { ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch };
             foreach (var key in sums.Keys) row[key] = sums.Mean(key);
@@ -306,9 +309,11 @@ public sealed class PreferenceTrainer
         bool wasTraining = policy.training;
         policy.eval();
         var sums = new MetricSums();
+        // Each rank scores its shard of the batches.
+        var batches = DataParallel.Shard(Enumerable.Range(0, (count + config.BatchSize - 1) / config.BatchSize).ToList());
         using (no_grad())
         {
-            for (int i = 0; i < count; i += config.BatchSize)
+            foreach (int i in batches.Select(b => b * config.BatchSize))
             {
                 using var scope = NewDisposeScope();
                 var micro = Enumerable.Range(i, Math.Min(config.BatchSize, count - i)).ToList();
@@ -316,7 +321,7 @@ public sealed class PreferenceTrainer
             }
         }
         if (wasTraining) policy.train();
-        return sums;
+        return sums.AcrossRanks();
     }
 
     /// <summary>Example-weighted means of micro-batch diagnostics; a NaN (an empty KTO side) does not count.</summary>
@@ -335,5 +340,21 @@ public sealed class PreferenceTrainer
         }
 
         public double Mean(string key) => sums.TryGetValue(key, out var sw) && sw.Weight > 0 ? sw.Sum / sw.Weight : double.NaN;
+
+        /// <summary>Every metric this trainer can log, so the ranks all-reduce the same numbers in the same order.</summary>
+        static readonly string[] Names = ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+            "logps/rejected", "nll_loss", "log_odds_ratio", "kl"];
+
+        /// <summary>The sums over every rank (this object itself in one process). A rank with an empty shard adds nothing.</summary>
+        public MetricSums AcrossRanks()
+        {
+            if (DataParallel.World is null) return this;
+            if (sums.Keys.Except(Names).FirstOrDefault() is string unknown) throw new InvalidOperationException($"metric '{unknown}' is missing from MetricSums.Names.");
+            var flat = DataParallel.Sum(Names.SelectMany(n => sums.TryGetValue(n, out var sw) ? new[] { sw.Sum, sw.Weight, 1.0 } : [0, 0, 0]).ToArray());
+            var result = new MetricSums();
+            for (int i = 0; i < Names.Length; i++)
+                if (flat[3 * i + 2] > 0) result.sums[Names[i]] = (flat[3 * i], flat[3 * i + 1]);
+            return result;
+        }
     }
 }

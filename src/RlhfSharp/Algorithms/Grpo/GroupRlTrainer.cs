@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
@@ -59,10 +60,10 @@ public sealed class GroupRlTrainer
         int stepsPerEpoch = Math.Max(1, prompts.Count / perStep);
         for (int step = start; step < config.Steps; step++)
         {
-            if (cancel.IsCancellationRequested)
+            if (DataParallel.AnyCancelled(cancel))
             {
                 state?.Save(step, modules, optimizers);
-                cancel.ThrowIfCancellationRequested();
+                throw new OperationCanceledException(cancel);
             }
             var order = SeededOrder.Permutation(prompts.Count, config.Seed + (ulong)(step / stepsPerEpoch));
             var chosen = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Select(i => prompts[order[i % prompts.Count]]).ToList();
@@ -71,11 +72,16 @@ public sealed class GroupRlTrainer
             var clock = Stopwatch.StartNew();
             policy.eval();
             // Group-major: the G copies of a prompt sit next to each other, as every estimator's view(-1, G) expects.
-            using var rollout = sampler.SampleGroups(chosen, config.GroupSize, new SamplingOptions
+            // Under mpirun each rank samples its shard of the prompts (whole groups, so group baselines stay exact), rows
+            // [offset, offset + G·shard) of the step's batch, with its own seed; rank 0's is the single-process seed.
+            var mine = DataParallel.Shard(chosen);
+            int offset = DataParallel.ShardStart(chosen.Count) * config.GroupSize;
+            using var rollout = sampler.SampleGroups(mine, config.GroupSize, new SamplingOptions
             {
-                MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP, Seed = config.Seed + (ulong)step * 7919,
+                MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP,
+                Seed = config.Seed + (ulong)step * 7919 + (ulong)DataParallel.Rank * 1_000_003,
             });
-            using var greedy = config.Estimator == AdvantageEstimator.Remax ? GreedyRollout(chosen) : null;
+            using var greedy = config.Estimator == AdvantageEstimator.Remax ? GreedyRollout(mine) : null;
             double generateSeconds = clock.Elapsed.TotalSeconds;
             var extra = RolloutMetrics?.Invoke(rollout);
 
@@ -90,11 +96,12 @@ public sealed class GroupRlTrainer
             var rng = new Random((int)((config.Seed + (ulong)step) % int.MaxValue));
             for (int epoch = 0; epoch < config.Epochs; epoch++)
             {
+                // The global batch's rows, shuffled alike on every rank; each rank trains the rows of an update it holds.
                 var shuffled = Enumerable.Range(0, rows).ToArray();
                 rng.Shuffle(shuffled);
                 for (int u = 0; u < rows; u += RowsPerUpdate)
                 {
-                    var part = Update(exp, shuffled.Skip(u).Take(RowsPerUpdate).ToArray(), optimizer);
+                    var part = Update(exp, shuffled.Skip(u).Take(RowsPerUpdate).ToArray(), offset, optimizer);
                     foreach (var (k, v) in part) sums[k] = sums.GetValueOrDefault(k) + v;
                     updates++;
                 }
@@ -151,7 +158,7 @@ public sealed class GroupRlTrainer
         var greedyRewards = greedy is null ? null : greedyScores! - config.RewardKlCoef * SequenceKl(greedy);
         var adv = CriticFreeAdvantages.Compute(config.Estimator, scores, kl, mask, config.GroupSize, config.RewardKlCoef, config.RewardScaling, greedyRewards);
 
-        var stats = new Dictionary<string, double>
+        var stats = DataParallel.World is null ? new Dictionary<string, double>
         {
             ["reward_mean"] = scores.mean().item<float>(),
             ["reward_std"] = scores.numel() > 1 ? scores.std().item<float>() : 0,
@@ -160,10 +167,33 @@ public sealed class GroupRlTrainer
             ["kl"] = kl.sum(1).mean().item<float>(),
             ["response_length"] = mask.sum(1).mean().item<float>(),
             ["finished_fraction"] = rollout.FinishReasons.Count(r => r == FinishReason.Stop) / (double)rollout.FinishReasons.Length,
-        };
-        if (adv.Baselines is not null) stats["baseline_mean"] = adv.Baselines.mean().item<float>();
-        if (greedyScores is not null) stats["greedy_score_mean"] = greedyScores.mean().item<float>();
+        } : GlobalStatistics(scores, adv, mask, kl, rollout);
+        if (adv.Baselines is not null) stats["baseline_mean"] = DataParallel.Sum(adv.Baselines.sum().item<float>())[0] / DataParallel.Sum(adv.Baselines.numel())[0];
+        if (greedyScores is not null) stats["greedy_score_mean"] = DataParallel.Sum(greedyScores.sum().item<float>())[0] / DataParallel.Sum(greedyScores.numel())[0];
         return new GroupExperience(seq, attention, positions, mask, oldLogprobs, config.Beta > 0 ? refLogprobs : null, adv.Advantages, p, stats);
+    }
+
+    /// <summary>The rollout diagnostics of the step's whole batch under mpirun, from sums over every rank's rows.</summary>
+    Dictionary<string, double> GlobalStatistics(Tensor scores, CriticFreeAdvantagesOutput adv, Tensor mask, Tensor kl, SampleBatch rollout)
+    {
+        using var scope = NewDisposeScope();
+        var s64 = scores.to(float64);
+        var a = adv.Advantages.to(float64) * mask;
+        var local = stack([s64.sum(), s64.square().sum(), mask.sum().to(float64), a.sum(), (a.square() * mask).sum(), kl.sum().to(float64)])
+            .cpu().data<double>().ToArray();
+        int groups = (int)(scores.shape[0] / config.GroupSize);
+        var s = DataParallel.Sum([.. local, scores.shape[0], adv.ZeroStdFraction * groups, groups, rollout.FinishReasons.Count(r => r == FinishReason.Stop)]);
+        double rows = s[6], tokens = s[2], mean = s[0] / rows, advMean = s[3] / Math.Max(1, tokens);
+        return new Dictionary<string, double>
+        {
+            ["reward_mean"] = mean,
+            ["reward_std"] = rows > 1 ? Math.Sqrt(Math.Max(0, (s[1] - rows * mean * mean) / (rows - 1))) : 0,
+            ["advantage_std"] = tokens > 1 ? Math.Sqrt(Math.Max(0, (s[4] - tokens * advMean * advMean) / (tokens - 1))) : 0,
+            ["zero_std_fraction"] = s[7] / Math.Max(1, s[8]),
+            ["kl"] = s[5] / rows,
+            ["response_length"] = tokens / rows,
+            ["finished_fraction"] = s[9] / rows,
+        };
     }
 
     /// <summary>Σ_t k1 of each row of a rollout against the reference, [B] (for ReMax's greedy baseline).</summary>
@@ -176,13 +206,20 @@ public sealed class GroupRlTrainer
         return (KlEstimator.K1(logprobs, refLogprobs) * b.ResponseMask.to(float32)).sum(1);
     }
 
-    /// <summary>One optimizer step over <paramref name="rows"/>, in micro-batches whose losses share the step's denominator.</summary>
-    Dictionary<string, double> Update(GroupExperience exp, int[] rows, Optimizer optimizer)
+    /// <summary>
+    /// One optimizer step over <paramref name="chunk"/> (rows of the step's global batch), in micro-batches whose losses
+    /// share the step's denominator. Each rank trains the rows it holds (local row = global − <paramref name="offset"/>);
+    /// the denominator counts every rank's, so the all-reduced gradient is the single-process one.
+    /// </summary>
+    Dictionary<string, double> Update(GroupExperience exp, int[] chunk, int offset, Optimizer optimizer)
     {
         using var scope = NewDisposeScope();
         var device = exp.Sequences.device;
+        long held = exp.Sequences.shape[0];
+        var rows = chunk.Where(g => g >= offset && g < offset + held).Select(g => g - offset).ToArray();
         var all = tensor(rows.Select(r => (long)r).ToArray(), device: device);
-        double stepTokens = exp.ActionMask.index_select(0, all).sum().item<float>();
+        double stepTokens = rows.Length == 0 ? 0 : exp.ActionMask.index_select(0, all).sum().item<float>();
+        if (DataParallel.World is not null) stepTokens = DataParallel.Sum(stepTokens)[0];
         int p = exp.PromptLength, n = (int)exp.ActionMask.shape[1];
         double loss = 0, klLoss = 0, clip = 0, approxKl = 0, entropy = 0;
         int micro = 0;
@@ -204,16 +241,23 @@ public sealed class GroupRlTrainer
                 perToken = perToken + config.Beta * k3;
                 klLoss += MaskedStats.MaskedMean(k3.detach(), mask).item<float>();
             }
-            var microLoss = GroupRlLoss.Aggregate(perToken, mask, config.LossAggregation, stepTokens, rows.Length, config.MaxNewTokens);
+            var microLoss = GroupRlLoss.Aggregate(perToken, mask, config.LossAggregation, stepTokens, chunk.Length, config.MaxNewTokens);
             microLoss.backward();
             loss += microLoss.item<float>();
             clip += pol.ClipFraction.item<float>();
             approxKl += pol.ApproxKl.item<float>();
             using (no_grad()) entropy += MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits).narrow(1, p - 1, n), mask).item<float>();
         }
+        double gradNorm = optimizer.Apply();
+        if (DataParallel.World is not null)
+        {
+            var s = DataParallel.Sum(loss, clip, approxKl, entropy, klLoss, micro);
+            (loss, clip, approxKl, entropy, klLoss, micro) = (s[0], s[1], s[2], s[3], s[4], (int)s[5]);
+        }
+        micro = Math.Max(1, micro);
         var result = new Dictionary<string, double>
         {
-            ["grad_norm"] = optimizer.Apply(loss),
+            ["grad_norm"] = gradNorm,
             // The step's loss is the sum of its micro-batches' shares.
             ["policy_loss"] = loss,
             ["clipfrac"] = clip / micro,

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Data;
+using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
@@ -80,21 +81,25 @@ public sealed class PpoTrainer
         int stepsPerEpoch = Math.Max(1, prompts.Count / batch);
         for (int step = start; step < config.Steps; step++)
         {
-            if (cancel.IsCancellationRequested)
+            if (DataParallel.AnyCancelled(cancel))
             {
                 state?.Save(step, modules, optimizers, new JsonObject { ["kl_coef"] = kl.Coef });
-                cancel.ThrowIfCancellationRequested();
+                throw new OperationCanceledException(cancel);
             }
             var order = SeededOrder.Permutation(prompts.Count, config.Seed + (ulong)(step / stepsPerEpoch));
             var chosen = Enumerable.Range((step % stepsPerEpoch) * batch, batch).Select(i => prompts[order[i % prompts.Count]]).ToList();
 
             var clock = Stopwatch.StartNew();
             using var _ = NewDisposeScope();
-            var (ids, mask) = sampler.LeftPad(chosen);
+            // Under mpirun each rank samples its shard of the step's prompts (rows [offset, offset + shard) of the batch)
+            // with its own seed; rank 0's is the single-process seed.
+            var (ids, mask) = sampler.LeftPad(DataParallel.Shard(chosen));
+            int offset = DataParallel.ShardStart(chosen.Count);
             policy.eval();
             using var rollout = sampler.Sample(ids, mask, new SamplingOptions
             {
-                MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP, Seed = config.Seed + (ulong)step * 7919,
+                MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP,
+                Seed = config.Seed + (ulong)step * 7919 + (ulong)DataParallel.Rank * 1_000_003,
             });
             double generateSeconds = clock.Elapsed.TotalSeconds;
             var extra = RolloutMetrics?.Invoke(rollout);
@@ -109,12 +114,14 @@ public sealed class PpoTrainer
             var rng = new Random((int)((config.Seed + (ulong)step) % int.MaxValue));
             for (int epoch = 0; epoch < config.PpoEpochs; epoch++)
             {
-                var rows = Enumerable.Range(0, exp.Rows).ToArray();
+                // Minibatches are drawn from the global batch's rows with the same generator on every rank; each rank
+                // trains the rows it holds, so the updates are the single-process ones.
+                var rows = Enumerable.Range(0, chosen.Count).ToArray();
                 rng.Shuffle(rows);
                 bool stop = false;
                 for (int m = 0; m < rows.Length; m += config.MiniBatchSize)
                 {
-                    var part = TrainMinibatch(exp, rows.Skip(m).Take(config.MiniBatchSize).ToArray(), ptx, actorOpt, criticOpt, rng);
+                    var part = TrainMinibatch(exp, rows.Skip(m).Take(config.MiniBatchSize).ToArray(), offset, ptx, actorOpt, criticOpt, rng);
                     foreach (var (k, v) in part) sums[k] = sums.GetValueOrDefault(k) + v;
                     updates++;
                     if (config.EarlyStopKl is double target && part["approx_kl"] > 1.5 * target) { stop = true; break; }
@@ -124,7 +131,7 @@ public sealed class PpoTrainer
             double trainSeconds = clock.Elapsed.TotalSeconds;
 
             var stats = Statistics(exp, rollout);
-            kl.Update(stats["kl"], exp.Rows);
+            kl.Update(stats["kl"], chosen.Count);
             if (Ema is not null) UpdateEma(config.EmaBeta!.Value);
 
             var row = new Dictionary<string, double> { ["step"] = step + 1 };
@@ -135,7 +142,7 @@ public sealed class PpoTrainer
             row["skipped_steps"] = actorOpt.SkippedSteps + (criticOpt?.SkippedSteps ?? 0);
             row["lr_actor"] = actorOpt.LearningRate;
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
-            row["tokens_per_s"] = stats["response_length"] * exp.Rows / Math.Max(1e-9, generateSeconds);
+            row["tokens_per_s"] = stats["response_length"] * chosen.Count / Math.Max(1e-9, generateSeconds);
             Metrics?.Write(row);
             Progress?.Report(new TrainingProgress("ppo", step + 1, config.Steps, row));
             last = row;
@@ -165,7 +172,7 @@ public sealed class PpoTrainer
         var kl = KlEstimator.PerToken(oldLogprobs, refLogprobs, config.KlEstimator) * mask;
         var rewards = KlShapedReward.Compute(scores, kl, mask, klCoef, (-config.RewardClip, config.RewardClip));
         var (advantages, returns) = GaeEstimator.Compute(values, rewards, mask, config.Gamma, config.Lambda);
-        if (config.WhitenAdvantages && mask.sum().item<float>() > 1) advantages = MaskedStats.MaskedWhiten(advantages, mask) * mask;
+        if (config.WhitenAdvantages && AcrossRanks.Count(mask) > 1) advantages = AcrossRanks.MaskedWhiten(advantages, mask) * mask;
 
         return new Experience
         {
@@ -183,81 +190,126 @@ public sealed class PpoTrainer
         ? critic.TokenScores(seq, attention, positions).select(2, 0)
         : valueHead!.forward(policyHidden![^1]);
 
-    Dictionary<string, double> TrainMinibatch(Experience exp, int[] rows, IReadOnlyList<SftExample> ptx, Optimizer actorOpt, Optimizer? criticOpt, Random rng)
+    /// <summary>
+    /// One update on the minibatch <paramref name="chunk"/> (rows of the global batch). Each rank trains the rows it holds
+    /// (local row = global − <paramref name="offset"/>) with its loss weighted by its share of the minibatch's tokens (or
+    /// sequences), so the all-reduced gradient is the minibatch's; PPO-ptx examples are drawn for the whole minibatch from
+    /// the shared generator and split the same way. Returns the minibatch's diagnostics, summed over the ranks.
+    /// </summary>
+    Dictionary<string, double> TrainMinibatch(Experience exp, int[] chunk, int offset, IReadOnlyList<SftExample> ptx, Optimizer actorOpt, Optimizer? criticOpt, Random rng)
     {
         using var scope = NewDisposeScope();
         var device = exp.Sequences.device;
-        var index = tensor(rows.Select(r => (long)r).ToArray(), device: device);
+        var rows = chunk.Where(g => g >= offset && g < offset + exp.Rows).Select(g => (long)(g - offset)).ToArray();
+        var index = tensor(rows, device: device);
         Tensor Pick(Tensor t) => t.index_select(0, index);
-        var seq = Pick(exp.Sequences); var attention = Pick(exp.AttentionMask); var positions = Pick(exp.Positions);
-        var mask = Pick(exp.ActionMask);
         int p = exp.PromptLength, n = exp.ResponseLength;
+        double local = rows.Length == 0 ? 0 : config.Reduction == LossReduction.TokenMean ? Pick(exp.ActionMask).sum().item<float>() : rows.Length;
+        double global = DataParallel.World is null ? local : DataParallel.Sum(local)[0];
+        double share = global > 0 ? local / global : 0;
 
-        var hidden = valueHead is null ? null : new List<Tensor>();
-        var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
-        var logprobs = TokenLogprobs.Of(logits, seq).narrow(1, p - 1, n);
-        var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction);
-        var entropy = MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits).narrow(1, p - 1, n), mask);
-        var actorLoss = pol.Loss;
-        var result = new Dictionary<string, double>();
+        Tensor? actorLoss = null;
+        var metrics = new double[7]; // policy_loss, value_loss, clipfrac, approx_kl, entropy, value_clipfrac, ptx_loss
+        List<Tensor>? hidden = null;
+        Tensor? seq = null, attention = null, positions = null, mask = null;
+        if (rows.Length > 0)
+        {
+            seq = Pick(exp.Sequences); attention = Pick(exp.AttentionMask); positions = Pick(exp.Positions);
+            mask = Pick(exp.ActionMask);
+            hidden = valueHead is null ? null : new List<Tensor>();
+            var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
+            var logprobs = TokenLogprobs.Of(logits, seq).narrow(1, p - 1, n);
+            var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction);
+            var entropy = MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits).narrow(1, p - 1, n), mask);
+            actorLoss = pol.Loss * share;
+            metrics[0] = pol.Loss.item<float>() * share;
+            metrics[2] = pol.ClipFraction.item<float>() * share;
+            metrics[3] = pol.ApproxKl.item<float>() * share;
+            metrics[4] = entropy.item<float>() * share;
+        }
 
         if (config.PtxCoef > 0 && ptx.Count > 0)
         {
-            var examples = Enumerable.Range(0, Math.Min(rows.Length, ptx.Count)).Select(_ => ptx[rng.Next(ptx.Count)]).ToList();
-            var b = TokenBatch.RightPad(examples.Select(e => e.InputIds).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
-            var lp = TokenLogprobs.Of(policy.Forward(b.Ids, b.AttentionMask), b.Ids);
-            var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
-            var ptxLoss = -(lp * lm).sum() / lm.sum().clamp_min(1);
-            actorLoss = actorLoss + config.PtxCoef * ptxLoss;
-            result["ptx_loss"] = ptxLoss.item<float>();
+            var drawn = Enumerable.Range(0, Math.Min(chunk.Length, ptx.Count)).Select(_ => ptx[rng.Next(ptx.Count)]).ToList();
+            double ptxTokens = Math.Max(1, drawn.Sum(e => e.LossMask.Skip(1).Count(m => m)));
+            var examples = DataParallel.Shard(drawn);
+            if (examples.Count > 0)
+            {
+                var b = TokenBatch.RightPad(examples.Select(e => e.InputIds).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
+                var lp = TokenLogprobs.Of(policy.Forward(b.Ids, b.AttentionMask), b.Ids);
+                var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
+                var ptxLoss = -(lp * lm).sum() / ptxTokens;
+                actorLoss = actorLoss is null ? config.PtxCoef * ptxLoss : actorLoss + config.PtxCoef * ptxLoss;
+                metrics[6] = ptxLoss.item<float>();
+            }
         }
 
-        ValueLossOutput value;
+        var result = new Dictionary<string, double>();
         if (valueHead is not null)
         {
-            var values = valueHead.forward(hidden![^1]).narrow(1, p - 1, n);
-            value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask, config.ValueClip, config.Reduction);
-            var total = actorLoss + config.ValueCoef * value.Loss;
-            total.backward();
-            result["grad_norm_actor"] = actorOpt.Apply(total.item<float>());
+            if (rows.Length > 0)
+            {
+                var values = valueHead.forward(hidden![^1]).narrow(1, p - 1, n);
+                var value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask!, config.ValueClip, config.Reduction);
+                actorLoss = actorLoss! + config.ValueCoef * value.Loss * share;
+                metrics[1] = value.Loss.item<float>() * share;
+                metrics[5] = value.ClipFraction.item<float>() * share;
+            }
+            actorLoss?.backward();
+            result["grad_norm_actor"] = actorOpt.Apply();
         }
         else
         {
-            actorLoss.backward();
-            result["grad_norm_actor"] = actorOpt.Apply(actorLoss.item<float>());
-            var values = critic!.TokenScores(seq, attention, positions).select(2, 0).narrow(1, p - 1, n);
-            value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask, config.ValueClip, config.Reduction);
-            value.Loss.backward();
-            result["grad_norm_critic"] = criticOpt!.Apply(value.Loss.item<float>());
+            actorLoss?.backward();
+            result["grad_norm_actor"] = actorOpt.Apply();
+            if (rows.Length > 0)
+            {
+                var values = critic!.TokenScores(seq!, attention!, positions!).select(2, 0).narrow(1, p - 1, n);
+                var value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask!, config.ValueClip, config.Reduction);
+                (value.Loss * share).backward();
+                metrics[1] = value.Loss.item<float>() * share;
+                metrics[5] = value.ClipFraction.item<float>() * share;
+            }
+            result["grad_norm_critic"] = criticOpt!.Apply();
         }
-        result["policy_loss"] = pol.Loss.item<float>();
-        result["value_loss"] = value.Loss.item<float>();
-        result["clipfrac"] = pol.ClipFraction.item<float>();
-        result["approx_kl"] = pol.ApproxKl.item<float>();
-        result["entropy"] = entropy.item<float>();
-        result["value_clipfrac"] = value.ClipFraction.item<float>();
+        // Every rank gets the same numbers, so early stopping on approx_kl stops them all at the same update.
+        if (DataParallel.World is not null) metrics = DataParallel.Sum(metrics);
+        result["policy_loss"] = metrics[0];
+        result["value_loss"] = metrics[1];
+        result["clipfrac"] = metrics[2];
+        result["approx_kl"] = metrics[3];
+        result["entropy"] = metrics[4];
+        result["value_clipfrac"] = metrics[5];
+        if (config.PtxCoef > 0 && ptx.Count > 0) result["ptx_loss"] = metrics[6];
         return result;
     }
 
+    /// <summary>Rollout diagnostics of the step's batch, from sums over every rank's rows (all-reduced under mpirun).</summary>
     static Dictionary<string, double> Statistics(Experience exp, SampleBatch rollout)
     {
         using var scope = NewDisposeScope();
         var mask = exp.ActionMask;
-        var lengths = mask.sum(1);
-        var scores = exp.Scores;
-        var seqKl = (exp.Kl * mask).sum(1);
-        var residual = (exp.Returns - exp.Values) * mask;
-        var returnVar = MaskedStats.MaskedVar(exp.Returns, mask, unbiased: false);
-        var residualVar = MaskedStats.MaskedVar(residual, mask, unbiased: false);
+        var scores = exp.Scores.to(float64);
+        var returns = exp.Returns.to(float64) * mask;
+        var residual = (exp.Returns - exp.Values).to(float64) * mask;
+        var local = stack([
+            scores.sum(), scores.square().sum(), (exp.Kl * mask).sum().to(float64), mask.sum().to(float64),
+            returns.sum(), (returns.square() * mask).sum(), residual.sum(), (residual.square() * mask).sum(),
+        ]).cpu().data<double>().ToArray();
+        var s = DataParallel.Sum([.. local, rollout.FinishReasons.Length, rollout.FinishReasons.Count(r => r == FinishReason.Stop)]);
+        double rows = s[8], tokens = Math.Max(1, s[3]);
+        double scoreMean = s[0] / rows;
+        // The biased masked variances of TRL's explained variance: E[x²] − E[x]².
+        double returnVar = s[5] / tokens - Math.Pow(s[4] / tokens, 2), residualVar = s[7] / tokens - Math.Pow(s[6] / tokens, 2);
         return new Dictionary<string, double>
         {
-            ["reward_mean"] = scores.mean().item<float>(),
-            ["reward_std"] = scores.std().item<float>(),
-            ["kl"] = seqKl.mean().item<float>(),
-            ["response_length"] = lengths.mean().item<float>(),
-            ["explained_variance"] = 1 - residualVar.item<float>() / Math.Max(1e-8, returnVar.item<float>()),
-            ["return_mean"] = MaskedStats.MaskedMean(exp.Returns, mask).item<float>(),
-            ["finished_fraction"] = rollout.FinishReasons.Count(r => r == FinishReason.Stop) / (double)rollout.FinishReasons.Length,
+            ["reward_mean"] = scoreMean,
+            ["reward_std"] = rows > 1 ? Math.Sqrt(Math.Max(0, (s[1] - rows * scoreMean * scoreMean) / (rows - 1))) : double.NaN,
+            ["kl"] = s[2] / rows,
+            ["response_length"] = s[3] / rows,
+            ["explained_variance"] = 1 - residualVar / Math.Max(1e-8, returnVar),
+            ["return_mean"] = s[4] / tokens,
+            ["finished_fraction"] = s[9] / rows,
         };
     }
 

@@ -42,6 +42,8 @@ public static class ReinforcePlusPlusAdvantages
     /// </summary>
     public static Tensor GlobalWhiten(Tensor values, Tensor actionMask, bool divideByStd = true)
     {
+        // Under mpirun the batch is every rank's rows.
+        if (RlhfSharp.Distributed.DataParallel.World is not null) return RlhfSharp.Distributed.AcrossRanks.GlobalWhiten(values, actionMask, divideByStd);
         var numActions = actionMask.sum();
         var mean = (values * actionMask).sum() / numActions;
         if (!divideByStd) return values - mean;

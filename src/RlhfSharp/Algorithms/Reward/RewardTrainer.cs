@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RlhfSharp.Distributed;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -29,22 +30,25 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
         var clock = Stopwatch.StartNew();
         for (int step = start; step < total; step++)
         {
-            if (cancel.IsCancellationRequested) { state?.Save(step, modules, optimizers); cancel.ThrowIfCancellationRequested(); }
+            if (DataParallel.AnyCancelled(cancel)) { state?.Save(step, modules, optimizers); throw new OperationCanceledException(cancel); }
             var order = SeededOrder.Permutation(train.Count, config.Seed + (ulong)(step / stepsPerEpoch));
             var groups = Enumerable.Range((step % stepsPerEpoch) * config.PromptsPerBatch, config.PromptsPerBatch)
                 .Where(i => i < train.Count).Select(i => train[order[i]]).ToList();
             Dictionary<string, double> row;
             using (NewDisposeScope())
             {
-                var (loss, accuracy, chosenMean) = Loss(groups);
-                loss.backward();
-                double lossValue = loss.item<float>();
-                double gradNorm = optimizer.Apply(lossValue);
+                // Each rank's loss is its shard's sum over the step's group count: the ranks' gradients add up to the step's.
+                var mine = DataParallel.Shard(groups);
+                var (loss, correct, pairs, bestSum) = Loss(mine, groups.Count);
+                loss?.backward();
+                // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
+                var s = DataParallel.Sum(loss?.item<float>() ?? 0, correct, pairs, bestSum, mine.Sum(g => g.Sequences.Count));
+                double gradNorm = optimizer.Apply(s[0]);
                 row = new Dictionary<string, double>
                 {
-                    ["step"] = step + 1, ["loss"] = lossValue, ["accuracy"] = accuracy, ["reward_best_mean"] = chosenMean,
+                    ["step"] = step + 1, ["loss"] = s[0], ["accuracy"] = s[1] / Math.Max(1, s[2]), ["reward_best_mean"] = s[3] / groups.Count,
                     ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate,
-                    ["sequences_per_s"] = groups.Sum(g => g.Sequences.Count) / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
+                    ["sequences_per_s"] = s[4] / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
                 };
             }
             clock.Restart();
@@ -71,8 +75,13 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
         return result;
     }
 
-    (Tensor Loss, double Accuracy, double BestMean) Loss(IReadOnlyList<RankedGroup> groups)
+    /// <summary>
+    /// The groups' summed loss over <paramref name="denominator"/> (null when there are no groups), with the counts
+    /// behind the pair accuracy: pairs ordered as people did, pairs, and the sum of the best responses' scores.
+    /// </summary>
+    (Tensor? Loss, double Correct, double Pairs, double BestSum) Loss(IReadOnlyList<RankedGroup> groups, int denominator)
     {
+        if (groups.Count == 0) return (null, 0, 0, 0);
         var perGroup = Scores(groups);
         var losses = new List<Tensor>();
         for (int i = 0; i < groups.Count; i++)
@@ -91,12 +100,12 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
                 losses.Add(config.CenteringCoef * pairSums.sum() / (s.shape[0] * (s.shape[0] - 1) / 2.0));
             }
         }
-        var loss = stack(losses).sum() / groups.Count;
-        var (accuracy, best) = PairAccuracy(perGroup);
-        return (loss, accuracy, best);
+        var loss = stack(losses).sum() / denominator;
+        var (correct, pairs, best) = PairAccuracy(perGroup);
+        return (loss, correct, pairs, best);
     }
 
-    static (double Accuracy, double BestMean) PairAccuracy(List<Tensor> perGroup)
+    static (double Correct, double Pairs, double BestSum) PairAccuracy(List<Tensor> perGroup)
     {
         double correct = 0, pairs = 0, best = 0;
         foreach (var s in perGroup)
@@ -106,12 +115,14 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
             for (int i = 0; i < v.Length; i++)
                 for (int j = i + 1; j < v.Length; j++) { pairs++; if (v[i] > v[j]) correct++; }
         }
-        return (correct / Math.Max(1, pairs), best / Math.Max(1, perGroup.Count));
+        return (correct, pairs, best);
     }
 
-    /// <summary>Loss and pairwise accuracy (the fraction of ranked pairs the RM orders as people did).</summary>
+    /// <summary>Loss and pairwise accuracy (the fraction of ranked pairs the RM orders as people did); each rank scores its shard.</summary>
     public Dictionary<string, double> Evaluate(IReadOnlyList<RankedGroup> eval)
     {
+        int count = eval.Count;
+        eval = DataParallel.Shard(eval);
         bool wasTraining = model.training;
         model.eval();
         double loss = 0, correct = 0, pairs = 0;
@@ -121,14 +132,14 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
             {
                 using var scope = NewDisposeScope();
                 var groups = eval.Skip(i).Take(config.PromptsPerBatch).ToList();
-                var (l, acc, _) = Loss(groups);
-                int groupPairs = groups.Sum(g => g.Sequences.Count * (g.Sequences.Count - 1) / 2);
-                loss += l.item<float>() * groups.Count;
-                correct += acc * groupPairs; pairs += groupPairs;
+                var (l, c, p, _) = Loss(groups, 1);
+                loss += l!.item<float>();
+                correct += c; pairs += p;
             }
         }
         if (wasTraining) model.train();
-        return new Dictionary<string, double> { ["eval_loss"] = loss / eval.Count, ["eval_accuracy"] = correct / Math.Max(1, pairs) };
+        var s = DataParallel.Sum(loss, correct, pairs);
+        return new Dictionary<string, double> { ["eval_loss"] = s[0] / Math.Max(1, count), ["eval_accuracy"] = s[1] / Math.Max(1, s[2]) };
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using RlhfSharp.Data;
+using RlhfSharp.Distributed;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -37,16 +38,18 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         var clock = Stopwatch.StartNew();
         for (int step = start; step < total; step++)
         {
-            if (cancel.IsCancellationRequested) { state?.Save(step, modules, optimizers); cancel.ThrowIfCancellationRequested(); }
+            if (DataParallel.AnyCancelled(cancel)) { state?.Save(step, modules, optimizers); throw new OperationCanceledException(cancel); }
             int epoch = step / stepsPerEpoch;
             var order = SeededOrder.Permutation(examples.Count, config.Seed + (ulong)epoch);
             var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < examples.Count).Select(i => order[i]).ToList();
             double targets = indices.Sum(i => examples[i].LossMask.Skip(1).Count(m => m));
-            double lossSum = 0; long tokens = 0;
-            for (int m = 0; m < indices.Count; m += config.BatchSize)
+            // The normaliser counts the whole step (every rank's shard), so each rank's gradient is its share of the step's.
+            var mine = DataParallel.Shard(indices);
+            double lossSum = 0, tokens = 0;
+            for (int m = 0; m < mine.Count; m += config.BatchSize)
             {
                 using var scope = NewDisposeScope();
-                var micro = indices.Skip(m).Take(config.BatchSize).Select(i => examples[i]).ToList();
+                var micro = mine.Skip(m).Take(config.BatchSize).Select(i => examples[i]).ToList();
                 var batch = TokenBatch.RightPad(micro.Select(e => e.InputIds).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
                 var logprobs = TokenLogprobs.Of(model.Forward(batch.Ids, batch.AttentionMask), batch.Ids);
                 var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
@@ -55,11 +58,13 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
                 lossSum += nll.item<float>();
                 tokens += micro.Sum(e => e.InputIds.Length);
             }
-            double gradNorm = optimizer.Apply(lossSum);
+            // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
+            var summed = DataParallel.Sum(lossSum, tokens);
+            double gradNorm = optimizer.Apply(summed[0]);
             var row = new Dictionary<string, double>
             {
-                ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch, ["loss"] = lossSum / Math.Max(1, targets),
-                ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate, ["tokens_per_s"] = tokens / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
+                ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch, ["loss"] = summed[0] / Math.Max(1, targets),
+                ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate, ["tokens_per_s"] = summed[1] / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
             };
             clock.Restart();
             if (eval.Count > 0 && ((step + 1) % stepsPerEpoch == 0 || step + 1 == total))
@@ -73,9 +78,10 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
     }
 
-    /// <summary>Mean negative log-likelihood per target token and its perplexity.</summary>
+    /// <summary>Mean negative log-likelihood per target token and its perplexity (each rank scores its shard).</summary>
     public Dictionary<string, double> Evaluate(IReadOnlyList<SftExample> eval)
     {
+        eval = DataParallel.Shard(eval);
         bool wasTraining = model.training;
         model.eval();
         var device = model.model.embed_tokens.weight!.device;
@@ -94,7 +100,8 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
             }
         }
         if (wasTraining) model.train();
-        double mean = nll / Math.Max(1, count);
+        var summed = DataParallel.Sum(nll, count);
+        double mean = summed[0] / Math.Max(1, summed[1]);
         return new Dictionary<string, double> { ["eval_loss"] = mean, ["eval_perplexity"] = Math.Exp(mean) };
     }
 
