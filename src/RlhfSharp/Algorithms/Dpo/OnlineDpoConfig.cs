@@ -17,7 +17,7 @@ public sealed record OnlineDpoConfig
     [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 256;
     /// <summary>Sampling temperature of the two answers (TRL OnlineDPOConfig temperature = 0.9).</summary>
-    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 0.9;
     /// <summary>The DPO update of each round: one pass over that round's pairs.</summary>
     public DpoConfig Dpo { get; init; } = new() { Epochs = 1 };

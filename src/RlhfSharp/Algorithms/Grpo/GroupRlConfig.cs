@@ -41,7 +41,7 @@ public sealed record GroupRlConfig
     [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 256;
     /// <summary>Sampling temperature (TRL <c>temperature</c> = 1.0): GRPO needs diverse groups.</summary>
-    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 1.0;
     [Range(0.0, 1.0, MinimumIsExclusive = true)]
     public double TopP { get; init; } = 1.0;

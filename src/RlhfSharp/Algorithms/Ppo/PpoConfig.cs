@@ -34,7 +34,7 @@ public sealed record PpoConfig
     public int PpoEpochs { get; init; } = 1;
     [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 1024;
-    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 1.0;
     [Range(0.0, 1.0, MinimumIsExclusive = true)]
     public double TopP { get; init; } = 1.0;

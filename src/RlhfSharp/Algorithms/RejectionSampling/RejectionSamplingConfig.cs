@@ -22,7 +22,7 @@ public sealed record RejectionSamplingConfig
     public int SamplesPerPrompt { get; init; } = 4;
     [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 256;
-    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 1.0;
     /// <summary>The fine-tuning of each round: one epoch over the selected samples (RAFT).</summary>
     public SftConfig Sft { get; init; } = new() { Epochs = 1, Optimizer = new OptimizerConfig { LearningRate = 1e-5, Schedule = ScheduleKind.Constant, WarmupRatio = 0 } };
