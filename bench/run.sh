@@ -69,4 +69,8 @@ both rss model=stories260k batch=2 seq=128 steps=500
 # Serving: rlhf serve in-process, 1 / 4 / 16 concurrent streaming clients (ours only).
 for n in 1 4 16; do run ours serve streams=$n requests=4 new=128; done
 
+# Memory soak (issue #7 item 6): 2,000 PPO steps, RSS every 100 (ours only; ~15 min idle). SOAK=1 to include it;
+# the numbers go to docs/PERFORMANCE.md by hand ("Memory soak").
+if [ "${SOAK:-0}" = 1 ]; then run ours ppo-soak steps=2000 every=100 batch=8 new=32 threads=1; fi
+
 "$PY" bench/report.py "$OUT" bench/results/latest.json docs/PERFORMANCE.md

@@ -7,8 +7,8 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 // Usage: rlhf-bench <workload> [key=value ...]; prints one JSON line per result (bench/README.md).
-// Workloads: peak, bandwidth, train, gen, bf16, rss. bench/reference/bench.py takes the same arguments.
-if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|serve|dpo-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
+// Workloads: peak, bandwidth, train, gen, bf16, rss, ppo-soak. bench/reference/bench.py takes the same arguments.
+if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 string Opt(string key, string fallback) => opts.TryGetValue(key, out var v) ? v : fallback;
 int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString()));
@@ -24,6 +24,7 @@ switch (args[0])
     case "bandwidth": Workloads.Bandwidth(result, IntOpt("mb", 1024), IntOpt("reps", 10)); break;
     case "train": Workloads.Train(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 20), IntOpt("warmup", 3)); break;
     case "rss": Workloads.Rss(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 500), IntOpt("gc", 0)); break;
+    case "ppo-soak": PpoSoakWorkload.Run(result, IntOpt("steps", 2000), IntOpt("batch", 8), IntOpt("new", 32), IntOpt("every", 100)); break;
     case "gen": Workloads.Generate(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("prompt", 8), IntOpt("new", 256), Opt("cache", "1") == "1", IntOpt("warmup", 1)); break;
     case "serve": await ServeWorkload.Run(result, IntOpt("streams", 1), IntOpt("requests", 4), IntOpt("new", 128)); break;
     case "dpo-memory": DpoMemoryWorkload.Run(result, Opt("model", "llama45m"), Opt("lora", "0") == "1", IntOpt("batch", 2), IntOpt("prompt", 64), IntOpt("completion", 64), IntOpt("steps", 3)); break;

@@ -31,8 +31,14 @@ public static class ConsoleProgress
                 .Start(ctx =>
                 {
                     var tasks = new Dictionary<string, ProgressTask>();
+                    var skipped = new Dictionary<string, double>();
                     var progress = new Progress(p =>
                     {
+                        if (p.Metrics.TryGetValue("skipped_steps", out double n) && n > skipped.GetValueOrDefault(p.Stage))
+                        {
+                            skipped[p.Stage] = n;
+                            console.MarkupLine($"[yellow]{Markup.Escape($"warning: {p.Stage} step {p.Step}: the loss or gradient was NaN or infinite; the update was skipped ({n:0} skipped so far).")}[/]");
+                        }
                         if (!tasks.TryGetValue(p.Stage, out var task)) tasks[p.Stage] = task = ctx.AddTask(Markup.Escape(p.Stage), maxValue: p.TotalSteps);
                         task.MaxValue = p.TotalSteps;
                         task.Value = p.Step;

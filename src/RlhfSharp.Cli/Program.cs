@@ -40,6 +40,12 @@ public static class Program
         {
             return Fail($"error: {e.Message}", 1);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException && Environment.GetEnvironmentVariable("RLHF_DEBUG") is null)
+        {
+            // Disk full, a read-only or missing folder: the OS message names the path.
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("cancelled.");

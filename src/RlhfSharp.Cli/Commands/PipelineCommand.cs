@@ -31,6 +31,7 @@ public static class PipelineCommand
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any() && !r.GetValue(resume))
                 throw new RlhfException($"{dir} already holds a run: pass --resume to continue it, or --out to start another.");
+            RlhfSharp.Checkpoints.Durable.CheckWritable(dir);
             var summary = ConsoleProgress.Run((progress, log, cancel) =>
                 new KinderStoriesPipeline(config, dir) { Progress = progress, Log = log }.Run(cancel));
             var table = new Table().AddColumns("policy", "gold mean", "gold 95% CI", "proxy (RM)", "KL to SFT", "train s", "train tok/s");

@@ -48,26 +48,50 @@ public static class StageCommands
             if (state.IsDone && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} is already done: remove it to train again.");
             if (state.IsDone) { Console.WriteLine($"{folder ?? name}: already done ({state.CheckpointDir})"); return 0; }
             if (state.SavedStep is not null && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} holds a stopped run: pass --resume to continue it.");
-            if (DataParallel.IsRoot)
-            {
-                Directory.CreateDirectory(state.Dir);
-                File.WriteAllText(Path.Combine(state.Dir, "recipe.json"), Recipe.Serialize(config));
-            }
+            string recipeFile = Path.Combine(state.Dir, "recipe.json"), resolved = Recipe.Serialize(config);
+            if (state.SavedStep is not null && File.Exists(recipeFile) && Recipe.FirstDifference(File.ReadAllText(recipeFile), resolved) is string key)
+                throw new RlhfException($"{recipeFile}: the stopped run was trained with a different '{key}': resume with the same recipe and --set values (a resumed run must repeat the uninterrupted one), or start a new --out.");
+            Durable.CheckWritable(state.Dir);
             using var model = PretrainedModel.Load(config.Model);
-            var result = ConsoleProgress.Run((progress, log, cancel) =>
+            var result = WithIntactCheckpoint(state, () => ConsoleProgress.Run((progress, log, cancel) =>
             {
                 var started = DateTime.UtcNow;
-                var stages = new RunStages(model, dir) { Progress = progress };
+                // The recipe is written once the first step is done: a command that stops on bad input leaves the run folder as it was.
+                var stages = new RunStages(model, dir) { Progress = new FirstReport(progress, () => { if (DataParallel.IsRoot) Durable.WriteAllText(recipeFile, resolved); }) };
                 var numbers = body(config, model, stages, cancel);
                 numbers["seconds"] = (DateTime.UtcNow - started).TotalSeconds;
                 state.MarkDone(numbers);
                 return numbers;
-            });
+            }));
             foreach (var (k, v) in result) Console.WriteLine($"{k}: {Recipe.Format(v)}");
             Console.WriteLine($"checkpoint: {state.CheckpointDir}");
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>A write that fails mid-stage (disk full, folder gone read-only) is reported with the checkpoint a resume would use.</summary>
+    static T WithIntactCheckpoint<T>(StageState state, Func<T> body)
+    {
+        try { return body(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            string intact = state.SavedStep is int s
+                ? $"the last good checkpoint (step {s}) is intact in {state.StateDir}: free space, then rerun with --resume"
+                : "no checkpoint was written yet";
+            throw new RlhfException($"{e.Message}: the disk may be full or the folder not writable; {intact}.");
+        }
+    }
+
+    /// <summary>Passes reports on, running an action once before the first.</summary>
+    sealed class FirstReport(IProgress<TrainingProgress> inner, Action first) : IProgress<TrainingProgress>
+    {
+        bool seen;
+        public void Report(TrainingProgress value)
+        {
+            if (!seen) { seen = true; first(); }
+            inner.Report(value);
+        }
     }
 
     /// <summary>A data path from the recipe: as given, else relative to the installation (where the shipped samples are).</summary>
@@ -81,6 +105,8 @@ public static class StageCommands
     internal static IReadOnlyList<T> Take<T>(LoadResult<T> loaded, StageRecipe recipe, string file)
     {
         if (loaded.Skipped > 0) Console.Error.WriteLine($"{file}: skipped {loaded.Skipped} invalid records");
+        if (loaded.Records.Count == 0)
+            throw new RlhfException($"{file}: no records{(loaded.Skipped > 0 ? $" ({loaded.Skipped} skipped as invalid)" : " (the file is empty)")}.");
         return recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
     }
 

@@ -114,6 +114,7 @@ public static class HuggingFaceCheckpoint
         string full = Path.GetFullPath(dir);
         string parent = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(parent);
+        AtomicDirectory.RemoveLeftovers(full);
         string tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
         Directory.CreateDirectory(tmp);
         try

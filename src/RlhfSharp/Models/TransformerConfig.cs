@@ -77,7 +77,27 @@ public sealed record TransformerConfig
         return FromJson(json, path);
     }
 
-    public static TransformerConfig FromJson(JsonObject j, string source)
+    public static TransformerConfig FromJson(JsonObject j, string source) => Checked(Parse(j, source), source);
+
+    /// <summary>Sizes that would otherwise fail deep inside TorchSharp (a negative dimension, a division by zero).</summary>
+    static TransformerConfig Checked(TransformerConfig c, string source)
+    {
+        void Positive(int value, string key) { if (value < 1) throw new RlhfException($"{source}: {key} must be at least 1, got {value}."); }
+        Positive(c.VocabSize, "vocab_size");
+        Positive(c.HiddenSize, "hidden_size (n_embd)");
+        Positive(c.IntermediateSize, "intermediate_size (n_inner)");
+        Positive(c.NumLayers, "num_hidden_layers (n_layer)");
+        Positive(c.NumHeads, "num_attention_heads (n_head)");
+        Positive(c.NumKvHeads, "num_key_value_heads");
+        Positive(c.MaxPositions, "max_position_embeddings (n_positions)");
+        if (c.ExplicitHeadDim is null && c.HiddenSize % c.NumHeads != 0)
+            throw new RlhfException($"{source}: hidden_size {c.HiddenSize} is not divisible by num_attention_heads {c.NumHeads}.");
+        if (c.NumHeads % c.NumKvHeads != 0)
+            throw new RlhfException($"{source}: num_attention_heads {c.NumHeads} is not a multiple of num_key_value_heads {c.NumKvHeads}.");
+        return c;
+    }
+
+    static TransformerConfig Parse(JsonObject j, string source)
     {
         string modelType = Str(j, "model_type", source) ?? throw Missing(source, "model_type");
         switch (modelType)

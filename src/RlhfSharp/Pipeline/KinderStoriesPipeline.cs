@@ -310,9 +310,5 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
 
 
 
-    static void WriteAtomically(string path, string text)
-    {
-        File.WriteAllText(path + ".tmp", text);
-        File.Move(path + ".tmp", path, overwrite: true);
-    }
+    static void WriteAtomically(string path, string text) => Durable.WriteAllText(path, text);
 }

@@ -37,9 +37,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         using var policy = base_.Model.Clone();
         bool lora = UseLora(policy, config.Lora, config.Seed, "sft");
-        using var metrics = new MetricsLog(Path.Combine(Dir("sft"), "metrics.jsonl"));
+        var state = new StageState(Dir("sft"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("sft"), "metrics.jsonl"), state.SavedStep);
         var trainer = new SftTrainer(policy, config, PadId, base_.Tokenizer.EosId) { Progress = Progress, Metrics = metrics };
-        var result = trainer.Train(train, eval, new StageState(Dir("sft")), cancel);
+        var result = trainer.Train(train, eval, state, cancel);
         SaveCheckpoint(policy, "sft", lora ? BaseFolder() : null);
         Charts.Lines(metrics.Rows, "step", [("loss", "train loss"), ("eval_loss", "eval loss")], "SFT loss (response tokens)", "nats/token", Path.Combine(Dir("sft"), "loss.png"));
         return result;
@@ -55,9 +56,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         torch.manual_seed((long)config.Seed); // the new score head starts the same on every run
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true);
         bool lora = UseLora(rm, config.Lora, config.Seed, "rm");
-        using var metrics = new MetricsLog(Path.Combine(Dir("rm"), "metrics.jsonl"));
+        var state = new StageState(Dir("rm"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("rm"), "metrics.jsonl"), state.SavedStep);
         var trainer = new RewardTrainer(rm, config, PadId) { Progress = Progress, Metrics = metrics };
-        var result = trainer.Train(train, eval, new StageState(Dir("rm")), cancel);
+        var result = trainer.Train(train, eval, state, cancel);
         if (config.NormalizeOnDemonstrations) trainer.NormalizeOn(demonstrations);
         result["reward_mean_offset"] = rm.RewardMean ?? 0;
         SaveCheckpoint(rm, "rm", lora ? initDir : null);
@@ -79,12 +81,13 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
         if (critic is not null) UseLora(critic, config.Lora, config.Seed + 1, "ppo"); // OpenRLHF puts LoRA on the critic too
-        using var metrics = new MetricsLog(Path.Combine(Dir("ppo"), "metrics.jsonl"));
+        var state = new StageState(Dir("ppo"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("ppo"), "metrics.jsonl"), state.SavedStep);
         var trainer = new PpoTrainer(policy, reference, critic, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
-        var result = trainer.Train(prompts, ptx, new StageState(Dir("ppo")), cancel);
+        var result = trainer.Train(prompts, ptx, state, cancel);
         result["tokens_processed"] = policy.TokensProcessed;
         SaveCheckpoint(trainer.Ema ?? policy, "ppo", lora ? policyDir : null);
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
@@ -102,9 +105,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
         using var reference = config.NeedsReference ? Reference(policy, policyDir, lora) : null;
-        using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
+        var state = new StageState(Dir(stage), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
-        var result = trainer.Train(train, eval, new StageState(Dir(stage)), cancel);
+        var result = trainer.Train(train, eval, state, cancel);
         result["tokens_processed"] = policy.TokensProcessed;
         SavePreferenceStage(policy, stage, metrics, lora ? policyDir : null);
         return result;
@@ -117,9 +121,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
         using var reference = Reference(policy, policyDir, lora);
-        using var metrics = new MetricsLog(Path.Combine(Dir("kto"), "metrics.jsonl"));
+        var state = new StageState(Dir("kto"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("kto"), "metrics.jsonl"), state.SavedStep);
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
-        var result = trainer.TrainKto(train, eval, new StageState(Dir("kto")), cancel);
+        var result = trainer.TrainKto(train, eval, state, cancel);
         result["tokens_processed"] = policy.TokensProcessed;
         SavePreferenceStage(policy, "kto", metrics, lora ? policyDir : null);
         return result;
@@ -146,12 +151,13 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         bool lora = UseLora(policy, config.Lora, config.Seed, "grpo");
         using var reference = Reference(policy, policyDir, lora);
         using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
-        using var metrics = new MetricsLog(Path.Combine(Dir(stage), "metrics.jsonl"));
+        var state = new StageState(Dir(stage), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
         var trainer = new GroupRlTrainer(policy, reference, reward.Score, new Sampler(policy, base_.Tokenizer), config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
         };
-        var result = trainer.Train(prompts, new StageState(Dir(stage)), cancel);
+        var result = trainer.Train(prompts, state, cancel);
         result["tokens_processed"] = policy.TokensProcessed;
         SaveCheckpoint(policy, stage, lora ? policyDir : null);
         Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{stage}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Algorithms.Dpo;
 using RlhfSharp.Algorithms.Grpo;
 using RlhfSharp.Algorithms.Ppo;
@@ -34,8 +35,10 @@ public sealed record StageRecipe
     /// <summary>Text for PPO-ptx (defaults to the SFT data when set).</summary>
     public string? PtxData { get; init; }
     /// <summary>Use at most this many records of each file (0 = all).</summary>
+    [Range(0, int.MaxValue)]
     public int MaxRecords { get; init; }
     /// <summary>Prompts longer than this many tokens keep their end (the latest turns).</summary>
+    [Range(1, int.MaxValue)]
     public int MaxPromptTokens { get; init; } = 256;
     public FieldMap Fields { get; init; } = new();
     /// <summary>

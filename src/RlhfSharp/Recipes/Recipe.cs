@@ -1,4 +1,7 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
+using System.Reflection;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
@@ -30,15 +33,47 @@ public static class Recipe
         else
         {
             if (!File.Exists(path)) throw new RlhfException($"{path}: recipe file not found.");
-            try { root = JsonNode.Parse(File.ReadAllText(path), documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject ?? throw new RlhfException($"{path}: a recipe must be a JSON object."); }
+            string text;
+            try { text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path)); }
+            catch (DecoderFallbackException e) { throw new RlhfException($"{path}: not valid UTF-8 (byte {e.Index}); save the recipe as UTF-8."); }
+            try { root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject ?? throw new RlhfException($"{path}: a recipe must be a JSON object."); }
             catch (JsonException e) { throw new RlhfException($"{path}: invalid JSON at line {e.LineNumber + 1} ({e.Message})."); }
         }
         foreach (var o in overrides ?? []) Apply(root, o);
-        try { return root.Deserialize<T>(Json) ?? new T(); }
+        T config;
+        try { config = root.Deserialize<T>(Json) ?? new T(); }
         catch (JsonException e)
         {
             throw new RlhfException($"{path ?? "recipe"}: {Describe(e)}");
         }
+        Validate(config!, "", path ?? "recipe");
+        return config;
+    }
+
+    /// <summary>
+    /// Checks every <see cref="RangeAttribute"/> of the config and its sections, so a batch size of 0 or a negative learning
+    /// rate is refused up front with its key, instead of dividing by zero or looping forever mid-run.
+    /// </summary>
+    static void Validate(object config, string prefix, string source)
+    {
+        foreach (var property in config.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            // Only what a recipe can set: computed properties (a config derived from this one) would recurse forever.
+            if (property.GetIndexParameters().Length > 0 || !property.CanRead || property.SetMethod is null || property.IsDefined(typeof(JsonIgnoreAttribute))) continue;
+            object? value = property.GetValue(config);
+            string key = prefix + Json.PropertyNamingPolicy!.ConvertName(property.Name);
+            if (property.GetCustomAttribute<RangeAttribute>() is { } range && value is not null && !range.IsValid(value))
+                throw new RlhfException($"{source}: {key} must be {Describe(range)}, got {Convert.ToString(value, CultureInfo.InvariantCulture)}.");
+            if (value is not null && value.GetType() is { IsClass: true } type && type != typeof(string) && type.Namespace?.StartsWith("RlhfSharp", StringComparison.Ordinal) == true)
+                Validate(value, key + ".", source);
+        }
+    }
+
+    static string Describe(RangeAttribute r)
+    {
+        bool openEnded = r.Maximum is int.MaxValue or double.MaxValue;
+        if (openEnded) return $"{(r.MinimumIsExclusive ? ">" : "≥")} {Convert.ToString(r.Minimum, CultureInfo.InvariantCulture)}{(r.Maximum is double ? " and finite" : "")}";
+        return $"in {(r.MinimumIsExclusive ? "(" : "[")}{Convert.ToString(r.Minimum, CultureInfo.InvariantCulture)}, {Convert.ToString(r.Maximum, CultureInfo.InvariantCulture)}{(r.MaximumIsExclusive ? ")" : "]")}";
     }
 
     static string Describe(JsonException e)
@@ -68,6 +103,26 @@ public static class Recipe
             node = created;
         }
         node[path[^1]] = value;
+    }
+
+    /// <summary>The dotted path of the first key whose value differs between two resolved recipes (JSON); null when they agree.</summary>
+    public static string? FirstDifference(string a, string b)
+    {
+        JsonNode? x, y;
+        try { x = JsonNode.Parse(a); y = JsonNode.Parse(b); }
+        catch (JsonException) { return "(the saved recipe is not valid JSON)"; }
+        return Difference(x, y, "");
+    }
+
+    static string? Difference(JsonNode? x, JsonNode? y, string path)
+    {
+        if (x is JsonObject ox && y is JsonObject oy)
+        {
+            foreach (var key in ox.Select(kv => kv.Key).Union(oy.Select(kv => kv.Key)))
+                if (Difference(ox[key], oy[key], path.Length == 0 ? key : $"{path}.{key}") is string d) return d;
+            return null;
+        }
+        return JsonNode.DeepEquals(x, y) ? null : path.Length == 0 ? "(root)" : path;
     }
 
     /// <summary>The resolved config as it is written to the run folder (every default written out).</summary>

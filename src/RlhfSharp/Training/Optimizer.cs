@@ -36,16 +36,17 @@ public sealed class Optimizer : IDisposable
 
     public void ZeroGrad() => adam.zero_grad();
 
-    /// <summary>Optimizer steps skipped because the gradient was not finite.</summary>
+    /// <summary>Optimizer steps skipped because the loss or the gradient was not finite (logged by the trainers as <c>skipped_steps</c>).</summary>
     public int SkippedSteps { get; private set; }
     int nonFiniteInARow;
     GradientAllReduce? allReduce;
 
     /// <summary>
-    /// Clips, steps and advances the schedule. Returns the gradient norm before clipping; a non-finite norm skips the
-    /// update (see <see cref="OptimizerConfig.MaxNonFiniteSteps"/>).
+    /// Clips, steps and advances the schedule. Returns the gradient norm before clipping; a non-finite norm or
+    /// <paramref name="loss"/> skips the update (see <see cref="OptimizerConfig.MaxNonFiniteSteps"/>).
     /// </summary>
-    public double Apply()
+    /// <param name="loss">The step's loss when the caller has it: an infinite loss can come with finite (even zero) gradients.</param>
+    public double Apply(double? loss = null)
     {
         // Data parallel (mpirun): the gradient of the global batch is the sum of the ranks' shares, taken before clipping
         // so every rank clips, skips and steps on the same numbers and the weights stay identical.
@@ -58,13 +59,13 @@ public sealed class Optimizer : IDisposable
                 ? nn.utils.clip_grad_norm_(parameters, Config.MaxGradNorm)
                 : GradNorm();
         }
-        if (!double.IsFinite(norm))
+        if (!double.IsFinite(norm) || loss is double l && !double.IsFinite(l))
         {
             adam.zero_grad();
             SkippedSteps++;
             Step++;
             if (++nonFiniteInARow >= Config.MaxNonFiniteSteps)
-                throw new RlhfException($"the gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
+                throw new RlhfException($"the loss or gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
             return norm;
         }
         nonFiniteInARow = 0;
@@ -97,13 +98,15 @@ public sealed class Optimizer : IDisposable
     double GradNorm() => parameters.Where(p => p.grad is not null)
         .Select(p => p.grad!.square().sum()).Aggregate((a, b) => a + b).sqrt().item<float>();
 
-    /// <summary>Optimizer moments and step, for resume.</summary>
+    /// <summary>Optimizer moments, step and skipped-step counters, for resume.</summary>
     public void Save(string path)
     {
         string tmp = path + ".tmp";
         using (var w = new BinaryWriter(File.Create(tmp)))
         {
             w.Write(Step);
+            w.Write(SkippedSteps);
+            w.Write(nonFiniteInARow);
             adam.save_state_dict(w);
         }
         File.Move(tmp, path, overwrite: true);
@@ -113,6 +116,8 @@ public sealed class Optimizer : IDisposable
     {
         using var r = new BinaryReader(File.OpenRead(path));
         Step = r.ReadInt32();
+        SkippedSteps = r.ReadInt32();
+        nonFiniteInARow = r.ReadInt32();
         adam.load_state_dict(r);
     }
 

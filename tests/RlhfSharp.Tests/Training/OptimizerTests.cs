@@ -33,6 +33,31 @@ public class OptimizerTests
     }
 
     [Fact]
+    public void An_infinite_loss_skips_the_step_even_when_the_gradient_is_finite_and_resume_keeps_the_count()
+    {
+        using var layer = nn.Linear(4, 2);
+        var before = layer.weight!.detach().clone();
+        var config = new OptimizerConfig { LearningRate = 0.1, WarmupRatio = 0, MaxNonFiniteSteps = 2 };
+        using var opt = new Optimizer(layer.parameters(), config, totalSteps: 10);
+        using (NewDisposeScope()) layer.forward(ones(1, 4)).sum().backward();
+
+        Assert.True(double.IsFinite(opt.Apply(loss: double.PositiveInfinity)), "the gradient itself is finite");
+        Assert.True(layer.weight!.eq(before).all().item<bool>(), "an infinite loss must leave the weights alone");
+        Assert.Equal(1, opt.SkippedSteps);
+        Assert.Equal(1, opt.Step);
+
+        // The in-a-row count survives a save and load: one more bad step after resume stops the run.
+        string file = Path.Combine(Path.GetTempPath(), $"opt-{Guid.NewGuid():N}.bin");
+        opt.Save(file);
+        using var resumed = new Optimizer(layer.parameters(), config, totalSteps: 10);
+        resumed.Load(file);
+        File.Delete(file);
+        Assert.Equal(1, resumed.SkippedSteps);
+        var e = Assert.Throws<RlhfException>(() => resumed.Apply(loss: double.NaN));
+        Assert.Contains("2 steps in a row", e.Message);
+    }
+
+    [Fact]
     public void Weight_decay_applies_to_matrices_only()
     {
         using var layer = nn.Linear(3, 3);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Lora;
 using System.Text.Json.Serialization;
 using RlhfSharp.Training;
@@ -16,22 +17,30 @@ public sealed record DpoConfig
     /// β: TRL <c>DPOConfig.beta</c> = 0.1 (also <c>CPOConfig</c>, <c>ORPOConfig</c> λ and <c>KTOConfig</c>). The SimPO
     /// paper tunes β in 2.0–2.5; raise it for <see cref="PreferenceLossKind.Simpo"/>.
     /// </summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
     public double Beta { get; init; } = 0.1;
     /// <summary>cDPO's label-flip probability ε (TRL <c>label_smoothing</c> = 0); also used by SimPO.</summary>
+    [Range(0.0, 0.5)]
     public double LabelSmoothing { get; init; } = 0.0;
     /// <summary>SimPO's target margin γ: 0.5 (TRL <c>CPOConfig.simpo_gamma</c>; SimPO paper γ/β ≈ 0.5).</summary>
     public double SimpoGamma { get; init; } = 0.5;
     /// <summary>KTO λ_D: TRL <c>KTOConfig.desirable_weight</c> = 1.0.</summary>
+    [Range(0.0, double.MaxValue)]
     public double DesirableWeight { get; init; } = 1.0;
     /// <summary>KTO λ_U: TRL <c>KTOConfig.undesirable_weight</c> = 1.0.</summary>
+    [Range(0.0, double.MaxValue)]
     public double UndesirableWeight { get; init; } = 1.0;
     /// <summary>TRL <c>num_train_epochs</c> = 3 (HF <c>TrainingArguments</c>).</summary>
+    [Range(1, int.MaxValue)]
     public int Epochs { get; init; } = 3;
     /// <summary>Pairs (KTO: completions) per micro-batch: TRL <c>per_device_train_batch_size</c> = 8.</summary>
+    [Range(1, int.MaxValue)]
     public int BatchSize { get; init; } = 8;
     /// <summary>TRL <c>max_length</c> = 1024: prompt + completion ids.</summary>
+    [Range(2, int.MaxValue)]
     public int MaxLength { get; init; } = 1024;
     /// <summary>TRL <c>max_prompt_length</c> = 512; longer prompts keep their end.</summary>
+    [Range(1, int.MaxValue)]
     public int MaxPromptLength { get; init; } = 512;
     /// <summary>
     /// Compute the reference log-probs once before training instead of in every step (TRL
@@ -41,7 +50,11 @@ public sealed record DpoConfig
     /// <summary>TRL <c>learning_rate</c> = 1e-6, linear decay, no warmup, no weight decay (HF <c>TrainingArguments</c>).</summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0, Beta2 = 0.999 };
     /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>
+    [Range(0, int.MaxValue)]
     public int SaveEvery { get; init; } = 50;
+    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    [Range(1, int.MaxValue)]
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
     /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
     public LoraConfig? Lora { get; init; }

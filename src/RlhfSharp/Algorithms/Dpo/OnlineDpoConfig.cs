@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 namespace RlhfSharp.Algorithms.Dpo;
 
 /// <summary>
@@ -8,11 +9,15 @@ namespace RlhfSharp.Algorithms.Dpo;
 public sealed record OnlineDpoConfig
 {
     /// <summary>Rounds of sample → label → DPO.</summary>
+    [Range(1, int.MaxValue)]
     public int Iterations { get; init; } = 4;
     /// <summary>Prompts answered per round (all of them when fewer).</summary>
+    [Range(1, int.MaxValue)]
     public int PromptsPerIteration { get; init; } = 256;
+    [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 256;
     /// <summary>Sampling temperature of the two answers (TRL OnlineDPOConfig temperature = 0.9).</summary>
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 0.9;
     /// <summary>The DPO update of each round: one pass over that round's pairs.</summary>
     public DpoConfig Dpo { get; init; } = new() { Epochs = 1 };

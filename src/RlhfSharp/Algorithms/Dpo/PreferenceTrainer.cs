@@ -137,11 +137,12 @@ public sealed class PreferenceTrainer
                 (loss * ((double)micro.Count / indices.Count)).backward();
                 sums.Add(metrics, micro.Count);
             }
-            double gradNorm = optimizer.Apply();
-            sums = sums.AcrossRanks();
+            sums = sums.AcrossRanks(); // first, so every rank sees the same loss and skips (or not) the same step
+            double gradNorm = optimizer.Apply(sums.Keys.Contains("loss") ? sums.Mean("loss") : (double?)null);
             var row = new Dictionary<string, double> { ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch };
             foreach (var key in sums.Keys) row[key] = sums.Mean(key);
             row["grad_norm"] = gradNorm;
+            row["skipped_steps"] = optimizer.SkippedSteps;
             row["lr"] = optimizer.LearningRate;
             row["examples_per_s"] = indices.Count / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
             clock.Restart();

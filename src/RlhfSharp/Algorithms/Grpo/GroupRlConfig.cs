@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Lora;
 using System.Text.Json.Serialization;
 using RlhfSharp.Training;
@@ -28,15 +29,21 @@ public sealed record GroupRlConfig
 {
     public AdvantageEstimator Estimator { get; init; } = AdvantageEstimator.Grpo;
     /// <summary>Rollout batches (one optimizer pass over each) of the whole run.</summary>
+    [Range(1, int.MaxValue)]
     public int Steps { get; init; } = 100;
     /// <summary>Distinct prompts per rollout batch; the batch holds <c>PromptsPerStep · GroupSize</c> completions.</summary>
+    [Range(1, int.MaxValue)]
     public int PromptsPerStep { get; init; } = 8;
     /// <summary>G, completions per prompt (TRL <c>num_generations</c> = 8; DeepSeekMath used 64). ReMax and REINFORCE++ accept 1.</summary>
+    [Range(1, int.MaxValue)]
     public int GroupSize { get; init; } = 8;
     /// <summary>Longest completion (TRL <c>max_completion_length</c> = 256); also Dr. GRPO's constant normaliser.</summary>
+    [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 256;
     /// <summary>Sampling temperature (TRL <c>temperature</c> = 1.0): GRPO needs diverse groups.</summary>
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 1.0;
+    [Range(0.0, 1.0, MinimumIsExclusive = true)]
     public double TopP { get; init; } = 1.0;
 
     /// <summary>How GRPO divides the centred rewards (TRL <c>scale_rewards</c> = "group"); ignored by the other estimators.</summary>
@@ -44,33 +51,44 @@ public sealed record GroupRlConfig
     /// <summary>How per-token losses become the step's loss (TRL <c>loss_type</c>; token_mean is DAPO's and TRL's "dapo").</summary>
     public LossAggregation LossAggregation { get; init; } = LossAggregation.TokenMean;
     /// <summary>Lower clip ε (TRL <c>epsilon</c> = 0.2; Schulman et al. 2017).</summary>
+    [Range(0.0, double.MaxValue)]
     public double ClipEpsLow { get; init; } = 0.2;
     /// <summary>Upper clip ε (TRL <c>epsilon_high</c> defaults to <c>epsilon</c>; DAPO "clip-higher" uses 0.28).</summary>
+    [Range(0.0, double.MaxValue)]
     public double ClipEpsHigh { get; init; } = 0.2;
     /// <summary>
     /// Weight of the k3 KL loss to the frozen reference (TRL <c>beta</c> = 0.0 since v0.19, after Dr. GRPO and DAPO
     /// dropped it; DeepSeekMath used 0.04). 0 skips the reference forward pass for the loss.
     /// </summary>
+    [Range(0.0, double.MaxValue)]
     public double Beta { get; init; } = 0.0;
     /// <summary>
     /// β of the k1 KL folded into the sequence reward before the baseline, for every estimator except GRPO (which
     /// puts KL in the loss instead): TRL <c>RLOOConfig</c> <c>kl_coef</c> = 0.05 (trl/trainer/rloo_config.py);
     /// OpenRLHF's REINFORCE++ uses <c>init_kl_coef</c> 0.01 per token.
     /// </summary>
+    [Range(0.0, double.MaxValue)]
     public double RewardKlCoef { get; init; } = 0.05;
     /// <summary>Scores are clipped to ±this before use (OpenRLHF <c>reward_clip_range</c> = (−10, 10)).</summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
     public double RewardClip { get; init; } = 10.0;
 
     /// <summary>Completions per forward/backward (TRL <c>per_device_train_batch_size</c> = 8).</summary>
+    [Range(1, int.MaxValue)]
     public int MiniBatchSize { get; init; } = 8;
     /// <summary>PPO epochs over each rollout batch (TRL <c>num_iterations</c> = 1: then the ratio is 1 and clipping is idle).</summary>
+    [Range(1, int.MaxValue)]
     public int Epochs { get; init; } = 1;
     /// <summary>
     /// Policy optimizer (TRL <c>learning_rate</c> = 1e-6). Its <c>GradientAccumulation</c> micro-batches of
     /// <see cref="MiniBatchSize"/> make one optimizer step; the loss is normalised over all of them.
     /// </summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Constant, WarmupRatio = 0 };
+    [Range(0, int.MaxValue)]
     public int SaveEvery { get; init; } = 10;
+    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    [Range(1, int.MaxValue)]
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
     /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
     public LoraConfig? Lora { get; init; }

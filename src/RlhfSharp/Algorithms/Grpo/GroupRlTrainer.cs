@@ -113,6 +113,7 @@ public sealed class GroupRlTrainer
             foreach (var (k, v) in sums) row[k] = v / Math.Max(1, updates);
             foreach (var (k, v) in extra ?? new Dictionary<string, double>()) row[k] = v;
             row["lr"] = optimizer.LearningRate;
+            row["skipped_steps"] = optimizer.SkippedSteps;
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = row["response_length"] * rows / Math.Max(1e-9, generateSeconds);
             Metrics?.Write(row);

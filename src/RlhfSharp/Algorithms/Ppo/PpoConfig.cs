@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Lora;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Training;
@@ -20,45 +21,60 @@ public enum CriticKind
 public sealed record PpoConfig
 {
     /// <summary>Optimizer steps of the whole run (OpenRLHF counts episodes; one step = one rollout batch here).</summary>
+    [Range(1, int.MaxValue)]
     public int Steps { get; init; } = 100;
     /// <summary>Prompts sampled per rollout batch (OpenRLHF rollout_batch_size = 512; lower for CPU).</summary>
+    [Range(1, int.MaxValue)]
     public int RolloutBatchSize { get; init; } = 512;
     /// <summary>Rollouts per gradient step (OpenRLHF train_batch_size = 128).</summary>
+    [Range(1, int.MaxValue)]
     public int MiniBatchSize { get; init; } = 128;
     /// <summary>Passes over each rollout batch (OpenRLHF max_epochs = 1; InstructGPT/Ziegler used 4 with smaller batches).</summary>
+    [Range(1, int.MaxValue)]
     public int PpoEpochs { get; init; } = 1;
+    [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 1024;
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 1.0;
+    [Range(0.0, 1.0, MinimumIsExclusive = true)]
     public double TopP { get; init; } = 1.0;
 
     /// <summary>Initial β of the KL penalty (OpenRLHF init_kl_coef = 0.01; InstructGPT β = 0.02).</summary>
+    [Range(0.0, double.MaxValue)]
     public double InitKlCoef { get; init; } = 0.01;
     /// <summary>Adaptive KL target; null = fixed β (OpenRLHF kl_target = None).</summary>
     public double? KlTarget { get; init; }
     /// <summary>Horizon of the adaptive controller in samples (OpenRLHF kl_horizon = 10000; Ziegler et al.).</summary>
+    [Range(1, int.MaxValue)]
     public int KlHorizon { get; init; } = 10000;
     /// <summary>KL estimator in the reward (k1 as OpenRLHF's default; Schulman's k2/k3 are available).</summary>
     public KlEstimatorKind KlEstimator { get; init; } = KlEstimatorKind.K1;
     /// <summary>Scores are clipped to this range before the KL penalty (OpenRLHF reward_clip_range = (−10, 10)).</summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
     public double RewardClip { get; init; } = 10.0;
 
     /// <summary>GAE discount (OpenRLHF gamma = 1).</summary>
+    [Range(0.0, 1.0)]
     public double Gamma { get; init; } = 1.0;
     /// <summary>GAE λ (OpenRLHF lambd = 0.95).</summary>
+    [Range(0.0, 1.0)]
     public double Lambda { get; init; } = 0.95;
     /// <summary>Whiten advantages over the batch (OpenRLHF advantages_norm; TRL whiten_rewards for advantages).</summary>
     public bool WhitenAdvantages { get; init; } = true;
     /// <summary>PPO clip ε (Schulman et al. 2017; OpenRLHF eps_clip = 0.2).</summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
     public double ClipEps { get; init; } = 0.2;
     /// <summary>Value clip (OpenRLHF value_clip = 0.2); null disables.</summary>
     public double? ValueClip { get; init; } = 0.2;
     /// <summary>Weight of the value loss when the critic shares the policy's body (TRL vf_coef = 0.1).</summary>
+    [Range(0.0, double.MaxValue)]
     public double ValueCoef { get; init; } = 0.1;
     public LossReduction Reduction { get; init; } = LossReduction.TokenMean;
     /// <summary>Stop the epochs of a batch early when approx KL exceeds this (OpenAI baselines' target_kl); null = never.</summary>
     public double? EarlyStopKl { get; init; }
 
     /// <summary>PPO-ptx: γ of the pre-training LM loss mixed into the actor loss (OpenRLHF ptx_coef = 0.05; InstructGPT γ = 27.8 on its own scale).</summary>
+    [Range(0.0, double.MaxValue)]
     public double PtxCoef { get; init; } = 0.05;
     /// <summary>EMA of the actor's weights (OpenRLHF ema_beta = 0.992); null = off.</summary>
     public double? EmaBeta { get; init; }
@@ -68,7 +84,11 @@ public sealed record PpoConfig
     public OptimizerConfig ActorOptimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Cosine };
     /// <summary>Critic learning rate (OpenRLHF critic_learning_rate = 9e-6).</summary>
     public OptimizerConfig CriticOptimizer { get; init; } = new() { LearningRate = 9e-6, Schedule = ScheduleKind.Cosine };
+    [Range(0, int.MaxValue)]
     public int SaveEvery { get; init; } = 10;
+    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    [Range(1, int.MaxValue)]
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
     /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
     public LoraConfig? Lora { get; init; }

@@ -44,6 +44,7 @@ public sealed class PpoTrainer
         if (config.Critic == CriticKind.ValueHead)
         {
             var weight = policy.model.embed_tokens.weight!;
+            torch.manual_seed((long)config.Seed); // the new head starts the same on every run, so runs are repeatable
             valueHead = new ValueHead(policy.Config.HiddenSize);
             valueHead.to(weight.dtype).to(weight.device);
         }
@@ -138,6 +139,7 @@ public sealed class PpoTrainer
             foreach (var (k, v) in sums) row[k] = v / Math.Max(1, updates);
             foreach (var (k, v) in extra ?? new Dictionary<string, double>()) row[k] = v;
             row["kl_coef"] = kl.Coef;
+            row["skipped_steps"] = actorOpt.SkippedSteps + (criticOpt?.SkippedSteps ?? 0);
             row["lr_actor"] = actorOpt.LearningRate;
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = stats["response_length"] * chosen.Count / Math.Max(1e-9, generateSeconds);

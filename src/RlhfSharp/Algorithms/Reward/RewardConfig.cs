@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Lora;
 using RlhfSharp.Training;
 
@@ -7,18 +8,26 @@ namespace RlhfSharp.Algorithms.Reward;
 public sealed record RewardConfig
 {
     /// <summary>One epoch: InstructGPT found RMs overfit after one pass over the comparisons (§3.5); OpenRLHF max_epochs = 1.</summary>
+    [Range(1, int.MaxValue)]
     public int Epochs { get; init; } = 1;
     /// <summary>Prompts per batch, all C(K,2) pairs of each together (InstructGPT used 64).</summary>
+    [Range(1, int.MaxValue)]
     public int PromptsPerBatch { get; init; } = 64;
     /// <summary>OpenRLHF train_rm max_len = 512.</summary>
+    [Range(2, int.MaxValue)]
     public int MaxLength { get; init; } = 512;
     /// <summary>InstructGPT 6B RM: lr 9e-6, cosine schedule; OpenRLHF train_rm: 9e-6, warmup 3%, min lr 0.1×.</summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 9e-6 };
     /// <summary>Reward-centering coefficient (Eisenstein et al. 2023 use 0.01); 0 = off.</summary>
+    [Range(0.0, double.MaxValue)]
     public double CenteringCoef { get; init; } = 0.0;
     /// <summary>Shift the RM so SFT demonstrations score 0 on average (InstructGPT §3.5).</summary>
     public bool NormalizeOnDemonstrations { get; init; } = true;
+    [Range(0, int.MaxValue)]
     public int SaveEvery { get; init; } = 50;
+    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
+    [Range(1, int.MaxValue)]
+    public int KeepLast { get; init; } = 2;
     public ulong Seed { get; init; } = 42;
     /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
     public LoraConfig? Lora { get; init; }

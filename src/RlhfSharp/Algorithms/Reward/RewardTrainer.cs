@@ -41,12 +41,13 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
                 var mine = DataParallel.Shard(groups);
                 var (loss, correct, pairs, bestSum) = Loss(mine, groups.Count);
                 loss?.backward();
-                double gradNorm = optimizer.Apply();
+                // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
                 var s = DataParallel.Sum(loss?.item<float>() ?? 0, correct, pairs, bestSum, mine.Sum(g => g.Sequences.Count));
+                double gradNorm = optimizer.Apply(s[0]);
                 row = new Dictionary<string, double>
                 {
                     ["step"] = step + 1, ["loss"] = s[0], ["accuracy"] = s[1] / Math.Max(1, s[2]), ["reward_best_mean"] = s[3] / groups.Count,
-                    ["grad_norm"] = gradNorm, ["lr"] = optimizer.LearningRate,
+                    ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate,
                     ["sequences_per_s"] = s[4] / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
                 };
             }

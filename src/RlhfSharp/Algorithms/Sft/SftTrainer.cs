@@ -58,12 +58,13 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
                 lossSum += nll.item<float>();
                 tokens += micro.Sum(e => e.InputIds.Length);
             }
-            double gradNorm = optimizer.Apply();
+            // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
             var summed = DataParallel.Sum(lossSum, tokens);
+            double gradNorm = optimizer.Apply(summed[0]);
             var row = new Dictionary<string, double>
             {
                 ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch, ["loss"] = summed[0] / Math.Max(1, targets),
-                ["grad_norm"] = gradNorm, ["lr"] = optimizer.LearningRate, ["tokens_per_s"] = summed[1] / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
+                ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate, ["tokens_per_s"] = summed[1] / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
             };
             clock.Restart();
             if (eval.Count > 0 && ((step + 1) % stepsPerEpoch == 0 || step + 1 == total))
