@@ -45,14 +45,15 @@ public static class Charts
         plot.Title("Gold reward vs KL to SFT (95% CI)");
         plot.XLabel("KL(policy ‖ SFT), nats per sample");
         plot.YLabel("gold reward");
-        plot.ShowLegend(Alignment.LowerRight);
-        Save(plot, path);
+        // Outside the axes: with a dozen methods an inside legend hides the high-KL points it names.
+        plot.ShowLegend(Edge.Right);
+        Save(plot, path, width: 900);
     }
 
-    static void Save(Plot plot, string path)
+    static void Save(Plot plot, string path, int width = 720)
     {
         string tmp = path + ".tmp.png";
-        plot.SavePng(tmp, 720, 420);
+        plot.SavePng(tmp, width, 420);
         File.Move(tmp, path, overwrite: true);
     }
 }
