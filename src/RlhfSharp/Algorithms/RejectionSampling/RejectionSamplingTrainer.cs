@@ -19,16 +19,14 @@ public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, 
 
     /// <summary>
     /// Runs the rounds; with <paramref name="state"/>, the policy is saved after every round and a stopped run resumes
-    /// at the next one. A round's prompts and samples come from seeds of its number, so resuming repeats nothing.
+    /// at the next one (<see cref="RoundCheckpoint"/>).
     /// </summary>
     public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, StageState? state = null, CancellationToken cancel = default)
     {
         if (prompts.Count == 0) throw new RlhfException("rejection sampling: no prompts.");
         var last = new Dictionary<string, double>();
-        var modules = new Dictionary<string, nn.Module> { ["policy"] = policy };
-        int start = 0;
-        if (state?.SavedStep is int saved) { state.Load(modules, new Dictionary<string, Training.Optimizer>()); start = saved; }
-        for (int round = start; round < config.Iterations; round++)
+        var checkpoint = new RoundCheckpoint(state, policy);
+        for (int round = checkpoint.Resume(); round < config.Iterations; round++)
         {
             cancel.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
@@ -43,7 +41,7 @@ public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, 
                 ["selected"] = picks.Count, ["time_sample"] = sampleSeconds, ["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds,
             };
             foreach (var (k, v) in sftResult) last["sft_" + k] = v;
-            state?.Save(round + 1, modules, new Dictionary<string, Training.Optimizer>());
+            checkpoint.Save(round + 1);
             Metrics?.Write(last);
             Progress?.Report(new TrainingProgress("rs", round + 1, config.Iterations, last));
         }
