@@ -14,10 +14,11 @@ namespace RlhfSharp.Data;
 public static class StrictJson
 {
     /// <summary>
-    /// The first defect in <paramref name="utf8"/> as a sentence naming the key's path (e.g. <c>duplicate key 'sft.epochs'</c>),
-    /// or null when there is none. Syntax errors are left to the parser that reads the text afterwards (null here).
+    /// The first defect in <paramref name="utf8"/>: the key's dotted path and a sentence naming it (e.g. <c>duplicate key
+    /// 'sft.epochs'</c>), or null when there is none. Syntax errors are left to the parser that reads the text afterwards (null here).
     /// </summary>
-    public static string? FindDefect(ReadOnlySpan<byte> utf8, JsonCommentHandling comments = JsonCommentHandling.Disallow, bool allowTrailingCommas = false)
+    /// <param name="duplicates">Whether a key given twice is a defect (an API body may leave that to the parser, as OpenAI's does).</param>
+    public static JsonDefect? FindDefect(ReadOnlySpan<byte> utf8, JsonCommentHandling comments = JsonCommentHandling.Disallow, bool allowTrailingCommas = false, bool duplicates = true)
     {
         var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = comments == JsonCommentHandling.Allow ? JsonCommentHandling.Skip : comments, AllowTrailingCommas = allowTrailingCommas });
         // One frame per open container: the keys seen (objects only), the path to the container, the next array index.
@@ -43,15 +44,15 @@ public static class StrictJson
                     case JsonTokenType.PropertyName:
                         string name;
                         try { name = reader.GetString()!; }
-                        catch (InvalidOperationException) { return $"a key in '{Show(paths.Peek())}' holds a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text"; }
+                        catch (InvalidOperationException) { return new(Show(paths.Peek()), $"a key in '{Show(paths.Peek())}' holds a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text"); }
                         path = Join(paths.Peek(), name);
-                        if (!keys.Peek()!.Add(name)) return $"duplicate key '{path}' (each key may appear once)";
+                        if (!keys.Peek()!.Add(name) && duplicates) return new(path, $"duplicate key '{path}' (each key may appear once)");
                         property = name;
                         continue;
                     case JsonTokenType.String:
                         string at = Child(keys, paths, index, property);
                         try { reader.GetString(); }
-                        catch (InvalidOperationException) { return $"'{Show(at)}' holds a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text"; }
+                        catch (InvalidOperationException) { return new(Show(at), $"'{Show(at)}' holds a lone UTF-16 surrogate escape (e.g. \\ud800), which is not text"); }
                         break;
                     case JsonTokenType.Number or JsonTokenType.True or JsonTokenType.False or JsonTokenType.Null:
                         Child(keys, paths, index, property);
@@ -76,7 +77,13 @@ public static class StrictJson
     static string Join(string parent, string name) => parent.Length == 0 ? name : $"{parent}.{name}";
     static string Show(string path) => path.Length == 0 ? "(root)" : path;
 
-    /// <summary><see cref="FindDefect(ReadOnlySpan{byte}, JsonCommentHandling, bool)"/> for text already decoded.</summary>
-    public static string? FindDefect(string text, JsonCommentHandling comments = JsonCommentHandling.Disallow, bool allowTrailingCommas = false) =>
+    /// <summary><see cref="FindDefect(ReadOnlySpan{byte}, JsonCommentHandling, bool, bool)"/> for text already decoded.</summary>
+    public static JsonDefect? FindDefect(string text, JsonCommentHandling comments = JsonCommentHandling.Disallow, bool allowTrailingCommas = false) =>
         FindDefect(Encoding.UTF8.GetBytes(text), comments, allowTrailingCommas);
+}
+
+/// <summary>A defect <see cref="StrictJson"/> found: where (a dotted path such as <c>messages[0].content</c>) and why, as a sentence.</summary>
+public sealed record JsonDefect(string Path, string Message)
+{
+    public override string ToString() => Message;
 }

@@ -39,7 +39,7 @@ public static class Recipe
             catch (DecoderFallbackException e) { throw new RlhfException($"{path}: not valid UTF-8 (byte {e.Index}); save the recipe as UTF-8."); }
             // A byte-order mark (Windows editors write one) is read as the data files' is: skipped (RFC 8259 §8.1 lets parsers ignore it).
             if (text.StartsWith('\uFEFF')) text = text[1..];
-            if (StrictJson.FindDefect(text, JsonCommentHandling.Skip, allowTrailingCommas: true) is string defect) throw new RlhfException($"{path}: {defect}.");
+            if (StrictJson.FindDefect(text, JsonCommentHandling.Skip, allowTrailingCommas: true) is { } defect) throw new RlhfException($"{path}: {defect.Message}.");
             try { root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject ?? throw new RlhfException($"{path}: a recipe must be a JSON object."); }
             catch (JsonException e) { throw new RlhfException($"{path}: invalid JSON at line {e.LineNumber + 1} ({e.Message})."); }
         }
