@@ -86,7 +86,8 @@ public static class Recipe
     static string Describe(JsonException e)
     {
         string where = e.Path is { Length: > 2 } p ? $" at '{p.TrimStart('$', '.')}'" : "";
-        if (e.Message.Contains("could not be mapped")) return $"unknown key{where}: {e.Message.Split(". Path")[0]}";
+        // The parser's own sentence names .NET types ("could not be mapped to any .NET member contained in type ..."): say it plainly.
+        if (e.Message.Contains("could not be mapped")) return $"unknown key{where} (a typo, or a key of another section?)";
         return $"bad value{where}: {e.Message.Split(" Path:")[0]}";
     }
 
