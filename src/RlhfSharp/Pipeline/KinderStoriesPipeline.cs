@@ -1,11 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using RlhfSharp.Algorithms.Preference;
-using RlhfSharp.Algorithms.GroupRl;
-using RlhfSharp.Algorithms.Ppo;
-using RlhfSharp.Algorithms.Reward;
-using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;

@@ -1,6 +1,6 @@
-using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.GroupRl;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Preference;
 
 namespace RlhfSharp.Pipeline;
 

@@ -1,7 +1,7 @@
-using RlhfSharp.Algorithms.Preference;
-using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;

@@ -1,5 +1,5 @@
-using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;

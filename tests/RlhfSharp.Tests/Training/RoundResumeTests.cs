@@ -1,5 +1,5 @@
-using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.OnlineDpo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;

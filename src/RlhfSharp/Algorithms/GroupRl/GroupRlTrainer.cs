@@ -5,7 +5,6 @@ using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RlhfSharp.Algorithms.GroupRl;
