@@ -1,18 +1,17 @@
 using System.CommandLine;
 using RlhfSharp.Checkpoints;
-using RlhfSharp.Data;
 using RlhfSharp.Distributed;
-using RlhfSharp.Models;
 using RlhfSharp.Pipeline;
 using RlhfSharp.Recipes;
-using RlhfSharp.Tokenization;
 using RlhfSharp.Training;
 
 namespace RlhfSharp.Cli.Commands;
 
 /// <summary>
-/// <c>rlhf sft</c>, <c>rlhf rm</c> and <c>rlhf ppo</c>: one InstructGPT stage at a time on your own data, driven by a
-/// <see cref="StageRecipe"/> and <c>--set</c> overrides, in a run folder the stages share.
+/// <c>rlhf sft</c>, <c>rlhf rm</c> and one command per row of the <see cref="MethodTable"/> (<c>ppo</c>, <c>dpo</c>, …,
+/// <c>online-dpo</c>): one stage at a time on your own data, driven by a <see cref="StageRecipe"/> and <c>--set</c>
+/// overrides, in a run folder the stages share. <see cref="RecipeData"/> turns the recipe's files into examples; this
+/// file only parses, checks the run folder and prints.
 /// </summary>
 public static class StageCommands
 {
