@@ -1,7 +1,8 @@
 using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Algorithms.Dpo;
-using RlhfSharp.Algorithms.Grpo;
+using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -66,7 +67,7 @@ public sealed record EvalConfig
 /// published defaults (see each record) changed where a 260K-parameter model on 2 CPU cores needs it: larger
 /// learning rates (tiny models train at 1e-3, as llama2.c trained stories260K at 5e-4), smaller batches, fewer steps.
 /// </summary>
-public sealed record PipelineConfig
+public sealed record PipelineConfig : IMethodConfigs
 {
     public string Name { get; init; } = "kinder-stories";
     public string Model { get; init; } = "stories260k";

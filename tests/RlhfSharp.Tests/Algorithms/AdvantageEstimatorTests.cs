@@ -1,7 +1,4 @@
-using RlhfSharp.Algorithms.Grpo;
-using RlhfSharp.Algorithms.ReinforcePlusPlus;
-using RlhfSharp.Algorithms.ReMax;
-using RlhfSharp.Algorithms.Rloo;
+using RlhfSharp.Algorithms.GroupRl;
 using TorchSharp;
 using static TorchSharp.torch;
 using static RlhfSharp.Tests.Algorithms.LossFixtures;

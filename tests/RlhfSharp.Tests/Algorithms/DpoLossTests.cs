@@ -1,5 +1,5 @@
 using RlhfSharp.Algorithms.Common;
-using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Preference;
 using TorchSharp;
 using static TorchSharp.torch;
 using static RlhfSharp.Tests.Algorithms.LossFixtures;

@@ -1,4 +1,4 @@
-using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Models;

@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Lora;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Training;
 
@@ -18,8 +17,11 @@ public enum CriticKind
 /// PPO for language models with a per-token KL penalty to the SFT model. Defaults are OpenRLHF's train_ppo
 /// (v0.5) unless the comment says otherwise.
 /// </summary>
-public sealed record PpoConfig
+public sealed record PpoConfig : StageConfig
 {
+    /// <summary>Checkpoints every 10 steps (online steps are long).</summary>
+    public PpoConfig() { SaveEvery = 10; }
+
     /// <summary>Optimizer steps of the whole run (OpenRLHF counts episodes; one step = one rollout batch here).</summary>
     [Range(1, int.MaxValue)]
     public int Steps { get; init; } = 100;
@@ -86,12 +88,4 @@ public sealed record PpoConfig
     public OptimizerConfig ActorOptimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Cosine };
     /// <summary>Critic learning rate (OpenRLHF critic_learning_rate = 9e-6).</summary>
     public OptimizerConfig CriticOptimizer { get; init; } = new() { LearningRate = 9e-6, Schedule = ScheduleKind.Cosine };
-    [Range(0, int.MaxValue)]
-    public int SaveEvery { get; init; } = 10;
-    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
-    [Range(1, int.MaxValue)]
-    public int KeepLast { get; init; } = 2;
-    public ulong Seed { get; init; } = 42;
-    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
-    public LoraConfig? Lora { get; init; }
 }

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.ReMax;
+namespace RlhfSharp.Algorithms.GroupRl;
 
 /// <summary>
 /// ReMax (Li et al. 2023, arXiv:2310.10505, Algorithm 1 / Eq. 7): REINFORCE whose baseline is the reward of the

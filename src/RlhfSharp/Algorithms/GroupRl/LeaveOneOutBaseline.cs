@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Rloo;
+namespace RlhfSharp.Algorithms.GroupRl;
 
 /// <summary>
 /// REINFORCE Leave-One-Out (Kool et al. 2019, "Buy 4 REINFORCE samples, get a baseline for free!"; Ahmadian et al.

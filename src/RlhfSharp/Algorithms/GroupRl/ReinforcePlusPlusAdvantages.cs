@@ -2,7 +2,7 @@ using RlhfSharp.Algorithms.Ppo;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.ReinforcePlusPlus;
+namespace RlhfSharp.Algorithms.GroupRl;
 
 /// <summary>
 /// REINFORCE++ (Hu 2025, arXiv:2501.03262): critic-free token-level returns of the KL-shaped reward, whitened over the

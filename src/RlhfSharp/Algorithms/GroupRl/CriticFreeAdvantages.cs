@@ -1,10 +1,7 @@
 using RlhfSharp.Algorithms.Ppo;
-using RlhfSharp.Algorithms.ReinforcePlusPlus;
-using RlhfSharp.Algorithms.ReMax;
-using RlhfSharp.Algorithms.Rloo;
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Grpo;
+namespace RlhfSharp.Algorithms.GroupRl;
 
 /// <summary>What <see cref="CriticFreeAdvantages.Compute"/> returns.</summary>
 /// <param name="Advantages">Per-token advantages, zero on padding, [B, T].</param>

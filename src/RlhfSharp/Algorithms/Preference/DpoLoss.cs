@@ -3,7 +3,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace RlhfSharp.Algorithms.Dpo;
+namespace RlhfSharp.Algorithms.Preference;
 
 /// <summary>
 /// Direct Preference Optimization on sequence-level (summed) log-probs, as OpenRLHF/OpenRLHF@3c3be62

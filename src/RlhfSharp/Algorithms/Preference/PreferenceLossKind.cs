@@ -1,4 +1,4 @@
-namespace RlhfSharp.Algorithms.Dpo;
+namespace RlhfSharp.Algorithms.Preference;
 
 /// <summary>Which offline preference objective <see cref="PreferenceTrainer"/> optimises.</summary>
 public enum PreferenceLossKind

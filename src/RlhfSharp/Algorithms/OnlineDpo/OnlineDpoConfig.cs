@@ -1,5 +1,7 @@
 using System.ComponentModel.DataAnnotations;
-namespace RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Preference;
+
+namespace RlhfSharp.Algorithms.OnlineDpo;
 
 /// <summary>
 /// Online (iterative) DPO: each round the current policy answers every prompt twice, the reward model labels the pair,

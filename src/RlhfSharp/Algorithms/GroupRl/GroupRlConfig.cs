@@ -1,9 +1,8 @@
 using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Lora;
 using System.Text.Json.Serialization;
 using RlhfSharp.Training;
 
-namespace RlhfSharp.Algorithms.Grpo;
+namespace RlhfSharp.Algorithms.GroupRl;
 
 /// <summary>Which critic-free baseline turns sequence rewards into advantages (<see cref="CriticFreeAdvantages"/>).</summary>
 public enum AdvantageEstimator
@@ -25,8 +24,11 @@ public enum AdvantageEstimator
 /// that needs no value model, and take PPO-clipped policy steps. Defaults are TRL's <c>GRPOConfig</c>
 /// (huggingface/trl@f2cd577 <c>trl/trainer/grpo_config.py</c>) unless the comment says otherwise.
 /// </summary>
-public sealed record GroupRlConfig
+public sealed record GroupRlConfig : StageConfig
 {
+    /// <summary>Checkpoints every 10 steps (online steps are long).</summary>
+    public GroupRlConfig() { SaveEvery = 10; }
+
     public AdvantageEstimator Estimator { get; init; } = AdvantageEstimator.Grpo;
     /// <summary>Rollout batches (one optimizer pass over each) of the whole run.</summary>
     [Range(1, int.MaxValue)]
@@ -84,14 +86,16 @@ public sealed record GroupRlConfig
     /// <see cref="MiniBatchSize"/> make one optimizer step; the loss is normalised over all of them.
     /// </summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Constant, WarmupRatio = 0 };
-    [Range(0, int.MaxValue)]
-    public int SaveEvery { get; init; } = 10;
-    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
-    [Range(1, int.MaxValue)]
-    public int KeepLast { get; init; } = 2;
-    public ulong Seed { get; init; } = 42;
-    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
-    public LoraConfig? Lora { get; init; }
+
+    /// <inheritdoc/>
+    public override void Validate(string section)
+    {
+        base.Validate(section);
+        if (GroupSize < 2 && Estimator is AdvantageEstimator.Grpo or AdvantageEstimator.Rloo or AdvantageEstimator.ReinforcePpBaseline)
+            throw new RlhfException($"{StageName}: group_size must be at least 2 (its baseline comes from the other completions of the prompt).");
+        if (MiniBatchSize < 1 || Optimizer.GradientAccumulation < 1 || Epochs < 1)
+            throw new RlhfException($"{StageName}: mini_batch_size, gradient_accumulation and epochs must be at least 1.");
+    }
 
     /// <summary>The run-folder stage name of the estimator (<c>grpo</c>, <c>rloo</c>, <c>reinforce_pp</c>, <c>reinforce_pp_baseline</c>, <c>remax</c>).</summary>
     [JsonIgnore]

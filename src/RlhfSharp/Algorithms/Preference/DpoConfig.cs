@@ -1,15 +1,14 @@
 using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Lora;
 using System.Text.Json.Serialization;
 using RlhfSharp.Training;
 
-namespace RlhfSharp.Algorithms.Dpo;
+namespace RlhfSharp.Algorithms.Preference;
 
 /// <summary>
 /// Offline preference optimisation (DPO, IPO, cDPO, SimPO, ORPO, KTO) with <see cref="PreferenceTrainer"/>. Defaults are
 /// TRL's <c>DPOConfig</c> (huggingface/trl@f2cd577 <c>trl/trainer/dpo_config.py</c>) unless noted.
 /// </summary>
-public sealed record DpoConfig
+public sealed record DpoConfig : EpochStageConfig
 {
     /// <summary>TRL <c>loss_type</c> = "sigmoid" (DPO).</summary>
     public PreferenceLossKind Loss { get; init; } = PreferenceLossKind.Sigmoid;
@@ -30,15 +29,6 @@ public sealed record DpoConfig
     /// <summary>KTO λ_U: TRL <c>KTOConfig.undesirable_weight</c> = 1.0.</summary>
     [Range(0.0, double.MaxValue)]
     public double UndesirableWeight { get; init; } = 1.0;
-    /// <summary>TRL <c>num_train_epochs</c> = 3 (HF <c>TrainingArguments</c>).</summary>
-    [Range(1, int.MaxValue)]
-    public int Epochs { get; init; } = 3;
-    /// <summary>Pairs (KTO: completions) per micro-batch: TRL <c>per_device_train_batch_size</c> = 8.</summary>
-    [Range(1, int.MaxValue)]
-    public int BatchSize { get; init; } = 8;
-    /// <summary>TRL <c>max_length</c> = 1024: prompt + completion ids.</summary>
-    [Range(2, int.MaxValue)]
-    public int MaxLength { get; init; } = 1024;
     /// <summary>TRL <c>max_prompt_length</c> = 512; longer prompts keep their end.</summary>
     [Range(1, int.MaxValue)]
     public int MaxPromptLength { get; init; } = 512;
@@ -49,15 +39,16 @@ public sealed record DpoConfig
     public bool PrecomputeReferenceLogprobs { get; init; }
     /// <summary>TRL <c>learning_rate</c> = 1e-6, linear decay, no warmup, no weight decay (HF <c>TrainingArguments</c>).</summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0, Beta2 = 0.999 };
-    /// <summary>Save resumable state every this many optimizer steps (and on Ctrl-C).</summary>
-    [Range(0, int.MaxValue)]
-    public int SaveEvery { get; init; } = 50;
-    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
-    [Range(1, int.MaxValue)]
-    public int KeepLast { get; init; } = 2;
-    public ulong Seed { get; init; } = 42;
-    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
-    public LoraConfig? Lora { get; init; }
+
+    /// <inheritdoc/>
+    public override void Validate(string section)
+    {
+        base.Validate(section);
+        if (BatchSize < 1) throw new RlhfException("batch size must be at least 1.");
+        // TRL refuses a per-device batch of 1: the only mismatched pair would be the example itself, and the KL
+        // reference point would equal the implied reward.
+        if (Loss == PreferenceLossKind.Kto && BatchSize < 2) throw new RlhfException("KTO needs batch_size ≥ 2 for its KL reference point.");
+    }
 
     /// <summary>Whether the loss compares against a frozen reference model (SimPO and ORPO do not).</summary>
     [JsonIgnore]

@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Grpo;
+namespace RlhfSharp.Algorithms.GroupRl;
 
 /// <summary>How GRPO divides the group-centred rewards (TRL <c>GRPOConfig.scale_rewards</c>).</summary>
 public enum RewardScaling

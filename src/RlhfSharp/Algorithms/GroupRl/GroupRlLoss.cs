@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Grpo;
+namespace RlhfSharp.Algorithms.GroupRl;
 
 /// <summary>How the per-token policy loss of an optimizer step becomes one number (TRL <c>GRPOConfig.loss_type</c>).</summary>
 public enum LossAggregation

@@ -5,10 +5,9 @@ using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
-using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Grpo;
+namespace RlhfSharp.Algorithms.GroupRl;
 
 /// <summary>
 /// Online critic-free RL (GRPO, RLOO, REINFORCE++, REINFORCE++-baseline, ReMax) in one flat loop: sample G
@@ -31,10 +30,7 @@ public sealed class GroupRlTrainer
     /// <param name="score">Scores each completion (B), e.g. the reward model at the last real token.</param>
     public GroupRlTrainer(CausalLM policy, CausalLM reference, Func<SampleBatch, Tensor> score, Sampler sampler, GroupRlConfig config)
     {
-        if (config.GroupSize < 2 && config.Estimator is AdvantageEstimator.Grpo or AdvantageEstimator.Rloo or AdvantageEstimator.ReinforcePpBaseline)
-            throw new RlhfException($"{config.StageName}: group_size must be at least 2 (its baseline comes from the other completions of the prompt).");
-        if (config.MiniBatchSize < 1 || config.Optimizer.GradientAccumulation < 1 || config.Epochs < 1)
-            throw new RlhfException($"{config.StageName}: mini_batch_size, gradient_accumulation and epochs must be at least 1.");
+        config.Validate("grpo");
         this.policy = policy; this.reference = reference; this.score = score; this.sampler = sampler; this.config = config;
         reference.eval();
         foreach (var p in reference.parameters()) p.requires_grad = false;
@@ -51,22 +47,14 @@ public sealed class GroupRlTrainer
         int rows = perStep * config.GroupSize;
         int updatesPerStep = config.Epochs * ((rows + RowsPerUpdate - 1) / RowsPerUpdate);
         using var optimizer = new Optimizer(policy.parameters(), config.Optimizer, config.Steps * updatesPerStep);
-        var modules = new Dictionary<string, nn.Module> { ["policy"] = policy };
-        var optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer };
-        int start = 0;
-        if (state?.SavedStep is int saved) { state.Load(modules, optimizers); start = saved; }
-
-        var last = new Dictionary<string, double>();
-        int stepsPerEpoch = Math.Max(1, prompts.Count / perStep);
-        for (int step = start; step < config.Steps; step++)
+        var loop = new StepLoop
         {
-            if (DataParallel.AnyCancelled(cancel))
-            {
-                state?.Save(step, modules, optimizers);
-                throw new OperationCanceledException(cancel);
-            }
-            var order = SeededOrder.Permutation(prompts.Count, config.Seed + (ulong)(step / stepsPerEpoch));
-            var chosen = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Select(i => prompts[order[i % prompts.Count]]).ToList();
+            Stage = stage, TotalSteps = config.Steps, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
+            Modules = new Dictionary<string, nn.Module> { ["policy"] = policy }, Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
+        };
+        var last = loop.Run((step, row) =>
+        {
+            var chosen = SeededOrder.OnlineBatch(prompts, perStep, step, config.Seed);
 
             using var _ = NewDisposeScope();
             var clock = Stopwatch.StartNew();
@@ -108,7 +96,6 @@ public sealed class GroupRlTrainer
             }
             double trainSeconds = clock.Elapsed.TotalSeconds;
 
-            var row = new Dictionary<string, double> { ["step"] = step + 1 };
             foreach (var (k, v) in exp.Stats) row[k] = v;
             foreach (var (k, v) in sums) row[k] = v / Math.Max(1, updates);
             foreach (var (k, v) in extra ?? new Dictionary<string, double>()) row[k] = v;
@@ -116,12 +103,7 @@ public sealed class GroupRlTrainer
             row["skipped_steps"] = optimizer.SkippedSteps;
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = row["response_length"] * rows / Math.Max(1e-9, generateSeconds);
-            Metrics?.Write(row);
-            Progress?.Report(new TrainingProgress(stage, step + 1, config.Steps, row));
-            last = row;
-            if (state is not null && config.SaveEvery > 0 && (step + 1) % config.SaveEvery == 0 && step + 1 < config.Steps)
-                state.Save(step + 1, modules, optimizers);
-        }
+        }, cancel);
         policy.eval();
         return last;
     }

@@ -2,7 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace RlhfSharp.Algorithms.Orpo;
+namespace RlhfSharp.Algorithms.Preference;
 
 /// <summary>What <see cref="OrpoLoss.Compute"/> returns.</summary>
 /// <param name="Loss"><c>NLL(chosen) + mean(OddsRatioLosses)</c> (0-d).</param>

@@ -3,7 +3,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
-namespace RlhfSharp.Algorithms.Simpo;
+namespace RlhfSharp.Algorithms.Preference;
 
 /// <summary>
 /// SimPO: reference-free preference loss on length-normalised log-probs with a target margin γ (Meng et al. 2024,

@@ -1,15 +1,12 @@
 using System.Diagnostics;
 using RlhfSharp.Algorithms.Common;
-using RlhfSharp.Algorithms.Kto;
-using RlhfSharp.Algorithms.Orpo;
-using RlhfSharp.Algorithms.Simpo;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Dpo;
+namespace RlhfSharp.Algorithms.Preference;
 
 /// <summary>
 /// The offline preference family in one flat loop: DPO, cDPO, IPO, SimPO and ORPO on prompt/chosen/rejected pairs
@@ -31,7 +28,7 @@ public sealed class PreferenceTrainer
     public PreferenceTrainer(CausalLM policy, CausalLM? reference, DpoConfig config, int padId)
     {
         if (config.NeedsReference && reference is null) throw new RlhfException($"{config.Loss}: the loss needs a frozen reference model.");
-        if (config.BatchSize < 1) throw new RlhfException("batch size must be at least 1.");
+        config.Validate("dpo");
         this.policy = policy;
         this.reference = reference;
         this.config = config;
@@ -66,9 +63,6 @@ public sealed class PreferenceTrainer
     public Dictionary<string, double> TrainKto(IReadOnlyList<LabeledExample> train, IReadOnlyList<LabeledExample> eval, StageState? state = null, CancellationToken cancel = default)
     {
         if (config.Loss != PreferenceLossKind.Kto) throw new RlhfException($"TrainKto needs loss 'kto', not '{config.Loss}'.");
-        // TRL refuses a per-device batch of 1: the only mismatched pair would be the example itself, and the KL
-        // reference point would equal the implied reward.
-        if (config.BatchSize < 2) throw new RlhfException("KTO needs batch_size ≥ 2 for its KL reference point.");
         var examples = train.Where(e => e.CompletionIds.Length > 0).ToList();
         if (examples.Count == 0) throw new RlhfException($"KTO: no example keeps its completion at max_length {config.MaxLength}.");
         var partners = KlPartners(examples.Count, config.BatchSize);
@@ -112,20 +106,18 @@ public sealed class PreferenceTrainer
         int stepsPerEpoch = (count + perStep - 1) / perStep;
         int total = stepsPerEpoch * config.Epochs;
         using var optimizer = new Optimizer(policy.parameters(), config.Optimizer, total);
-        var modules = new Dictionary<string, nn.Module> { ["policy"] = policy };
-        var optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer };
-        int start = 0;
-        if (state?.SavedStep is int saved) { state.Load(modules, optimizers); start = saved; }
-
+        var loop = new StepLoop
+        {
+            Stage = stage, TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
+            Modules = new Dictionary<string, nn.Module> { ["policy"] = policy }, Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
+            StepsPerEpoch = stepsPerEpoch, Evaluate = hasEval ? evaluate : null,
+        };
         policy.train();
         reference?.eval();
         var clock = Stopwatch.StartNew();
-        for (int step = start; step < total; step++)
+        loop.Run((step, row) =>
         {
-            if (DataParallel.AnyCancelled(cancel)) { state?.Save(step, modules, optimizers); throw new OperationCanceledException(cancel); }
-            int epoch = step / stepsPerEpoch;
-            var order = SeededOrder.Permutation(count, config.Seed + (ulong)epoch);
-            var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < count).Select(i => order[i]).ToList();
+            var indices = SeededOrder.EpochBatch(count, perStep, step, config.Seed);
             var mine = DataParallel.Shard(indices);
             var sums = new MetricSums();
             for (int m = 0; m < mine.Count; m += config.BatchSize)
@@ -139,20 +131,14 @@ public sealed class PreferenceTrainer
             }
             sums = sums.AcrossRanks(); // first, so every rank sees the same loss and skips (or not) the same step
             double gradNorm = optimizer.Apply(sums.Keys.Contains("loss") ? sums.Mean("loss") : (double?)null);
-            var row = new Dictionary<string, double> { ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch };
+            row["epoch"] = (double)(step + 1) / stepsPerEpoch;
             foreach (var key in sums.Keys) row[key] = sums.Mean(key);
             row["grad_norm"] = gradNorm;
             row["skipped_steps"] = optimizer.SkippedSteps;
             row["lr"] = optimizer.LearningRate;
             row["examples_per_s"] = indices.Count / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
             clock.Restart();
-            if (hasEval && ((step + 1) % stepsPerEpoch == 0 || step + 1 == total))
-                foreach (var (k, v) in evaluate()) row[k] = v;
-            Metrics?.Write(row);
-            Progress?.Report(new TrainingProgress(stage, step + 1, total, row));
-            if (state is not null && config.SaveEvery > 0 && (step + 1) % config.SaveEvery == 0 && step + 1 < total)
-                state.Save(step + 1, modules, optimizers);
-        }
+        }, cancel);
         policy.eval();
         return hasEval ? evaluate() : new Dictionary<string, double>();
     }

@@ -1,11 +1,12 @@
 using System.Diagnostics;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Dpo;
+namespace RlhfSharp.Algorithms.OnlineDpo;
 
 /// <summary>
 /// Online DPO rounds: two samples per prompt from the current policy, the higher-scored one is "chosen", and a DPO
@@ -24,28 +25,21 @@ public sealed class OnlineDpoTrainer(CausalLM policy, CausalLM reference, Func<S
     public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, StageState? state = null, CancellationToken cancel = default)
     {
         if (prompts.Count == 0) throw new RlhfException("online DPO: no prompts.");
-        var last = new Dictionary<string, double>();
-        var checkpoint = new RoundCheckpoint(state, policy);
-        for (int round = checkpoint.Resume(); round < config.Iterations; round++)
+        var loop = new RoundLoop { Stage = "online_dpo", Rounds = config.Iterations, Policy = policy, State = state, Metrics = Metrics, Progress = Progress };
+        return loop.Run((round, row) =>
         {
-            cancel.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
             var chosen = SeededOrder.Subset(prompts, config.PromptsPerIteration, config.Seed + (ulong)round);
             var (pairs, meanReward) = SampleAndLabel(chosen, round, cancel);
             double sampleSeconds = clock.Elapsed.TotalSeconds;
             var trainer = new PreferenceTrainer(policy, reference, config.Dpo with { Seed = config.Seed + (ulong)round }, padId);
             var result = pairs.Count > 0 ? trainer.Train(pairs, [], cancel: cancel) : new Dictionary<string, double>();
-            last = new Dictionary<string, double>
-            {
-                ["iteration"] = round + 1, ["reward_mean"] = meanReward, ["pairs"] = pairs.Count,
-                ["time_sample"] = sampleSeconds, ["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds,
-            };
-            foreach (var (k, v) in result) last["dpo_" + k] = v;
-            checkpoint.Save(round + 1);
-            Metrics?.Write(last);
-            Progress?.Report(new TrainingProgress("online_dpo", round + 1, config.Iterations, last));
-        }
-        return last;
+            row["reward_mean"] = meanReward;
+            row["pairs"] = pairs.Count;
+            row["time_sample"] = sampleSeconds;
+            row["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds;
+            foreach (var (k, v) in result) row["dpo_" + k] = v;
+        }, cancel);
     }
 
     (List<PreferenceExample> Pairs, double MeanReward) SampleAndLabel(List<int[]> prompts, int round, CancellationToken cancel)

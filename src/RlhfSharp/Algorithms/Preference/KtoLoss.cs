@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Kto;
+namespace RlhfSharp.Algorithms.Preference;
 
 /// <summary>What <see cref="KtoLoss.Compute"/> returns.</summary>
 /// <param name="Loss">Mean of <paramref name="Losses"/> (0-d).</param>

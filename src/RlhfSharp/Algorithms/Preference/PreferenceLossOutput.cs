@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace RlhfSharp.Algorithms.Common;
+namespace RlhfSharp.Algorithms.Preference;
 
 /// <summary>
 /// What a pairwise preference loss (DPO, cDPO, IPO, SimPO) returns: the batch loss, the loss of each pair, and the
