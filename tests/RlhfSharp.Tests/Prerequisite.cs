@@ -30,10 +30,9 @@ public static class Prerequisite
 
     static void Require(bool met, string reason, bool installable)
     {
-        if (met) return;
-        if (Environment.GetEnvironmentVariable("RLHF_REQUIRE_TEST_DEPS") == "1")
+        if (!met && installable && Environment.GetEnvironmentVariable("RLHF_REQUIRE_TEST_DEPS") == "1")
             throw new InvalidOperationException($"{reason}; RLHF_REQUIRE_TEST_DEPS=1 makes this a failure, not a skip.");
-        Skip.If(true, installable ? $"{reason}: run {InstallCommand} to install it." : reason + ".");
+        Skip.IfNot(met, installable ? $"{reason}: run {InstallCommand} to install it." : reason + ".");
     }
 
     static string? Which(string name) => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
