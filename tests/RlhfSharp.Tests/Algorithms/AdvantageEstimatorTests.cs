@@ -6,6 +6,7 @@ using static RlhfSharp.Tests.Algorithms.LossFixtures;
 namespace RlhfSharp.Tests.Algorithms;
 
 /// <summary>Critic-free advantages: GRPO and RLOO against the fixture, the scaling options, REINFORCE++ and ReMax by hand.</summary>
+[LossFixtureTests]
 public class AdvantageEstimatorTests
 {
     [Fact]

@@ -35,12 +35,30 @@ public static class DpoLoss
 
     /// <summary>
     /// IPO: <c>losses = (h − 1/(2β))²</c> on summed log-probs (OpenRLHF <c>DPOLoss(ipo=True)</c>). TRL's current
-    /// <c>'ipo'</c> first divides each log-ratio by the completion length; pass length-averaged log-probs for that.
+    /// <c>'ipo'</c> first divides each log-ratio by the completion length: <see cref="IpoLengthNormalised"/>.
     /// </summary>
     public static PreferenceLossOutput Ipo(Tensor policyChosenLogps, Tensor policyRejectedLogps,
         Tensor referenceChosenLogps, Tensor referenceRejectedLogps, double beta = 0.1)
     {
         var h = Logits(policyChosenLogps, policyRejectedLogps, referenceChosenLogps, referenceRejectedLogps);
+        var losses = (h - 1.0 / (2.0 * beta)).square();
+        return Output(losses, policyChosenLogps, policyRejectedLogps, referenceChosenLogps, referenceRejectedLogps, beta);
+    }
+
+    /// <summary>
+    /// TRL's <c>'ipo'</c> (huggingface/trl@f2cd577 <c>trl/trainer/dpo_trainer.py</c>, <c>_compute_loss</c>): each log-ratio
+    /// <c>logπ − logπ_ref</c> is divided by its completion's token count (at least 1) before
+    /// <c>losses = (Δ − 1/(2β))²</c>, while the logged rewards stay <c>β·(logπ − logπ_ref)</c> of the summed log-probs.
+    /// </summary>
+    /// <param name="chosenLengths">Completion tokens of each chosen response, [B].</param>
+    /// <param name="rejectedLengths">Completion tokens of each rejected response, [B].</param>
+    public static PreferenceLossOutput IpoLengthNormalised(Tensor policyChosenLogps, Tensor policyRejectedLogps,
+        Tensor referenceChosenLogps, Tensor referenceRejectedLogps, Tensor chosenLengths, Tensor rejectedLengths, double beta = 0.1)
+    {
+        var (lc, lr) = (chosenLengths.clamp_min(1.0), rejectedLengths.clamp_min(1.0));
+        // Grouped as (policy margin) − (reference margin), the order this trainer used before, so results stay
+        // bit-identical; TRL's (chosen ratio) − (rejected ratio) differs only in rounding.
+        var h = Logits(policyChosenLogps / lc, policyRejectedLogps / lr, referenceChosenLogps / lc, referenceRejectedLogps / lr);
         var losses = (h - 1.0 / (2.0 * beta)).square();
         return Output(losses, policyChosenLogps, policyRejectedLogps, referenceChosenLogps, referenceRejectedLogps, beta);
     }

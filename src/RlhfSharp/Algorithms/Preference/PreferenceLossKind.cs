@@ -5,7 +5,7 @@ public enum PreferenceLossKind
 {
     /// <summary>DPO (Rafailov et al. 2023, Eq. 7): <see cref="DpoLoss.Sigmoid"/>; TRL <c>loss_type="sigmoid"</c>.</summary>
     Sigmoid,
-    /// <summary>IPO (Azar et al. 2023, Eq. 17) on length-averaged log-probs, as TRL's <c>"ipo"</c>: <see cref="DpoLoss.Ipo"/>.</summary>
+    /// <summary>IPO (Azar et al. 2023, Eq. 17) with length-normalised log-ratios, as TRL's <c>"ipo"</c>: <see cref="DpoLoss.IpoLengthNormalised"/>.</summary>
     Ipo,
     /// <summary>Conservative DPO (Mitchell 2023): the sigmoid loss with <see cref="DpoConfig.LabelSmoothing"/> &gt; 0.</summary>
     Cdpo,

@@ -171,8 +171,8 @@ public sealed class PreferenceTrainer
                 output = DpoLoss.Sigmoid(chosen, rejected, refChosen!, refRejected!, config.Beta, config.LabelSmoothing);
                 break;
             case PreferenceLossKind.Ipo:
-                // TRL's "ipo" divides every log-prob by its completion length (dpo_trainer.py, concatenated_forward).
-                output = DpoLoss.Ipo(chosen / chosenCount, rejected / rejectedCount, refChosen! / chosenCount, refRejected! / rejectedCount, config.Beta);
+                // TRL's "ipo" divides each log-ratio by its completion length; its logged rewards use the summed log-ratios.
+                output = DpoLoss.IpoLengthNormalised(chosen, rejected, refChosen!, refRejected!, chosenCount, rejectedCount, config.Beta);
                 break;
             case PreferenceLossKind.Simpo:
                 output = SimpoLoss.Compute(chosen / chosenCount, rejected / rejectedCount, config.Beta, config.SimpoGamma, config.LabelSmoothing);
