@@ -1,4 +1,4 @@
-using RlhfSharp.Algorithms.Grpo;
+using RlhfSharp.Algorithms.GroupRl;
 using RlhfSharp.Algorithms.Ppo;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -69,7 +69,7 @@ public class PinnedGroupRlTests
         // The returns before whitening, from the same KL-shaped token rewards (OpenRLHF compute_reward → get_cumulative_returns).
         var centred = c.Input("scores").view(-1, 4) - c.Input("scores").view(-1, 4).mean([1], keepdim: true);
         var tokenRewards = KlShapedReward.Compute(centred.view(-1), kl * mask, mask, c.Param("kl_coef"));
-        var returns = RlhfSharp.Algorithms.ReinforcePlusPlus.ReinforcePlusPlusAdvantages.CumulativeReturns(tokenRewards, mask, c.Param("gamma"));
+        var returns = RlhfSharp.Algorithms.GroupRl.ReinforcePlusPlusAdvantages.CumulativeReturns(tokenRewards, mask, c.Param("gamma"));
         AssertClose(returns * mask, MaskedExpected(c, "returns", mask), DoubleTolerance, "returns");
     }
 

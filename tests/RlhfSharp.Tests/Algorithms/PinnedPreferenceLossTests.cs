@@ -1,8 +1,5 @@
 using RlhfSharp.Algorithms.Common;
-using RlhfSharp.Algorithms.Dpo;
-using RlhfSharp.Algorithms.Kto;
-using RlhfSharp.Algorithms.Orpo;
-using RlhfSharp.Algorithms.Simpo;
+using RlhfSharp.Algorithms.Preference;
 using TorchSharp;
 using static TorchSharp.torch;
 using static RlhfSharp.Tests.Algorithms.LossFixtures;
