@@ -32,6 +32,8 @@ public sealed class PpoTrainer
     public Func<SampleBatch, IReadOnlyDictionary<string, double>>? RolloutMetrics { get; init; }
     /// <summary>The EMA of the actor, when <see cref="PpoConfig.EmaBeta"/> is set.</summary>
     public CausalLM? Ema { get; private set; }
+    /// <summary>How many times this run updated <see cref="Ema"/>: once per actor optimizer step.</summary>
+    public int EmaUpdates { get; private set; }
 
     /// <param name="score">Scores each rollout (B), e.g. the reward model at the last real token.</param>
     /// <param name="critic">The critic for <see cref="CriticKind.SeparateFromRewardModel"/>; null for a value head.</param>
@@ -132,7 +134,6 @@ public sealed class PpoTrainer
 
             var stats = Statistics(exp, rollout);
             kl.Update(stats["kl"], chosen.Count);
-            if (Ema is not null) UpdateEma(config.EmaBeta!.Value);
 
             var row = new Dictionary<string, double> { ["step"] = step + 1 };
             foreach (var (k, v) in stats) row[k] = v;
@@ -257,11 +258,13 @@ public sealed class PpoTrainer
             }
             actorLoss?.backward();
             result["grad_norm_actor"] = actorOpt.Apply();
+            UpdateEma();
         }
         else
         {
             actorLoss?.backward();
             result["grad_norm_actor"] = actorOpt.Apply();
+            UpdateEma();
             if (rows.Length > 0)
             {
                 var values = critic!.TokenScores(seq!, attention!, positions!).select(2, 0).narrow(1, p - 1, n);
@@ -313,8 +316,15 @@ public sealed class PpoTrainer
         };
     }
 
-    void UpdateEma(double beta)
+    /// <summary>
+    /// One EMA step after each actor optimizer step, as OpenRLHF's <c>ppo_actor.py</c> (<c>training_step</c>: the
+    /// <c>moving_average</c> right after <c>optimizer_step</c>), not once per rollout batch.
+    /// </summary>
+    void UpdateEma()
     {
+        if (Ema is null) return;
+        double beta = config.EmaBeta!.Value;
+        EmaUpdates++;
         using var _ = no_grad();
         var current = policy.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         foreach (var (name, e) in Ema!.named_parameters()) e.mul_(beta).add_(current[name], alpha: 1 - beta);
