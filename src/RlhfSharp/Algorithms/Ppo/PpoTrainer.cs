@@ -166,8 +166,9 @@ public sealed class PpoTrainer
         var mask = rollout.ResponseMask;
 
         var hidden = valueHead is null ? null : new List<Tensor>();
-        var oldLogprobs = TokenLogprobs.Of(policy.Forward(seq, attention, positions, hiddenStates: hidden), seq).narrow(1, p - 1, n);
-        var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq).narrow(1, p - 1, n);
+        // At the rollouts' temperature (OpenRLHF models/actor.py), so the ratio is of the policy that sampled.
+        var oldLogprobs = TokenLogprobs.Of(policy.Forward(seq, attention, positions, hiddenStates: hidden), seq, config.Temperature).narrow(1, p - 1, n);
+        var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq, config.Temperature).narrow(1, p - 1, n);
         var values = Values(seq, attention, positions, hidden).narrow(1, p - 1, n) * mask;
         var scores = score(rollout).to(float32).reshape(-1);
         var kl = KlEstimator.PerToken(oldLogprobs, refLogprobs, config.KlEstimator) * mask;
@@ -219,9 +220,9 @@ public sealed class PpoTrainer
             mask = Pick(exp.ActionMask);
             hidden = valueHead is null ? null : new List<Tensor>();
             var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
-            var logprobs = TokenLogprobs.Of(logits, seq).narrow(1, p - 1, n);
+            var logprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
             var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction);
-            var entropy = MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits).narrow(1, p - 1, n), mask);
+            var entropy = MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, p - 1, n), mask);
             actorLoss = pol.Loss * share;
             metrics[0] = pol.Loss.item<float>() * share;
             metrics[2] = pol.ClipFraction.item<float>() * share;
@@ -298,8 +299,9 @@ public sealed class PpoTrainer
         var local = stack([
             scores.sum(), scores.square().sum(), (exp.Kl * mask).sum().to(float64), mask.sum().to(float64),
             returns.sum(), (returns.square() * mask).sum(), residual.sum(), (residual.square() * mask).sum(),
+            ((exp.OldLogprobs - rollout.Logprobs).abs() * mask).sum().to(float64),
         ]).cpu().data<double>().ToArray();
-        var s = DataParallel.Sum([.. local, rollout.FinishReasons.Length, rollout.FinishReasons.Count(r => r == FinishReason.Stop)]);
+        var s = DataParallel.Sum([.. local[..8], rollout.FinishReasons.Length, rollout.FinishReasons.Count(r => r == FinishReason.Stop), local[8]]);
         double rows = s[8], tokens = Math.Max(1, s[3]);
         double scoreMean = s[0] / rows;
         // The biased masked variances of TRL's explained variance: E[x²] − E[x]².
@@ -313,6 +315,9 @@ public sealed class PpoTrainer
             ["explained_variance"] = 1 - residualVar / Math.Max(1e-8, returnVar),
             ["return_mean"] = s[4] / tokens,
             ["finished_fraction"] = s[9] / rows,
+            // How far the log-probs PPO trains on are from the sampler's (verl's rollout_probs_diff): float noise when
+            // top_p = 1, as both are of logits / temperature; larger with top-k/top-p, whose truncation PPO does not see.
+            ["logprobs_diff_sampler"] = s[10] / tokens,
         };
     }
 
