@@ -5,6 +5,7 @@ using RlhfSharp.Algorithms.Orpo;
 using RlhfSharp.Algorithms.Simpo;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -37,6 +38,7 @@ public sealed class PreferenceTrainer
         this.config = config;
         this.padId = padId;
         if (reference is not null) foreach (var p in reference.parameters()) p.requires_grad = false;
+        LoraModel.DisableDropout(policy); // the policy's log-probs are compared with the dropout-free reference's
     }
 
     /// <summary>The run sub-folder and progress label of a loss: cDPO is DPO with label smoothing.</summary>

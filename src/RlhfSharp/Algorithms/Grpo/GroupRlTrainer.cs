@@ -3,6 +3,7 @@ using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using TorchSharp;
@@ -38,6 +39,7 @@ public sealed class GroupRlTrainer
         this.policy = policy; this.reference = reference; this.score = score; this.sampler = sampler; this.config = config;
         reference.eval();
         foreach (var p in reference.parameters()) p.requires_grad = false;
+        LoraModel.DisableDropout(policy); // old log-probs (eval mode) and new ones (train mode) must be the same function
     }
 
     /// <summary>Rows of the rollout batch that one optimizer step consumes.</summary>

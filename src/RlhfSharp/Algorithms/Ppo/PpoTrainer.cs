@@ -4,6 +4,7 @@ using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using TorchSharp;
@@ -52,6 +53,9 @@ public sealed class PpoTrainer
         }
         reference.eval();
         foreach (var p in reference.parameters()) p.requires_grad = false;
+        // Old log-probs and values come from eval mode, new ones from train mode: the same function only without dropout.
+        LoraModel.DisableDropout(policy);
+        if (critic is not null) LoraModel.DisableDropout(critic);
     }
 
     public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, IReadOnlyList<SftExample> ptx, StageState? state = null, CancellationToken cancel = default)
