@@ -42,6 +42,8 @@ public sealed class PpoTrainer
     {
         this.policy = policy; this.reference = reference; this.critic = critic; this.score = score;
         this.sampler = sampler; this.padId = padId; this.config = config;
+        if (config.KlTargetPerToken is not null && config.KlTargetPerSequence is not null)
+            throw new RlhfException("ppo: set kl_target_per_token (OpenRLHF's unit) or kl_target_per_sequence (Ziegler et al.'s and TRL's), not both.");
         if (config.Critic == CriticKind.SeparateFromRewardModel && critic is null)
             throw new RlhfException("PPO: the critic kind is 'separate' but no critic model was given.");
         if (config.Critic == CriticKind.ValueHead)
@@ -66,7 +68,7 @@ public sealed class PpoTrainer
         var actorParams = policy.parameters().Concat(valueHead?.parameters() ?? []);
         using var actorOpt = new Optimizer(actorParams, config.ActorOptimizer, config.Steps * updatesPerStep);
         using var criticOpt = critic is null ? null : new Optimizer(critic.parameters(), config.CriticOptimizer, config.Steps * updatesPerStep);
-        var kl = new KlController(config.InitKlCoef, config.KlTarget, config.KlHorizon);
+        var kl = new KlController(config.InitKlCoef, config.KlTargetPerToken ?? config.KlTargetPerSequence, config.KlHorizon);
         if (config.EmaBeta is not null) Ema = policy.Clone();
 
         var modules = new Dictionary<string, nn.Module> { ["policy"] = policy };
@@ -137,7 +139,7 @@ public sealed class PpoTrainer
             double trainSeconds = clock.Elapsed.TotalSeconds;
 
             var stats = Statistics(exp, rollout);
-            kl.Update(stats["kl"], chosen.Count);
+            kl.Update(config.KlTargetPerToken is not null ? stats["kl_per_token"] : stats["kl"], chosen.Count);
 
             var row = new Dictionary<string, double> { ["step"] = step + 1 };
             foreach (var (k, v) in stats) row[k] = v;
@@ -304,8 +306,9 @@ public sealed class PpoTrainer
             scores.sum(), scores.square().sum(), (exp.Kl * mask).sum().to(float64), mask.sum().to(float64),
             returns.sum(), (returns.square() * mask).sum(), residual.sum(), (residual.square() * mask).sum(),
             ((exp.OldLogprobs - rollout.Logprobs).abs() * mask).sum().to(float64),
+            ((exp.Kl * mask).sum(1) / mask.sum(1).clamp_min(1)).sum().to(float64),
         ]).cpu().data<double>().ToArray();
-        var s = DataParallel.Sum([.. local[..8], rollout.FinishReasons.Length, rollout.FinishReasons.Count(r => r == FinishReason.Stop), local[8]]);
+        var s = DataParallel.Sum([.. local[..8], rollout.FinishReasons.Length, rollout.FinishReasons.Count(r => r == FinishReason.Stop), local[8], local[9]]);
         double rows = s[8], tokens = Math.Max(1, s[3]);
         double scoreMean = s[0] / rows;
         // The biased masked variances of TRL's explained variance: E[x²] − E[x]².
@@ -315,6 +318,8 @@ public sealed class PpoTrainer
             ["reward_mean"] = scoreMean,
             ["reward_std"] = rows > 1 ? Math.Sqrt(Math.Max(0, (s[1] - rows * scoreMean * scoreMean) / (rows - 1))) : double.NaN,
             ["kl"] = s[2] / rows,
+            // OpenRLHF's status["kl"]: each response's masked mean over its tokens, averaged over the responses.
+            ["kl_per_token"] = s[11] / rows,
             ["response_length"] = s[3] / rows,
             ["explained_variance"] = 1 - residualVar / Math.Max(1e-8, returnVar),
             ["return_mean"] = s[4] / tokens,
