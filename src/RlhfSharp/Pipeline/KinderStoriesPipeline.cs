@@ -133,14 +133,14 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
                     judge: config.OnlineDpoJudge == OnlineDpoJudge.Annotators ? inputs.AnnotatorJudge : null);
             case AlignmentMethod.Kto:
             {
-                // The best and the worst response of each ranking: the clearest desirable/undesirable labels it holds.
+                // The best and the worst response of each ranking: the clearest desirable/undesirable labels it holds,
+                // unpaired in TRL's order (all chosen, then all rejected) after the hold-out, so both splits hold both labels.
                 var d = config.Dpo with { Loss = PreferenceLossKind.Kto };
-                var labeled = inputs.Rankings.SelectMany(r => new[]
-                {
-                    new LabeledCompletion(r.Prompt, r.Responses[0], true), new LabeledCompletion(r.Prompt, r.Responses[^1], false),
-                }).Select(l => LabeledExample.Create(base_.Tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
-                var (train, eval) = RunStages.HoldOut(labeled);
-                return stages.Kto(d, sft, train, eval, cancel);
+                var (trainRankings, evalRankings) = RunStages.HoldOut(inputs.Rankings);
+                List<LabeledExample> Labeled(IEnumerable<Ranking> rankings) => LabeledCompletion.Unpair(
+                        [.. rankings.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))])
+                    .Select(l => LabeledExample.Create(base_.Tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
+                return stages.Kto(d, sft, Labeled(trainRankings), Labeled(evalRankings), cancel);
             }
             case AlignmentMethod.Dpo or AlignmentMethod.Ipo or AlignmentMethod.Orpo or AlignmentMethod.Simpo:
             {

@@ -61,7 +61,7 @@ public sealed class PreferenceTrainer
         {
             var batch = micro.Select(i => examples[i]).ToList();
             return PairLoss(batch, precomputed is null ? null : [.. micro, .. micro.Select(i => examples.Count + i)], precomputed);
-        }, () => Evaluate(eval), eval.Count > 0, state, cancel);
+        }, () => Evaluate(eval), eval.Count > 0, state, cancel, sequential: false);
     }
 
     /// <summary>Trains KTO on labelled completions; returns the final <see cref="Evaluate(IReadOnlyList{LabeledExample})"/> numbers.</summary>
@@ -77,9 +77,11 @@ public sealed class PreferenceTrainer
         var precomputed = config.PrecomputeReferenceLogprobs
             ? PrecomputeReference(examples.Count, idx => KtoSequences(examples, partners, idx))
             : null;
+        // Batches in dataset order (TRL's KTOTrainer uses a SequentialSampler when it computes the KL term), so each
+        // micro-batch is exactly one chunk of KlPartners: the KL set is the batch's own completions on other prompts.
         return Run(examples.Count, micro => KtoBatchLoss(examples, partners, micro,
             precomputed is null ? null : [.. micro, .. micro.Select(i => examples.Count + i)], precomputed),
-            () => Evaluate(eval), eval.Count > 0, state, cancel);
+            () => Evaluate(eval), eval.Count > 0, state, cancel, sequential: true);
     }
 
     /// <summary>Held-out loss, reward accuracy (chosen reward above rejected) and mean reward margin.</summary>
@@ -103,11 +105,12 @@ public sealed class PreferenceTrainer
     }
 
     /// <summary>
-    /// The shared loop: seeded shuffle per epoch, micro-batches of <see cref="DpoConfig.BatchSize"/> accumulated into
-    /// one optimizer step, one dispose scope per micro-batch, eval at each epoch's end, resumable state.
+    /// The shared loop: seeded shuffle per epoch (dataset order when <paramref name="sequential"/>), micro-batches of
+    /// <see cref="DpoConfig.BatchSize"/> accumulated into one optimizer step, one dispose scope per micro-batch, eval at
+    /// each epoch's end, resumable state.
     /// </summary>
     Dictionary<string, double> Run(int count, Func<IReadOnlyList<int>, (Tensor Loss, Dictionary<string, double> Metrics)> microStep,
-        Func<Dictionary<string, double>> evaluate, bool hasEval, StageState? state, CancellationToken cancel)
+        Func<Dictionary<string, double>> evaluate, bool hasEval, StageState? state, CancellationToken cancel, bool sequential)
     {
         string stage = StageName(config.Loss);
         int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
@@ -126,7 +129,7 @@ public sealed class PreferenceTrainer
         {
             if (DataParallel.AnyCancelled(cancel)) { state?.Save(step, modules, optimizers); throw new OperationCanceledException(cancel); }
             int epoch = step / stepsPerEpoch;
-            var order = SeededOrder.Permutation(count, config.Seed + (ulong)epoch);
+            var order = sequential ? Enumerable.Range(0, count).ToArray() : SeededOrder.Permutation(count, config.Seed + (ulong)epoch);
             var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < count).Select(i => order[i]).ToList();
             var mine = DataParallel.Shard(indices);
             var sums = new MetricSums();
@@ -293,7 +296,9 @@ public sealed class PreferenceTrainer
     /// The mismatched completion each prompt is paired with for KTO's KL estimate: within consecutive chunks of
     /// <paramref name="batchSize"/> examples (dataset order), completions shifted by one, as TRL's
     /// <c>_get_kl_dataset</c> (<c>[answers[-1]] + answers[:-1]</c>, mapped with <c>batch_size=per_device_train_batch_size</c>).
-    /// Fixed before training, so precomputed reference KL log-probs stay valid.
+    /// Fixed before training, so precomputed reference KL log-probs stay valid; the trainer's batches are these chunks.
+    /// Unpaired preference data must come in TRL's order (<see cref="LabeledCompletion.Unpair"/>), else a shift of one
+    /// pairs a prompt with its own other answer.
     /// </summary>
     public static int[] KlPartners(int count, int batchSize)
     {
