@@ -144,7 +144,7 @@ public static class StageCommands
         var (train, eval) = RunStages.HoldOut(stages.Tokenize(rankings, recipe.Rm.MaxLength));
         // InstructGPT centres the RM on SFT demonstrations; without SFT data, the preferred responses stand in for them.
         var demonstrations = recipe.SftData is not null
-            ? Demonstrations(recipe, model, Require(recipe.SftData, "sft_data")).Select(d => d.InputIds).ToList()
+            ? Demonstrations(recipe, model, Require(recipe.SftData, "sft_data")).Select(d => stages.EndWithEos(d.InputIds, recipe.Rm.MaxLength)).ToList()
             : train.Select(g => g.Sequences[0]).ToList();
         return stages.RewardModel(recipe.Rm, StartingPoint(stages, model, "sft"), train, eval, demonstrations, cancel);
     }

@@ -51,8 +51,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         Stage("sft", () => stages.Sft(config.Sft, sftTrain, sftEval, cancel));
         var (rmTrain, rmEval) = RunStages.HoldOut(stages.Tokenize(rankings, config.Rm.MaxLength));
         var rm = Stage("rm", () => stages.RewardModel(config.Rm, stages.Checkpoint("sft"), rmTrain, rmEval,
-            // Scored as rollouts are: prompt + text, no EOS appended.
-            demonstrations.Select(d => SftExample.FromPromptCompletion(tokenizer, d.Prompt, d.Completion, config.Rm.MaxLength, base_.AddsBos, addEos: false).InputIds).ToList(), cancel));
+            // Centred on the form it is trained and scored on: prompt + text + EOS.
+            demonstrations.Select(d => stages.RewardSequence(d.Prompt, d.Completion, config.Rm.MaxLength)).ToList(), cancel));
         // The hidden gold of every rollout is logged beside the proxy, so over-optimisation shows while it happens.
         Func<SampleBatch, IReadOnlyDictionary<string, double>> goldOfRollouts = b =>
         {
