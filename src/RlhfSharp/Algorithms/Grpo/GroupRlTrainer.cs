@@ -158,7 +158,11 @@ public sealed class GroupRlTrainer
         // The baseline must carry the same KL penalty as the sampled rewards: without it every advantage is lowered by
         // β·KL, each step pushes down every sampled token, and the KL grows without bound (seen: 25 → 118 nats in 10 steps).
         var greedyRewards = greedy is null ? null : greedyScores! - config.RewardKlCoef * SequenceKl(greedy);
-        var adv = CriticFreeAdvantages.Compute(config.Estimator, scores, kl, mask, config.GroupSize, config.RewardKlCoef, config.RewardScaling, greedyRewards);
+        // Batch scaling divides by the std of the step's whole batch: under mpirun every rank's scores, as TRL's
+        // grpo_trainer gathers the rewards of all processes before it takes the std (scale_rewards="batch").
+        bool batchScaled = config.Estimator == AdvantageEstimator.Grpo && config.RewardScaling == RewardScaling.Batch;
+        double? batchStd = batchScaled && DataParallel.World is not null ? AcrossRanks.Std(scores) : null;
+        var adv = CriticFreeAdvantages.Compute(config.Estimator, scores, kl, mask, config.GroupSize, config.RewardKlCoef, config.RewardScaling, greedyRewards, batchStd);
 
         var stats = DataParallel.World is null ? new Dictionary<string, double>
         {
@@ -172,6 +176,7 @@ public sealed class GroupRlTrainer
             // As PPO's: the trained log-probs against the sampler's, float noise at top_p = 1.
             ["logprobs_diff_sampler"] = ((oldLogprobs - rollout.Logprobs).abs() * mask).sum().item<float>() / Math.Max(1, mask.sum().item<float>()),
         } : GlobalStatistics(scores, adv, mask, kl, rollout, oldLogprobs);
+        if (batchScaled) stats["reward_scale"] = batchStd ?? scores.std(unbiased: true).item<float>(); // the std the advantages were divided by
         if (adv.Baselines is not null) stats["baseline_mean"] = DataParallel.Sum(adv.Baselines.sum().item<float>())[0] / DataParallel.Sum(adv.Baselines.numel())[0];
         if (greedyScores is not null) stats["greedy_score_mean"] = DataParallel.Sum(greedyScores.sum().item<float>())[0] / DataParallel.Sum(greedyScores.numel())[0];
         return new GroupExperience(seq, attention, positions, mask, oldLogprobs, config.Beta > 0 ? refLogprobs : null, adv.Advantages, p, stats);
