@@ -31,16 +31,16 @@ public sealed class RewardModelEosTests : IDisposable
         var prompts = new List<string> { "Once upon a time", "Lily had a red ball", "The dog was sad", "Tom and Sue went to the park" };
         var promptIds = prompts.Select(base_.EncodePrompt).ToList();
         int eos = tokenizer.EosId!.Value;
-        // Greedy, so every path sees the same completions: a long budget (rows end in EOS) and a short one (rows are cut).
-        foreach (int budget in new[] { 200, 6 })
+        // Sampled with a long budget (rows end in EOS) and greedy with a short one (every row is cut). The pipeline's
+        // evaluation samples its first batch with the options' own seed, so it sees the same completions as `rollout`.
+        foreach (var options in new[] { new SamplingOptions { Temperature = 1.0, MaxNewTokens = 300, Seed = 11 }, new SamplingOptions { Temperature = 0, MaxNewTokens = 6 } })
         {
-            var greedy = new SamplingOptions { Temperature = 0, MaxNewTokens = budget };
             var sampler = new Sampler(base_.Model, tokenizer);
             using var scope = NewDisposeScope();
             var (ids, mask) = sampler.LeftPad(promptIds);
-            using var rollout = sampler.Sample(ids, mask, greedy);
-            if (budget == 200) Assert.Contains(FinishReason.Stop, rollout.FinishReasons);
-            else Assert.All(rollout.FinishReasons, r => Assert.Equal(FinishReason.Length, r));
+            using var rollout = sampler.Sample(ids, mask, options);
+            if (options.Greedy) Assert.All(rollout.FinishReasons, r => Assert.Equal(FinishReason.Length, r));
+            else Assert.Contains(FinishReason.Stop, rollout.FinishReasons);
 
             // The reference: each prompt + completion + EOS alone, unpadded.
             var expected = promptIds.Select((p, i) =>
@@ -54,18 +54,26 @@ public sealed class RewardModelEosTests : IDisposable
             using var reward = new RolloutReward([], rmDir, base_.Model.Config.VocabSize, tokenizer);
             double[] ppo;
             using (no_grad()) ppo = reward.Score(rollout).data<float>().ToArray().Select(x => (double)x).ToArray();
-            // The pipeline's evaluation and best-of-n.
+            // The pipeline's evaluation.
             var evaluator = new PolicyEvaluator(tokenizer, LexiconReward.VaderCompound(), rm, base_.Model);
-            var evaluation = evaluator.Sample("policy", base_.Model, prompts, promptIds, greedy, CancellationToken.None);
-            var bestOfN = evaluator.BestOfN(base_.Model, prompts, promptIds, 2, greedy, CancellationToken.None);
+            var evaluation = evaluator.Sample("policy", base_.Model, prompts, promptIds, options, CancellationToken.None);
+            Assert.Equal(rollout.NewTokens.Select(t => tokenizer.Decode(t)), evaluation.Texts);
             // rlhf eval --reward rm:PATH scores the prompt and completion texts.
-            var texts = rollout.NewTokens.Select(t => tokenizer.Decode(t)).ToList();
-            var eval = new ScoreModelReward(rm, tokenizer).Score(prompts, texts);
+            var judge = new ScoreModelReward(rm, tokenizer);
+            var eval = judge.Score(prompts, rollout.NewTokens.Select(t => tokenizer.Decode(t)).ToList());
 
-            foreach (var (name, scores) in new[] { ("ppo rollouts", ppo), ("pipeline evaluation", evaluation.Proxy), ("best-of-n", bestOfN.Proxy), ("eval --reward rm:", eval) })
+            foreach (var (name, scores) in new[] { ("ppo rollouts", ppo), ("pipeline evaluation", evaluation.Proxy), ("eval --reward rm:", eval) })
                 for (int i = 0; i < prompts.Count; i++)
                     Assert.True(Math.Abs(scores[i] - expected[i]) < 1e-4,
-                        $"budget {budget}, {name}, prompt {i}: {scores[i]:F6} vs {expected[i]:F6} for prompt + completion + EOS");
+                        $"{(options.Greedy ? "cut" : "ended")} rows, {name}, prompt {i}: {scores[i]:F6} vs {expected[i]:F6} for prompt + completion + EOS");
+
+            // Best-of-n samples its own candidates: its proxy of each pick is the score the eval judge gives that text.
+            var bestOfN = evaluator.BestOfN(base_.Model, prompts, promptIds, 2, options, CancellationToken.None);
+            var judged = judge.Score(prompts, bestOfN.Texts);
+            for (int i = 0; i < prompts.Count; i++)
+                Assert.True(Math.Abs(bestOfN.Proxy[i] - judged[i]) < 1e-4, $"best-of-n, prompt {i}: {bestOfN.Proxy[i]:F6} vs {judged[i]:F6}");
+            if (options.Greedy)
+                for (int i = 0; i < prompts.Count; i++) Assert.True(Math.Abs(bestOfN.Proxy[i] - expected[i]) < 1e-4);
         }
     }
 
