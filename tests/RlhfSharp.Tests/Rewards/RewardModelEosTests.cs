@@ -27,6 +27,13 @@ public sealed class RewardModelEosTests : IDisposable
         using (var fresh = HuggingFaceCheckpoint.LoadScoreModel(lmDir, allowNewHead: true))
             HuggingFaceCheckpoint.Save(fresh, rmDir, writeExtras: base_.WriteTokenizerFiles);
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        // stories260K was trained with BOS between stories and all but never writes EOS (id 2); for rows that end in
+        // EOS the policy's EOS embedding (tied to its output row) is set near that of the frequent " a" (261).
+        using (no_grad())
+        {
+            var embedding = base_.Model.model.embed_tokens.weight!;
+            embedding[2].copy_(embedding[261] * 0.95);
+        }
 
         var prompts = new List<string> { "Once upon a time", "Lily had a red ball", "The dog was sad", "Tom and Sue went to the park" };
         var promptIds = prompts.Select(base_.EncodePrompt).ToList();

@@ -33,8 +33,8 @@ public sealed class KtoReferencePointTests : IDisposable
             JsonSerializer.Serialize(new { prompt = $"Story {i}:", chosen = $" kind {i}", rejected = $" mean {i}" })));
         var examples = DatasetLoader.LoadLabeled(path).Records;
         Assert.Equal(24, examples.Count);
-        Assert.Equal(12, examples.TakeWhile(e => e.Label).Count()); // TRL's order: every chosen, then every rejected
         AssertNoKlPairSharesAPrompt(examples, batchSize);
+        Assert.Equal(12, examples.TakeWhile(e => e.Label).Count()); // TRL's order: every chosen, then every rejected
     }
 
     [Theory]
