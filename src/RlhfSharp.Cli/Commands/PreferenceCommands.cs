@@ -40,8 +40,12 @@ public static class PreferenceCommands
         string path = Data(recipe);
         var labeled = StageCommands.Take(DatasetLoader.LoadLabeled(path, recipe.Fields, recipe.SkipInvalid), recipe, path)
             .Select(l => LabeledExample.Create(model.Tokenizer, l, config.MaxLength, config.MaxPromptLength, model.AddsBos)).ToList();
-        var (train, eval) = RunStages.HoldOut(labeled);
-        return stages.Kto(config, StageCommands.StartingPoint(stages, model, "sft"), train, eval, cancel);
+        // Held out per label, so both splits keep both labels and TRL's order (desirable, then undesirable) that keeps
+        // KTO's mismatched KL pairs off a prompt's own other answer (LabeledCompletion.Unpair).
+        var (trainDesirable, evalDesirable) = RunStages.HoldOut(labeled.Where(l => l.Label).ToList());
+        var (trainUndesirable, evalUndesirable) = RunStages.HoldOut(labeled.Where(l => !l.Label).ToList());
+        return stages.Kto(config, StageCommands.StartingPoint(stages, model, "sft"), [.. trainDesirable, .. trainUndesirable],
+            [.. evalDesirable, .. evalUndesirable], cancel);
     }
 
     static string Data(StageRecipe recipe) => StageCommands.Require(recipe.DpoData ?? recipe.RmData, "dpo_data");
