@@ -47,11 +47,13 @@ public sealed record PpoConfig
     /// <c>kl_target</c>, default None, fed <c>status["kl"]</c>, a per-token mean; logged here as <c>kl_per_token</c>).
     /// Null, and <see cref="KlTargetPerSequence"/> null: a fixed β. At most one of the two may be set.
     /// </summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
     public double? KlTargetPerToken { get; init; }
     /// <summary>
     /// Adaptive KL target in Ziegler et al. (2019)'s unit, also TRL's PPOv1 <c>target</c> (6): each response's KL summed
     /// over its tokens, averaged over the batch (logged as <c>kl</c>). At most one of this and <see cref="KlTargetPerToken"/>.
     /// </summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
     public double? KlTargetPerSequence { get; init; }
     /// <summary>Horizon of the adaptive controller in samples (OpenRLHF kl_horizon = 10000; Ziegler et al.).</summary>
     [Range(1, int.MaxValue)]
@@ -86,6 +88,7 @@ public sealed record PpoConfig
     [Range(0.0, double.MaxValue)]
     public double PtxCoef { get; init; } = 0.05;
     /// <summary>EMA of the actor's weights (OpenRLHF ema_beta = 0.992); null = off.</summary>
+    [Range(0.0, 1.0)]
     public double? EmaBeta { get; init; }
 
     public CriticKind Critic { get; init; } = CriticKind.SeparateFromRewardModel;
