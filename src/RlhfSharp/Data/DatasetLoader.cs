@@ -72,16 +72,20 @@ public static class DatasetLoader
 
     /// <summary>
     /// KTO examples from <c>prompt</c>/<c>completion</c>/<c>label</c> rows (label: a boolean, or "true"/"false"/1/0
-    /// in CSV). Preference rows give two examples, chosen desirable and rejected undesirable, as TRL's
-    /// unpairing of preference data does.
+    /// in CSV). A file of preference rows gives two examples per row, chosen desirable and rejected undesirable, in
+    /// TRL's order (<see cref="LabeledCompletion.Unpair"/>: each block's chosen, then its rejected).
     /// </summary>
-    public static LoadResult<LabeledCompletion> LoadLabeled(string path, FieldMap? fieldMap = null, bool skipInvalid = false) =>
-        Load<LabeledCompletion>(path, fieldMap, skipInvalid, (format, row) => format switch
+    public static LoadResult<LabeledCompletion> LoadLabeled(string path, FieldMap? fieldMap = null, bool skipInvalid = false)
+    {
+        var pairs = new List<Preference>();
+        var loaded = Load<LabeledCompletion>(path, fieldMap, skipInvalid, (format, row) => format switch
         {
             DatasetFormat.Labeled => [new LabeledCompletion(row.String("prompt", allowEmpty: true), row.String("completion"), row.Bool("label"))],
-            DatasetFormat.Preference or DatasetFormat.ImplicitPreference => Unpair(Pair(format, row)),
+            DatasetFormat.Preference or DatasetFormat.ImplicitPreference => Unpair(pairs, Pair(format, row)),
             _ => throw WrongFormat(format, "labeled completions", "prompt + completion + label"),
         });
+        return pairs.Count * 2 == loaded.Records.Count ? loaded with { Records = LabeledCompletion.Unpair(pairs) } : loaded;
+    }
 
     /// <summary>Plain texts from <c>text</c> rows (pre-training, PPO-ptx).</summary>
     public static LoadResult<TextRecord> LoadTexts(string path, FieldMap? fieldMap = null, bool skipInvalid = false) =>
@@ -153,8 +157,12 @@ public static class DatasetLoader
 
     private static Ranking ToRanking(Preference p) => new(p.Prompt, [p.Chosen, p.Rejected]) { Margin = p.Margin };
 
-    private static LabeledCompletion[] Unpair(Preference p) =>
-        [new LabeledCompletion(p.Prompt, p.Chosen, true), new LabeledCompletion(p.Prompt, p.Rejected, false)];
+    /// <summary>A preference row's two examples; the pair is also kept so a file of pairs can be put in TRL's order.</summary>
+    private static LabeledCompletion[] Unpair(List<Preference> seen, Preference p)
+    {
+        seen.Add(p);
+        return [new LabeledCompletion(p.Prompt, p.Chosen, true), new LabeledCompletion(p.Prompt, p.Rejected, false)];
+    }
 
     private static Ranking Ranked(RowFields row)
     {

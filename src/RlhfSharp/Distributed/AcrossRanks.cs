@@ -30,6 +30,17 @@ public static class AcrossRanks
         return (values - mean) * (1.0 / Math.Sqrt(Math.Max(variance, 1e-8)));
     }
 
+    /// <summary>The unbiased std of every rank's entries of the 1-D <paramref name="values"/> (two passes, in float64).</summary>
+    public static double Std(Tensor values)
+    {
+        using var scope = NewDisposeScope();
+        var all = ones_like(values);
+        var (mean, n) = Mean(values, all);
+        if (n < 2) throw new ArgumentException($"The unbiased std needs at least 2 entries; every rank holds {n} together.", nameof(values));
+        double squares = DataParallel.Sum((values.to(ScalarType.Float64) - mean).square().sum().item<double>())[0];
+        return Math.Sqrt(squares / (n - 1));
+    }
+
     /// <summary>Σ mask over every rank (the valid-entry count of the global batch).</summary>
     public static double Count(Tensor mask) => DataParallel.Sum(mask.sum().to(ScalarType.Float64).item<double>())[0];
 

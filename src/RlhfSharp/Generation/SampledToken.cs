@@ -1,9 +1,9 @@
 namespace RlhfSharp.Generation;
 
 /// <summary>
-/// One token the <see cref="Sampler"/> chose for batch row <paramref name="Row"/>, with the model's own log-probabilities
-/// when <see cref="SamplingOptions.TopLogprobs"/> is set (else <paramref name="ModelLogprob"/> is NaN and
-/// <paramref name="Top"/> empty).
+/// One token the <see cref="Sampler"/> chose for batch row <paramref name="Row"/>, with its log-probability under the
+/// model itself and, when <see cref="SamplingOptions.TopLogprobs"/> is set, the model's most likely tokens (else
+/// <paramref name="Top"/> is empty).
 /// </summary>
 /// <param name="ModelLogprob">log-softmax of the raw logits at <paramref name="Id"/>.</param>
 /// <param name="Top">The most likely tokens under the same distribution, most likely first.</param>

@@ -88,6 +88,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         var tokens = new List<int>[b];
         for (int i = 0; i < b; i++) tokens[i] = new List<int>(maxNew);
         var lp = new float[b * maxNew];
+        var modelLp = new float[b * maxNew];
         var finished = new bool[b];
         var reasons = Enumerable.Repeat(FinishReason.Length, b).ToArray();
         var eos = EosIds.ToHashSet();
@@ -110,7 +111,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         for (int s = 0; s < maxNew; s++)
         {
             cancel.ThrowIfCancellationRequested();
-            long[] next; float[] nextLogprob; float[]? modelHost = null;
+            long[] next; float[] nextLogprob, nextModelLogprob; float[]? modelHost = null;
             using (NewDisposeScope())
             {
                 var scores = logits;
@@ -127,25 +128,25 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 else
                 {
                     if (o.Temperature != 1.0) scores = scores / o.Temperature;
-                    var logprobs = scores.log_softmax(-1);
                     var filtered = Truncate(scores, o.TopK, o.TopP);
                     chosen = filtered.softmax(-1).multinomial(1, generator: generator);
-                    logprob = logprobs.gather(1, chosen);
+                    // The distribution the token was drawn from: renormalised over what top-k/top-p kept.
+                    logprob = filtered.log_softmax(-1).gather(1, chosen);
                 }
                 counts?.scatter_add_(1, chosen, ones(b, 1, float32, device));
-                // One device-to-host copy per step: ids (exact in float32 below 2^24) next to their log-probs, then,
-                // for logprobs, the chosen token's log-prob under the raw model and its top k log-probs and ids.
-                List<Tensor> parts = [chosen.to(float32), logprob];
+                // One device-to-host copy per step: ids (exact in float32 below 2^24) next to their sampling log-probs and
+                // their log-probs under the raw model, then, for top_logprobs, the model's top k log-probs and ids.
+                var raw = logits.log_softmax(-1);
+                List<Tensor> parts = [chosen.to(float32), logprob, raw.gather(1, chosen)];
                 if (topK >= 0)
                 {
-                    var raw = logits.log_softmax(-1);
                     var top = raw.topk(topK, -1);
-                    parts.AddRange([raw.gather(1, chosen), top.values, top.indexes.to(float32)]);
+                    parts.AddRange([top.values, top.indexes.to(float32)]);
                 }
                 var host = cat(parts, 1).cpu().data<float>().ToArray();
                 int width = (int)host.Length / b;
-                next = new long[b]; nextLogprob = new float[b];
-                for (int i = 0; i < b; i++) { next[i] = (long)host[width * i]; nextLogprob[i] = host[width * i + 1]; }
+                next = new long[b]; nextLogprob = new float[b]; nextModelLogprob = new float[b];
+                for (int i = 0; i < b; i++) { next[i] = (long)host[width * i]; nextLogprob[i] = host[width * i + 1]; nextModelLogprob[i] = host[width * i + 2]; }
                 if (topK >= 0) modelHost = host;
             }
             for (int i = 0; i < b; i++)
@@ -153,13 +154,14 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 if (finished[i]) { next[i] = PadId; continue; }
                 tokens[i].Add((int)next[i]);
                 lp[i * maxNew + s] = nextLogprob[i];
+                modelLp[i * maxNew + s] = nextModelLogprob[i];
                 onToken?.Invoke(i, (int)next[i]);
                 if (onSampled is not null)
                 {
                     // Row i of the host copy: id, logprob, model logprob, k top log-probs, k top ids.
                     int w = 3 + 2 * topK, at = i * w;
                     var top = modelHost is null ? [] : Enumerable.Range(0, topK).Select(j => ((int)modelHost[at + 3 + topK + j], modelHost[at + 3 + j])).ToArray();
-                    onSampled(new SampledToken(i, (int)next[i], modelHost is null ? float.NaN : modelHost[at + 2], top));
+                    onSampled(new SampledToken(i, (int)next[i], nextModelLogprob[i], top));
                 }
                 if (o.StopAtEos && eos.Contains((int)next[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
                 else if (o.StopStrings.Count > 0 && tokenizer is not null && HitsStop(tokenizer.Decode(tokens[i]), o.StopStrings))
@@ -184,6 +186,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         var attnHost = new long[b * (p + steps)];
         var respHost = new float[b * steps];
         var lpHost = new float[b * steps];
+        var modelLpHost = new float[b * steps];
         for (int i = 0; i < b; i++)
         {
             for (int j = 0; j < p; j++) { seqHost[i * (p + steps) + j] = promptHost[i * p + j]; attnHost[i * (p + steps) + j] = maskHost[i * p + j]; }
@@ -194,6 +197,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 attnHost[i * (p + steps) + p + j] = real ? 1 : 0;
                 respHost[i * steps + j] = real ? 1 : 0;
                 lpHost[i * steps + j] = real ? lp[i * maxNew + j] : 0;
+                modelLpHost[i * steps + j] = real ? modelLp[i * maxNew + j] : 0;
             }
         }
         return new SampleBatch
@@ -202,6 +206,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
             AttentionMask = tensor(attnHost, [b, p + steps], device: device).DetachFromDisposeScope(),
             ResponseMask = tensor(respHost, [b, steps], device: device).DetachFromDisposeScope(),
             Logprobs = tensor(lpHost, [b, steps], device: device).DetachFromDisposeScope(),
+            ModelLogprobs = tensor(modelLpHost, [b, steps], device: device).DetachFromDisposeScope(),
             PromptLength = p,
             NewTokens = tokens.Select(t => t.ToArray()).ToArray(),
             FinishReasons = reasons,

@@ -25,9 +25,10 @@ public sealed record SamplingOptions
     /// <summary>OpenAI's frequency penalty, −2…2: <c>logits[t] −= count[t]·frequency_penalty</c> over the row's generated tokens.</summary>
     public double FrequencyPenalty { get; init; }
     /// <summary>
-    /// When set, each sampled token also reports its log-probability under the model itself (log-softmax of the raw
-    /// logits: no temperature, penalty or truncation) and the this-many most likely tokens with theirs, as OpenAI's
-    /// <c>logprobs</c>/<c>top_logprobs</c> do. Null (the default) skips that work.
+    /// When set, each sampled token also reports the this-many most likely tokens under the model itself (log-softmax of
+    /// the raw logits: no temperature, penalty or truncation) with their log-probabilities, as OpenAI's
+    /// <c>top_logprobs</c> does. Null (the default) skips that work. The sampled token's own model log-prob is always
+    /// reported (<see cref="SampleBatch.ModelLogprobs"/>, <see cref="SampledToken.ModelLogprob"/>).
     /// </summary>
     public int? TopLogprobs { get; init; }
     /// <summary>Generation of a row ends when its text contains one of these; the text is cut before it.</summary>

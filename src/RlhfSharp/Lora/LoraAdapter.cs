@@ -18,7 +18,8 @@ public sealed class LoraAdapter : nn.Module
     readonly LoraPair?[] pairs;        // the pair of each segment, or null where it is not targeted
     public IReadOnlyList<Slice> Slices { get; }
     public double Scaling { get; }
-    readonly double dropout;
+    /// <summary>Dropout on the adapter's input in train mode (PEFT <c>lora_dropout</c>); <see cref="LoraModel.DisableDropout"/> sets it to 0.</summary>
+    public double Dropout { get; set; }
 
     /// <summary>False while the adapters are switched off (<see cref="LoraModel.AdaptersOff"/>): the projection is the base one.</summary>
     public bool Enabled { get; set; } = true;
@@ -46,7 +47,7 @@ public sealed class LoraAdapter : nn.Module
         }
         Slices = slices;
         Scaling = config.Scaling;
-        dropout = config.Dropout;
+        Dropout = config.Dropout;
     }
 
     /// <summary><paramref name="y"/> = the base projection of <paramref name="x"/>, plus the low-rank updates.</summary>
@@ -63,7 +64,7 @@ public sealed class LoraAdapter : nn.Module
     // PEFT draws a separate dropout mask for each adapted module, so each pair gets its own.
     Tensor Update(Tensor x, LoraPair pair)
     {
-        var input = dropout > 0 && training ? nn.functional.dropout(x, dropout, training: true) : x;
+        var input = Dropout > 0 && training ? nn.functional.dropout(x, Dropout, training: true) : x;
         return nn.functional.linear(nn.functional.linear(input, pair.lora_A), pair.lora_B) * Scaling;
     }
 }

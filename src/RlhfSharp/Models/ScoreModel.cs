@@ -19,8 +19,9 @@ public sealed class ScoreModel : nn.Module
     /// <summary>The architecture, with the current reward normalisation written into it.</summary>
     public TransformerConfig Config => model.Config with { RewardMean = RewardMean, RewardStd = RewardStd };
 
-    /// <summary>Subtracted by <see cref="Rewards"/>: the mean score on SFT demonstrations (InstructGPT §3.5).</summary>
+    /// <summary>Subtracted by <see cref="Rewards"/>: the mean score on SFT demonstrations (InstructGPT §3.5). Null: no normalisation.</summary>
     public double? RewardMean { get; set; }
+    /// <summary>Divides the centred score in <see cref="Rewards"/> (OpenRLHF's <c>std</c>); null counts as 1.</summary>
     public double? RewardStd { get; set; }
 
     public ScoreModel(TransformerConfig config) : base(nameof(ScoreModel))
@@ -32,11 +33,16 @@ public sealed class ScoreModel : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>The scalar reward of each sequence (B): the pooled score minus <see cref="RewardMean"/>.</summary>
+    /// <summary>
+    /// The scalar reward of each sequence (B): the pooled score, normalised as OpenRLHF's reward model does when its
+    /// config has <c>normalize_reward</c> (models/model.py: <c>(reward − mean) / std</c>), so a reward model reads the
+    /// same scale here and there.
+    /// </summary>
     public Tensor Rewards(Tensor inputIds, Tensor? attentionMask = null)
     {
         var r = Forward(inputIds, attentionMask, attentionMask is null ? null : Transformer.PositionsFromMask(attentionMask)).select(1, 0);
-        return RewardMean is double mean ? r - mean : r;
+        if (RewardMean is not double mean) return r;
+        return RewardStd is double std ? (r - mean) / std : r - mean;
     }
 
     /// <summary>Scores at every position (B, T, labels).</summary>

@@ -43,8 +43,9 @@ public sealed record TransformerConfig
     /// <summary>Outputs of the score head of a <c>*ForSequenceClassification</c> model (1 for a reward model).</summary>
     public int NumLabels { get; init; } = 2;
     /// <summary>
-    /// A reward model's score on SFT demonstrations, subtracted from its outputs so demonstrations score 0 on average
-    /// (InstructGPT §3.5). Stored as OpenRLHF does: <c>normalize_reward</c>, <c>mean</c>, <c>std</c> in config.json.
+    /// A reward model's mean and standard deviation on SFT demonstrations: its outputs become (r − mean) / std, so
+    /// demonstrations score 0 on average (InstructGPT §3.5). Stored and applied as OpenRLHF does: <c>normalize_reward</c>,
+    /// <c>mean</c>, <c>std</c> in config.json.
     /// </summary>
     public double? RewardMean { get; init; }
     public double? RewardStd { get; init; }

@@ -47,8 +47,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         Stage("sft", () => stages.Sft(config.Sft, sftTrain, sftEval, cancel));
         var (rmTrain, rmEval) = RunStages.HoldOut(stages.Tokenize(rankings, config.Rm.MaxLength));
         var rm = Stage("rm", () => stages.RewardModel(config.Rm, stages.Checkpoint("sft"), rmTrain, rmEval,
-            // Scored as rollouts are: prompt + text, no EOS appended.
-            demonstrations.Select(d => SftExample.FromPromptCompletion(tokenizer, d.Prompt, d.Completion, config.Rm.MaxLength, base_.AddsBos, addEos: false).InputIds).ToList(), cancel));
+            // Centred on the form it is trained and scored on: prompt + text + EOS.
+            demonstrations.Select(d => stages.RewardSequence(d.Prompt, d.Completion, config.Rm.MaxLength)).ToList(), cancel));
         // The hidden gold of every rollout is logged beside the proxy, so over-optimisation shows while it happens.
         Func<SampleBatch, IReadOnlyDictionary<string, double>> goldOfRollouts = b =>
         {
@@ -75,11 +75,16 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             // online methods' (all K(K−1)/2 pairs are the reward model's diet, InstructGPT §3.5).
             Pairs = d => RunStages.HoldOut(rankings.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))
                 .Select(p => PreferenceExample.Create(tokenizer, p, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList()),
-            // KTO: the best (desirable) and the worst (undesirable) response of each ranking, the same clearest labels.
-            Labeled = d => RunStages.HoldOut(rankings.SelectMany(r => new[]
+            // KTO: the best (desirable) and the worst (undesirable) response of each ranking, the same clearest labels,
+            // unpaired in TRL's order (all chosen, then all rejected) after the hold-out, so both splits hold both labels.
+            Labeled = d =>
             {
-                new LabeledCompletion(r.Prompt, r.Responses[0], true), new LabeledCompletion(r.Prompt, r.Responses[^1], false),
-            }).Select(l => LabeledExample.Create(tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList()),
+                var (trainRankings, evalRankings) = RunStages.HoldOut(rankings);
+                List<LabeledExample> Unpaired(IEnumerable<Ranking> held) => LabeledCompletion.Unpair(
+                        [.. held.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))])
+                    .Select(l => LabeledExample.Create(tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
+                return (Unpaired(trainRankings), Unpaired(evalRankings));
+            },
             RolloutMetrics = goldOfRollouts,
             OnlineDpoJudge = config.OnlineDpoJudge == OnlineDpoJudge.Annotators ? annotatorJudge : null,
         };

@@ -15,7 +15,7 @@ public sealed record PolicyEvaluation(PolicyScore Score, List<string> Texts, dou
 
 /// <summary>
 /// Grades policies the same way: one sample per held-out prompt, scored by the hidden gold rubric and the proxy
-/// RM, with the KL to the SFT model estimated on the samples themselves: mean over samples of
+/// RM (on prompt + completion + EOS, <see cref="RewardModelInput"/>), with the KL to the SFT model estimated on the samples themselves: mean over samples of
 /// Σₜ log π(yₜ) − log π_SFT(yₜ) (an unbiased estimate of KL(π ‖ π_SFT) per sample).
 /// </summary>
 public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, ScoreModel rm, CausalLM sft)
@@ -79,7 +79,8 @@ public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, 
             var (ids, mask) = sampler.LeftPad(chunk);
             using var batch = sampler.Sample(ids, mask, options with { Seed = options.Seed + (ulong)start });
             texts.AddRange(batch.NewTokens.Select(t => tokenizer.Decode(t)));
-            proxy.AddRange(rm.Rewards(batch.Sequences, batch.AttentionMask).cpu().data<float>().ToArray().Select(x => (double)x));
+            var (rmIds, rmMask) = RewardModelInput.OfRollouts(batch, tokenizer.EosId ?? throw new RlhfException("the tokenizer has no EOS id."), tokenizer.EosIds);
+            proxy.AddRange(rm.Rewards(rmIds, rmMask).cpu().data<float>().ToArray().Select(x => (double)x));
             kl.AddRange(KlToReference.PerSampleValues(policy, sft, batch));
             Progress?.Report(new TrainingProgress($"eval {stage}", start + chunk.Count, promptIds.Count, new Dictionary<string, double>()));
         }

@@ -56,7 +56,7 @@ public sealed class RecipeData(StageRecipe recipe, PretrainedModel model, RunSta
         var rankings = Take(DatasetLoader.LoadRankings(path, recipe.Fields, recipe.SkipInvalid), path);
         var (train, eval) = RunStages.HoldOut(stages.Tokenize(rankings, recipe.Rm.MaxLength));
         var centering = recipe.SftData is not null
-            ? Demonstrations(Require(recipe.SftData, "sft_data")).Select(d => d.InputIds).ToList()
+            ? Demonstrations(Require(recipe.SftData, "sft_data")).Select(d => stages.EndWithEos(d.InputIds, recipe.Rm.MaxLength)).ToList()
             : train.Select(g => g.Sequences[0]).ToList();
         return (train, eval, centering);
     }
@@ -91,8 +91,13 @@ public sealed class RecipeData(StageRecipe recipe, PretrainedModel model, RunSta
     public (List<LabeledExample> Train, List<LabeledExample> Eval) Labeled(DpoConfig config)
     {
         string path = PreferenceFile;
-        return RunStages.HoldOut(Take(DatasetLoader.LoadLabeled(path, recipe.Fields, recipe.SkipInvalid), path)
-            .Select(l => LabeledExample.Create(model.Tokenizer, l, config.MaxLength, config.MaxPromptLength, model.AddsBos)).ToList());
+        var labeled = Take(DatasetLoader.LoadLabeled(path, recipe.Fields, recipe.SkipInvalid), path)
+            .Select(l => LabeledExample.Create(model.Tokenizer, l, config.MaxLength, config.MaxPromptLength, model.AddsBos)).ToList();
+        // Held out per label, so both splits keep both labels and TRL's order (desirable, then undesirable) that keeps
+        // KTO's mismatched KL pairs off a prompt's own other answer (LabeledCompletion.Unpair).
+        var (trainDesirable, evalDesirable) = RunStages.HoldOut(labeled.Where(l => l.Label).ToList());
+        var (trainUndesirable, evalUndesirable) = RunStages.HoldOut(labeled.Where(l => !l.Label).ToList());
+        return ([.. trainDesirable, .. trainUndesirable], [.. evalDesirable, .. evalUndesirable]);
     }
 
     /// <summary>The alignment methods' data from the recipe's files, each read when a method asks for it.</summary>

@@ -50,6 +50,8 @@ public sealed class RolloutReward : IDisposable
         if (textParts.Count > 0) text = new CompositeReward(textParts, "rules");
     }
 
+    int EosId => tokenizer.EosId ?? throw new RlhfException("the tokenizer has no EOS id: a reward model scores sequences ending in EOS.");
+
     /// <summary>Whether the sum is just one reward model with weight 1 (the InstructGPT setting).</summary>
     public bool IsRewardModelOnly => text is null && models is [(_, 1.0)];
 
@@ -82,8 +84,13 @@ public sealed class RolloutReward : IDisposable
     {
         var device = batch.Sequences.device;
         var total = zeros(batch.Sequences.shape[0], dtype: ScalarType.Float32, device: device);
-        foreach (var (model, weight) in models)
-            total = total + weight * model.Rewards(batch.Sequences, batch.AttentionMask).to(ScalarType.Float32);
+        if (models.Count > 0)
+        {
+            // Every row ends in EOS, the form the reward model was trained on (RewardModelInput).
+            var (ids, mask) = RewardModelInput.OfRollouts(batch, EosId, tokenizer.EosIds);
+            foreach (var (model, weight) in models)
+                total = total + weight * model.Rewards(ids, mask).to(ScalarType.Float32);
+        }
         if (text is not null)
         {
             var (prompts, texts) = RunStages.RolloutTexts(batch, tokenizer);

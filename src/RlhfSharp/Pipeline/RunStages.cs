@@ -260,10 +260,20 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         return Checkpoint("base");
     }
 
-    /// <summary>Prompt + response token ids of every response of each ranking, best first.</summary>
+    /// <summary>Prompt + response + EOS token ids of every response of each ranking, best first (<see cref="RewardSequence"/>).</summary>
     public List<RankedGroup> Tokenize(IEnumerable<Ranking> rankings, int maxLength) =>
-        rankings.Select(r => new RankedGroup(r.Responses.Select(resp =>
-            SftExample.FromPromptCompletion(base_.Tokenizer, r.Prompt, resp, maxLength, base_.AddsBos, addEos: false).InputIds).ToList(), r.Margin)).ToList();
+        rankings.Select(r => new RankedGroup(r.Responses.Select(resp => RewardSequence(r.Prompt, resp, maxLength)).ToList(), r.Margin)).ToList();
+
+    /// <summary>
+    /// Prompt + completion + EOS, at most <paramref name="maxLength"/> ids with the EOS kept: the form the reward model
+    /// trains, centres and scores on (<see cref="RewardModelInput"/>).
+    /// </summary>
+    public int[] RewardSequence(string prompt, string completion, int maxLength) => EndWithEos(
+        SftExample.FromPromptCompletion(base_.Tokenizer, prompt, completion, int.MaxValue, base_.AddsBos, addEos: false).InputIds, maxLength);
+
+    /// <summary>Token ids (e.g. an SFT example's) ending in EOS within <paramref name="maxLength"/>, for the reward model.</summary>
+    public int[] EndWithEos(int[] ids, int maxLength) => RewardModelInput.EndWithEos(ids,
+        base_.Tokenizer.EosId ?? throw new RlhfException("the tokenizer has no EOS id: a reward model scores sequences ending in EOS."), base_.Tokenizer.EosIds, maxLength);
 
     /// <summary>Prompt and new text of each rollout row (the prompt is the masked-in part of the left-padded prompt).</summary>
     public static (List<string> Prompts, List<string> Texts) RolloutTexts(SampleBatch b, ITokenizer tokenizer)

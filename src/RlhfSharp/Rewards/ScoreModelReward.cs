@@ -6,7 +6,8 @@ namespace RlhfSharp.Rewards;
 
 /// <summary>
 /// A trained reward model as an <see cref="IRewardFunction"/>: prompt and completion are concatenated as text,
-/// encoded (BOS when the tokenizer has one), right-padded and scored in batches at the last real token.
+/// encoded (BOS when the tokenizer has one), ended with EOS as the model was trained (<see cref="RewardModelInput"/>),
+/// right-padded and scored in batches at that EOS.
 /// </summary>
 public sealed class ScoreModelReward(ScoreModel model, ITokenizer tokenizer, int batchSize = 16) : IRewardFunction
 {
@@ -23,10 +24,11 @@ public sealed class ScoreModelReward(ScoreModel model, ITokenizer tokenizer, int
         {
             using var scope = NewDisposeScope();
             using var _ = no_grad();
-            // Keep the end of over-long texts: the reward head reads the last token.
+            // Keep the end of over-long texts: the reward head reads the last token, the EOS.
+            int eos = tokenizer.EosId ?? throw new RlhfException("the reward model's tokenizer has no EOS id: it scores sequences ending in EOS.");
             var chunk = Enumerable.Range(start, Math.Min(batchSize, prompts.Count - start))
-                .Select(i => tokenizer.Encode(prompts[i] + completions[i], addBos: tokenizer.BosId is not null))
-                .Select(ids => ids.Length > maxLen ? ids[^maxLen..] : ids.Length == 0 ? [tokenizer.PadId ?? 0] : ids).ToList();
+                .Select(i => RewardModelInput.EndWithEos(tokenizer.Encode(prompts[i] + completions[i], addBos: tokenizer.BosId is not null), eos, tokenizer.EosIds))
+                .Select(ids => ids.Length > maxLen ? ids[^maxLen..] : ids).ToList();
             int width = chunk.Max(c => c.Length);
             var ids = new long[chunk.Count * width];
             var mask = new long[chunk.Count * width];

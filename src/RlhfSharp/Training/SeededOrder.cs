@@ -18,10 +18,10 @@ public static class SeededOrder
     /// permutation (<paramref name="seed"/> + epoch), cut into steps of <paramref name="perStep"/>; the last step of an
     /// epoch takes what is left.
     /// </summary>
-    public static List<int> EpochBatch(int count, int perStep, int step, ulong seed)
+    public static List<int> EpochBatch(int count, int perStep, int step, ulong seed, bool sequential = false)
     {
         int stepsPerEpoch = (count + perStep - 1) / perStep;
-        var order = Permutation(count, seed + (ulong)(step / stepsPerEpoch));
+        var order = sequential ? Enumerable.Range(0, count).ToArray() : Permutation(count, seed + (ulong)(step / stepsPerEpoch));
         return Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < count).Select(i => order[i]).ToList();
     }
 

@@ -86,8 +86,8 @@ public sealed class StrictInputTests : IDisposable
     [InlineData("eval.best_of_n=0")]
     [InlineData("eval.max_new_tokens=0")]
     [InlineData("ppo.ema_beta=2")]
-    [InlineData("ppo.kl_target=-1")]
-    [InlineData("ppo.kl_target=0")]
+    [InlineData("ppo.kl_target_per_token=-1")]
+    [InlineData("ppo.kl_target_per_sequence=0")]
     public void Pipeline_values_out_of_range_are_refused_with_their_key(string set)
     {
         var e = Assert.Throws<RlhfException>(() => Recipe.Load<PipelineConfig>(null, [set]));
@@ -97,9 +97,9 @@ public sealed class StrictInputTests : IDisposable
     [Fact]
     public void Pipeline_values_at_the_edge_of_their_range_are_accepted()
     {
-        var c = Recipe.Load<PipelineConfig>(null, ["prompts.eval=2", "feedback.k=2", "eval.best_of_n=1", "ppo.ema_beta=0.992", "ppo.kl_target=6", "eval.shown_samples=0"]);
+        var c = Recipe.Load<PipelineConfig>(null, ["prompts.eval=2", "feedback.k=2", "eval.best_of_n=1", "ppo.ema_beta=0.992", "ppo.kl_target_per_sequence=6", "eval.shown_samples=0"]);
         Assert.Equal(0.992, c.Ppo.EmaBeta);
-        Assert.Equal(6, c.Ppo.KlTarget);
+        Assert.Equal(6, c.Ppo.KlTargetPerSequence);
     }
 
     [Theory]

@@ -54,7 +54,7 @@ internal sealed partial class BadInputCases
 
         // The pipeline's own sections had no range checks; PPO's EMA β and KL target were unchecked.
         foreach (var set in new[] { "prompts.eval=0", "prompts.train=-5", "feedback.k=1", "feedback.max_new_tokens=0", "eval.best_of_n=0",
-                     "feedback.demonstration_prompts=0", "feedback.target_agreement=1", "eval.temperature=-1", "ppo.ema_beta=2", "ppo.kl_target=-1" })
+                     "feedback.demonstration_prompts=0", "feedback.target_agreement=1", "eval.temperature=-1", "ppo.ema_beta=2", "ppo.kl_target_per_token=-1" })
             Add($"hardening/pipeline-{set}", ["pipeline", "--set", set], [set.Split('=')[0]], fresh: true);
         Add("hardening/ppo-stage-ema-beta", ["ppo", "--recipe", RecipeFile("hardening-ema", new JsonObject { ["ppo_prompts"] = data }), "--set", "ppo.ema_beta=-0.5", .. OutArgs(true, out var emaOut)],
             ["ppo.ema_beta"], emaOut);

@@ -56,7 +56,7 @@ public sealed class KillResumeTests(ITestOutputHelper output) : IDisposable
             ["ppo"] = new JsonObject
             {
                 ["steps"] = steps, ["rollout_batch_size"] = 4, ["mini_batch_size"] = 2, ["max_new_tokens"] = 8, ["ptx_coef"] = 0, ["save_every"] = 1,
-                ["kl_target"] = 0.5, ["kl_horizon"] = 100, ["ema_beta"] = 0.9,
+                ["kl_target_per_sequence"] = 0.5, ["kl_horizon"] = 100, ["ema_beta"] = 0.9,
                 ["actor_optimizer"] = new JsonObject { ["learning_rate"] = 1e-3 }, ["critic_optimizer"] = new JsonObject { ["learning_rate"] = 1e-3 },
             },
         };

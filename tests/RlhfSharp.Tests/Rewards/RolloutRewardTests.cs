@@ -44,7 +44,9 @@ public sealed class RolloutRewardTests : IDisposable
         var total = reward.Score(batch).data<float>().ToArray();
 
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
-        var rmScores = rm.Rewards(batch.Sequences, batch.AttentionMask).data<float>().ToArray();
+        // The reward model reads rollouts as it was trained: every row ending in EOS (RewardModelInput).
+        var (rmIds, rmMask) = RewardModelInput.OfRollouts(batch, m.Tokenizer.EosId!.Value, m.Tokenizer.EosIds);
+        var rmScores = rm.Rewards(rmIds, rmMask).data<float>().ToArray();
         var (prompts, texts) = RunStages.RolloutTexts(batch, m.Tokenizer);
         var vader = LexiconReward.VaderCompound().Score(prompts, texts);
         var length = new LengthReward(5).Score(prompts, texts);

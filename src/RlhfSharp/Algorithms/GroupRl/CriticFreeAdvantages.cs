@@ -23,8 +23,9 @@ public static class CriticFreeAdvantages
     /// <param name="mask">1.0 for completion tokens, [B, T].</param>
     /// <param name="greedyScores">ReMax only: the reward of each prompt's greedy completion, [P], with its own KL folded in
     /// as the sampled rewards have theirs (<c>score − rewardKlCoef·Σk1</c>), so the penalty does not bias the advantage.</param>
+    /// <param name="batchStd">GRPO with <see cref="RewardScaling.Batch"/> under mpirun: the std of every rank's scores.</param>
     public static CriticFreeAdvantagesOutput Compute(AdvantageEstimator estimator, Tensor scores, Tensor kl, Tensor mask, int groupSize,
-        double rewardKlCoef = 0.0, RewardScaling scaling = RewardScaling.Group, Tensor? greedyScores = null)
+        double rewardKlCoef = 0.0, RewardScaling scaling = RewardScaling.Group, Tensor? greedyScores = null, double? batchStd = null)
     {
         if (scores.dim() != 1 || scores.shape[0] % groupSize != 0)
             throw new ArgumentException($"scores must be 1-D with a length divisible by the group size {groupSize}.", nameof(scores));
@@ -40,7 +41,7 @@ public static class CriticFreeAdvantages
             case AdvantageEstimator.Grpo:
             {
                 // GRPO keeps the KL out of the reward: it is a separate k3 loss term (DeepSeekMath Eq. 3).
-                var g = GroupAdvantages.Compute(scores, groupSize, scaling);
+                var g = GroupAdvantages.Compute(scores, groupSize, scaling, batchStd: batchStd);
                 return new(PerToken(g.Advantages), scores, g.GroupMean.repeat_interleave(groupSize), zeroStd);
             }
             case AdvantageEstimator.Rloo:

@@ -32,7 +32,10 @@ public static class GroupAdvantages
     /// <param name="groupSize">G, the completions per prompt (TRL <c>num_generations</c>); at least 2.</param>
     /// <param name="scaling">Group (default), batch or no std scaling.</param>
     /// <param name="eps">Added to the std (TRL 1e-4; OpenRLHF <c>group_norm</c> uses 1e-9).</param>
-    public static GroupAdvantagesOutput Compute(Tensor rewards, int groupSize, RewardScaling scaling = RewardScaling.Group, double eps = 1e-4)
+    /// <param name="batchStd">For <see cref="RewardScaling.Batch"/>: the std of the whole batch when <paramref name="rewards"/>
+    /// is one rank's share of it (TRL gathers every process's rewards first); null = the std of <paramref name="rewards"/>.</param>
+    public static GroupAdvantagesOutput Compute(Tensor rewards, int groupSize, RewardScaling scaling = RewardScaling.Group, double eps = 1e-4,
+        double? batchStd = null)
     {
         if (groupSize < 2) throw new ArgumentOutOfRangeException(nameof(groupSize), "GRPO needs at least 2 completions per prompt.");
         if (rewards.dim() != 1 || rewards.shape[0] % groupSize != 0)
@@ -44,7 +47,7 @@ public static class GroupAdvantages
         var advantages = scaling switch
         {
             RewardScaling.Group => centred / (groupStd.repeat_interleave(groupSize) + eps),
-            RewardScaling.Batch => centred / (rewards.std(unbiased: true) + eps),
+            RewardScaling.Batch => batchStd is double std ? centred / (std + eps) : centred / (rewards.std(unbiased: true) + eps),
             RewardScaling.None => centred,
             _ => throw new ArgumentOutOfRangeException(nameof(scaling)),
         };

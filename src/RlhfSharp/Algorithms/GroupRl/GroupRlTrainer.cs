@@ -3,6 +3,7 @@ using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -34,6 +35,7 @@ public sealed class GroupRlTrainer
         this.policy = policy; this.reference = reference; this.score = score; this.sampler = sampler; this.config = config;
         reference.eval();
         foreach (var p in reference.parameters()) p.requires_grad = false;
+        LoraModel.DisableDropout(policy); // old log-probs (eval mode) and new ones (train mode) must be the same function
     }
 
     /// <summary>Rows of the rollout batch that one optimizer step consumes.</summary>
@@ -128,17 +130,21 @@ public sealed class GroupRlTrainer
         var attention = rollout.AttentionMask;
         var positions = Transformer.PositionsFromMask(attention);
         var mask = rollout.ResponseMask.to(float32);
-        // Recomputed rather than taken from the sampler: the sampler's log-probs are of logits / temperature, and a
-        // full forward without the KV cache is what the update will compare against.
-        var oldLogprobs = TokenLogprobs.Of(policy.Forward(seq, attention, positions), seq).narrow(1, p - 1, n).contiguous();
-        var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq).narrow(1, p - 1, n).contiguous();
+        // Recomputed rather than taken from the sampler (a full forward without the KV cache is what the update compares
+        // against), at the sampling temperature as TRL's grpo_trainer (_get_per_token_logps: logits /= temperature).
+        var oldLogprobs = TokenLogprobs.Of(policy.Forward(seq, attention, positions), seq, config.Temperature).narrow(1, p - 1, n).contiguous();
+        var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq, config.Temperature).narrow(1, p - 1, n).contiguous();
         var scores = score(rollout).to(float32).reshape(-1).clamp(-config.RewardClip, config.RewardClip);
         var greedyScores = greedy is null ? null : score(greedy).to(float32).reshape(-1).clamp(-config.RewardClip, config.RewardClip);
         var kl = KlEstimator.K1(oldLogprobs, refLogprobs) * mask;
         // The baseline must carry the same KL penalty as the sampled rewards: without it every advantage is lowered by
         // β·KL, each step pushes down every sampled token, and the KL grows without bound (seen: 25 → 118 nats in 10 steps).
         var greedyRewards = greedy is null ? null : greedyScores! - config.RewardKlCoef * SequenceKl(greedy);
-        var adv = CriticFreeAdvantages.Compute(config.Estimator, scores, kl, mask, config.GroupSize, config.RewardKlCoef, config.RewardScaling, greedyRewards);
+        // Batch scaling divides by the std of the step's whole batch: under mpirun every rank's scores, as TRL's
+        // grpo_trainer gathers the rewards of all processes before it takes the std (scale_rewards="batch").
+        bool batchScaled = config.Estimator == AdvantageEstimator.Grpo && config.RewardScaling == RewardScaling.Batch;
+        double? batchStd = batchScaled && DataParallel.World is not null ? AcrossRanks.Std(scores) : null;
+        var adv = CriticFreeAdvantages.Compute(config.Estimator, scores, kl, mask, config.GroupSize, config.RewardKlCoef, config.RewardScaling, greedyRewards, batchStd);
 
         var stats = DataParallel.World is null ? new Dictionary<string, double>
         {
@@ -149,22 +155,26 @@ public sealed class GroupRlTrainer
             ["kl"] = kl.sum(1).mean().item<float>(),
             ["response_length"] = mask.sum(1).mean().item<float>(),
             ["finished_fraction"] = rollout.FinishReasons.Count(r => r == FinishReason.Stop) / (double)rollout.FinishReasons.Length,
-        } : GlobalStatistics(scores, adv, mask, kl, rollout);
+            // As PPO's: the trained log-probs against the sampler's, float noise at top_p = 1.
+            ["logprobs_diff_sampler"] = ((oldLogprobs - rollout.Logprobs).abs() * mask).sum().item<float>() / Math.Max(1, mask.sum().item<float>()),
+        } : GlobalStatistics(scores, adv, mask, kl, rollout, oldLogprobs);
+        if (batchScaled) stats["reward_scale"] = batchStd ?? scores.std(unbiased: true).item<float>(); // the std the advantages were divided by
         if (adv.Baselines is not null) stats["baseline_mean"] = DataParallel.Sum(adv.Baselines.sum().item<float>())[0] / DataParallel.Sum(adv.Baselines.numel())[0];
         if (greedyScores is not null) stats["greedy_score_mean"] = DataParallel.Sum(greedyScores.sum().item<float>())[0] / DataParallel.Sum(greedyScores.numel())[0];
         return new GroupExperience(seq, attention, positions, mask, oldLogprobs, config.Beta > 0 ? refLogprobs : null, adv.Advantages, p, stats);
     }
 
     /// <summary>The rollout diagnostics of the step's whole batch under mpirun, from sums over every rank's rows.</summary>
-    Dictionary<string, double> GlobalStatistics(Tensor scores, CriticFreeAdvantagesOutput adv, Tensor mask, Tensor kl, SampleBatch rollout)
+    Dictionary<string, double> GlobalStatistics(Tensor scores, CriticFreeAdvantagesOutput adv, Tensor mask, Tensor kl, SampleBatch rollout, Tensor oldLogprobs)
     {
         using var scope = NewDisposeScope();
         var s64 = scores.to(float64);
         var a = adv.Advantages.to(float64) * mask;
-        var local = stack([s64.sum(), s64.square().sum(), mask.sum().to(float64), a.sum(), (a.square() * mask).sum(), kl.sum().to(float64)])
+        var local = stack([s64.sum(), s64.square().sum(), mask.sum().to(float64), a.sum(), (a.square() * mask).sum(), kl.sum().to(float64),
+                ((oldLogprobs - rollout.Logprobs).abs() * mask).sum().to(float64)])
             .cpu().data<double>().ToArray();
         int groups = (int)(scores.shape[0] / config.GroupSize);
-        var s = DataParallel.Sum([.. local, scores.shape[0], adv.ZeroStdFraction * groups, groups, rollout.FinishReasons.Count(r => r == FinishReason.Stop)]);
+        var s = DataParallel.Sum([.. local[..6], scores.shape[0], adv.ZeroStdFraction * groups, groups, rollout.FinishReasons.Count(r => r == FinishReason.Stop), local[6]]);
         double rows = s[6], tokens = s[2], mean = s[0] / rows, advMean = s[3] / Math.Max(1, tokens);
         return new Dictionary<string, double>
         {
@@ -175,6 +185,7 @@ public sealed class GroupRlTrainer
             ["kl"] = s[5] / rows,
             ["response_length"] = tokens / rows,
             ["finished_fraction"] = s[9] / rows,
+            ["logprobs_diff_sampler"] = s[10] / Math.Max(1, tokens),
         };
     }
 
@@ -183,8 +194,8 @@ public sealed class GroupRlTrainer
     {
         int p = b.PromptLength, n = (int)b.ResponseMask.shape[1];
         var positions = Transformer.PositionsFromMask(b.AttentionMask);
-        var logprobs = TokenLogprobs.Of(policy.Forward(b.Sequences, b.AttentionMask, positions), b.Sequences).narrow(1, p - 1, n);
-        var refLogprobs = TokenLogprobs.Of(reference.Forward(b.Sequences, b.AttentionMask, positions), b.Sequences).narrow(1, p - 1, n);
+        var logprobs = TokenLogprobs.Of(policy.Forward(b.Sequences, b.AttentionMask, positions), b.Sequences, config.Temperature).narrow(1, p - 1, n);
+        var refLogprobs = TokenLogprobs.Of(reference.Forward(b.Sequences, b.AttentionMask, positions), b.Sequences, config.Temperature).narrow(1, p - 1, n);
         return (KlEstimator.K1(logprobs, refLogprobs) * b.ResponseMask.to(float32)).sum(1);
     }
 
@@ -213,7 +224,7 @@ public sealed class GroupRlTrainer
             var seq = Pick(exp.Sequences);
             var mask = Pick(exp.ActionMask);
             var logits = policy.Forward(seq, Pick(exp.AttentionMask), Pick(exp.Positions));
-            var logprobs = TokenLogprobs.Of(logits, seq).narrow(1, p - 1, n);
+            var logprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
             var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEpsLow, clipEpsHigh: config.ClipEpsHigh);
             var perToken = pol.PerTokenLoss;
             if (exp.RefLogprobs is not null)
@@ -228,7 +239,7 @@ public sealed class GroupRlTrainer
             loss += microLoss.item<float>();
             clip += pol.ClipFraction.item<float>();
             approxKl += pol.ApproxKl.item<float>();
-            using (no_grad()) entropy += MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits).narrow(1, p - 1, n), mask).item<float>();
+            using (no_grad()) entropy += MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, p - 1, n), mask).item<float>();
         }
         double gradNorm = optimizer.Apply();
         if (DataParallel.World is not null)

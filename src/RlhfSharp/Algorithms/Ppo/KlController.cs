@@ -8,7 +8,7 @@ public sealed class KlController(double initialCoef, double? target, int horizon
 {
     public double Coef { get; private set; } = initialCoef;
 
-    /// <param name="observedKl">Mean sequence-level KL of the last rollout batch.</param>
+    /// <param name="observedKl">The last rollout batch's KL in the target's unit (per token or per sequence, see <see cref="PpoConfig"/>).</param>
     /// <param name="steps">Samples in that batch.</param>
     public void Update(double observedKl, int steps)
     {

@@ -44,9 +44,19 @@ public sealed record PpoConfig : StageConfig
     /// <summary>Initial β of the KL penalty (OpenRLHF init_kl_coef = 0.01; InstructGPT β = 0.02).</summary>
     [Range(0.0, double.MaxValue)]
     public double InitKlCoef { get; init; } = 0.01;
-    /// <summary>Adaptive KL target; null = fixed β (OpenRLHF kl_target = None).</summary>
+    /// <summary>
+    /// Adaptive KL target in OpenRLHF's unit: each response's KL averaged over its tokens, then over the batch (OpenRLHF
+    /// <c>kl_target</c>, default None, fed <c>status["kl"]</c>, a per-token mean; logged here as <c>kl_per_token</c>).
+    /// Null, and <see cref="KlTargetPerSequence"/> null: a fixed β. At most one of the two may be set.
+    /// </summary>
     [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
-    public double? KlTarget { get; init; }
+    public double? KlTargetPerToken { get; init; }
+    /// <summary>
+    /// Adaptive KL target in Ziegler et al. (2019)'s unit, also TRL's PPOv1 <c>target</c> (6): each response's KL summed
+    /// over its tokens, averaged over the batch (logged as <c>kl</c>). At most one of this and <see cref="KlTargetPerToken"/>.
+    /// </summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
+    public double? KlTargetPerSequence { get; init; }
     /// <summary>Horizon of the adaptive controller in samples (OpenRLHF kl_horizon = 10000; Ziegler et al.).</summary>
     [Range(1, int.MaxValue)]
     public int KlHorizon { get; init; } = 10000;

@@ -4,6 +4,7 @@ using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
 using RlhfSharp.Generation;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using TorchSharp;
@@ -32,6 +33,8 @@ public sealed class PpoTrainer
     public Func<SampleBatch, IReadOnlyDictionary<string, double>>? RolloutMetrics { get; init; }
     /// <summary>The EMA of the actor, when <see cref="PpoConfig.EmaBeta"/> is set.</summary>
     public CausalLM? Ema { get; private set; }
+    /// <summary>How many times this run updated <see cref="Ema"/>: once per actor optimizer step.</summary>
+    public int EmaUpdates { get; private set; }
 
     /// <param name="score">Scores each rollout (B), e.g. the reward model at the last real token.</param>
     /// <param name="critic">The critic for <see cref="CriticKind.SeparateFromRewardModel"/>; null for a value head.</param>
@@ -39,6 +42,8 @@ public sealed class PpoTrainer
     {
         this.policy = policy; this.reference = reference; this.critic = critic; this.score = score;
         this.sampler = sampler; this.padId = padId; this.config = config;
+        if (config.KlTargetPerToken is not null && config.KlTargetPerSequence is not null)
+            throw new RlhfException("ppo: set kl_target_per_token (OpenRLHF's unit) or kl_target_per_sequence (Ziegler et al.'s and TRL's), not both.");
         if (config.Critic == CriticKind.SeparateFromRewardModel && critic is null)
             throw new RlhfException("PPO: the critic kind is 'separate' but no critic model was given.");
         if (config.Critic == CriticKind.ValueHead)
@@ -50,6 +55,9 @@ public sealed class PpoTrainer
         }
         reference.eval();
         foreach (var p in reference.parameters()) p.requires_grad = false;
+        // Old log-probs and values come from eval mode, new ones from train mode: the same function only without dropout.
+        LoraModel.DisableDropout(policy);
+        if (critic is not null) LoraModel.DisableDropout(critic);
     }
 
     public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, IReadOnlyList<SftExample> ptx, StageState? state = null, CancellationToken cancel = default)
@@ -60,7 +68,7 @@ public sealed class PpoTrainer
         var actorParams = policy.parameters().Concat(valueHead?.parameters() ?? []);
         using var actorOpt = new Optimizer(actorParams, config.ActorOptimizer, config.Steps * updatesPerStep);
         using var criticOpt = critic is null ? null : new Optimizer(critic.parameters(), config.CriticOptimizer, config.Steps * updatesPerStep);
-        var kl = new KlController(config.InitKlCoef, config.KlTarget, config.KlHorizon);
+        var kl = new KlController(config.InitKlCoef, config.KlTargetPerToken ?? config.KlTargetPerSequence, config.KlHorizon);
         if (config.EmaBeta is not null) Ema = policy.Clone();
 
         var modules = new Dictionary<string, nn.Module> { ["policy"] = policy };
@@ -122,8 +130,7 @@ public sealed class PpoTrainer
             double trainSeconds = clock.Elapsed.TotalSeconds;
 
             var stats = Statistics(exp, rollout);
-            kl.Update(stats["kl"], chosen.Count);
-            if (Ema is not null) UpdateEma(config.EmaBeta!.Value);
+            kl.Update(config.KlTargetPerToken is not null ? stats["kl_per_token"] : stats["kl"], chosen.Count);
 
             foreach (var (k, v) in stats) row[k] = v;
             foreach (var (k, v) in sums) row[k] = v / Math.Max(1, updates);
@@ -150,8 +157,9 @@ public sealed class PpoTrainer
         var mask = rollout.ResponseMask;
 
         var hidden = valueHead is null ? null : new List<Tensor>();
-        var oldLogprobs = TokenLogprobs.Of(policy.Forward(seq, attention, positions, hiddenStates: hidden), seq).narrow(1, p - 1, n);
-        var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq).narrow(1, p - 1, n);
+        // At the rollouts' temperature (OpenRLHF models/actor.py), so the ratio is of the policy that sampled.
+        var oldLogprobs = TokenLogprobs.Of(policy.Forward(seq, attention, positions, hiddenStates: hidden), seq, config.Temperature).narrow(1, p - 1, n);
+        var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq, config.Temperature).narrow(1, p - 1, n);
         var values = Values(seq, attention, positions, hidden).narrow(1, p - 1, n) * mask;
         var scores = score(rollout).to(float32).reshape(-1);
         var kl = KlEstimator.PerToken(oldLogprobs, refLogprobs, config.KlEstimator) * mask;
@@ -207,9 +215,9 @@ public sealed class PpoTrainer
             mask = Pick(exp.ActionMask);
             hidden = valueHead is null ? null : new List<Tensor>();
             var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
-            var logprobs = TokenLogprobs.Of(logits, seq).narrow(1, p - 1, n);
+            var logprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
             var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction);
-            var entropy = MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits).narrow(1, p - 1, n), mask);
+            var entropy = MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, p - 1, n), mask);
             actorLoss = pol.Loss * share;
             metrics["policy_loss"] = pol.Loss.item<float>() * share;
             metrics["clipfrac"] = pol.ClipFraction.item<float>() * share;
@@ -246,11 +254,13 @@ public sealed class PpoTrainer
             }
             actorLoss?.backward();
             result["grad_norm_actor"] = actorOpt.Apply();
+            UpdateEma();
         }
         else
         {
             actorLoss?.backward();
             result["grad_norm_actor"] = actorOpt.Apply();
+            UpdateEma();
             if (rows.Length > 0)
             {
                 var values = critic!.TokenScores(seq!, attention!, positions!).select(2, 0).narrow(1, p - 1, n);
@@ -279,8 +289,10 @@ public sealed class PpoTrainer
         var local = stack([
             scores.sum(), scores.square().sum(), (exp.Kl * mask).sum().to(float64), mask.sum().to(float64),
             returns.sum(), (returns.square() * mask).sum(), residual.sum(), (residual.square() * mask).sum(),
+            ((exp.OldLogprobs - rollout.Logprobs).abs() * mask).sum().to(float64),
+            ((exp.Kl * mask).sum(1) / mask.sum(1).clamp_min(1)).sum().to(float64),
         ]).cpu().data<double>().ToArray();
-        var s = DataParallel.Sum([.. local, rollout.FinishReasons.Length, rollout.FinishReasons.Count(r => r == FinishReason.Stop)]);
+        var s = DataParallel.Sum([.. local[..8], rollout.FinishReasons.Length, rollout.FinishReasons.Count(r => r == FinishReason.Stop), local[8], local[9]]);
         double rows = s[8], tokens = Math.Max(1, s[3]);
         double scoreMean = s[0] / rows;
         // The biased masked variances of TRL's explained variance: E[x²] − E[x]².
@@ -290,15 +302,27 @@ public sealed class PpoTrainer
             ["reward_mean"] = scoreMean,
             ["reward_std"] = rows > 1 ? Math.Sqrt(Math.Max(0, (s[1] - rows * scoreMean * scoreMean) / (rows - 1))) : double.NaN,
             ["kl"] = s[2] / rows,
+            // OpenRLHF's status["kl"]: each response's masked mean over its tokens, averaged over the responses.
+            ["kl_per_token"] = s[11] / rows,
             ["response_length"] = s[3] / rows,
             ["explained_variance"] = 1 - residualVar / Math.Max(1e-8, returnVar),
             ["return_mean"] = s[4] / tokens,
             ["finished_fraction"] = s[9] / rows,
+            // How far the log-probs PPO trains on are from the sampler's (verl's rollout_probs_diff): float noise when
+            // top_p = 1, as both are of logits / temperature; larger with top-k/top-p, whose truncation PPO does not see.
+            ["logprobs_diff_sampler"] = s[10] / tokens,
         };
     }
 
-    void UpdateEma(double beta)
+    /// <summary>
+    /// One EMA step after each actor optimizer step, as OpenRLHF's <c>ppo_actor.py</c> (<c>training_step</c>: the
+    /// <c>moving_average</c> right after <c>optimizer_step</c>), not once per rollout batch.
+    /// </summary>
+    void UpdateEma()
     {
+        if (Ema is null) return;
+        double beta = config.EmaBeta!.Value;
+        EmaUpdates++;
         using var _ = no_grad();
         var current = policy.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         foreach (var (name, e) in Ema!.named_parameters()) e.mul_(beta).add_(current[name], alpha: 1 - beta);

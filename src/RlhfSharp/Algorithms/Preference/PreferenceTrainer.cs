@@ -2,6 +2,7 @@ using System.Diagnostics;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
+using RlhfSharp.Lora;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -34,6 +35,7 @@ public sealed class PreferenceTrainer
         this.config = config;
         this.padId = padId;
         if (reference is not null) foreach (var p in reference.parameters()) p.requires_grad = false;
+        LoraModel.DisableDropout(policy); // the policy's log-probs are compared with the dropout-free reference's
     }
 
     /// <summary>The run sub-folder and progress label of a loss: cDPO is DPO with label smoothing.</summary>
@@ -56,7 +58,7 @@ public sealed class PreferenceTrainer
         {
             var batch = micro.Select(i => examples[i]).ToList();
             return PairLoss(batch, precomputed is null ? null : [.. micro, .. micro.Select(i => examples.Count + i)], precomputed);
-        }, () => Evaluate(eval), eval.Count > 0, state, cancel);
+        }, () => Evaluate(eval), eval.Count > 0, state, cancel, sequential: false);
     }
 
     /// <summary>Trains KTO on labelled completions; returns the final <see cref="Evaluate(IReadOnlyList{LabeledExample})"/> numbers.</summary>
@@ -69,9 +71,11 @@ public sealed class PreferenceTrainer
         var precomputed = config.PrecomputeReferenceLogprobs
             ? PrecomputeReference(examples.Count, idx => KtoSequences(examples, partners, idx))
             : null;
+        // Batches in dataset order (TRL's KTOTrainer uses a SequentialSampler when it computes the KL term), so each
+        // micro-batch is exactly one chunk of KlPartners: the KL set is the batch's own completions on other prompts.
         return Run(examples.Count, micro => KtoBatchLoss(examples, partners, micro,
             precomputed is null ? null : [.. micro, .. micro.Select(i => examples.Count + i)], precomputed),
-            () => Evaluate(eval), eval.Count > 0, state, cancel);
+            () => Evaluate(eval), eval.Count > 0, state, cancel, sequential: true);
     }
 
     /// <summary>Held-out loss, reward accuracy (chosen reward above rejected) and mean reward margin.</summary>
@@ -95,11 +99,12 @@ public sealed class PreferenceTrainer
     }
 
     /// <summary>
-    /// The shared loop: seeded shuffle per epoch, micro-batches of <see cref="DpoConfig.BatchSize"/> accumulated into
-    /// one optimizer step, one dispose scope per micro-batch, eval at each epoch's end, resumable state.
+    /// The shared loop: seeded shuffle per epoch (dataset order when <paramref name="sequential"/>), micro-batches of
+    /// <see cref="DpoConfig.BatchSize"/> accumulated into one optimizer step, one dispose scope per micro-batch, eval at
+    /// each epoch's end, resumable state.
     /// </summary>
     Dictionary<string, double> Run(int count, Func<IReadOnlyList<int>, (Tensor Loss, Dictionary<string, double> Metrics)> microStep,
-        Func<Dictionary<string, double>> evaluate, bool hasEval, StageState? state, CancellationToken cancel)
+        Func<Dictionary<string, double>> evaluate, bool hasEval, StageState? state, CancellationToken cancel, bool sequential)
     {
         string stage = StageName(config.Loss);
         int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
@@ -117,7 +122,7 @@ public sealed class PreferenceTrainer
         var clock = Stopwatch.StartNew();
         loop.Run((step, row) =>
         {
-            var indices = SeededOrder.EpochBatch(count, perStep, step, config.Seed);
+            var indices = SeededOrder.EpochBatch(count, perStep, step, config.Seed, sequential);
             var mine = DataParallel.Shard(indices);
             var sums = new MetricSums();
             for (int m = 0; m < mine.Count; m += config.BatchSize)
@@ -277,7 +282,9 @@ public sealed class PreferenceTrainer
     /// The mismatched completion each prompt is paired with for KTO's KL estimate: within consecutive chunks of
     /// <paramref name="batchSize"/> examples (dataset order), completions shifted by one, as TRL's
     /// <c>_get_kl_dataset</c> (<c>[answers[-1]] + answers[:-1]</c>, mapped with <c>batch_size=per_device_train_batch_size</c>).
-    /// Fixed before training, so precomputed reference KL log-probs stay valid.
+    /// Fixed before training, so precomputed reference KL log-probs stay valid; the trainer's batches are these chunks.
+    /// Unpaired preference data must come in TRL's order (<see cref="LabeledCompletion.Unpair"/>), else a shift of one
+    /// pairs a prompt with its own other answer.
     /// </summary>
     public static int[] KlPartners(int count, int batchSize)
     {

@@ -20,6 +20,9 @@ public sealed record RewardConfig : StageConfig
     /// <summary>Reward-centering coefficient (Eisenstein et al. 2023 use 0.01); 0 = off.</summary>
     [Range(0.0, double.MaxValue)]
     public double CenteringCoef { get; init; } = 0.0;
-    /// <summary>Shift the RM so SFT demonstrations score 0 on average (InstructGPT §3.5).</summary>
+    /// <summary>
+    /// Normalise the RM on SFT demonstrations: they score 0 on average (InstructGPT §3.5) with unit standard deviation
+    /// (OpenRLHF <c>normalize_reward</c>: <c>(r − mean) / std</c>).
+    /// </summary>
     public bool NormalizeOnDemonstrations { get; init; } = true;
 }
