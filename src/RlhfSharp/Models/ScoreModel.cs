@@ -23,10 +23,12 @@ public sealed class ScoreModel : nn.Module
     public double? RewardMean { get; set; }
     public double? RewardStd { get; set; }
 
-    public ScoreModel(TransformerConfig config) : base(nameof(ScoreModel))
+    /// <param name="config">The architecture.</param>
+    /// <param name="dtype">Element type of every parameter (default: float32).</param>
+    public ScoreModel(TransformerConfig config, ScalarType? dtype = null) : base(nameof(ScoreModel))
     {
-        model = new Transformer(config);
-        score = nn.Linear(config.HiddenSize, config.NumLabels, hasBias: false);
+        model = new Transformer(config, dtype);
+        score = nn.Linear(config.HiddenSize, config.NumLabels, hasBias: false, dtype: dtype);
         RewardMean = config.RewardMean;
         RewardStd = config.RewardStd;
         RegisterComponents();
