@@ -122,30 +122,29 @@ public static class HuggingFaceCheckpoint
         {
             var parameters = module.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
             var placements = HfWeightMap.Placements(config, scoreHead);
-            var plan = new List<(SafeTensorsHeader Shard, SafeTensorsEntry Entry, Tensor Target, bool Transpose)>();
-            var unexpected = new List<string>();
-            var found = new HashSet<string>();
+            var stored = new Dictionary<string, (SafeTensorsHeader Shard, SafeTensorsEntry Entry)>();
             foreach (var shard in shards)
-                foreach (var e in shard.Entries)
+                foreach (var e in shard.Entries) stored[e.Name] = (shard, e);
+            var plan = new List<(SafeTensorsHeader Shard, SafeTensorsEntry Entry, Tensor Target, bool Transpose)>();
+            foreach (var (key, p) in placements) // in HF's module order, so the first problem named is the first a reader expects
+            {
+                if (!stored.TryGetValue(key, out var s))
                 {
-                    if (!placements.TryGetValue(e.Name, out var p))
-                    {
-                        if (!HfWeightMap.IsIgnorable(e.Name, config)) unexpected.Add(e.Name);
-                        continue;
-                    }
-                    found.Add(e.Name);
-                    var param = parameters[p.Ours];
-                    long rows = p.Rows > 0 ? p.Rows : param.shape[0];
-                    long[] want = p.Conv1D ? [param.shape[1], param.shape[0]] : [rows, .. param.shape.Skip(1)];
-                    if (!e.Shape.SequenceEqual(want))
-                        throw new RlhfException($"{source}: weight '{e.Name}' has shape [{e.ShapeText}], but config.json implies [{string.Join("x", want)}].");
-                    plan.Add((shard, e, p.Conv1D ? param : param.narrow(0, p.RowOffset, rows), p.Conv1D));
-                }
-            foreach (var (key, p) in placements)
-                if (!found.Contains(key) && !(allowMissingHead && p.Ours is "score.weight" or "lm_head.weight"))
+                    if (allowMissingHead && p.Ours is "score.weight" or "lm_head.weight") continue;
                     throw new RlhfException($"{source}: missing weight '{key}' (model_type {config.ModelType}, {config.NumLayers} layers).");
+                }
+                var param = parameters[p.Ours];
+                long rows = p.Rows > 0 ? p.Rows : param.shape[0];
+                long[] want = p.Conv1D ? [param.shape[1], param.shape[0]] : [rows, .. param.shape.Skip(1)];
+                if (!s.Entry.Shape.SequenceEqual(want))
+                    throw new RlhfException($"{source}: weight '{key}' has shape [{s.Entry.ShapeText}], but config.json implies [{string.Join("x", want)}].");
+                plan.Add((s.Shard, s.Entry, p.Conv1D ? param : param.narrow(0, p.RowOffset, rows), p.Conv1D));
+            }
+            var unexpected = stored.Keys.Where(k => !placements.ContainsKey(k) && !HfWeightMap.IsIgnorable(k, config)).ToList();
             if (unexpected.Count > 0)
                 throw new RlhfException($"{source}: unexpected weights {string.Join(", ", unexpected.Take(5).Select(k => $"'{k}'"))}{(unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "")} for model_type {config.ModelType}.");
+            // Read each file front to back: sequential reads are what the disk and the page cache are fastest at.
+            plan.Sort((a, b) => a.Shard == b.Shard ? a.Entry.Begin.CompareTo(b.Entry.Begin) : shards.IndexOf(a.Shard).CompareTo(shards.IndexOf(b.Shard)));
             foreach (var group in plan.GroupBy(x => x.Shard))
             {
                 using var file = File.OpenHandle(group.Key.Path);
