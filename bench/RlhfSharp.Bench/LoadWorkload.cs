@@ -21,10 +21,10 @@ static class LoadWorkload
     };
 
     /// <summary>Writes the random model as an HF folder, weights stored in <paramref name="dtype"/>.</summary>
-    public static void Create(Dictionary<string, object> r, string dir, ScalarType dtype)
+    public static void Create(Dictionary<string, object> r, string dir, ScalarType dtype, TransformerConfig shape)
     {
         var clock = Stopwatch.StartNew();
-        using (var model = new CausalLM(Qwen05B, dtype))
+        using (var model = new CausalLM(shape, dtype))
         {
             using (no_grad())
                 foreach (var p in model.parameters()) p.normal_(0, 0.02); // a trained model's scale, so bf16 rounding is realistic
@@ -42,6 +42,7 @@ static class LoadWorkload
         using (var warm = ones(8)) warm.sum().item<float>();
         double before = Status("VmHWM");
         var clock = Stopwatch.StartNew();
+
         using var model = HuggingFaceCheckpoint.LoadCausalLM(dir, dtype);
         double seconds = clock.Elapsed.TotalSeconds;
         double after = Status("VmHWM");
