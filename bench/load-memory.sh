@@ -24,7 +24,7 @@ OUT=bench/results/load-memory.jsonl
 for dtype in float32 bf16; do
   model="$DIR/qwen05b-$dtype"
   [ -f "$model/model.safetensors" ] || "$BENCH" load-create out="$model" dtype=$dtype >&2
-  # A real tokenizer for generate (the built-in one; 512 tokens, inside Qwen's vocabulary).
+  # A real tokenizer for the CLI (the built-in one; 512 tokens, inside Qwen's vocabulary).
   [ -d "$DIR/tok" ] || $RLHF convert --model stories260k --out "$DIR/tok" >/dev/null
   cp "$DIR"/tok/tokenizer* "$model/"
   cat "$model/model.safetensors" > /dev/null   # warm the page cache for both sides
