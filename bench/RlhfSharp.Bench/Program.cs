@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 // Usage: rlhf-bench <workload> [key=value ...]; prints one JSON line per result (bench/README.md).
 // Workloads: peak, bandwidth, train, gen, bf16, rss, ppo-soak. bench/reference/bench.py takes the same arguments.
-if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
+if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|load-create|load [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 string Opt(string key, string fallback) => opts.TryGetValue(key, out var v) ? v : fallback;
 int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString()));
@@ -28,6 +28,9 @@ switch (args[0])
     case "gen": Workloads.Generate(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("prompt", 8), IntOpt("new", 256), Opt("cache", "1") == "1", IntOpt("warmup", 1)); break;
     case "serve": await ServeWorkload.Run(result, IntOpt("streams", 1), IntOpt("requests", 4), IntOpt("new", 128)); break;
     case "dpo-memory": DpoMemoryWorkload.Run(result, Opt("model", "llama45m"), Opt("lora", "0") == "1", IntOpt("batch", 2), IntOpt("prompt", 64), IntOpt("completion", 64), IntOpt("steps", 3)); break;
+    case "load-create": LoadWorkload.Create(result, Opt("out", "/tmp/qwen05b-random"), ModelDtype.Parse(Opt("dtype", "float32"), "dtype"),
+        LoadWorkload.Qwen05B with { NumLayers = IntOpt("layers", 24), VocabSize = IntOpt("vocab", 151936) }); break;
+    case "load": LoadWorkload.Load(result, Opt("model", "/tmp/qwen05b-random"), ModelDtype.Parse(Opt("dtype", "float32"), "dtype")); break;
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
     default: Console.Error.WriteLine($"unknown workload '{args[0]}'"); return 2;
 }

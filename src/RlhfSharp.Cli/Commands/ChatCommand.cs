@@ -13,14 +13,15 @@ public static class ChatCommand
         var model = new Option<string>("--model", "-m") { Description = "HF folder, llama2.c .bin, or built-in name.", DefaultValueFactory = _ => "stories260k" };
         var template = new Option<string?>("--chat-template") { Description = $"Template name ({string.Join(", ", ChatTemplate.Names)}); default: the model's tokenizer_config.json, else plain." };
         var system = new Option<string?>("--system") { Description = "System prompt." };
+        var dtype = DtypeOption.Create();
         var sampling = new SamplingArguments();
-        var command = new Command("chat", "Talk to a model; tokens are printed as they are generated. Empty line or Ctrl-D quits.") { model, template, system };
+        var command = new Command("chat", "Talk to a model; tokens are printed as they are generated. Empty line or Ctrl-D quits.") { model, template, system, dtype };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
             var options = sampling.Read(r);
             options.Validate();
-            using var pretrained = PretrainedModel.Load(r.GetValue(model)!);
+            using var pretrained = PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (1, options.MaxNewTokens));
             var chat = Directory.Exists(pretrained.Path)
                 ? ChatTemplate.ForModel(pretrained.Path, r.GetValue(template))
                 : ChatTemplate.FromName(r.GetValue(template) ?? "plain");

@@ -14,7 +14,8 @@ public static class ConvertCommand
         var command = new Command("convert", "Write a model (llama2.c or HF) as a Hugging Face folder that transformers loads.") { model, output, bf16 };
         command.SetAction(r => Program.Run(() =>
         {
-            using var pretrained = PretrainedModel.Load(r.GetValue(model)!);
+            // Held in the dtype it is written in: a bf16 conversion never holds the float32 weights (the cast is the same either way).
+            using var pretrained = PretrainedModel.Load(r.GetValue(model)!, r.GetValue(bf16) ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32);
             HuggingFaceCheckpoint.Save(pretrained.Model, r.GetValue(output)!, r.GetValue(bf16), writeExtras: pretrained.WriteTokenizerFiles);
             Console.WriteLine($"wrote {r.GetValue(output)} ({pretrained.Model.Config.ModelType}, {pretrained.Model.Config.ParameterCount():N0} parameters)");
             return 0;

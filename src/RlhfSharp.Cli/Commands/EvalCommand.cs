@@ -31,18 +31,20 @@ public static class EvalCommand
         var reward = new Option<string?>("--reward") { Description = "Judge for mean reward and win rate over the references: vader, afinn, or rm:PATH (a reward model folder)." };
         var samples = new Option<int>("--samples") { Description = "Evaluate the first N prompts (0 = all).", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out", "-o") { Description = "Folder for metrics.json, samples.jsonl and report.html.", DefaultValueFactory = _ => "eval" };
+        var dtype = DtypeOption.Create();
         var sampling = new SamplingArguments();
         var command = new Command("eval", "Generate on a prompt set and compute BLEU, chrF, TER, ROUGE, METEOR, diversity, perplexity, reward, win rate and KL.")
-            { model, data, referenceModel, reward, samples, output };
+            { model, data, referenceModel, reward, samples, output, dtype };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
             var options = sampling.Read(r);
             options.Validate();
             var (prompts, references) = ReadData(r.GetValue(data)!, r.GetValue(samples));
-            var judge = Judge(r.GetValue(reward));
-            using var policy = PretrainedModel.Load(r.GetValue(model)!);
-            using var refModel = r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp) : null;
+            var type = DtypeOption.Read(r, dtype);
+            var judge = Judge(r.GetValue(reward), type);
+            using var policy = PretrainedModel.Load(r.GetValue(model)!, type, kvCache: (BatchSize, options.MaxNewTokens));
+            using var refModel = r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp, type) : null;
             var clock = Stopwatch.StartNew();
 
             var (completions, lengths, kl) = Generate(policy, refModel, prompts, options);
@@ -115,13 +117,13 @@ public static class EvalCommand
         return (prompts, null);
     }
 
-    static IRewardFunction? Judge(string? spec) => spec switch
+    static IRewardFunction? Judge(string? spec, ScalarType dtype) => spec switch
     {
         null => null,
         "vader" => LexiconReward.VaderCompound(),
         "afinn" => LexiconReward.AfinnSum(),
         _ when spec.StartsWith("rm:", StringComparison.Ordinal) => new ScoreModelReward(
-            HuggingFaceCheckpoint.LoadScoreModel(spec[3..]), TokenizerLoader.Load(spec[3..])),
+            HuggingFaceCheckpoint.LoadScoreModel(spec[3..], dtype), TokenizerLoader.Load(spec[3..])),
         _ => throw new RlhfException($"--reward: '{spec}' is not vader, afinn or rm:PATH."),
     };
 

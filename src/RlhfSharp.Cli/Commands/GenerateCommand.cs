@@ -18,8 +18,9 @@ public static class GenerateCommand
         var prompts = new Option<string?>("--prompts") { Description = "File of prompts: .txt (one per line) or .jsonl (field \"prompt\")." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per prompt: ids, new_ids, text, logprobs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Prompts sampled together.", DefaultValueFactory = _ => 16 };
+        var dtype = DtypeOption.Create();
         var sampling = new SamplingArguments();
-        var command = new Command("generate", "Sample completions from a model with the KV-cache sampler.") { model, prompt, promptIds, prompts, json, batchSize };
+        var command = new Command("generate", "Sample completions from a model with the KV-cache sampler.") { model, prompt, promptIds, prompts, json, batchSize, dtype };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
@@ -27,10 +28,11 @@ public static class GenerateCommand
             if (sources != 1) throw new RlhfException("give exactly one of --prompt, --prompt-ids or --prompts.");
             var options = sampling.Read(r);
             options.Validate();
-            using var pretrained = PretrainedModel.Load(r.GetValue(model)!);
+            int batch = Math.Max(1, r.GetValue(batchSize));
+            // The memory check counts the KV cache of one batch of max_new_tokens (prompt lengths are known only after loading the tokenizer).
+            using var pretrained = PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (batch, options.MaxNewTokens));
             var inputs = ReadPrompts(pretrained, r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(prompts));
             var sampler = new Sampler(pretrained.Model, pretrained.Tokenizer);
-            int batch = Math.Max(1, r.GetValue(batchSize));
             var results = new List<Completion>();
             void RunBatches(Action<int>? advance)
             {

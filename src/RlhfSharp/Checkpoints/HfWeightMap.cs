@@ -101,6 +101,40 @@ public static class HfWeightMap
         return ours;
     }
 
+    /// <summary>
+    /// Where one HF tensor goes: rows [<paramref name="RowOffset"/>, +<paramref name="Rows"/>) of our parameter
+    /// <paramref name="Ours"/> (<paramref name="Rows"/> 0: all of it), transposed for GPT-2's Conv1D.
+    /// </summary>
+    public sealed record Placement(string Ours, long RowOffset, long Rows, bool Conv1D);
+
+    /// <summary>
+    /// Every HF key of the architecture and where it lands in our parameters: the fused q/k/v and gate/up
+    /// projections are filled slice by slice (row offsets), so loading never builds a joined copy.
+    /// </summary>
+    public static Dictionary<string, Placement> Placements(TransformerConfig c, bool scoreHead)
+    {
+        var result = new Dictionary<string, Placement>();
+        foreach (var rule in Rules(c, scoreHead))
+        {
+            long[] sizes = rule.Hf.Length switch
+            {
+                3 => [c.NumHeads * c.HeadDim, c.NumKvHeads * c.HeadDim, c.NumKvHeads * c.HeadDim],
+                2 => [c.IntermediateSize, c.IntermediateSize],
+                _ => [0],
+            };
+            long offset = 0;
+            for (int i = 0; i < rule.Hf.Length; i++)
+            {
+                result[rule.Hf[i]] = new Placement(rule.Ours, offset, sizes[i], rule.Conv1D);
+                offset += sizes[i];
+            }
+        }
+        return result;
+    }
+
+    /// <summary>True for HF keys the loader skips (buffers HF does not load either, a head the model does not have).</summary>
+    public static bool IsIgnorable(string key, TransformerConfig c) => Ignorable(key, c);
+
     static bool Ignorable(string key, TransformerConfig c) =>
         key.EndsWith(".attn.bias") || key.EndsWith(".attn.masked_bias") || key.EndsWith("rotary_emb.inv_freq")
         || (key == "lm_head.weight" && c.TieWordEmbeddings) || key == "score.weight" || key == "lm_head.weight";
@@ -142,7 +176,7 @@ public static class HfWeightMap
             var t = ours[rule.Ours];
             if (rule.Hf.Length == 1)
             {
-                result.Add(new(rule.Hf[0], rule.Conv1D ? t.t().contiguous() : t));
+                result.Add(new(rule.Hf[0], rule.Conv1D ? t.t() : t)); // a view: the writer copies it row chunk by row chunk
                 continue;
             }
             long[] sizes = rule.Hf.Length == 3

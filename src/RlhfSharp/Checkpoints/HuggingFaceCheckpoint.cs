@@ -27,32 +27,64 @@ public static class HuggingFaceCheckpoint
         return arch?.Any(a => a?.GetValue<string>().EndsWith("ForSequenceClassification") == true) == true;
     }
 
-    /// <summary>Reads config.json and every weight (HF names, float32, CPU).</summary>
+    /// <summary>Reads config.json and every weight (HF names, float32, CPU): for tools and tests; loading a model streams instead.</summary>
     public static (TransformerConfig Config, Dictionary<string, Tensor> Weights) Read(string dir)
+    {
+        var (config, shards) = Open(dir);
+        var weights = new Dictionary<string, Tensor>();
+        foreach (var shard in shards)
+            foreach (var (k, t) in SafeTensors.Load(shard.Path)) weights[k] = t;
+        return (config, weights);
+    }
+
+    /// <summary>
+    /// config.json and the validated headers of the weight files (one, or every shard of
+    /// <c>model.safetensors.index.json</c>); reads no weights. <paramref name="beforeHeaders"/> runs after config.json
+    /// is read and before any weight file is opened (the memory check).
+    /// </summary>
+    static (TransformerConfig Config, List<SafeTensorsHeader> Shards) Open(string dir, Action<TransformerConfig>? beforeHeaders = null)
     {
         if (!Directory.Exists(dir)) throw new RlhfException($"{dir}: model folder not found.");
         var config = TransformerConfig.Load(Path.Combine(dir, ConfigFile));
+        beforeHeaders?.Invoke(config);
         string single = Path.Combine(dir, WeightsFile), index = Path.Combine(dir, IndexFile);
-        if (File.Exists(single)) return (config, SafeTensors.Load(single));
+        if (File.Exists(single)) return (config, [SafeTensorsHeader.Read(single)]);
         if (!File.Exists(index))
             throw new RlhfException($"{dir}: no {WeightsFile} or {IndexFile} (pytorch_model.bin is not supported: convert it to safetensors).");
         JsonObject map;
         try { map = (JsonNode.Parse(File.ReadAllText(index)) as JsonObject)?["weight_map"] as JsonObject ?? throw new RlhfException($"{index}: key 'weight_map' is missing."); }
         catch (JsonException e) { throw new RlhfException($"{index}: invalid JSON ({e.Message})."); }
-        var weights = new Dictionary<string, Tensor>();
-        foreach (var shard in map.Select(kv => kv.Value!.GetValue<string>()).Distinct())
-            foreach (var (k, t) in SafeTensors.Load(Path.Combine(dir, shard))) weights[k] = t;
-        var missing = map.Select(kv => kv.Key).Where(k => !weights.ContainsKey(k)).ToList();
+        var shardNames = new List<string>();
+        foreach (var (key, value) in map)
+        {
+            if (value is not JsonValue v || !v.TryGetValue<string>(out var file) || file.Length == 0)
+                throw new RlhfException($"{index}: weight_map['{key}'] must be a file name.");
+            // A shard is a file next to the index, never a path that leaves the folder.
+            if (file != Path.GetFileName(file)) throw new RlhfException($"{index}: weight_map['{key}'] names '{file}', not a file in the model folder.");
+            if (!shardNames.Contains(file)) shardNames.Add(file);
+        }
+        var shards = shardNames.Select(name => SafeTensorsHeader.Read(Path.Combine(dir, name))).ToList();
+        var where = new Dictionary<string, string>();
+        foreach (var shard in shards)
+            foreach (var e in shard.Entries)
+                if (!where.TryAdd(e.Name, shard.Path))
+                    throw new RlhfException($"{shard.Path}: tensor '{e.Name}' is also in {where[e.Name]}.");
+        var missing = map.Select(kv => kv.Key).Where(k => !where.ContainsKey(k)).ToList();
         if (missing.Count > 0) throw new RlhfException($"{index}: weight '{missing[0]}' is listed but not in its shard.");
-        return (config, weights);
+        return (config, shards);
     }
 
     /// <summary>A causal LM from an HF folder, or from a PEFT adapter folder (its base with the adapters merged in).</summary>
-    public static CausalLM LoadCausalLM(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    /// <param name="dir">The model folder.</param>
+    /// <param name="dtype">Element type to hold the weights in, whatever the files store (F32, BF16, F16).</param>
+    /// <param name="device">Where the model runs (default CPU).</param>
+    /// <param name="kvCache">The generation the caller will run (batch, prompt + new tokens), counted in the memory check.</param>
+    public static CausalLM LoadCausalLM(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null, (int Batch, int Tokens)? kvCache = null)
     {
         if (PeftAdapter.IsAdapterFolder(dir)) return PeftAdapter.LoadCausalLM(dir, dtype, device);
-        var (config, weights) = Read(dir);
-        return Build(new CausalLM(config), config, weights, scoreHead: false, dir, dtype, device, allowMissingHead: false);
+        var (config, shards) = Open(dir, c => MemoryBudget.Check(c, dtype, scoreHead: false, dir, kvCache));
+        var model = new CausalLM(config, dtype);
+        return FillFromFiles(model, config, shards, scoreHead: false, dir, device, allowMissingHead: false);
     }
 
     /// <param name="allowNewHead">Start the score head from scratch when the checkpoint is a language model (an RM initialised from SFT).</param>
@@ -73,11 +105,64 @@ public static class HuggingFaceCheckpoint
             if (device is not null) sm.to(device);
             return sm;
         }
-        var (config, weights) = Read(dir);
-        if (allowNewHead && !weights.ContainsKey("score.weight")) config = config with { NumLabels = numLabels };
-        return Build(new ScoreModel(config), config, weights, scoreHead: true, dir, dtype, device, allowNewHead);
+        var (config, shards) = Open(dir, c => MemoryBudget.Check(c, dtype, scoreHead: true, dir));
+        if (allowNewHead && !shards.Any(s => s.Find("score.weight") is not null)) config = config with { NumLabels = numLabels };
+        return FillFromFiles(new ScoreModel(config, dtype), config, shards, scoreHead: true, dir, device, allowNewHead);
     }
 
+    /// <summary>
+    /// Fills a freshly built module (already in its dtype) from the files, tensor by tensor in file order and in
+    /// bounded chunks, each HF tensor straight into its slice of our parameter; so loading takes the model's size
+    /// plus a chunk, never a second copy. Every key and shape is checked before the first byte is read.
+    /// </summary>
+    static T FillFromFiles<T>(T module, TransformerConfig config, List<SafeTensorsHeader> shards, bool scoreHead, string source,
+        Device? device, bool allowMissingHead) where T : nn.Module
+    {
+        try
+        {
+            var parameters = module.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+            var placements = HfWeightMap.Placements(config, scoreHead);
+            var stored = new Dictionary<string, (SafeTensorsHeader Shard, SafeTensorsEntry Entry)>();
+            foreach (var shard in shards)
+                foreach (var e in shard.Entries) stored[e.Name] = (shard, e);
+            var plan = new List<(SafeTensorsHeader Shard, SafeTensorsEntry Entry, Tensor Target, bool Transpose)>();
+            foreach (var (key, p) in placements) // in HF's module order, so the first problem named is the first a reader expects
+            {
+                if (!stored.TryGetValue(key, out var s))
+                {
+                    if (allowMissingHead && p.Ours is "score.weight" or "lm_head.weight") continue;
+                    throw new RlhfException($"{source}: missing weight '{key}' (model_type {config.ModelType}, {config.NumLayers} layers).");
+                }
+                var param = parameters[p.Ours];
+                long rows = p.Rows > 0 ? p.Rows : param.shape[0];
+                long[] want = p.Conv1D ? [param.shape[1], param.shape[0]] : [rows, .. param.shape.Skip(1)];
+                if (!s.Entry.Shape.SequenceEqual(want))
+                    throw new RlhfException($"{source}: weight '{key}' has shape [{s.Entry.ShapeText}], but config.json implies [{string.Join("x", want)}].");
+                plan.Add((s.Shard, s.Entry, p.Conv1D ? param : param.narrow(0, p.RowOffset, rows), p.Conv1D));
+            }
+            var unexpected = stored.Keys.Where(k => !placements.ContainsKey(k) && !HfWeightMap.IsIgnorable(k, config)).ToList();
+            if (unexpected.Count > 0)
+                throw new RlhfException($"{source}: unexpected weights {string.Join(", ", unexpected.Take(5).Select(k => $"'{k}'"))}{(unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "")} for model_type {config.ModelType}.");
+            // Read each file front to back: sequential reads are what the disk and the page cache are fastest at.
+            plan.Sort((a, b) => a.Shard == b.Shard ? a.Entry.Begin.CompareTo(b.Entry.Begin) : shards.IndexOf(a.Shard).CompareTo(shards.IndexOf(b.Shard)));
+            foreach (var group in plan.GroupBy(x => x.Shard))
+            {
+                using var file = File.OpenHandle(group.Key.Path);
+                foreach (var (shard, entry, target, transpose) in group) SafeTensors.CopyInto(file, shard, entry, target, transpose);
+            }
+            foreach (var (_, _, target, transpose) in plan) if (!transpose) target.Dispose(); // the narrow views
+        }
+        catch
+        {
+            module.Dispose();
+            throw;
+        }
+        module.eval();
+        if (device is not null) module.to(device);
+        return module;
+    }
+
+    /// <summary>Loads a state dict in HF names and layouts (a converted llama2.c file) into a new module.</summary>
     internal static T Build<T>(T module, TransformerConfig config, Dictionary<string, Tensor> hf, bool scoreHead, string source,
         ScalarType dtype, Device? device, bool allowMissingHead) where T : nn.Module
     {

@@ -29,11 +29,16 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
         throw new RlhfException($"model '{spec}' not found: give a Hugging Face folder, a llama2.c .bin file, or a built-in name ({string.Join(", ", BuiltIn.Keys)}).");
     }
 
-    public static PretrainedModel Load(string spec, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    /// <summary>Loads the model and tokenizer <paramref name="spec"/> names.</summary>
+    /// <param name="spec">A built-in name, a Hugging Face folder or a llama2.c <c>.bin</c>.</param>
+    /// <param name="dtype">Element type to hold the weights in (float32, bfloat16 or float16), whatever the files store.</param>
+    /// <param name="device">Where the model runs (default CPU).</param>
+    /// <param name="kvCache">The generation the caller will run (batch, prompt + new tokens), counted in the memory check.</param>
+    public static PretrainedModel Load(string spec, ScalarType dtype = ScalarType.Float32, Device? device = null, (int Batch, int Tokens)? kvCache = null)
     {
         string path = Resolve(spec);
         var model = Directory.Exists(path)
-            ? HuggingFaceCheckpoint.LoadCausalLM(path, dtype, device)
+            ? HuggingFaceCheckpoint.LoadCausalLM(path, dtype, device, kvCache)
             : Llama2cCheckpoint.LoadCausalLM(path, dtype, device);
         // A PEFT adapter saved without tokenizer files uses its base model's tokenizer.
         bool bareAdapter = Directory.Exists(path) && Lora.PeftAdapter.IsAdapterFolder(path)

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.Win32.SafeHandles;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace RlhfSharp.Checkpoints;
@@ -10,116 +10,163 @@ namespace RlhfSharp.Checkpoints;
 /// <summary>
 /// The safetensors format (8-byte little-endian header length, JSON header, raw little-endian data).
 /// Written by hand rather than through TorchSharp.PyBridge because HF transformers refuses files whose
-/// <c>__metadata__.format</c> is not "pt", and we need F16/BF16 decoding and atomic writes under our control.
-/// Tensors load as float32 on the CPU; the caller casts and moves them.
+/// <c>__metadata__.format</c> is not "pt", and we need the header validated (<see cref="SafeTensorsHeader"/>), dtype
+/// conversion and streaming under our control. Data moves in chunks of at most <see cref="ChunkBytes"/>: straight
+/// from the file into a tensor's storage when the dtypes match, through one chunk-sized staging tensor when they
+/// do not, so no whole tensor is ever copied through managed memory or held twice.
 /// </summary>
 public static class SafeTensors
 {
-    /// <summary>Reads every tensor of a file. Errors name the file and the tensor.</summary>
+    /// <summary>The largest piece of a tensor read or written at once (a bounded staging buffer, not a tensor copy).</summary>
+    public const int ChunkBytes = 4 << 20;
+
+    /// <summary>Reads every tensor of a file as float32 on the CPU. Errors name the file and the tensor.</summary>
     public static Dictionary<string, Tensor> Load(string path)
     {
-        if (!File.Exists(path)) throw new RlhfException($"{path}: file not found.");
-        using var stream = File.OpenRead(path);
-        Span<byte> lenBytes = stackalloc byte[8];
-        if (stream.Read(lenBytes) != 8) throw new RlhfException($"{path}: too short to be a safetensors file.");
-        ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
-        if (headerLen > (ulong)stream.Length - 8 || headerLen > 100_000_000)
-            throw new RlhfException($"{path}: header length {headerLen} does not fit the file ({stream.Length} bytes): not a safetensors file.");
-        var headerBytes = new byte[headerLen];
-        stream.ReadExactly(headerBytes);
-        JsonObject header;
-        try { header = JsonNode.Parse(headerBytes) as JsonObject ?? throw new RlhfException($"{path}: header is not a JSON object."); }
-        catch (JsonException e) { throw new RlhfException($"{path}: header is not valid JSON ({e.Message})."); }
-
-        long dataStart = 8 + (long)headerLen;
+        var header = SafeTensorsHeader.Read(path);
         var result = new Dictionary<string, Tensor>();
-        foreach (var (name, node) in header)
+        using var file = File.OpenHandle(path);
+        foreach (var e in header.Entries)
         {
-            if (name == "__metadata__") continue;
-            var info = node as JsonObject ?? throw new RlhfException($"{path}: entry '{name}' is not an object.");
-            string dtype = info["dtype"]?.GetValue<string>() ?? throw new RlhfException($"{path}: '{name}' has no dtype.");
-            long[] shape = (info["shape"] as JsonArray)?.Select(s => s!.GetValue<long>()).ToArray() ?? throw new RlhfException($"{path}: '{name}' has no shape.");
-            var offsets = info["data_offsets"] as JsonArray ?? throw new RlhfException($"{path}: '{name}' has no data_offsets.");
-            long begin = offsets[0]!.GetValue<long>(), end = offsets[1]!.GetValue<long>();
-            long count = shape.Aggregate(1L, (a, b) => a * b);
-            int width = dtype switch
-            {
-                "F32" => 4, "F16" or "BF16" => 2,
-                _ => throw new RlhfException($"{path}: tensor '{name}' has dtype {dtype}; supported: F32, F16, BF16."),
-            };
-            if (end - begin != count * width || dataStart + end > stream.Length)
-                throw new RlhfException($"{path}: tensor '{name}' ({dtype} {string.Join("x", shape)}) has data_offsets [{begin}, {end}] that do not fit its shape or the file.");
-            var raw = new byte[end - begin];
-            stream.Position = dataStart + begin;
-            stream.ReadExactly(raw);
-            result[name] = tensor(Decode(raw, dtype, count), shape);
+            var t = empty(e.Shape, float32);
+            CopyInto(file, header, e, t, transpose: false);
+            result[e.Name] = t;
         }
         return result;
     }
 
-    static float[] Decode(byte[] raw, string dtype, long count)
+    /// <summary>
+    /// Copies one tensor of the file into <paramref name="destination"/> (a contiguous CPU tensor of any float dtype
+    /// with the entry's element count; with <paramref name="transpose"/>, a 2-D tensor shaped as the entry's
+    /// transpose), converting the dtype chunk by chunk. Rejects NaN and ±Inf, naming the tensor.
+    /// </summary>
+    public static void CopyInto(SafeFileHandle file, SafeTensorsHeader header, SafeTensorsEntry e, Tensor destination, bool transpose)
     {
-        var values = new float[count];
-        switch (dtype)
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        long count = e.Count;
+        if (count == 0) return;
+        long fileOffset = header.DataStart + e.Begin;
+        var source = e.ScalarType;
+        if (transpose)
         {
-            case "F32":
-                MemoryMarshal.Cast<byte, float>(raw).CopyTo(values);
-                break;
-            case "BF16":
-                var bf = MemoryMarshal.Cast<byte, ushort>(raw);
-                for (int i = 0; i < values.Length; i++) values[i] = BitConverter.Int32BitsToSingle(bf[i] << 16);
-                break;
-            case "F16":
-                var h = MemoryMarshal.Cast<byte, Half>(raw);
-                for (int i = 0; i < values.Length; i++) values[i] = (float)h[i];
-                break;
+            // GPT-2's Conv1D [in, out] into our [out, in]: whole source rows per chunk, written as destination columns.
+            long rows = e.Shape[0], cols = count / rows;
+            long rowsPerChunk = Math.Max(1, ChunkBytes / (cols * e.Width));
+            var staging = empty(Math.Min(rows, rowsPerChunk) * cols, source);
+            for (long r = 0; r < rows; r += rowsPerChunk)
+            {
+                long n = Math.Min(rowsPerChunk, rows - r);
+                var chunk = staging.narrow(0, 0, n * cols);
+                Read(file, header, e, fileOffset + r * cols * e.Width, chunk);
+                var target = destination.narrow(1, r, n);
+                target.copy_(chunk.view(n, cols).t());
+                CheckFinite(header, e, target);
+            }
+            return;
         }
-        return values;
+        var flat = destination.view(-1);
+        long perChunk = ChunkBytes / e.Width;
+        bool direct = destination.dtype == source;
+        var buffer = direct ? null : empty(Math.Min(count, perChunk), source);
+        for (long start = 0; start < count; start += perChunk)
+        {
+            using var step = NewDisposeScope();
+            long n = Math.Min(perChunk, count - start);
+            var target = flat.narrow(0, start, n);
+            if (direct) Read(file, header, e, fileOffset + start * e.Width, target);
+            else
+            {
+                var chunk = buffer!.narrow(0, 0, n);
+                Read(file, header, e, fileOffset + start * e.Width, chunk);
+                target.copy_(chunk);
+            }
+            CheckFinite(header, e, target);
+        }
+    }
+
+    /// <summary>Fills a contiguous CPU tensor with the file's bytes at <paramref name="offset"/>.</summary>
+    static void Read(SafeFileHandle file, SafeTensorsHeader header, SafeTensorsEntry e, long offset, Tensor into)
+    {
+        var span = into.bytes;
+        while (span.Length > 0)
+        {
+            int got = RandomAccess.Read(file, span, offset);
+            if (got <= 0) throw new RlhfException($"{header.Path}: tensor '{e.Name}' ends past the end of the file: truncated.");
+            span = span[got..];
+            offset += got;
+        }
+    }
+
+    static void CheckFinite(SafeTensorsHeader header, SafeTensorsEntry e, Tensor values)
+    {
+        // min and max are reductions with no full-size temporary (isfinite would allocate three), and both propagate NaN.
+        if (double.IsFinite(values.min().to(float64).item<double>()) && double.IsFinite(values.max().to(float64).item<double>())) return;
+        string converted = values.dtype == e.ScalarType ? "" : $" (after conversion from {e.Dtype} to {values.dtype})";
+        throw new RlhfException($"{header.Path}: tensor '{e.Name}' holds NaN or infinite values{converted}: the checkpoint is broken.");
     }
 
     /// <summary>Writes tensors (in the given order) as F32 or BF16 with HF's <c>{"format": "pt"}</c> metadata.</summary>
-    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, bool bf16 = false)
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, bool bf16 = false) =>
+        Save(path, tensors, bf16 ? ScalarType.BFloat16 : ScalarType.Float32);
+
+    /// <summary>
+    /// Writes tensors (in the given order) in <paramref name="dtype"/> (F32, F16 or BF16) with HF's
+    /// <c>{"format": "pt"}</c> metadata. Tensors may be views of any layout and device: each is written chunk by
+    /// chunk, so saving never holds a second copy of the weights.
+    /// </summary>
+    public static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, ScalarType dtype)
     {
+        var list = tensors.ToList();
+        string dtypeName = SafeTensorsHeader.NameOf(dtype);
+        int width = dtype == ScalarType.Float32 ? 4 : 2;
         var header = new JsonObject { ["__metadata__"] = new JsonObject { ["format"] = "pt" } };
-        var blobs = new List<byte[]>();
         long offset = 0;
-        foreach (var (name, t) in tensors)
+        foreach (var (name, t) in list)
         {
-            using var cpu = t.detach().to(float32).cpu().contiguous();
-            float[] values = cpu.data<float>().ToArray();
-            byte[] bytes = bf16 ? EncodeBf16(values) : MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+            long bytes = t.numel() * width;
             header[name] = new JsonObject
             {
-                ["dtype"] = bf16 ? "BF16" : "F32",
+                ["dtype"] = dtypeName,
                 ["shape"] = new JsonArray(t.shape.Select(s => (JsonNode)s).ToArray()),
-                ["data_offsets"] = new JsonArray(offset, offset + bytes.Length),
+                ["data_offsets"] = new JsonArray(offset, offset + bytes),
             };
-            offset += bytes.Length;
-            blobs.Add(bytes);
+            offset += bytes;
         }
         var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
         int padded = (headerBytes.Length + 7) / 8 * 8; // the spec allows space padding; 8-byte alignment helps mmap readers
-        using var stream = File.Create(path);
+        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
         Span<byte> len = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)padded);
         stream.Write(len);
         stream.Write(headerBytes);
         for (int i = headerBytes.Length; i < padded; i++) stream.WriteByte((byte)' ');
-        foreach (var b in blobs) stream.Write(b);
+        foreach (var (_, t) in list) WriteData(stream, t, dtype, width);
         stream.Flush(flushToDisk: true);
     }
 
-    static byte[] EncodeBf16(float[] values)
+    static void WriteData(Stream stream, Tensor t, ScalarType dtype, int width)
     {
-        var bytes = new byte[values.Length * 2];
-        var dst = MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan());
-        for (int i = 0; i < values.Length; i++)
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        if (t.numel() == 0) return;
+        var source = t.detach();
+        if (source.dim() == 0) source = source.reshape(1);
+        bool flat = source.is_contiguous();
+        // A contiguous tensor goes in flat pieces; any other layout (a transposed GPT-2 Conv1D view) in whole rows.
+        long rows = flat ? source.numel() : source.shape[0];
+        long rowElements = flat ? 1 : source.numel() / rows;
+        long perChunk = Math.Max(1, ChunkBytes / (rowElements * width));
+        var whole = flat ? source.view(-1) : source;
+        for (long r = 0; r < rows; r += perChunk)
         {
-            uint bits = BitConverter.SingleToUInt32Bits(values[i]);
-            if (float.IsNaN(values[i])) { dst[i] = 0x7FC0; continue; }
-            bits += 0x7FFF + ((bits >> 16) & 1); // round to nearest even, as torch does
-            dst[i] = (ushort)(bits >> 16);
+            using var step = NewDisposeScope();
+            long n = Math.Min(perChunk, rows - r);
+            var chunk = whole.narrow(0, r, n);
+            if (chunk.device_type != DeviceType.CPU) chunk = chunk.cpu();
+            // torch's float32 → bfloat16 cast rounds to nearest even (NaN → 0x7FC0), as HF's save_pretrained does.
+            chunk = chunk.to(dtype).contiguous();
+            stream.Write(chunk.bytes);
         }
-        return bytes;
     }
 }

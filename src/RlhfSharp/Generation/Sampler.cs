@@ -80,7 +80,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         int b = (int)promptIds.shape[0], p = (int)promptIds.shape[1], maxNew = o.MaxNewTokens;
         var device = promptIds.device;
         var dtype = model.model.embed_tokens.weight!.dtype;
-        if (p + maxNew > model.Config.MaxPositions && model.Config.Family == ModelFamily.Gpt2)
+        if (p + maxNew > model.Config.MaxPositions)
             throw new RlhfException($"prompt ({p}) + max_new_tokens ({maxNew}) exceeds the model's {model.Config.MaxPositions} positions.");
 
         using var generator = new Generator(o.Seed, device);

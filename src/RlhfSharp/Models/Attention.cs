@@ -20,12 +20,12 @@ public sealed class Attention : nn.Module
     readonly int heads, kvHeads, headDim, layer;
     readonly bool rotary;
 
-    public Attention(TransformerConfig c, int layer) : base(nameof(Attention))
+    public Attention(TransformerConfig c, int layer, ScalarType? dtype = null) : base(nameof(Attention))
     {
         heads = c.NumHeads; kvHeads = c.NumKvHeads; headDim = c.HeadDim; this.layer = layer;
         rotary = c.Family == ModelFamily.Llama;
-        qkv_proj = nn.Linear(c.HiddenSize, (heads + 2 * kvHeads) * headDim, hasBias: c.QkvBias);
-        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias);
+        qkv_proj = nn.Linear(c.HiddenSize, (heads + 2 * kvHeads) * headDim, hasBias: c.QkvBias, dtype: dtype);
+        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
         RegisterComponents();
     }
 

@@ -23,10 +23,12 @@ public sealed class CausalLM : nn.Module
     /// <summary>True for the view made by <see cref="WithoutAdapters"/>.</summary>
     readonly bool adaptersOff;
 
-    public CausalLM(TransformerConfig config) : base(nameof(CausalLM))
+    /// <param name="config">The architecture.</param>
+    /// <param name="dtype">Element type of every parameter (default: float32).</param>
+    public CausalLM(TransformerConfig config, ScalarType? dtype = null) : base(nameof(CausalLM))
     {
-        model = new Transformer(config);
-        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        model = new Transformer(config, dtype);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, dtype: dtype);
         RegisterComponents();
     }
 
@@ -62,10 +64,10 @@ public sealed class CausalLM : nn.Module
     /// <summary>An independent copy with the same weights (LoRA adapters included), dtype and device (a frozen reference, an EMA).</summary>
     public CausalLM Clone()
     {
-        var copy = new CausalLM(Config);
+        var first = parameters().First();
+        var copy = new CausalLM(Config, first.dtype); // built in its dtype: a bf16 reference never exists in float32
         if (model.Lora is { } lora) Lora.LoraModel.Attach(copy, lora);
         var source = named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        var first = source.Values.First();
         copy.to(first.dtype).to(first.device);
         using (torch.no_grad())
             foreach (var (name, p) in copy.named_parameters())

@@ -13,12 +13,12 @@ public sealed class DecoderLayer : nn.Module
     public readonly Mlp mlp;
 #pragma warning restore IDE1006
 
-    public DecoderLayer(TransformerConfig c, int layer) : base(nameof(DecoderLayer))
+    public DecoderLayer(TransformerConfig c, int layer, ScalarType? dtype = null) : base(nameof(DecoderLayer))
     {
-        input_norm = Transformer.Norm(c);
-        attn = new Attention(c, layer);
-        post_norm = Transformer.Norm(c);
-        mlp = new Mlp(c);
+        input_norm = Transformer.Norm(c, dtype);
+        attn = new Attention(c, layer, dtype);
+        post_norm = Transformer.Norm(c, dtype);
+        mlp = new Mlp(c, dtype);
         RegisterComponents();
     }
 

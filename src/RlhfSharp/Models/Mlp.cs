@@ -19,12 +19,12 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>
     readonly bool gated;
     readonly string act;
 
-    public Mlp(TransformerConfig c) : base(nameof(Mlp))
+    public Mlp(TransformerConfig c, ScalarType? dtype = null) : base(nameof(Mlp))
     {
         gated = c.Family == ModelFamily.Llama;
         act = c.HiddenAct;
-        up_proj = nn.Linear(c.HiddenSize, (gated ? 2 : 1) * c.IntermediateSize, hasBias: c.MlpBias);
-        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias);
+        up_proj = nn.Linear(c.HiddenSize, (gated ? 2 : 1) * c.IntermediateSize, hasBias: c.MlpBias, dtype: dtype);
+        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype: dtype);
         RegisterComponents();
     }
 

@@ -14,9 +14,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
     readonly double eps;
 
-    public RmsNorm(int size, double eps) : base(nameof(RmsNorm))
+    /// <param name="dtype">Element type of the weight (default: float32).</param>
+    public RmsNorm(int size, double eps, ScalarType? dtype = null) : base(nameof(RmsNorm))
     {
-        weight = new TorchSharp.Modules.Parameter(ones(size));
+        weight = new TorchSharp.Modules.Parameter(ones(size, dtype ?? ScalarType.Float32));
         this.eps = eps;
         RegisterComponents();
     }

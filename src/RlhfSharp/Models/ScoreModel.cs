@@ -24,10 +24,12 @@ public sealed class ScoreModel : nn.Module
     /// <summary>Divides the centred score in <see cref="Rewards"/> (OpenRLHF's <c>std</c>); null counts as 1.</summary>
     public double? RewardStd { get; set; }
 
-    public ScoreModel(TransformerConfig config) : base(nameof(ScoreModel))
+    /// <param name="config">The architecture.</param>
+    /// <param name="dtype">Element type of every parameter (default: float32).</param>
+    public ScoreModel(TransformerConfig config, ScalarType? dtype = null) : base(nameof(ScoreModel))
     {
-        model = new Transformer(config);
-        score = nn.Linear(config.HiddenSize, config.NumLabels, hasBias: false);
+        model = new Transformer(config, dtype);
+        score = nn.Linear(config.HiddenSize, config.NumLabels, hasBias: false, dtype: dtype);
         RewardMean = config.RewardMean;
         RewardStd = config.RewardStd;
         RegisterComponents();

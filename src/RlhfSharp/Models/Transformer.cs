@@ -22,21 +22,24 @@ public sealed class Transformer : nn.Module
     /// <summary>The LoRA adapters attached to the projections (<see cref="Lora.LoraModel.Attach(Transformer, Lora.LoraConfig, bool)"/>), or null.</summary>
     public Lora.LoraConfig? Lora { get; internal set; }
 
-    public Transformer(TransformerConfig c) : base(nameof(Transformer))
+    /// <param name="c">The architecture.</param>
+    /// <param name="dtype">Element type of every parameter (default: float32), so a bf16 model never exists in float32 first.</param>
+    public Transformer(TransformerConfig c, ScalarType? dtype = null) : base(nameof(Transformer))
     {
         Config = c;
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
-        if (c.Family == ModelFamily.Gpt2) embed_positions = nn.Embedding(c.MaxPositions, c.HiddenSize);
-        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i)).ToArray());
-        norm = Norm(c);
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        if (c.Family == ModelFamily.Gpt2) embed_positions = nn.Embedding(c.MaxPositions, c.HiddenSize, dtype: dtype);
+        layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i, dtype)).ToArray());
+        norm = Norm(c, dtype);
         RegisterComponents();
         // A non-persistent buffer: it follows the module across devices and never enters a checkpoint.
-        register_buffer("inv_freq", tensor(RopeScaling.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling).Select(f => (float)f).ToArray()), persistent: false);
+        // Cast like the rest of the module (as module.to(dtype) did before models were built in their dtype), so results stay bit-identical.
+        register_buffer("inv_freq", tensor(RopeScaling.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling).Select(f => (float)f).ToArray()).to(dtype ?? float32), persistent: false);
     }
 
-    internal static nn.Module<Tensor, Tensor> Norm(TransformerConfig c) => c.Family == ModelFamily.Gpt2
-        ? nn.LayerNorm(c.HiddenSize, c.NormEps)
-        : new RmsNorm(c.HiddenSize, c.NormEps);
+    internal static nn.Module<Tensor, Tensor> Norm(TransformerConfig c, ScalarType? dtype = null) => c.Family == ModelFamily.Gpt2
+        ? nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype)
+        : new RmsNorm(c.HiddenSize, c.NormEps, dtype);
 
     /// <summary>
     /// Runs the body. Returns the final (normed) hidden states (B, T, hidden).
@@ -51,6 +54,11 @@ public sealed class Transformer : nn.Module
     {
         long t = inputIds.shape[1];
         int past = cache?.Length ?? 0;
+        // Past the context a learned-position model indexes out of range and a rotary one runs on positions it never
+        // saw: refuse for every family, before any work (issue: a 512-position LLaMA ran 730 ids and trained on 2048).
+        if (past + t > Config.MaxPositions)
+            throw new RlhfException($"a sequence of {past + t} tokens is longer than the model's context of {Config.MaxPositions} positions " +
+                                    "(max_position_embeddings in config.json): shorten the input (max_length, max_prompt_length, max_new_tokens).");
         var device = inputIds.device;
         positionIds ??= arange(past, past + t, dtype: int64, device: device).unsqueeze(0);
 

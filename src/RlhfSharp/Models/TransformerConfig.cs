@@ -91,6 +91,15 @@ public sealed record TransformerConfig
         Positive(c.NumHeads, "num_attention_heads (n_head)");
         Positive(c.NumKvHeads, "num_key_value_heads");
         Positive(c.MaxPositions, "max_position_embeddings (n_positions)");
+        if (c.ExplicitHeadDim is int hd) Positive(hd, "head_dim");
+        // A zero or negative epsilon divides by zero (or takes the root of a negative) on an all-zero row; a
+        // non-positive RoPE base gives NaN angles. Both would load silently and produce NaN logits.
+        string epsKey = c.Family == ModelFamily.Gpt2 ? "layer_norm_epsilon" : "rms_norm_eps";
+        if (!(c.NormEps > 0) || !double.IsFinite(c.NormEps)) throw new RlhfException($"{source}: {epsKey} must be a positive number, got {c.NormEps}.");
+        if (c.Family == ModelFamily.Llama && (!(c.RopeTheta > 0) || !double.IsFinite(c.RopeTheta)))
+            throw new RlhfException($"{source}: rope_theta must be a positive number, got {c.RopeTheta}.");
+        if (c.RopeScaling is { } rs && (!(rs.Factor > 0) || !double.IsFinite(rs.Factor)))
+            throw new RlhfException($"{source}: rope_scaling.factor must be a positive number, got {rs.Factor}.");
         if (c.ExplicitHeadDim is null && c.HiddenSize % c.NumHeads != 0)
             throw new RlhfException($"{source}: hidden_size {c.HiddenSize} is not divisible by num_attention_heads {c.NumHeads}.");
         if (c.NumHeads % c.NumKvHeads != 0)

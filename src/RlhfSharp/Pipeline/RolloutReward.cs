@@ -35,7 +35,7 @@ public sealed class RolloutReward : IDisposable
                     if (!Directory.Exists(dir))
                         throw new RlhfException(s.Path is null ? $"{dir} not found: run 'rlhf rm' with the same --out first, or give the rm reward a path."
                             : $"rewards: reward model folder {dir} not found.");
-                    var rm = HuggingFaceCheckpoint.LoadScoreModel(dir);
+                    var rm = HuggingFaceCheckpoint.LoadScoreModel(dir, Models.ModelDtype.Parse(s.Dtype, "rewards.dtype"));
                     owned.Add(rm);
                     foreach (var p in rm.parameters()) p.requires_grad = false;
                     if (rm.Config.VocabSize != vocabSize)

@@ -26,6 +26,11 @@ public sealed record RewardSource
     public double Weight { get; init; } = 1.0;
     /// <summary>rm: a reward-model folder; default the run's <c>rm/checkpoint</c>.</summary>
     public string? Path { get; init; }
+    /// <summary>
+    /// rm: the element type the frozen reward model is held in: float32 (transformers' default), bf16 (half the memory;
+    /// its scores are cast to float32 before they are summed) or f16.
+    /// </summary>
+    public string Dtype { get; init; } = "float32";
     /// <summary>length: the wanted number of words.</summary>
     public int TargetWords { get; init; } = 50;
     /// <summary>length: reward lost per word of distance (TRL-style length rewards use ~0.01).</summary>
