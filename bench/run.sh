@@ -25,7 +25,7 @@ mkdir -p bench/results
 # oneMKL path off vs on (issue #17): ours only, RLHF_MKL_INTEL_PATH=0 and =1 alternately (ABBA), so the machine's
 # load falls on both sides alike. On an Intel CPU "on" changes nothing (oneMKL already runs its Intel kernels); the
 # non-intel rows force oneMKL's non-Intel kernels there, to show the interposer reaches it.
-# MKL_ONLY=1 bench/run.sh runs just this part.
+# MKL_ONLY=1 bench/run.sh runs just this part; MKL_ROUNDS=n sets the rounds (2).
 MKL_OUT=bench/results/mkl.jsonl
 mkl_run() {
   local mode=$1; shift
@@ -35,7 +35,7 @@ mkl_run() {
 }
 if [ "${RESUME:-0}" != 1 ]; then
   : > "$MKL_OUT"
-  for round in 1 2; do
+  for round in $(seq "${MKL_ROUNDS:-2}"); do
     for mode in 0 1 1 0; do mkl_run $mode peak n=2048 reps=4; done
     mkl_run non-intel peak n=2048 reps=2
     mkl_run 0 bandwidth mb=512 reps=4

@@ -32,6 +32,7 @@ switch (args[0])
     case "gen": Workloads.Generate(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("prompt", 8), IntOpt("new", 256), Opt("cache", "1") == "1", IntOpt("warmup", 1)); break;
     case "serve": await ServeWorkload.Run(result, IntOpt("streams", 1), IntOpt("requests", 4), IntOpt("new", 128)); break;
     case "dpo-memory": DpoMemoryWorkload.Run(result, Opt("model", "llama45m"), Opt("lora", "0") == "1", IntOpt("batch", 2), IntOpt("prompt", 64), IntOpt("completion", 64), IntOpt("steps", 3)); break;
+    case "decode-profile": DecodeProfileWorkload.Run(result, Opt("model", "gpt2"), IntOpt("steps", 10)); break;
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
     default: Console.Error.WriteLine($"unknown workload '{args[0]}'"); return 2;
 }
