@@ -38,8 +38,8 @@ public static class Program
     /// </summary>
     public static int Run(Func<int> body)
     {
-        // The run's log names the oneMKL path in force (stderr, so piped output stays clean).
-        errors.WriteLine(MklCodePath.Status);
+        // The run's log names the oneMKL path in force (stderr, so piped output stays clean; silenced on ranks > 0).
+        Console.Error.WriteLine(MklCodePath.Status);
         try { return body(); }
         catch (RlhfException e)
         {
