@@ -20,8 +20,32 @@ export OMP_NUM_THREADS=$CORES OPENBLAS_NUM_THREADS=$CORES MKL_NUM_THREADS=$CORES
 
 dotnet build bench/RlhfSharp.Bench -c Release -v q -nologo >/dev/null
 OURS=bench/RlhfSharp.Bench/bin/Release/net10.0/rlhf-bench
-OUT=bench/results/latest.jsonl
 mkdir -p bench/results
+
+# oneMKL path off vs on (issue #17): ours only, RLHF_MKL_INTEL_PATH=0 and =1 alternately (ABBA), so the machine's
+# load falls on both sides alike. On an Intel CPU "on" changes nothing (oneMKL already runs its Intel kernels); the
+# non-intel rows force oneMKL's non-Intel kernels there, to show the interposer reaches it.
+# MKL_ONLY=1 bench/run.sh runs just this part; MKL_ROUNDS=n sets the rounds (2).
+MKL_OUT=bench/results/mkl.jsonl
+mkl_run() {
+  local mode=$1; shift
+  local line
+  line=$(RLHF_MKL_INTEL_PATH=$mode "$OURS" "$@" 2>/dev/null) || line="{\"impl\":\"ours\",\"bench\":\"$1\",\"args\":\"$*\",\"error\":\"failed\"}"
+  echo "$line" | sed "s/^{/{\"mkl_setting\":\"$mode\",/" | tee -a "$MKL_OUT"
+}
+if [ "${RESUME:-0}" != 1 ]; then
+  : > "$MKL_OUT"
+  for round in $(seq "${MKL_ROUNDS:-2}"); do
+    for mode in 0 1 1 0; do mkl_run $mode peak n=2048 reps=4; done
+    mkl_run non-intel peak n=2048 reps=2
+    mkl_run 0 bandwidth mb=512 reps=4
+    for mode in 0 1 1 0; do mkl_run $mode train model=llama45m batch=8 seq=256 steps=2 warmup=1; done
+    for mode in 0 1 1 0; do mkl_run $mode gen model=gpt2 batch=1 new=16; done
+  done
+  "$PY" bench/mkl_report.py "$MKL_OUT" docs/PERFORMANCE.md
+fi
+[ "${MKL_ONLY:-0}" = 1 ] && exit 0
+OUT=bench/results/latest.jsonl
 [ "${RESUME:-0}" = 1 ] || : > "$OUT"
 
 # run <impl> <args...>: one JSON line into $OUT, or an error line if the process fails.

@@ -3,12 +3,15 @@ using System.Text.Json;
 using RlhfSharp.Bench;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
+using RlhfSharp.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
 // Usage: rlhf-bench <workload> [key=value ...]; prints one JSON line per result (bench/README.md).
 // Workloads: peak, bandwidth, train, gen, bf16, rss, ppo-soak. bench/reference/bench.py takes the same arguments.
-if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|load-create|load [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
+// Before TorchSharp loads LibTorch: the oneMKL path (RLHF_MKL_INTEL_PATH, issue #17); bench/run.sh runs both.
+string mklPath = MklCodePath.Apply();
+if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|decode-profile|load-create|load [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 string Opt(string key, string fallback) => opts.TryGetValue(key, out var v) ? v : fallback;
 int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString()));
@@ -16,7 +19,8 @@ int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString()))
 int threads = IntOpt("threads", Environment.ProcessorCount);
 torch.set_num_threads(threads);
 manual_seed(0);
-var result = new Dictionary<string, object> { ["impl"] = "ours", ["bench"] = args[0], ["threads"] = threads };
+var result = new Dictionary<string, object> { ["impl"] = "ours", ["bench"] = args[0], ["threads"] = threads,
+    ["mkl"] = MklCodePath.Active.ToString(), ["mkl_path"] = mklPath };
 
 switch (args[0])
 {
@@ -31,6 +35,7 @@ switch (args[0])
     case "load-create": LoadWorkload.Create(result, Opt("out", "/tmp/qwen05b-random"), ModelDtype.Parse(Opt("dtype", "float32"), "dtype"),
         LoadWorkload.Qwen05B with { NumLayers = IntOpt("layers", 24), VocabSize = IntOpt("vocab", 151936) }); break;
     case "load": LoadWorkload.Load(result, Opt("model", "/tmp/qwen05b-random"), ModelDtype.Parse(Opt("dtype", "float32"), "dtype")); break;
+    case "decode-profile": DecodeProfileWorkload.Run(result, Opt("model", "gpt2"), IntOpt("steps", 10)); break;
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
     default: Console.Error.WriteLine($"unknown workload '{args[0]}'"); return 2;
 }

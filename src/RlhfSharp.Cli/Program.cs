@@ -1,6 +1,7 @@
 using System.CommandLine;
 using RlhfSharp.Cli.Commands;
 using RlhfSharp.Distributed;
+using RlhfSharp.Runtime;
 
 namespace RlhfSharp.Cli;
 
@@ -11,6 +12,8 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        // Before anything can load LibTorch: oneMKL's Intel kernels on AMD CPUs (docs/ARCHITECTURE.md, issue #17).
+        MklCodePath.Apply();
         if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is string rank && rank != "0") errors = QuietRank.Silence();
         var root = new RootCommand("rlhf: the ChatGPT-style RLHF stack (SFT, reward model, PPO and friends) on TorchSharp.")
         {
@@ -33,6 +36,8 @@ public static class Program
     /// </summary>
     public static int Run(Func<int> body)
     {
+        // The run's log names the oneMKL path in force (stderr, so piped output stays clean; silenced on ranks > 0).
+        Console.Error.WriteLine(MklCodePath.Status);
         try { return body(); }
         catch (RlhfException e)
         {
