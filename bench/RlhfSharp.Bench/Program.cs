@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 
 // Usage: rlhf-bench <workload> [key=value ...]; prints one JSON line per result (bench/README.md).
 // Workloads: peak, bandwidth, train, gen, bf16, rss, ppo-soak. bench/reference/bench.py takes the same arguments.
-if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
+if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|tokenize [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 string Opt(string key, string fallback) => opts.TryGetValue(key, out var v) ? v : fallback;
 int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString()));
@@ -29,6 +29,7 @@ switch (args[0])
     case "serve": await ServeWorkload.Run(result, IntOpt("streams", 1), IntOpt("requests", 4), IntOpt("new", 128)); break;
     case "dpo-memory": DpoMemoryWorkload.Run(result, Opt("model", "llama45m"), Opt("lora", "0") == "1", IntOpt("batch", 2), IntOpt("prompt", 64), IntOpt("completion", 64), IntOpt("steps", 3)); break;
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
+    case "tokenize": TokenizeWorkload.Run(result, IntOpt("mb", 1)); break;
     default: Console.Error.WriteLine($"unknown workload '{args[0]}'"); return 2;
 }
 Console.WriteLine(JsonSerializer.Serialize(result));

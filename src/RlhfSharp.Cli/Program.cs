@@ -22,6 +22,7 @@ public static class Program
             ServeCommand.Create(),
             LabelCommand.Create(),
             LoraCommand.Create(),
+            TokenizeCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         foreach (var stage in PreferenceCommands.Create()) root.Subcommands.Add(stage);
