@@ -769,7 +769,7 @@ public sealed class JinjaTemplate
     };
 
     private static object Arithmetic(object? a, object? b, Func<long, long, long> ints, Func<double, double, double> doubles) =>
-        a is double || b is double ? doubles(ToDouble(a), ToDouble(b)) : ints(ToLong(a), ToLong(b));
+        a is double || b is double ? doubles(ToDouble(a), ToDouble(b)) : (object)ints(ToLong(a), ToLong(b));
 
     private static long ToLong(object? v) => v switch
     {
