@@ -37,25 +37,28 @@ public static class BpeMerge
         var id = symbols.ToArray();
         for (int i = 0; i < n; i++) { next[i] = i + 1 < n ? i + 1 : -1; prev[i] = i - 1; }
 
-        // Element: (left position, left id, right id, merged id); priority: (priority, left position).
-        var queue = new PriorityQueue<(int Pos, int Left, int Right, int Merged), long>();
+        // The queue holds only (priority, left position) packed in a long: smaller is first, so equal priorities come
+        // out leftmost. An entry is checked when it comes out: the pair now at that position must still merge at that
+        // priority. Entries with the same key are interchangeable, so doing the current pair is always right.
+        var heap = new LongHeap(n);
         void Push(int pos)
         {
             int r = next[pos];
-            if (r < 0 || !lookup(id[pos], id[r], out int priority, out int merged)) return;
-            queue.Enqueue((pos, id[pos], id[r], merged), ((long)priority << 32) | (uint)pos);
+            if (r < 0 || !lookup(id[pos], id[r], out int priority, out _)) return;
+            heap.Push(((long)priority << 32) | (uint)pos);
             work++;
         }
         for (int i = 0; i < n - 1; i++) Push(i);
 
-        while (queue.TryDequeue(out var top, out _))
+        while (heap.Count > 0)
         {
+            long key = heap.Pop();
             work++;
-            int pos = top.Pos;
+            int pos = (int)(key & 0xFFFFFFFF);
             int r = next[pos];
-            // Stale: the left symbol is gone (id -1) or changed, or its right neighbour changed.
-            if (id[pos] != top.Left || r < 0 || id[r] != top.Right) continue;
-            id[pos] = top.Merged;
+            // Stale: the left symbol merged away (id -1), or the pair there no longer merges at this priority.
+            if (id[pos] < 0 || r < 0 || !lookup(id[pos], id[r], out int priority, out int merged) || priority != (int)(key >> 32)) continue;
+            id[pos] = merged;
             id[r] = -1;
             next[pos] = next[r];
             if (next[r] >= 0) prev[next[r]] = pos;
@@ -67,5 +70,44 @@ public static class BpeMerge
         int count = 0;
         for (int i = 0; i >= 0; i = next[i]) symbols[count++] = id[i];
         return count;
+    }
+
+    /// <summary>A binary min-heap of longs: the merge loop's queue without per-entry objects.</summary>
+    private sealed class LongHeap(int capacity)
+    {
+        private long[] _items = new long[Math.Max(4, capacity)];
+        public int Count { get; private set; }
+
+        public void Push(long value)
+        {
+            if (Count == _items.Length) Array.Resize(ref _items, _items.Length * 2);
+            int i = Count++;
+            while (i > 0)
+            {
+                int parent = (i - 1) >> 1;
+                if (_items[parent] <= value) break;
+                _items[i] = _items[parent];
+                i = parent;
+            }
+            _items[i] = value;
+        }
+
+        public long Pop()
+        {
+            long top = _items[0];
+            long last = _items[--Count];
+            int i = 0;
+            while (true)
+            {
+                int child = 2 * i + 1;
+                if (child >= Count) break;
+                if (child + 1 < Count && _items[child + 1] < _items[child]) child++;
+                if (_items[child] >= last) break;
+                _items[i] = _items[child];
+                i = child;
+            }
+            if (Count > 0) _items[i] = last;
+            return top;
+        }
     }
 }

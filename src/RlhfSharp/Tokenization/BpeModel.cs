@@ -22,6 +22,7 @@ internal sealed class BpeModel
     private readonly int? _unkId;
     private readonly int[]? _byteIds;
     private readonly BpeMerge.PairLookup _lookup;
+    private readonly int[] _charIds;
     private long _mergeWork;
 
     /// <summary>The pieces, indexed by id (null where the vocabulary has a gap).</summary>
@@ -43,6 +44,10 @@ internal sealed class BpeModel
                 throw new RlhfException($"{path}: merge \"{left} {right}\" uses a piece that is not in model.vocab");
             _merges.TryAdd((l, r), (rank++, merged));
         }
+        // One-character pieces by char: the lookup every character of every word does, without a substring each.
+        _charIds = new int[char.MaxValue + 1];
+        Array.Fill(_charIds, -1);
+        foreach (var (piece, id) in _vocab) if (piece.Length == 1 && !char.IsSurrogate(piece[0])) _charIds[piece[0]] = id;
         _byteFallback = byteFallback;
         _ignoreMerges = ignoreMerges;
         _fuseUnk = fuseUnk;
@@ -75,7 +80,8 @@ internal sealed class BpeModel
         {
             var rune = Rune.GetRuneAt(word, i);
             int length = rune.Utf16SequenceLength;
-            if (_vocab.TryGetValue(word.Substring(i, length), out int id)) { symbols.Add(id); previousUnk = false; }
+            int id = length == 1 ? _charIds[word[i]] : _vocab.TryGetValue(word.Substring(i, length), out int found) ? found : -1;
+            if (id >= 0) { symbols.Add(id); previousUnk = false; }
             else if (_byteIds is not null && AllBytesKnown(rune, utf8, out int n))
             {
                 for (int k = 0; k < n; k++) symbols.Add(_byteIds[utf8[k]]);
