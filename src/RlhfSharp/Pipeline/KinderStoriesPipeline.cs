@@ -34,12 +34,13 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
 
     public PipelineSummary Run(CancellationToken cancel = default)
     {
-        Directory.CreateDirectory(runDir);
-        WriteAtomically(Path.Combine(runDir, "config.json"), Recipe.Serialize(config));
+        RunFolder.Check(runDir, config);
         using var base_ = PretrainedModel.Load(config.Model);
         var tokenizer = base_.Tokenizer;
         var (trainPrompts, evalPrompts) = StoryPrompts.Split(config.Prompts.Train, config.Prompts.Eval, config.Prompts.Seed);
         var gold = new GoldRubric(VaderLexicon.Default, new FluencyScorer(base_.Model, tokenizer) { BatchSize = 64 }, config.Gold);
+        // Written only now, once the recipe, the folder and the model have been checked: a failed start leaves nothing.
+        RunFolder.WriteConfig(runDir, config);
 
         var feedback = Stage("feedback", () => Feedback(base_, gold, trainPrompts, cancel));
         var demonstrations = DatasetLoader.LoadDemonstrations(Path.Combine(runDir, "feedback", "demonstrations.jsonl")).Records;

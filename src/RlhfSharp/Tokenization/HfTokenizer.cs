@@ -62,6 +62,11 @@ public sealed class HfTokenizer : ITokenizer
         throw new RlhfException($"no tokenizer in {dir}: looked for tokenizer.json and tokenizer.model");
     }
 
+    /// <summary>A token id as tokenizers stores it (a u32): a string, a fraction or a negative number is an error naming the key.</summary>
+    private static int TokenId(JsonNode? node, string path, string key) =>
+        node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number && v.TryGetValue(out int id) && id >= 0 ? id
+            : throw new RlhfException($"{path}: {key} must be a token id (an integer ≥ 0), got {node?.ToJsonString() ?? "null"}");
+
     private static HfTokenizer FromTokenizerJson(string path, JsonObject? config, JsonObject? generation)
     {
         var root = ReadJson(path)!;
@@ -71,12 +76,12 @@ public sealed class HfTokenizer : ITokenizer
 
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (piece, value) in model["vocab"] as JsonObject ?? throw new RlhfException($"{path}: model.vocab is missing"))
-            vocab[piece] = ReadId(value, $"model.vocab[\"{piece}\"]", path);
+            vocab[piece] = TokenId(value, path, $"model.vocab[\"{piece}\"]");
         var added = new List<AddedToken>();
-        foreach (var t in root["added_tokens"] as JsonArray ?? [])
+        foreach (var (t, i) in (root["added_tokens"] as JsonArray ?? []).Select((t, i) => (t, i)))
         {
             bool special = (bool?)t!["special"] ?? true;
-            added.Add(new AddedToken(ReadId(t["id"], "added_tokens[].id", path),
+            added.Add(new AddedToken(TokenId(t["id"], path, $"added_tokens[{i}].id"),
                 (string?)t["content"] ?? throw new RlhfException($"{path}: an added_tokens entry has no content"), special,
                 SingleWord: (bool?)t["single_word"] ?? false, LStrip: (bool?)t["lstrip"] ?? false,
                 RStrip: (bool?)t["rstrip"] ?? false, Normalized: (bool?)t["normalized"] ?? !special));
@@ -160,11 +165,6 @@ public sealed class HfTokenizer : ITokenizer
 
     // transformers v4.44 PreTrainedTokenizerBase: clean_up_tokenization_spaces defaults to True when the config is silent.
     private static bool CleanUp(JsonObject? config) => (bool?)config?["clean_up_tokenization_spaces"] ?? true;
-
-    /// <summary>An id must be a non-negative integer; anything else is a clear error naming the key.</summary>
-    private static int ReadId(JsonNode? node, string key, string path) =>
-        node is JsonValue v && v.TryGetValue(out int id) && id >= 0 ? id
-        : throw new RlhfException($"{path}: {key} must be a non-negative integer id, not {node?.ToJsonString() ?? "null"}");
 
     private static IEnumerable<(string Left, string Right)> ReadMerges(JsonNode? merges, string path)
     {

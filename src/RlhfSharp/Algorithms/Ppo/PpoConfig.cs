@@ -43,6 +43,7 @@ public sealed record PpoConfig
     [Range(0.0, double.MaxValue)]
     public double InitKlCoef { get; init; } = 0.01;
     /// <summary>Adaptive KL target; null = fixed β (OpenRLHF kl_target = None).</summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
     public double? KlTarget { get; init; }
     /// <summary>Horizon of the adaptive controller in samples (OpenRLHF kl_horizon = 10000; Ziegler et al.).</summary>
     [Range(1, int.MaxValue)]
@@ -77,6 +78,7 @@ public sealed record PpoConfig
     [Range(0.0, double.MaxValue)]
     public double PtxCoef { get; init; } = 0.05;
     /// <summary>EMA of the actor's weights (OpenRLHF ema_beta = 0.992); null = off.</summary>
+    [Range(0.0, 1.0)]
     public double? EmaBeta { get; init; }
 
     public CriticKind Critic { get; init; } = CriticKind.SeparateFromRewardModel;
