@@ -25,6 +25,7 @@ public static class Program
             ServeCommand.Create(),
             LabelCommand.Create(),
             LoraCommand.Create(),
+            TokenizeCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         return root.Parse(args).Invoke();

@@ -5,9 +5,10 @@ using System.Text.RegularExpressions;
 namespace RlhfSharp.Tokenization;
 
 /// <summary>
-/// Turns a conversation into the prompt text a chat model was trained on. The formats are written out in C#
-/// (no Jinja engine); <see cref="Detect"/> recognises a model's Jinja <c>chat_template</c> by its markers and refuses
-/// what it does not know, so a model is never prompted in the wrong format silently.
+/// Turns a conversation into the prompt text a chat model was trained on. A model's own Jinja <c>chat_template</c>
+/// (tokenizer_config.json or chat_template.jinja) is rendered with <see cref="JinjaTemplate"/> as transformers'
+/// <c>apply_chat_template</c> does; the built-in formats (<see cref="Names"/>) are written out in C# and remain
+/// available by name, and <see cref="Detect"/> still maps a Jinja template to one of them by its markers.
 /// </summary>
 public sealed class ChatTemplate
 {
@@ -20,11 +21,31 @@ public sealed class ChatTemplate
     /// <summary>ChatML only: the system message added when the conversation has none (Qwen2's template does this).</summary>
     public string? DefaultSystemPrompt { get; }
 
+    private readonly JinjaTemplate? _jinja;
+    private readonly Dictionary<string, object?> _specialTokens = [];
+
     private ChatTemplate(string name, string? defaultSystemPrompt = null)
     {
         Name = name;
         DefaultSystemPrompt = defaultSystemPrompt;
     }
+
+    private ChatTemplate(JinjaTemplate jinja, IReadOnlyDictionary<string, string> specialTokens)
+    {
+        Name = "jinja";
+        _jinja = jinja;
+        foreach (var (key, value) in specialTokens) _specialTokens[key] = value;
+    }
+
+    /// <summary>
+    /// A model's Jinja chat template, rendered as transformers' <c>apply_chat_template</c> does: <c>messages</c>,
+    /// <c>add_generation_prompt</c> and the special tokens of tokenizer_config.json (<c>bos_token</c>, <c>eos_token</c>, …).
+    /// </summary>
+    /// <param name="template">The Jinja source.</param>
+    /// <param name="specialTokens">Variables such as <c>bos_token</c> → <c>&lt;s&gt;</c>.</param>
+    /// <exception cref="RlhfException">The template does not parse; the message names the line.</exception>
+    public static ChatTemplate FromJinja(string template, IReadOnlyDictionary<string, string>? specialTokens = null) =>
+        new(new JinjaTemplate(template), specialTokens ?? new Dictionary<string, string>());
 
     /// <summary>The template called <paramref name="name"/> (case-insensitive; see <see cref="Names"/>).</summary>
     /// <exception cref="RlhfException">Unknown name; the message lists the valid ones.</exception>
@@ -72,10 +93,21 @@ public sealed class ChatTemplate
     {
         if (!string.IsNullOrWhiteSpace(overrideName)) return FromName(overrideName);
         string? jinja = null;
+        var specials = new Dictionary<string, string>();
         var configPath = Path.Combine(modelDir, "tokenizer_config.json");
         if (File.Exists(configPath))
         {
-            jinja = JsonNode.Parse(File.ReadAllText(configPath))?["chat_template"] switch
+            JsonNode? config;
+            try { config = JsonNode.Parse(File.ReadAllText(configPath)); }
+            catch (System.Text.Json.JsonException e) { throw new RlhfException($"{configPath} is not valid JSON: {e.Message}", e); }
+            // transformers passes the special tokens map (bos_token, eos_token, unk_token, pad_token, ...) as variables.
+            foreach (var (key, value) in config as JsonObject ?? [])
+            {
+                if (!key.EndsWith("_token", StringComparison.Ordinal)) continue;
+                var text = value switch { JsonValue v when v.TryGetValue(out string? str) => str, JsonObject o => (string?)o["content"], _ => null };
+                if (text is not null) specials[key] = text;
+            }
+            jinja = config?["chat_template"] switch
             {
                 JsonValue v => (string?)v,
                 // A list of named templates: the "default" one is what apply_chat_template uses.
@@ -85,7 +117,7 @@ public sealed class ChatTemplate
         }
         var jinjaPath = Path.Combine(modelDir, "chat_template.jinja");
         if (jinja is null && File.Exists(jinjaPath)) jinja = File.ReadAllText(jinjaPath);
-        return Detect(jinja) ?? new ChatTemplate("plain");
+        return string.IsNullOrWhiteSpace(jinja) ? new ChatTemplate("plain") : FromJinja(jinja, specials);
     }
 
     /// <summary>Renders <paramref name="messages"/>; <paramref name="addGenerationPrompt"/> appends the assistant header.</summary>
@@ -98,6 +130,7 @@ public sealed class ChatTemplate
         foreach (var m in messages)
             if (m.Role is not ("system" or "user" or "assistant"))
                 throw new RlhfException($"chat message role \"{m.Role}\" is not system, user or assistant");
+        if (_jinja is not null) return RenderJinja(messages, addGenerationPrompt);
         var output = new Output();
         switch (Name)
         {
@@ -190,6 +223,41 @@ public sealed class ChatTemplate
             }
         }
         if (addGenerationPrompt) o.Markup("\n\nAssistant:");
+    }
+
+    /// <summary>
+    /// Renders the Jinja template and finds each message's content in the result, in order (a template may trim it).
+    /// An assistant span covers the content and the marker right after it (<c>eos_token</c>, or a tag such as
+    /// <c>&lt;|im_end|&gt;</c> or <c>&lt;end_of_turn&gt;</c>), as the built-in formats do.
+    /// </summary>
+    private RenderedChat RenderJinja(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+    {
+        var variables = new Dictionary<string, object?>(_specialTokens)
+        {
+            ["messages"] = messages.Select(m => (object?)new Dictionary<string, object?> { ["role"] = m.Role, ["content"] = m.Content }).ToList(),
+            ["add_generation_prompt"] = addGenerationPrompt,
+        };
+        var text = _jinja!.Render(variables);
+        var assistantSpans = new List<(int, int)>();
+        var contentSpans = new List<(int, int)>();
+        int position = 0;
+        foreach (var m in messages)
+        {
+            var content = m.Content;
+            int at = content.Length == 0 ? -1 : text.IndexOf(content, position, StringComparison.Ordinal);
+            if (at < 0 && content.Trim().Length > 0) { content = content.Trim(); at = text.IndexOf(content, position, StringComparison.Ordinal); }
+            if (at < 0) continue;
+            contentSpans.Add((at, content.Length));
+            position = at + content.Length;
+            if (m.Role != "assistant") continue;
+            int markerLength = 0;
+            if (_specialTokens.TryGetValue("eos_token", out var eos) && eos is string e && e.Length > 0 && string.CompareOrdinal(text, position, e, 0, e.Length) == 0)
+                markerLength = e.Length;
+            else if (Regex.Match(text[position..], @"^<[|]?[A-Za-z_]+[|]?>") is { Success: true } tag) markerLength = tag.Length;
+            assistantSpans.Add((at, content.Length + markerLength));
+            position += markerLength;
+        }
+        return new RenderedChat(text, assistantSpans, contentSpans);
     }
 
     /// <summary>Accumulates the text and the spans; markup vs. content is what keeps user text from becoming specials.</summary>

@@ -15,8 +15,8 @@ namespace RlhfSharp.Tokenization;
 public sealed class HfTokenizer : ITokenizer
 {
     private readonly IBpeModel _model;
-    private readonly Dictionary<int, (string Content, bool Special)> _added;
-    private readonly SpecialTokenSplitter _splitter;
+    private readonly Dictionary<int, AddedToken> _added;
+    private readonly AddedVocabulary _addedVocabulary;
     private readonly List<int> _eosIds;
 
     public int VocabSize { get; }
@@ -29,19 +29,25 @@ public sealed class HfTokenizer : ITokenizer
     public bool AddBosToken { get; }
     /// <summary>The added tokens (specials such as <c>&lt;|im_start|&gt;</c>) by their string.</summary>
     public IReadOnlyDictionary<string, int> AddedTokens { get; }
+    /// <summary>tokenizer_config.json <c>clean_up_tokenization_spaces</c> (transformers v4.44 defaults it to true).</summary>
+    public bool CleanUpTokenizationSpaces { get; }
+    /// <summary>Merge-queue operations done by all encodes so far (see <see cref="BpeMerge"/>); 0 for tokenizer.model files.</summary>
+    public long MergeWork => (_model as TokenizerJsonModel)?.MergeWork ?? 0;
 
-    private HfTokenizer(IBpeModel model, int vocabSize, IEnumerable<(int Id, string Content, bool Special)> added,
-        int? bosId, IEnumerable<int> eosIds, int? padId, bool addBosToken)
+    private HfTokenizer(IBpeModel model, int vocabSize, IEnumerable<AddedToken> added, Func<string, string>? normalizer,
+        int? bosId, IEnumerable<int> eosIds, int? padId, bool addBosToken, bool cleanUp)
     {
         _model = model;
         VocabSize = vocabSize;
-        _added = added.ToDictionary(a => a.Id, a => (a.Content, a.Special));
-        AddedTokens = _added.ToDictionary(a => a.Value.Content, a => a.Key);
-        _splitter = new SpecialTokenSplitter(AddedTokens);
+        var addedList = added.ToList();
+        _added = addedList.GroupBy(a => a.Id).ToDictionary(g => g.Key, g => g.First());
+        AddedTokens = addedList.GroupBy(a => a.Content).ToDictionary(g => g.Key, g => g.First().Id);
+        _addedVocabulary = new AddedVocabulary(addedList, normalizer);
         BosId = bosId;
         _eosIds = eosIds.Distinct().ToList();
         PadId = padId ?? EosId;
         AddBosToken = addBosToken;
+        CleanUpTokenizationSpaces = cleanUp;
     }
 
     /// <summary>Loads the tokenizer of the HF model folder <paramref name="dir"/> (tokenizer.json, else tokenizer.model).</summary>
@@ -68,77 +74,62 @@ public sealed class HfTokenizer : ITokenizer
         var type = (string?)model["type"];
         if (type != "BPE") throw new RlhfException($"{path}: model.type is \"{type}\"; only BPE tokenizers are supported");
 
-        var vocab = (model["vocab"] as JsonObject ?? throw new RlhfException($"{path}: model.vocab is missing"))
-            .ToDictionary(kv => kv.Key, kv => TokenId(kv.Value, path, $"model.vocab[\"{kv.Key}\"]"));
-        var added = (root["added_tokens"] as JsonArray ?? [])
-            .Select((t, i) => (TokenId(t?["id"], path, $"added_tokens[{i}].id"), (string)t!["content"]!, (bool?)t["special"] ?? true)).ToList();
-        var addedContents = added.Select(a => a.Item2).ToHashSet();
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (piece, value) in model["vocab"] as JsonObject ?? throw new RlhfException($"{path}: model.vocab is missing"))
+            vocab[piece] = TokenId(value, path, $"model.vocab[\"{piece}\"]");
+        var added = new List<AddedToken>();
+        foreach (var (t, i) in (root["added_tokens"] as JsonArray ?? []).Select((t, i) => (t, i)))
+        {
+            bool special = (bool?)t!["special"] ?? true;
+            added.Add(new AddedToken(TokenId(t["id"], path, $"added_tokens[{i}].id"),
+                (string?)t["content"] ?? throw new RlhfException($"{path}: an added_tokens entry has no content"), special,
+                SingleWord: (bool?)t["single_word"] ?? false, LStrip: (bool?)t["lstrip"] ?? false,
+                RStrip: (bool?)t["rstrip"] ?? false, Normalized: (bool?)t["normalized"] ?? !special));
+        }
         // A merge that builds a special's string would let typed text become that special: drop such merges.
-        var merges = ReadMerges(model["merges"], path).Where(m => !addedContents.Contains(m.Left + m.Right));
+        var specialContents = added.Where(a => a.Special).Select(a => a.Content).ToHashSet();
+        var merges = ReadMerges(model["merges"], path).Where(m => !specialContents.Contains(m.Left + m.Right));
 
-        IBpeModel bpe;
-        var preTokenizers = Flatten(root["pre_tokenizer"], "pretokenizers").ToList();
+        var normalizer = TextNormalizer.Create(root["normalizer"], path);
+        var preTokenizer = PreTokenizer.Create(root["pre_tokenizer"], path);
+        var unkToken = (string?)model["unk_token"];
+        int? unkId = unkToken is not null && vocab.TryGetValue(unkToken, out var u) ? u : null;
+        if ((string?)model["continuing_subword_prefix"] is { Length: > 0 } || (string?)model["end_of_word_suffix"] is { Length: > 0 })
+            throw new RlhfException($"{path}: BPE continuing_subword_prefix/end_of_word_suffix are not supported");
+        var bpeModel = new BpeModel(vocab, merges, (bool?)model["byte_fallback"] ?? false, (bool?)model["ignore_merges"] ?? false,
+            (bool?)model["fuse_unk"] ?? false, unkId, path);
+        var decoderTypes = Flatten(root["decoder"], "decoders").Select(d => (string?)d["type"]).ToList();
+        bool byteLevelDecode = preTokenizer.IsByteLevel || decoderTypes.Contains("ByteLevel");
         var normalizers = Flatten(root["normalizer"], "normalizers").ToList();
-        if (preTokenizers.Any(p => (string?)p["type"] == "ByteLevel"))
-        {
-            var split = preTokenizers.FirstOrDefault(p => (string?)p["type"] == "Split");
-            var byteLevel = preTokenizers.First(p => (string?)p["type"] == "ByteLevel");
-            string pattern = split is not null
-                ? (string?)split["pattern"]?["Regex"] ?? System.Text.RegularExpressions.Regex.Escape((string?)split["pattern"]?["String"] ?? " ")
-                : ByteLevelBpe.Gpt2Pattern;
-            if (split is null && (bool?)byteLevel["use_regex"] == false) pattern = @"[\s\S]+";
-            if ((bool?)byteLevel["add_prefix_space"] == true)
-                throw new RlhfException($"{path}: ByteLevel add_prefix_space=true is not supported");
-            bpe = new ByteLevelBpe(vocab, merges, pattern);
-        }
-        else
-        {
-            var metaspace = preTokenizers.FirstOrDefault(p => (string?)p["type"] == "Metaspace");
-            var prepend = SentencePieceBpe.PrependScheme.Never;
-            bool splitOnSpace = false;
-            if (normalizers.Any(n => (string?)n["type"] == "Prepend" && (string?)n["prepend"] == "▁")) prepend = SentencePieceBpe.PrependScheme.Always;
-            if (metaspace is not null)
-            {
-                prepend = ((string?)metaspace["prepend_scheme"] ?? ((bool?)metaspace["add_prefix_space"] == false ? "never" : "always")) switch
-                {
-                    "first" => SentencePieceBpe.PrependScheme.First,
-                    "never" => SentencePieceBpe.PrependScheme.Never,
-                    _ => SentencePieceBpe.PrependScheme.Always,
-                };
-                splitOnSpace = (bool?)metaspace["split"] ?? true;
-            }
-            bool replacesSpaces = metaspace is not null || normalizers.Any(n => (string?)n["type"] == "Replace" && (string?)n["content"] == "▁");
-            if (!replacesSpaces)
-                throw new RlhfException($"{path}: BPE without a ByteLevel pre-tokenizer must map spaces to ▁ (SentencePiece style); this one does not");
-            var unkToken = (string?)model["unk_token"];
-            int? unkId = unkToken is not null && vocab.TryGetValue(unkToken, out var u) ? u : null;
-            bpe = new SentencePieceBpe(vocab, merges, prepend, splitOnSpace, (bool?)model["byte_fallback"] ?? false, unkId);
-        }
+        var metaspace = Flatten(root["pre_tokenizer"], "pretokenizers").FirstOrDefault(p => (string?)p["type"] == "Metaspace");
+        bool prependsSpace = normalizers.Any(n => (string?)n["type"] == "Prepend")
+            || (metaspace is not null && ((string?)metaspace["prepend_scheme"] ?? ((bool?)metaspace["add_prefix_space"] == false ? "never" : "always")) != "never");
+        IBpeModel bpe = new TokenizerJsonModel(preTokenizer, bpeModel, byteLevelDecode, prependsSpace);
 
         int IdOf(string token) =>
-            added.FirstOrDefault(a => a.Item2 == token) is { Item2: not null } a ? a.Item1
+            added.FirstOrDefault(a => a.Content == token) is { } a ? a.Id
             : vocab.TryGetValue(token, out int id) ? id
             : throw new RlhfException($"{path}: special token \"{token}\" from tokenizer_config.json is neither an added token nor in the vocab");
 
         var (bos, eos, pad) = ReadSpecialIds(config, generation, IdOf);
         bool addBos = (bool?)config?["add_bos_token"]
             ?? (bos is int b && root["post_processor"]?.ToJsonString().Contains($"[{b}]") == true);
-        int vocabSize = Math.Max(vocab.Values.Max(), added.Count > 0 ? added.Max(a => a.Item1) : 0) + 1;
-        return new HfTokenizer(bpe, vocabSize, added, bos, eos, pad, addBos);
+        int vocabSize = Math.Max(vocab.Count > 0 ? vocab.Values.Max() : 0, added.Count > 0 ? added.Max(a => a.Id) : 0) + 1;
+        return new HfTokenizer(bpe, vocabSize, added, normalizer, bos, eos, pad, addBos, CleanUp(config));
     }
 
     private static HfTokenizer FromSentencePieceModel(string path, JsonObject? config, JsonObject? generation)
     {
         var sp = new SentencePieceModelFile(path);
-        var added = new List<(int, string, bool)>();
+        var added = new List<AddedToken>();
         foreach (int id in new[] { sp.UnkId, sp.BosId, sp.EosId }.Where(id => id >= 0).Distinct())
-            added.Add((id, sp.Vocabulary.First(kv => kv.Value == id).Key, true));
+            added.Add(new AddedToken(id, sp.Vocabulary.First(kv => kv.Value == id).Key, Special: true));
         int IdOf(string token) => sp.Vocabulary.TryGetValue(token, out int id) ? id
             : throw new RlhfException($"{path}: special token \"{token}\" from tokenizer_config.json is not in the SentencePiece vocab");
         var (bos, eos, pad) = ReadSpecialIds(config, generation, IdOf);
         bos ??= sp.BosId;
         if (eos.Count == 0) eos.Add(sp.EosId);
-        return new HfTokenizer(sp, sp.Vocabulary.Values.Max() + 1, added, bos, eos, pad, (bool?)config?["add_bos_token"] ?? true);
+        return new HfTokenizer(sp, sp.Vocabulary.Values.Max() + 1, added, null, bos, eos, pad, (bool?)config?["add_bos_token"] ?? true, CleanUp(config));
     }
 
     /// <summary>
@@ -172,6 +163,9 @@ public sealed class HfTokenizer : ITokenizer
         return (bos, eos, pad);
     }
 
+    // transformers v4.44 PreTrainedTokenizerBase: clean_up_tokenization_spaces defaults to True when the config is silent.
+    private static bool CleanUp(JsonObject? config) => (bool?)config?["clean_up_tokenization_spaces"] ?? true;
+
     private static IEnumerable<(string Left, string Right)> ReadMerges(JsonNode? merges, string path)
     {
         foreach (var merge in merges as JsonArray ?? [])
@@ -203,27 +197,32 @@ public sealed class HfTokenizer : ITokenizer
         catch (System.Text.Json.JsonException e) { throw new RlhfException($"{path} is not valid JSON: {e.Message}", e); }
     }
 
-    public int[] Encode(string text, bool addBos = false)
+    /// <summary>Encodes text as HF does with <c>split_special_tokens=True</c>: non-special added tokens (Pythia's runs
+    /// of spaces) are found in the text, special-token strings stay plain text.</summary>
+    public int[] Encode(string text, bool addBos = false) => EncodePieces(_addedVocabulary.Split(text, matchSpecial: false), addBos);
+
+    /// <summary>Encodes text as HF's <c>tokenizer.encode</c> does: every added token found in the text becomes its id,
+    /// except special ones inside <paramref name="plainSpans"/>.</summary>
+    public int[] EncodeWithSpecialTokens(string text, bool addBos = false, IReadOnlyList<(int Start, int Length)>? plainSpans = null) =>
+        EncodePieces(_addedVocabulary.Split(text, matchSpecial: true, plainSpans), addBos);
+
+    private int[] EncodePieces(List<AddedVocabulary.Piece> pieces, bool addBos)
     {
         var ids = new List<int>();
         if (addBos && BosId is int bos) ids.Add(bos);
-        ids.AddRange(_model.Encode(text, atTextStart: true));
+        foreach (var piece in pieces)
+        {
+            if (piece.Token is not null) ids.Add(piece.Token.Id);
+            else ids.AddRange(_model.Encode(piece.Text, piece.AtTextStart));
+        }
         return ids.ToArray();
     }
 
-    public int[] EncodeWithSpecialTokens(string text, bool addBos = false, IReadOnlyList<(int Start, int Length)>? plainSpans = null)
-    {
-        var ids = new List<int>();
-        if (addBos && BosId is int bos) ids.Add(bos);
-        bool atStart = true;
-        ids.AddRange(_splitter.Encode(text, segment =>
-        {
-            var segmentIds = _model.Encode(segment, atStart);
-            atStart = false;
-            return segmentIds;
-        }, plainSpans));
-        return ids.ToArray();
-    }
+    /// <summary>The token string of an id: an added token's content, else the vocabulary piece (byte-level form for GPT-2).</summary>
+    public string IdToToken(int id) =>
+        _added.TryGetValue(id, out var added) ? added.Content
+        : _model is TokenizerJsonModel json && id >= 0 && id < json.Bpe.Pieces.Length ? json.Bpe.Pieces[id] ?? ""
+        : _model is SentencePieceModelFile sp ? sp.Piece(id) : "";
 
     public byte[] TokenBytes(int id) =>
         _added.TryGetValue(id, out var added) ? System.Text.Encoding.UTF8.GetBytes(added.Content) : _model.TokenBytes(id);
@@ -235,15 +234,28 @@ public sealed class HfTokenizer : ITokenizer
         bool runFollowsBos = false;
         foreach (int id in ids)
         {
+            if (id < 0 || id >= VocabSize) throw new RlhfException($"token id {id} is outside the vocabulary (0..{VocabSize - 1})");
             bool isAdded = _added.TryGetValue(id, out var added);
-            bool isSpecial = (isAdded && added.Special) || id == BosId || _eosIds.Contains(id) || id == PadId;
+            bool isSpecial = (isAdded && added!.Special) || id == BosId || _eosIds.Contains(id) || id == PadId;
             if (!isAdded && !isSpecial) { run.Add(id); continue; }
             text.Append(_model.Decode(run, runFollowsBos));
             run.Clear();
-            if (!(skipSpecial && isSpecial)) text.Append(isAdded ? added.Content : _model.Decode([id], false));
+            if (!(skipSpecial && isSpecial)) text.Append(isAdded ? added!.Content : _model.Decode([id], false));
             runFollowsBos = id == BosId;
         }
         text.Append(_model.Decode(run, runFollowsBos));
         return text.ToString();
     }
+
+    /// <summary>Decodes as transformers' <c>decode(ids, skip_special_tokens, clean_up_tokenization_spaces)</c>.</summary>
+    public string Decode(IReadOnlyList<int> ids, bool skipSpecial, bool cleanUpTokenizationSpaces)
+    {
+        var text = Decode(ids, skipSpecial);
+        return cleanUpTokenizationSpaces ? CleanUpTokenization(text) : text;
+    }
+
+    /// <summary>transformers' <c>PreTrainedTokenizerBase.clean_up_tokenization</c>: drops the space before punctuation and English contractions.</summary>
+    public static string CleanUpTokenization(string text) => text
+        .Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
+        .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
 }

@@ -39,7 +39,29 @@ public sealed partial class Llama2cTokenizer : ITokenizer
         _ids = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < pieces.Length; i++) _ids.TryAdd(pieces[i], i);
         _specials = new SpecialTokenSplitter(new Dictionary<string, int> { ["<unk>"] = 0, ["<s>"] = 1, ["</s>"] = 2 });
+        // run.c merges the pair whose merged piece has the highest score, the leftmost among equal scores: the
+        // priority is the dense rank of the score, so equal scores tie and the queue picks the leftmost.
+        var rankOfScore = scores.Distinct().OrderByDescending(x => x).Select((score, rank) => (score, rank)).ToDictionary(x => x.score, x => x.rank);
+        var pairs = new Dictionary<(int, int), (int Priority, int Merged)>();
+        for (int merged = 0; merged < pieces.Length; merged++)
+        {
+            var piece = pieces[merged];
+            if (_ids[piece] != merged) continue; // run.c's lookup finds the first id of a string
+            for (int k = 1; k < piece.Length; k++)
+                if (_ids.TryGetValue(piece[..k], out int left) && _ids.TryGetValue(piece[k..], out int right))
+                    pairs.TryAdd((left, right), (rankOfScore[scores[merged]], merged));
+        }
+        _mergeLookup = (int left, int right, out int priority, out int merged) =>
+        {
+            bool found = pairs.TryGetValue((left, right), out var m);
+            (priority, merged) = m;
+            return found;
+        };
+        _words = new WordSplitter(pieces, ' ');
     }
+
+    private readonly BpeMerge.PairLookup _mergeLookup;
+    private readonly WordSplitter _words;
 
     /// <summary>Reads a llama2.c <c>tok.bin</c>. <paramref name="vocabSize"/> is the model's vocab size (the file does not store it).</summary>
     public static Llama2cTokenizer Load(string path, int vocabSize)
@@ -100,38 +122,36 @@ public sealed partial class Llama2cTokenizer : ITokenizer
 
     private int[] EncodePlain(string text)
     {
-        var tokens = new List<int>();
         // run.c adds the dummy prefix only for non-empty text, as SentencePiece's add_dummy_prefix does.
-        if (text.Length > 0) tokens.Add(_ids[" "]);
+        if (text.Length == 0) return [];
+        var tokens = new List<int>();
+        var normalized = " " + text;
+        foreach (var (start, length) in _words.Split(normalized))
+            tokens.AddRange(_words.Encode(normalized.Substring(start, length), EncodeWord));
+        return tokens.ToArray();
+    }
+
+    /// <summary>One word: codepoint lookup with byte fallback (run.c), then the merges by score (<see cref="BpeMerge"/>).</summary>
+    private int[] EncodeWord(string word)
+    {
+        var tokens = new List<int>(word.Length + 1);
         Span<byte> utf8 = stackalloc byte[4];
-        foreach (var rune in text.EnumerateRunes())
+        foreach (var rune in word.EnumerateRunes())
         {
-            var codepoint = rune.ToString();
-            if (_ids.TryGetValue(codepoint, out int id)) { tokens.Add(id); continue; }
+            if (_ids.TryGetValue(rune.ToString(), out int id)) { tokens.Add(id); continue; }
             int n = rune.EncodeToUtf8(utf8);
             for (int k = 0; k < n; k++) tokens.Add(utf8[k] + ByteOffset);
         }
-
-        while (true)
-        {
-            // run.c keeps the first pair with a strictly higher score, so ties go to the leftmost pair.
-            float bestScore = -1e10f;
-            int bestId = -1, bestIndex = -1;
-            for (int i = 0; i < tokens.Count - 1; i++)
-            {
-                if (_ids.TryGetValue(_pieces[tokens[i]] + _pieces[tokens[i + 1]], out int merged) && _scores[merged] > bestScore)
-                {
-                    bestScore = _scores[merged];
-                    bestId = merged;
-                    bestIndex = i;
-                }
-            }
-            if (bestIndex < 0) break;
-            tokens[bestIndex] = bestId;
-            tokens.RemoveAt(bestIndex + 1);
-        }
-        return tokens.ToArray();
+        var symbols = tokens.ToArray();
+        int count = BpeMerge.Merge(symbols, _mergeLookup, out long work);
+        Interlocked.Add(ref _mergeWork, work);
+        return symbols[..count];
     }
+
+    private long _mergeWork;
+
+    /// <summary>Merge-queue operations done by all encodes so far: the measure of work the linear-time tests read.</summary>
+    public long MergeWork => Interlocked.Read(ref _mergeWork);
 
     /// <summary>
     /// Decodes ids. A piece directly after BOS loses its leading space (run.c's rule, undoing the dummy prefix);

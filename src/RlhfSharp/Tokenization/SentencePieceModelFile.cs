@@ -23,6 +23,8 @@ internal sealed class SentencePieceModelFile : IBpeModel
     public int BosId => _sp.BeginningOfSentenceId;
     public int EosId => _sp.EndOfSentenceId;
     public int UnkId => _sp.UnknownId;
+    /// <summary>The piece of an id ("" outside the vocabulary).</summary>
+    public string Piece(int id) => id >= 0 && id < _pieces.Length ? _pieces[id] ?? "" : "";
 
     public int[] Encode(string text, bool atTextStart) =>
         text.Length == 0 ? [] : _sp.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true).ToArray();

@@ -124,13 +124,17 @@ public class ChatTemplateTests
     }
 
     [Fact]
-    public void For_model_uses_override_then_chat_template_then_plain()
+    public void For_model_uses_override_then_the_jinja_chat_template_then_plain()
     {
         using var dir = new TempDir();
         Assert.Equal("plain", ChatTemplate.ForModel(dir.Path, null).Name);
         File.WriteAllText(Path.Combine(dir.Path, "tokenizer_config.json"),
-            System.Text.Json.JsonSerializer.Serialize(new { chat_template = Llama3Jinja }));
-        Assert.Equal("llama3", ChatTemplate.ForModel(dir.Path, null).Name);
+            System.Text.Json.JsonSerializer.Serialize(new { chat_template = Llama3Jinja, bos_token = "<|begin_of_text|>" }));
+        var fromModel = ChatTemplate.ForModel(dir.Path, null);
+        Assert.Equal("jinja", fromModel.Name);
+        ChatMessage[] chat = [new("user", "Hi"), new("assistant", "Hello")];
+        // The model's own Jinja renders what the built-in llama3 format (written from Meta's model card) renders.
+        Assert.Equal(ChatTemplate.FromName("llama3").Render(chat, true), fromModel.Render(chat, true));
         Assert.Equal("hh", ChatTemplate.ForModel(dir.Path, "hh").Name);
     }
 
