@@ -12,6 +12,7 @@ public static class Program
     public static int Main(string[] args)
     {
         if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is string rank && rank != "0") errors = QuietRank.Silence();
+        RlhfSharp.Hub.HubResolver.DefaultDisplay = new DownloadBars();
         var root = new RootCommand("rlhf: the ChatGPT-style RLHF stack (SFT, reward model, PPO and friends) on TorchSharp.")
         {
             GenerateCommand.Create(),
