@@ -29,7 +29,7 @@ public sealed class HubClient : IDisposable
         if (settings.Offline) throw new InvalidOperationException("HF_HUB_OFFLINE is set: no Hub client may be created.");
         this.settings = settings;
         endpoint = new Uri(settings.Endpoint + "/");
-        // Redirects are followed by hand: a HEAD follows only same-host (relative) redirects, as huggingface_hub does,
+        // Redirects are followed by hand: a HEAD follows only relative redirects, as huggingface_hub does,
         // so the LFS headers of the Hub's reply are read before the CDN's; the token is never sent to another host.
         http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, AutomaticDecompression = DecompressionMethods.None, ConnectTimeout = settings.Timeout })
         { Timeout = Timeout.InfiniteTimeSpan };
@@ -71,7 +71,8 @@ public sealed class HubClient : IDisposable
         long? size = long.TryParse(Header(response, "X-Linked-Size"), out long linked) ? linked : response.Content.Headers.ContentLength;
         if (commit is null || etag is null || size is null)
             throw new RlhfException($"{url}: the answer lacks X-Repo-Commit, ETag or a size: a proxy between here and {settings.Endpoint} may strip them (huggingface_hub needs them too).");
-        var location = response.Headers.Location is { } l ? new Uri(response.RequestMessage!.RequestUri!, l) : response.RequestMessage!.RequestUri!;
+        var requested = response.RequestMessage!.RequestUri!;
+        var location = response.Headers.Location is { } l ? new Uri(requested, l.IsAbsoluteUri && l.Scheme != Uri.UriSchemeFile ? l.AbsoluteUri : l.OriginalString) : requested;
         return new HubFileMetadata(commit, NormalizeEtag(etag), size.Value, location);
     }
 
@@ -92,7 +93,7 @@ public sealed class HubClient : IDisposable
             {
                 var headers = new List<(string, string)>();
                 if (have > 0) headers.Add(("Range", $"bytes={have}-"));
-                using var response = Send(HttpMethod.Get, url, repo, file, extraHeaders: headers, followRedirects: true);
+                using var response = Send(HttpMethod.Get, url, repo, file, extraHeaders: headers, followRedirects: true, transfer: true);
                 if (have > 0 && response.StatusCode != HttpStatusCode.PartialContent) { have = 0; } // the server ignored Range: start over
                 using var source = response.Content.ReadAsStream();
                 using var target = new FileStream(partial, have > 0 ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
@@ -111,11 +112,12 @@ public sealed class HubClient : IDisposable
                 throw new IOException($"connection closed after {done} of {size} bytes");
             }
             catch (IOException e) when (IsDiskFull(e)) { throw DiskFull(repo, file, partial, size, e); }
-            catch (Exception e) when (e is IOException or HttpRequestException or TimeoutException && attempt < settings.MaxRetries)
+            // A transfer cut off (the connection dropped or stalled) is resumed from what reached the disk.
+            catch (Exception e) when (e is IOException or HttpRequestException or TimeoutException or TaskCanceledException && attempt < settings.MaxRetries)
             {
                 Wait(attempt);
             }
-            catch (Exception e) when (e is IOException or HttpRequestException or TimeoutException)
+            catch (Exception e) when (e is IOException or HttpRequestException or TimeoutException or TaskCanceledException)
             {
                 throw new RlhfException($"{repo}: downloading {file} failed after {settings.MaxRetries + 1} attempts ({e.Message}); rerun to resume from the {new FileInfo(partial) switch { { Exists: true } f => f.Length, _ => 0 }} bytes kept in {partial}.");
             }
@@ -125,7 +127,7 @@ public sealed class HubClient : IDisposable
     int ReadWithTimeout(Stream source, byte[] buffer)
     {
         var read = source.ReadAsync(buffer).AsTask();
-        if (!read.Wait(settings.Timeout)) throw new TimeoutException($"no data for {settings.Timeout.TotalSeconds:0} s");
+        if (Task.WaitAny([read], settings.Timeout) < 0) throw new TimeoutException($"no data for {settings.Timeout.TotalSeconds:0} s");
         return read.GetAwaiter().GetResult();
     }
 
@@ -135,7 +137,7 @@ public sealed class HubClient : IDisposable
     /// statuses become <see cref="RlhfException"/>s, except 404 of an <paramref name="optional"/> file.
     /// </summary>
     HttpResponseMessage Send(HttpMethod method, Uri url, HubRepo repo, string? file, bool optional = false,
-        List<(string, string)>? extraHeaders = null, bool followRedirects = false)
+        List<(string, string)>? extraHeaders = null, bool followRedirects = false, bool transfer = false)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -145,13 +147,14 @@ public sealed class HubClient : IDisposable
                 response = SendFollowing(method, url, extraHeaders, followRedirects);
             }
             catch (Exception e) when (IsTimeout(e) && attempt < settings.MaxRetries) { Wait(attempt); continue; }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException or TimeoutException && !transfer)
             {
                 throw new RlhfException($"{repo}: cannot reach the Hub at {settings.Endpoint} ({Describe(e)}) and {(file is null ? "the repository" : file)} is not in the Hugging Face cache ({settings.CacheDir}). Connect, or copy the model there, or set HF_ENDPOINT to a mirror.");
             }
             int status = (int)response.StatusCode;
             if (status is 429 or 500 or 502 or 503 or 504 && attempt < settings.MaxRetries) { response.Dispose(); Wait(attempt, response.Headers.RetryAfter?.Delta); continue; }
-            if (response.IsSuccessStatusCode || (status == 404 && optional)) return response;
+            // A 3xx left unfollowed is the CDN redirect of an LFS file: its headers are the metadata.
+            if (response.IsSuccessStatusCode || status is >= 300 and < 400 || (status == 404 && optional)) return response;
             using (response) throw Refused(response, repo, file, url);
         }
     }
@@ -171,12 +174,14 @@ public sealed class HubClient : IDisposable
             int status = (int)response.StatusCode;
             if (status is >= 300 and < 400 && response.Headers.Location is { } location && hop < 10)
             {
-                var target = new Uri(url, location);
-                bool sameHost = target.Host == url.Host && target.Port == url.Port;
-                if (followRedirects || sameHost)
+                // huggingface_hub's follow_relative_redirects: a relative Location (a renamed repository) is followed,
+                // an absolute one (the CDN of an LFS file) only when fetching content.
+                // On Unix .NET parses "/path" as an absolute file: URI; such a Location is relative for HTTP.
+                bool relative = !location.IsAbsoluteUri || location.Scheme == Uri.UriSchemeFile;
+                if (followRedirects || relative)
                 {
                     response.Dispose();
-                    url = target;
+                    url = relative ? new Uri(url, location.OriginalString) : location;
                     continue;
                 }
             }
