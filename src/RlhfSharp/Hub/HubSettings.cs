@@ -24,9 +24,12 @@ public sealed record HubSettings(string Endpoint, string CacheDir, string? Token
     public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(8);
 
     /// <summary>The settings the environment gives, read at each call so a changed variable takes effect.</summary>
-    public static HubSettings FromEnvironment()
+    public static HubSettings FromEnvironment() => FromVariables(Environment.GetEnvironmentVariable);
+
+    /// <summary>The settings given variables looked up by <paramref name="variable"/> (the environment, or a test's table).</summary>
+    public static HubSettings FromVariables(Func<string, string?> variable)
     {
-        string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        string? Env(string name) => variable(name) is { Length: > 0 } v ? v : null;
         string home = Env("HF_HOME") ?? Path.Combine(
             Env("XDG_CACHE_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "huggingface");
         home = ExpandHome(home);
