@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Data;
 using RlhfSharp.Lora;
 using RlhfSharp.Models;

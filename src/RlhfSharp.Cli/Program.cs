@@ -25,8 +25,6 @@ public static class Program
             LoraCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
-        foreach (var stage in PreferenceCommands.Create()) root.Subcommands.Add(stage);
-        foreach (var stage in GroupRlCommands.Create()) root.Subcommands.Add(stage);
         return root.Parse(args).Invoke();
     }
 

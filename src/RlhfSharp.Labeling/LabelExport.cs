@@ -77,6 +77,8 @@ public static class LabelExport
     {
         var options = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         string full = Path.GetFullPath(path);
+        string folder = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(folder)) throw new RlhfException($"{path}: the folder {folder} does not exist; create it or export elsewhere.");
         string temp = full + ".tmp-" + Environment.ProcessId;
         int count = 0;
         try
@@ -92,8 +94,9 @@ public static class LabelExport
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            File.Delete(temp);
-            throw new RlhfException($"{path}: cannot write the export ({e.Message})", e);
+            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            // The OS message names the temporary file the user never asked for: name theirs instead.
+            throw new RlhfException($"{path}: cannot write the export ({e.Message.Replace(temp, full)})", e);
         }
         return count;
     }

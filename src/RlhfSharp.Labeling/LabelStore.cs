@@ -248,13 +248,16 @@ public sealed class LabelStore
     /// </summary>
     public SubmitOutcome Submit(Annotator who, string idempotencyKey, LabelSubmission label) => Write((c, tx) =>
     {
-        using (var prior = Command(c, tx, "SELECT id, assignment_id FROM labels WHERE annotator_id = $me AND idempotency_key = $k", ("$me", who.Id), ("$k", idempotencyKey)))
+        using (var prior = Command(c, tx, "SELECT id, assignment_id, body FROM labels WHERE annotator_id = $me AND idempotency_key = $k", ("$me", who.Id), ("$k", idempotencyKey)))
         using (var r = prior.ExecuteReader())
         {
+            // A retry repeats the body; the same key with another body is a client bug that would silently drop a label.
             if (r.Read())
-                return r.GetInt64(1) == label.AssignmentId
-                    ? new SubmitOutcome(SubmitStatus.Duplicate, r.GetInt64(0), CountLabels(c, tx, who.Id))
-                    : new SubmitOutcome(SubmitStatus.Conflict, Problem: "this idempotency key was already used for another assignment");
+                return r.GetInt64(1) != label.AssignmentId
+                    ? new SubmitOutcome(SubmitStatus.KeyReused, Problem: "this Idempotency-Key was already used for another assignment; use a new key for each label")
+                    : r.GetString(2) != label.ToStoredJson()
+                    ? new SubmitOutcome(SubmitStatus.KeyReused, Problem: "this Idempotency-Key was already used with a different label body; a retry must send the same body, a new label a new key")
+                    : new SubmitOutcome(SubmitStatus.Duplicate, r.GetInt64(0), CountLabels(c, tx, who.Id));
         }
         long itemId; bool done;
         using (var find = Command(c, tx, "SELECT item_id, done FROM assignments WHERE id = $a AND annotator_id = $me", ("$a", label.AssignmentId), ("$me", who.Id)))

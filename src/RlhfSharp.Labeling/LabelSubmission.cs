@@ -55,6 +55,7 @@ public sealed record LabelSubmission
                 return ids.Contains(c) ? null : "'choice' is not one of the item's response ids";
             case LabelTask.Rate:
                 if (Ratings is null) return "a rate label needs 'ratings': one {response_id, quality, flags} per response";
+                if (Array.IndexOf(Ratings, null) is int hole and >= 0) return $"'ratings[{hole}]' is null: give one {{response_id, quality, flags}} object per response";
                 if (Ratings.Length != ids.Count || Ratings.Select(r => r.ResponseId).Distinct().Count() != ids.Count || !Ratings.All(r => ids.Contains(r.ResponseId)))
                     return $"'ratings' must rate each of the {ids.Count} responses exactly once";
                 foreach (var r in Ratings)

@@ -72,6 +72,7 @@ public sealed class LabelingEndpoints(LabelStore store)
             SubmitStatus.Duplicate => Results.Json(new { outcome.LabelId, Duplicate = true, Labels = outcome.AnnotatorLabels }, Json, statusCode: 200),
             SubmitStatus.NotFound => Error(404, outcome.Problem!),
             SubmitStatus.Conflict => Error(409, outcome.Problem!),
+            SubmitStatus.KeyReused => Error(422, outcome.Problem!),
             _ => Error(400, outcome.Problem!),
         };
     }

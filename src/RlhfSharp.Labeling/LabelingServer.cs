@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -24,9 +25,13 @@ public sealed class LabelingServer : IAsyncDisposable
     public static async Task<LabelingServer> StartAsync(LabelStore store, LabelingOptions options, ILoggerProvider? log = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
+        // ASP.NET Core's usual logging: the console, Information for the app and Warning for the framework (the
+        // appsettings.json of the templates), overridable as usual (e.g. Logging__LogLevel__Default=Debug).
         builder.Logging.ClearProviders();
         if (log is not null) builder.Logging.AddProvider(log);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        else builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.UseUtcTimestamp = true; c.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ "; });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = store.Limits.MaxRequestBytes;
@@ -42,13 +47,21 @@ public sealed class LabelingServer : IAsyncDisposable
             ExceptionHandler = async context =>
             {
                 int status = context.Response.StatusCode;
+                // The client sees a short message; the log keeps the cause (a full disk, a locked database) for the operator.
+                if (status >= 500)
+                    context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger<LabelingServer>().LogError(
+                        context.Features.Get<IExceptionHandlerFeature>()?.Error, "{Status} on {Method} {Path}", status, context.Request.Method, context.Request.Path);
                 string message = status == 413 ? "the request body is too large" : status < 500 ? "bad request" : "internal error";
                 await LabelingEndpoints.Error(status, message).ExecuteAsync(context);
             },
         });
         new LabelingEndpoints(store).Map(app);
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger<LabelingServer>();
         try { await app.StartAsync(); }
-        catch { await app.DisposeAsync(); throw; }
+        catch (Exception e) { logger.LogError(e, "could not start on {Urls}", options.Urls); await app.DisposeAsync(); throw; }
+        logger.LogInformation("started: database {Database}, listening on {Urls}", Path.GetFullPath(store.Path), string.Join(", ", app.Urls));
+        app.Lifetime.ApplicationStopping.Register(() => logger.LogInformation("stopping: finishing requests in flight"));
+        app.Lifetime.ApplicationStopped.Register(() => logger.LogInformation("stopped: database {Database} closed", Path.GetFullPath(store.Path)));
         return new LabelingServer(app);
     }
 

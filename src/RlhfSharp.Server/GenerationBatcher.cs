@@ -123,7 +123,8 @@ public sealed class GenerationBatcher : IDisposable
             // Rows that asked for fewer alternatives take a prefix of the batch's largest request.
             TopLogprobs = batch.Select(r => r.Request.TopLogprobs).Max(),
         };
-        using var done = new CancellationTokenSource();
+        // Linked to the server's stop, so shutdown waits for one decoding step, not for the whole batch.
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
         Interlocked.Increment(ref batches);
         Interlocked.Add(ref rows, batch.Count);
         try
@@ -135,7 +136,11 @@ public sealed class GenerationBatcher : IDisposable
             });
             foreach (var row in batch.Where(r => !r.Done)) Finish(row, "length");
         }
-        catch (OperationCanceledException) when (done.IsCancellationRequested) { }
+        catch (OperationCanceledException) when (done.IsCancellationRequested)
+        {
+            if (stopping.IsCancellationRequested)
+                foreach (var r in batch.Where(r => !r.Done).Select(r => r.Request).Distinct()) r.Events.Writer.TryComplete(new OperationCanceledException("the server is shutting down."));
+        }
         catch (Exception e)
         {
             foreach (var r in batch.Select(r => r.Request).Distinct()) r.Events.Writer.TryComplete(e);

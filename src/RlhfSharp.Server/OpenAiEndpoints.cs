@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using RlhfSharp.Checkpoints;
+using RlhfSharp.Data;
 using RlhfSharp.Tokenization;
 
 namespace RlhfSharp.Server;
@@ -40,11 +41,22 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         try
         {
             JsonNode? body;
-            try { body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted); }
+            var bytes = new MemoryStream();
+            try
+            {
+                await context.Request.Body.CopyToAsync(bytes, context.RequestAborted);
+                body = JsonNode.Parse(bytes.GetBuffer().AsMemory(0, (int)bytes.Length).Span);
+            }
             catch (JsonException e) { throw new OpenAiError(400, $"The request body is not valid JSON: {e.Message}"); }
             catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
             { throw new OpenAiError(413, $"The request body is larger than {options.MaxRequestBytes} bytes."); }
+            // Valid JSON syntax, but no text: reading it as a string would throw later (a 500 with no body).
+            if (StrictJson.FindDefect(bytes.GetBuffer().AsSpan(0, (int)bytes.Length), duplicates: false) is { } defect)
+                throw OpenAiError.Invalid(defect.Path, $"{defect.Message}.");
             var request = OpenAiRequest.Parse(body, chat);
+            if (request.Model is string asked && asked != options.ModelName)
+                throw new OpenAiError(404, $"The model '{OpenAiError.Echo(asked)}' does not exist: this server serves '{options.ModelName}' (GET /v1/models).", param: "model", code: "model_not_found");
+            CheckLength(request, chat);
             var ids = chat ? EncodeChat(request.Messages!) : model.EncodePrompt(request.Prompt!);
             var work = Validate(request, ids, context.RequestAborted);
             batcher.Submit(work);
@@ -56,6 +68,30 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         catch (OpenAiError e) { await e.WriteAsync(context); }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested) { }
         catch (RlhfException e) { await new OpenAiError(400, e.Message).WriteAsync(context); }
+    }
+
+    /// <summary>
+    /// Refuses, before tokenizing, a prompt the context can never hold: no token covers more characters than the longest
+    /// token's bytes, so a text longer than positions × that (doubled, for normalizers that fold characters) cannot fit.
+    /// Tokenizing it would only burn a core (issue #16: a 935 KB message was still being tokenized after 120 s).
+    /// </summary>
+    void CheckLength(OpenAiRequest request, bool chat)
+    {
+        long chars = chat ? request.Messages!.Sum(m => (long)m.Content.Length) : request.Prompt!.Length;
+        int positions = model.Model.Config.MaxPositions;
+        long most = 2L * positions * longestToken.Value;
+        if (chars > most)
+            throw new OpenAiError(400, $"The prompt has {chars} characters; the model's context of {positions} tokens holds at most {most}.",
+                param: chat ? "messages" : "prompt", code: "context_length_exceeded");
+    }
+
+    /// <summary>The most bytes any single token decodes to (computed once, on first use).</summary>
+    readonly Lazy<int> longestToken = new(() => Math.Max(1, Enumerable.Range(0, model.Tokenizer.VocabSize).Max(id => TokenLength(model.Tokenizer, id))));
+
+    static int TokenLength(ITokenizer tokenizer, int id)
+    {
+        try { return tokenizer.TokenBytes(id).Length; }
+        catch (Exception e) when (e is ArgumentException or KeyNotFoundException or IndexOutOfRangeException) { return 0; } // an id the vocabulary skips
     }
 
     /// <summary>Chat messages through the model's template; user content never becomes special tokens.</summary>
@@ -179,7 +215,8 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         ["id"] = id ?? NewId(kind.StartsWith("chat")),
         ["object"] = kind,
         ["created"] = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
-        ["model"] = request.Model ?? options.ModelName,
+        // Never the request's own string: a 1 MB name was echoed into every stream chunk (issue #16).
+        ["model"] = options.ModelName,
         ["system_fingerprint"] = null,
     };
 

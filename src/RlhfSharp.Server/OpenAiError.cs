@@ -30,6 +30,9 @@ public sealed class OpenAiError(int status, string message, string type = "inval
         await context.Response.WriteAsync(ToJson().ToJsonString(), context.RequestAborted);
     }
 
+    /// <summary>A client's string quoted in a message, cut to 64 characters so an answer never grows with what was sent.</summary>
+    public static string Echo(string text) => text.Length <= 64 ? text : text[..64] + $"… ({text.Length} characters)";
+
     /// <summary>400 for a field with the wrong type or value.</summary>
     public static OpenAiError Invalid(string param, string message) => new(400, message, param: param, code: "invalid_value");
 }

@@ -71,7 +71,7 @@ public sealed record OpenAiRequest
             if (list[i] is not JsonObject m) throw OpenAiError.Invalid($"messages[{i}]", $"messages[{i}] must be an object.");
             string role = String(m, "role") ?? throw OpenAiError.Invalid($"messages[{i}].role", $"messages[{i}] has no 'role'.");
             if (role is not ("system" or "developer" or "user" or "assistant"))
-                throw OpenAiError.Invalid($"messages[{i}].role", $"messages[{i}].role '{role}' is not one of system, developer, user, assistant.");
+                throw OpenAiError.Invalid($"messages[{i}].role", $"messages[{i}].role '{OpenAiError.Echo(role)}' is not one of system, developer, user, assistant.");
             result.Add(new ChatMessage(role == "developer" ? "system" : role, Content(m["content"], i)));
         }
         return result;

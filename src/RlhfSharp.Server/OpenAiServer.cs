@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RlhfSharp.Checkpoints;
@@ -34,12 +35,33 @@ public sealed class OpenAiServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
         var app = builder.Build();
         var batcher = new GenerationBatcher(model, options);
         new OpenAiEndpoints(model, template, batcher, options).Map(app);
         try { await app.StartAsync(); }
         catch { batcher.Dispose(); await app.DisposeAsync(); throw; }
-        return new OpenAiServer(app, batcher);
+        var server = new OpenAiServer(app, batcher);
+        if (options.ApiKey is null && server.Urls.FirstOrDefault(u => !IsLoopback(u)) is string open)
+        {
+            server.Warnings.Add($"listening on {open} without an API key: anyone who can reach this address can use the model; pass --api-key (or set RLHF_API_KEY), or listen on 127.0.0.1.");
+            app.Logger.LogWarning("{Warning}", server.Warnings[^1]);
+        }
+        return server;
+    }
+
+    /// <summary>Warnings about how the server was started (printed by the CLI), e.g. an open address without an API key.</summary>
+    public List<string> Warnings { get; } = [];
+
+    /// <summary>Whether a bound address only accepts this machine's connections (127.0.0.0/8, ::1, localhost).</summary>
+    static bool IsLoopback(string url)
+    {
+        int scheme = url.IndexOf("://", StringComparison.Ordinal);
+        string hostPort = scheme >= 0 ? url[(scheme + 3)..].TrimEnd('/') : url;
+        int colon = hostPort.LastIndexOf(':');
+        string host = (colon > 0 && !hostPort.EndsWith(']') ? hostPort[..colon] : hostPort).Trim('[', ']');
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
+        return System.Net.IPAddress.TryParse(host, out var ip) && System.Net.IPAddress.IsLoopback(ip); // "*", "+", 0.0.0.0 and names are not
     }
 
     /// <summary>Completes when the host is asked to stop (Ctrl+C in the CLI).</summary>

@@ -19,6 +19,12 @@ public sealed record ServerOptions
     public long MaxRequestBytes { get; init; } = 1 << 20;
     /// <summary>How long the batcher waits after the first waiting request so that others can join its batch.</summary>
     public TimeSpan BatchWindow { get; init; } = TimeSpan.FromMilliseconds(5);
+    /// <summary>
+    /// On SIGTERM or Ctrl+C, how long requests in flight may finish before their connections are closed and their
+    /// generation stops (ASP.NET Core's HostOptions.ShutdownTimeout, 30 s by default; a few seconds here, so a
+    /// supervisor's stop is honoured promptly, as Kubernetes' 30 s grace period before SIGKILL needs).
+    /// </summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Most rows (choices) in one generation batch.</summary>
     public int MaxBatchRows { get; init; } = 32;
 }

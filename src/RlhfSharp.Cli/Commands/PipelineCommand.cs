@@ -29,11 +29,15 @@ public static class PipelineCommand
             var config = Recipe.Load<PipelineConfig>(r.GetValue(recipe), r.GetValue(set));
             if (r.GetValue(algo) is string list) config = config with { Algos = ParseMethods(list) };
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
-            if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any() && !r.GetValue(resume))
-                throw new RlhfException($"{dir} already holds a run: pass --resume to continue it, or --out to start another.");
+            RunFolder.Check(dir, config, r.GetValue(resume));
             RlhfSharp.Checkpoints.Durable.CheckWritable(dir);
-            var summary = ConsoleProgress.Run((progress, log, cancel) =>
-                new KinderStoriesPipeline(config, dir) { Progress = progress, Log = log }.Run(cancel));
+            PipelineSummary summary;
+            try
+            {
+                summary = ConsoleProgress.Run((progress, log, cancel) =>
+                    new KinderStoriesPipeline(config, dir) { Progress = progress, Log = log }.Run(cancel));
+            }
+            catch (RlhfException) { RunFolder.RemoveIfUnstarted(dir); throw; }
             var table = new Table().AddColumns("policy", "gold mean", "gold 95% CI", "proxy (RM)", "KL to SFT", "train s", "train tok/s");
             foreach (var (name, s) in summary.Policies)
                 table.AddRow(name, $"{s.GoldMean:0.000}", $"[[{s.GoldCi95[0]:0.000}, {s.GoldCi95[1]:0.000}]]", $"{s.ProxyMean:0.000}", $"{s.KlToSft:0.000}",

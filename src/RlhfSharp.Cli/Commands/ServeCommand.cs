@@ -28,6 +28,7 @@ public static class ServeCommand
             };
             var chat = r.GetValue(template) is string name ? ChatTemplate.FromName(name) : null;
             var server = OpenAiServer.StartAsync(pretrained, options, chat).GetAwaiter().GetResult();
+            foreach (var warning in server.Warnings) Console.Error.WriteLine($"warning: {warning}");
             Console.Error.WriteLine($"serving {pretrained.Path} on {string.Join(", ", server.Urls)} (OpenAI API under /v1); Ctrl+C stops.");
             server.WaitForShutdownAsync().GetAwaiter().GetResult();
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();

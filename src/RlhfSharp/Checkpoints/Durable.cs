@@ -43,7 +43,12 @@ public static class Durable
     public static void CheckWritable(string dir)
     {
         string existing = Path.GetFullPath(dir);
-        while (!Directory.Exists(existing)) existing = Path.GetDirectoryName(existing) ?? throw new RlhfException($"{dir}: no such folder.");
+        while (!Directory.Exists(existing))
+        {
+            // Otherwise the first write fails with "not a directory", which reads like a full disk.
+            if (File.Exists(existing)) throw new RlhfException($"{existing} is a file, not a folder: give --out a folder (new or empty) for the run.");
+            existing = Path.GetDirectoryName(existing) ?? throw new RlhfException($"{dir}: no such folder.");
+        }
         string probe = Path.Combine(existing, $".rlhf-write-probe-{Guid.NewGuid():N}");
         try
         {

@@ -71,6 +71,8 @@ public static class DatasetReader
 
     private static DataRow ParseObject(string path, long line, string text)
     {
+        // Valid syntax that JsonNode reads wrongly later (a duplicate key throws on access, a lone surrogate when read).
+        if (StrictJson.FindDefect(text) is { } defect) return new DataRow(path, line, null, defect.Message);
         JsonNode? node;
         try { node = JsonNode.Parse(text); }
         catch (JsonException ex) { return new DataRow(path, line, null, $"invalid JSON ({ex.Message})"); }

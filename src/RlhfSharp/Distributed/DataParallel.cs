@@ -40,6 +40,14 @@ public static class DataParallel
         return values;
     }
 
+    /// <summary>Named numbers summed over every rank, in their order (every rank passes the same names in the same order).</summary>
+    public static Dictionary<string, double> Sum(IReadOnlyDictionary<string, double> values)
+    {
+        var keys = values.Keys.ToList();
+        var sums = Sum(keys.Select(k => values[k]).ToArray());
+        return keys.Select((k, i) => (k, sums[i])).ToDictionary(kv => kv.k, kv => kv.Item2);
+    }
+
     /// <summary>
     /// Whether any rank was asked to stop (Ctrl-C, SIGTERM): every rank must agree, or those that go on would wait in
     /// the next all-reduce for those that saved and left.

@@ -1,11 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using RlhfSharp.Algorithms.Dpo;
-using RlhfSharp.Algorithms.Grpo;
-using RlhfSharp.Algorithms.Ppo;
-using RlhfSharp.Algorithms.Reward;
-using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;
@@ -34,12 +29,13 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
 
     public PipelineSummary Run(CancellationToken cancel = default)
     {
-        Directory.CreateDirectory(runDir);
-        WriteAtomically(Path.Combine(runDir, "config.json"), Recipe.Serialize(config));
+        RunFolder.Check(runDir, config);
         using var base_ = PretrainedModel.Load(config.Model);
         var tokenizer = base_.Tokenizer;
         var (trainPrompts, evalPrompts) = StoryPrompts.Split(config.Prompts.Train, config.Prompts.Eval, config.Prompts.Seed);
         var gold = new GoldRubric(VaderLexicon.Default, new FluencyScorer(base_.Model, tokenizer) { BatchSize = 64 }, config.Gold);
+        // Written only now, once the recipe, the folder and the model have been checked: a failed start leaves nothing.
+        RunFolder.WriteConfig(runDir, config);
 
         var feedback = Stage("feedback", () => Feedback(base_, gold, trainPrompts, cancel));
         var demonstrations = DatasetLoader.LoadDemonstrations(Path.Combine(runDir, "feedback", "demonstrations.jsonl")).Records;
@@ -71,10 +67,28 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             for (int i = 0; i < pairs; i++) scores[2 * i + choices[i]] = 1;
             return tensor(scores, device: b.Sequences.device);
         };
-        var inputs = new MethodInputs(trainPrompts.Select(base_.EncodePrompt).ToList(), sftExamples, rankings, goldOfRollouts, annotatorJudge);
+        var prompts = trainPrompts.Select(base_.EncodePrompt).ToList();
+        var data = new MethodData
+        {
+            Prompts = () => prompts, PtxExamples = () => sftExamples,
+            // Best against worst of each ranking: the clearest preference a ranking holds, and a sample budget near the
+            // online methods' (all K(K−1)/2 pairs are the reward model's diet, InstructGPT §3.5).
+            Pairs = d => RunStages.HoldOut(rankings.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))
+                .Select(p => PreferenceExample.Create(tokenizer, p, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList()),
+            // KTO: the best (desirable) and the worst (undesirable) response of each ranking, the same clearest labels.
+            Labeled = d => RunStages.HoldOut(rankings.SelectMany(r => new[]
+            {
+                new LabeledCompletion(r.Prompt, r.Responses[0], true), new LabeledCompletion(r.Prompt, r.Responses[^1], false),
+            }).Select(l => LabeledExample.Create(tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList()),
+            RolloutMetrics = goldOfRollouts,
+            OnlineDpoJudge = config.OnlineDpoJudge == OnlineDpoJudge.Annotators ? annotatorJudge : null,
+        };
         var trained = new Dictionary<AlignmentMethod, Dictionary<string, double>>();
         foreach (var method in config.Algos.Distinct())
-            trained[method] = Stage(StageName(method), () => Train(method, stages, base_, inputs, cancel));
+        {
+            var spec = MethodTable.Of(method);
+            trained[method] = Stage(spec.Stage, () => spec.Run(config, data, stages, cancel));
+        }
         var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, trained, cancel);
         return summary;
     }
@@ -84,8 +98,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
     /// <summary>Runs a stage unless its done.json exists; returns the stage's summary numbers either way.</summary>
     Dictionary<string, double> Stage(string name, Func<Dictionary<string, double>> body)
     {
-        var state = new StageState(StageDir(name));
-        if (File.Exists(Path.Combine(StageDir(name), "done.json")))
+        var state = new StageState(StageDir(name)) { HasCheckpoint = name != "feedback" };
+        if (state.IsDone)
         {
             Log?.Invoke($"{name}: already done, skipped");
             var done = state.ReadDone();
@@ -103,79 +117,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         return result;
     }
 
-    /// <summary>What every method may train on: the training prompts, the demonstrations, the annotators' rankings.</summary>
-    sealed record MethodInputs(List<int[]> Prompts, List<SftExample> Demonstrations, IReadOnlyList<Ranking> Rankings,
-        Func<SampleBatch, IReadOnlyDictionary<string, double>> GoldOfRollouts, Func<SampleBatch, Tensor> AnnotatorJudge);
-
     /// <summary>The run-folder stage a method writes (<c>dpo</c> for cDPO too).</summary>
-    public static string StageName(AlignmentMethod method) => method switch
-    {
-        AlignmentMethod.Ppo => "ppo",
-        AlignmentMethod.Rs => "rs",
-        AlignmentMethod.OnlineDpo => "online_dpo",
-        AlignmentMethod.Dpo or AlignmentMethod.Ipo or AlignmentMethod.Kto or AlignmentMethod.Orpo or AlignmentMethod.Simpo =>
-            PreferenceTrainer.StageName(PreferenceLoss(method, PreferenceLossKind.Sigmoid)),
-        _ => new GroupRlConfig { Estimator = Estimator(method) }.StageName,
-    };
-
-    /// <summary>Trains one method from the run's SFT checkpoint (and RM, for the online ones).</summary>
-    Dictionary<string, double> Train(AlignmentMethod method, RunStages stages, PretrainedModel base_, MethodInputs inputs, CancellationToken cancel)
-    {
-        string sft = stages.Checkpoint("sft"), rm = stages.Checkpoint("rm");
-        switch (method)
-        {
-            case AlignmentMethod.Ppo:
-                return stages.Ppo(config.Ppo, sft, rm, inputs.Prompts, inputs.Demonstrations, inputs.GoldOfRollouts, cancel);
-            case AlignmentMethod.Rs:
-                return stages.RejectionSampling(config.Rs, sft, rm, inputs.Prompts, cancel);
-            case AlignmentMethod.OnlineDpo:
-                return stages.OnlineDpo(config.OnlineDpo, sft, rm, inputs.Prompts, cancel,
-                    judge: config.OnlineDpoJudge == OnlineDpoJudge.Annotators ? inputs.AnnotatorJudge : null);
-            case AlignmentMethod.Kto:
-            {
-                // The best and the worst response of each ranking: the clearest desirable/undesirable labels it holds.
-                var d = config.Dpo with { Loss = PreferenceLossKind.Kto };
-                var labeled = inputs.Rankings.SelectMany(r => new[]
-                {
-                    new LabeledCompletion(r.Prompt, r.Responses[0], true), new LabeledCompletion(r.Prompt, r.Responses[^1], false),
-                }).Select(l => LabeledExample.Create(base_.Tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
-                var (train, eval) = RunStages.HoldOut(labeled);
-                return stages.Kto(d, sft, train, eval, cancel);
-            }
-            case AlignmentMethod.Dpo or AlignmentMethod.Ipo or AlignmentMethod.Orpo or AlignmentMethod.Simpo:
-            {
-                var d = config.Dpo with { Loss = PreferenceLoss(method, config.Dpo.Loss) };
-                // Best against worst of each ranking, as KTO's labels above: the clearest preference a ranking holds, and a
-                // sample budget near the online methods' (all K(K−1)/2 pairs are the reward model's diet, InstructGPT §3.5).
-                var pairs = inputs.Rankings.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))
-                    .Select(p => PreferenceExample.Create(base_.Tokenizer, p, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
-                var (train, eval) = RunStages.HoldOut(pairs);
-                return stages.Preference(d, sft, train, eval, cancel);
-            }
-            default:
-                return stages.GroupRl(config.Grpo with { Estimator = Estimator(method) }, sft, rm, inputs.Prompts, inputs.GoldOfRollouts, cancel);
-        }
-    }
-
-    static PreferenceLossKind PreferenceLoss(AlignmentMethod method, PreferenceLossKind configured) => method switch
-    {
-        AlignmentMethod.Dpo => configured is PreferenceLossKind.Cdpo ? configured : PreferenceLossKind.Sigmoid,
-        AlignmentMethod.Ipo => PreferenceLossKind.Ipo,
-        AlignmentMethod.Kto => PreferenceLossKind.Kto,
-        AlignmentMethod.Orpo => PreferenceLossKind.Orpo,
-        AlignmentMethod.Simpo => PreferenceLossKind.Simpo,
-        _ => throw new ArgumentOutOfRangeException(nameof(method)),
-    };
-
-    static AdvantageEstimator Estimator(AlignmentMethod method) => method switch
-    {
-        AlignmentMethod.Grpo => AdvantageEstimator.Grpo,
-        AlignmentMethod.Rloo => AdvantageEstimator.Rloo,
-        AlignmentMethod.ReinforcePp => AdvantageEstimator.ReinforcePp,
-        AlignmentMethod.ReinforcePpBaseline => AdvantageEstimator.ReinforcePpBaseline,
-        AlignmentMethod.Remax => AdvantageEstimator.Remax,
-        _ => throw new ArgumentOutOfRangeException(nameof(method)),
-    };
+    public static string StageName(AlignmentMethod method) => MethodTable.Of(method).Stage;
 
     /// <summary>Samples from the base model and has the simulated annotators pick demonstrations and rank samples.</summary>
     Dictionary<string, double> Feedback(PretrainedModel base_, GoldRubric gold, List<string> prompts, CancellationToken cancel)

@@ -1,6 +1,8 @@
-using RlhfSharp.Algorithms.Dpo;
-using RlhfSharp.Algorithms.Grpo;
+using System.ComponentModel.DataAnnotations;
+using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -12,8 +14,10 @@ namespace RlhfSharp.Pipeline;
 /// <summary>Story openings: how many for training and how many held out for the final evaluation.</summary>
 public sealed record PromptsConfig
 {
+    [Range(1, int.MaxValue)]
     public int Train { get; init; } = 2000;
     /// <summary>At least 200 held-out prompts, so 95% intervals are tight enough to rank the policies.</summary>
+    [Range(2, int.MaxValue)] // a 95% interval needs two
     public int Eval { get; init; } = 200;
     public int Seed { get; init; } = 1234;
 }
@@ -22,15 +26,22 @@ public sealed record PromptsConfig
 public sealed record FeedbackConfig
 {
     /// <summary>Prompts whose best-of-N base sample (picked by an annotator) becomes an SFT demonstration.</summary>
+    [Range(1, int.MaxValue)]
     public int DemonstrationPrompts { get; init; } = 256;
+    [Range(1, int.MaxValue)]
     public int DemonstrationCandidates { get; init; } = 4;
     /// <summary>Prompts whose K samples an annotator ranks for the RM (InstructGPT: K between 4 and 9, §3.5).</summary>
+    [Range(1, int.MaxValue)]
     public int RankingPrompts { get; init; } = 1600;
+    [Range(2, int.MaxValue)] // a ranking orders at least two answers
     public int K { get; init; } = 4;
+    [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 64;
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 1.0;
     public ulong Seed { get; init; } = 7;
     /// <summary>Set the annotators' noise so they agree with the gold ordering this often (InstructGPT: 72.6%, §5.1).</summary>
+    [Range(0.5, 1.0, MinimumIsExclusive = true, MaximumIsExclusive = true)] // AnnotatorPool.Calibrate's domain
     public double TargetAgreement { get; init; } = 0.73;
     public AnnotatorPoolConfig Annotators { get; init; } = new();
 }
@@ -38,11 +49,15 @@ public sealed record FeedbackConfig
 /// <summary>The final comparison on held-out prompts.</summary>
 public sealed record EvalConfig
 {
+    [Range(1, int.MaxValue)]
     public int MaxNewTokens { get; init; } = 64;
+    [Range(0.0, double.MaxValue)]
     public double Temperature { get; init; } = 1.0;
     /// <summary>n of the best-of-n baseline (samples from SFT, the RM picks).</summary>
+    [Range(1, int.MaxValue)]
     public int BestOfN { get; init; } = 4;
     /// <summary>Prompts shown with every policy's story in report.html.</summary>
+    [Range(0, int.MaxValue)]
     public int ShownSamples { get; init; } = 12;
     public ulong Seed { get; init; } = 99;
 }
@@ -52,7 +67,7 @@ public sealed record EvalConfig
 /// published defaults (see each record) changed where a 260K-parameter model on 2 CPU cores needs it: larger
 /// learning rates (tiny models train at 1e-3, as llama2.c trained stories260K at 5e-4), smaller batches, fewer steps.
 /// </summary>
-public sealed record PipelineConfig
+public sealed record PipelineConfig : IMethodConfigs
 {
     public string Name { get; init; } = "kinder-stories";
     public string Model { get; init; } = "stories260k";

@@ -1,6 +1,7 @@
-using RlhfSharp.Algorithms.Dpo;
-using RlhfSharp.Algorithms.Grpo;
+using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -240,6 +241,14 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         if (loraBase is not null) PeftAdapter.Save(model, Checkpoint(stage), loraBase, base_.WriteTokenizerFiles);
         else HuggingFaceCheckpoint.Save(model, Checkpoint(stage), writeExtras: base_.WriteTokenizerFiles);
     }
+
+    /// <summary>The HF folder a later stage starts from: the run's checkpoint of <paramref name="stage"/>, else the base model (<see cref="BaseFolder"/>).</summary>
+    public string StartingPoint(string stage) => Directory.Exists(Checkpoint(stage)) ? Checkpoint(stage) : BaseFolder();
+
+    /// <summary>The run's checkpoint of <paramref name="stage"/>, which must exist (<paramref name="command"/> writes it).</summary>
+    public string RequireCheckpoint(string stage, string command) => Directory.Exists(Checkpoint(stage))
+        ? Checkpoint(stage)
+        : throw new RlhfException($"{Checkpoint(stage)} not found: run '{command}' with the same --out first.");
 
     /// <summary>The base model as an HF folder (adapters name their base; a llama2.c file is written out once as <c>&lt;run&gt;/base/checkpoint</c>).</summary>
     string BaseFolder()

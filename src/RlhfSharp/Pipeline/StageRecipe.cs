@@ -1,7 +1,8 @@
 using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Algorithms.Dpo;
-using RlhfSharp.Algorithms.Grpo;
+using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;
@@ -16,7 +17,7 @@ namespace RlhfSharp.Pipeline;
 /// stage configs. Stages share a run folder: later stages start from <c>&lt;run&gt;/sft/checkpoint</c> when it
 /// exists, and the online ones score with <c>&lt;run&gt;/rm/checkpoint</c>.
 /// </summary>
-public sealed record StageRecipe
+public sealed record StageRecipe : IMethodConfigs
 {
     public string Name { get; init; } = "custom";
     /// <summary>The base model: an HF folder, a llama2.c .bin, or a built-in name.</summary>

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using RlhfSharp.Data;
 
 namespace RlhfSharp.Recipes;
 
@@ -36,6 +37,9 @@ public static class Recipe
             string text;
             try { text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(path)); }
             catch (DecoderFallbackException e) { throw new RlhfException($"{path}: not valid UTF-8 (byte {e.Index}); save the recipe as UTF-8."); }
+            // A byte-order mark (Windows editors write one) is read as the data files' is: skipped (RFC 8259 §8.1 lets parsers ignore it).
+            if (text.StartsWith('\uFEFF')) text = text[1..];
+            if (StrictJson.FindDefect(text, JsonCommentHandling.Skip, allowTrailingCommas: true) is { } defect) throw new RlhfException($"{path}: {defect.Message}.");
             try { root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject ?? throw new RlhfException($"{path}: a recipe must be a JSON object."); }
             catch (JsonException e) { throw new RlhfException($"{path}: invalid JSON at line {e.LineNumber + 1} ({e.Message})."); }
         }
@@ -62,6 +66,9 @@ public static class Recipe
             if (property.GetIndexParameters().Length > 0 || !property.CanRead || property.SetMethod is null || property.IsDefined(typeof(JsonIgnoreAttribute))) continue;
             object? value = property.GetValue(config);
             string key = prefix + Json.PropertyNamingPolicy!.ConvertName(property.Name);
+            // "sft": null in a recipe replaces the whole section with nothing; refuse it here rather than fail mid-run.
+            if (value is null && !property.PropertyType.IsValueType && new NullabilityInfoContext().Create(property).WriteState == NullabilityState.NotNull)
+                throw new RlhfException($"{source}: {key} must not be null: give {(property.PropertyType == typeof(string) ? "a string" : "a value")} or leave the key out for its default.");
             if (property.GetCustomAttribute<RangeAttribute>() is { } range && value is not null && !range.IsValid(value))
                 throw new RlhfException($"{source}: {key} must be {Describe(range)}, got {Convert.ToString(value, CultureInfo.InvariantCulture)}.");
             if (value is not null && value.GetType() is { IsClass: true } type && type != typeof(string) && type.Namespace?.StartsWith("RlhfSharp", StringComparison.Ordinal) == true)
@@ -79,7 +86,8 @@ public static class Recipe
     static string Describe(JsonException e)
     {
         string where = e.Path is { Length: > 2 } p ? $" at '{p.TrimStart('$', '.')}'" : "";
-        if (e.Message.Contains("could not be mapped")) return $"unknown key{where}: {e.Message.Split(". Path")[0]}";
+        // The parser's own sentence names .NET types ("could not be mapped to any .NET member contained in type ..."): say it plainly.
+        if (e.Message.Contains("could not be mapped")) return $"unknown key{where} (a typo, or a key of another section?)";
         return $"bad value{where}: {e.Message.Split(" Path:")[0]}";
     }
 

@@ -56,6 +56,11 @@ public sealed class HfTokenizer : ITokenizer
         throw new RlhfException($"no tokenizer in {dir}: looked for tokenizer.json and tokenizer.model");
     }
 
+    /// <summary>A token id as tokenizers stores it (a u32): a string, a fraction or a negative number is an error naming the key.</summary>
+    private static int TokenId(JsonNode? node, string path, string key) =>
+        node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number && v.TryGetValue(out int id) && id >= 0 ? id
+            : throw new RlhfException($"{path}: {key} must be a token id (an integer ≥ 0), got {node?.ToJsonString() ?? "null"}");
+
     private static HfTokenizer FromTokenizerJson(string path, JsonObject? config, JsonObject? generation)
     {
         var root = ReadJson(path)!;
@@ -64,9 +69,9 @@ public sealed class HfTokenizer : ITokenizer
         if (type != "BPE") throw new RlhfException($"{path}: model.type is \"{type}\"; only BPE tokenizers are supported");
 
         var vocab = (model["vocab"] as JsonObject ?? throw new RlhfException($"{path}: model.vocab is missing"))
-            .ToDictionary(kv => kv.Key, kv => (int)kv.Value!);
+            .ToDictionary(kv => kv.Key, kv => TokenId(kv.Value, path, $"model.vocab[\"{kv.Key}\"]"));
         var added = (root["added_tokens"] as JsonArray ?? [])
-            .Select(t => ((int)t!["id"]!, (string)t["content"]!, (bool?)t["special"] ?? true)).ToList();
+            .Select((t, i) => (TokenId(t?["id"], path, $"added_tokens[{i}].id"), (string)t!["content"]!, (bool?)t["special"] ?? true)).ToList();
         var addedContents = added.Select(a => a.Item2).ToHashSet();
         // A merge that builds a special's string would let typed text become that special: drop such merges.
         var merges = ReadMerges(model["merges"], path).Where(m => !addedContents.Contains(m.Left + m.Right));

@@ -28,7 +28,14 @@ public sealed class StageState(string stageDir, int keepLast = 2)
     public string CheckpointDir => Path.Combine(Dir, "checkpoint");
     const string Progress = "progress.json", Rng = "torch_rng.bin";
 
-    public bool IsDone => File.Exists(DoneFile) && Directory.Exists(CheckpointDir);
+    /// <summary>Whether the stage ends in a model checkpoint (the pipeline's feedback stage writes data instead).</summary>
+    public bool HasCheckpoint { get; init; } = true;
+
+    /// <summary>
+    /// Whether the stage is finished: <c>done.json</c> written after its checkpoint. The one place the stage commands and
+    /// <c>rlhf pipeline</c> decide it, so a folder whose checkpoint was removed trains again in both.
+    /// </summary>
+    public bool IsDone => File.Exists(DoneFile) && (!HasCheckpoint || Directory.Exists(CheckpointDir));
 
     /// <summary>The step of the newest whole checkpoint, or null when there is nothing to resume.</summary>
     public int? SavedStep => Newest()?.Step;

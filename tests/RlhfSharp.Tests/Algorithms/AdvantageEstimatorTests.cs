@@ -1,7 +1,4 @@
-using RlhfSharp.Algorithms.Grpo;
-using RlhfSharp.Algorithms.ReinforcePlusPlus;
-using RlhfSharp.Algorithms.ReMax;
-using RlhfSharp.Algorithms.Rloo;
+using RlhfSharp.Algorithms.GroupRl;
 using TorchSharp;
 using static TorchSharp.torch;
 using static RlhfSharp.Tests.Algorithms.LossFixtures;
@@ -9,6 +6,7 @@ using static RlhfSharp.Tests.Algorithms.LossFixtures;
 namespace RlhfSharp.Tests.Algorithms;
 
 /// <summary>Critic-free advantages: GRPO and RLOO against the fixture, the scaling options, REINFORCE++ and ReMax by hand.</summary>
+[LossFixtureTests]
 public class AdvantageEstimatorTests
 {
     [Fact]

@@ -5,6 +5,7 @@ using static RlhfSharp.Tests.Algorithms.LossFixtures;
 
 namespace RlhfSharp.Tests.Algorithms;
 
+[LossFixtureTests]
 public class KlEstimatorTests
 {
     [Theory]

@@ -5,22 +5,35 @@ using static TorchSharp.torch;
 namespace RlhfSharp.Tests.Algorithms;
 
 /// <summary>
-/// Reads fixtures/losses/losses.json (schema in fixtures/README.md): nested lists become tensors of the dtype a test asks
-/// for, and numbers are compared with the README's tolerance <c>|a − b| ≤ tol·max(1, |b|)</c>.
+/// Reads fixtures/losses/losses.json and pinned.json (schema in fixtures/README.md): nested lists become tensors of the
+/// dtype a test asks for, and numbers are compared with the README's tolerance <c>|a − b| ≤ tol·max(1, |b|)</c>.
+/// Every case and expected value a test reads is reported to the active <see cref="FixtureReads"/>, so the coverage test
+/// can prove that each one is checked by a test, not only listed.
 /// </summary>
 internal static class LossFixtures
 {
     public const double DoubleTolerance = 1e-10;
     public const double FloatTolerance = 1e-5;
 
-    static readonly Lazy<JsonDocument> Document = new(() =>
-        JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "losses", "losses.json"))));
+    /// <summary>The fixture files: losses.json (from ../shared/fixtures/losses) and pinned.json (generate_pinned.py).</summary>
+    public static readonly string[] Files = ["losses.json", "pinned.json"];
 
-    public static IEnumerable<string> CaseNames
-        => Document.Value.RootElement.GetProperty("cases").EnumerateArray().Select(c => c.GetProperty("name").GetString()!);
+    static readonly Lazy<JsonElement[]> Cases = new(() => Files
+        .SelectMany(f => JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "losses", f)))
+            .RootElement.GetProperty("cases").EnumerateArray())
+        .ToArray());
+
+    public static IEnumerable<string> CaseNames => Cases.Value.Select(c => c.GetProperty("name").GetString()!);
+
+    /// <summary>The names of the expected values of a case.</summary>
+    public static IEnumerable<string> ExpectedKeys(string name)
+        => Cases.Value.Single(c => c.GetProperty("name").GetString() == name).GetProperty("expected").EnumerateObject().Select(p => p.Name);
 
     public static LossCase Case(string name)
-        => new(Document.Value.RootElement.GetProperty("cases").EnumerateArray().Single(c => c.GetProperty("name").GetString() == name));
+    {
+        FixtureReads.Record(name, null);
+        return new(Cases.Value.Single(c => c.GetProperty("name").GetString() == name));
+    }
 
     /// <summary>Flattens a JSON number or (nested) list into row-major values and its shape.</summary>
     public static (double[] Data, long[] Shape) Flatten(JsonElement element)
@@ -75,10 +88,44 @@ internal sealed class LossCase(JsonElement root)
         return torch.tensor(data, shape, ScalarType.Float64).to_type(dtype);
     }
 
-    public JsonElement Expected(string name) => root.GetProperty("expected").GetProperty(name);
+    public JsonElement Expected(string name)
+    {
+        FixtureReads.Record(Name, name);
+        return root.GetProperty("expected").GetProperty(name);
+    }
 
     public double Param(string name) => root.GetProperty("params").GetProperty(name).GetDouble();
 
     /// <summary>The tolerance for a computation in <paramref name="dtype"/> (fixtures/README.md, "Recommended tolerances").</summary>
     public static double Tolerance(ScalarType dtype) => dtype == ScalarType.Float64 ? LossFixtures.DoubleTolerance : LossFixtures.FloatTolerance;
+}
+
+/// <summary>
+/// Which fixture cases and expected values the code running under <see cref="Start"/> read. Flows with the logical call
+/// (AsyncLocal), so tests running in parallel elsewhere do not count.
+/// </summary>
+internal sealed class FixtureReads : IDisposable
+{
+    static readonly AsyncLocal<FixtureReads?> Current = new();
+    readonly FixtureReads? previous;
+    public HashSet<string> CasesRead { get; } = [];
+    /// <summary>"case/key" of every expected value read.</summary>
+    public HashSet<string> ExpectedRead { get; } = [];
+
+    FixtureReads() { previous = Current.Value; Current.Value = this; }
+
+    public static FixtureReads Start() => new();
+
+    public static void Record(string caseName, string? expectedKey)
+    {
+        var reads = Current.Value;
+        if (reads is null) return;
+        lock (reads)
+        {
+            reads.CasesRead.Add(caseName);
+            if (expectedKey is not null) reads.ExpectedRead.Add(caseName + "/" + expectedKey);
+        }
+    }
+
+    public void Dispose() => Current.Value = previous;
 }

@@ -6,6 +6,7 @@ using static RlhfSharp.Tests.Algorithms.LossFixtures;
 
 namespace RlhfSharp.Tests.Algorithms;
 
+[LossFixtureTests]
 public class PpoLossTests
 {
     static void CheckPolicy(ScalarType dtype)

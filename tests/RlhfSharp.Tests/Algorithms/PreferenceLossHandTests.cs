@@ -1,6 +1,4 @@
-using RlhfSharp.Algorithms.Kto;
-using RlhfSharp.Algorithms.Orpo;
-using RlhfSharp.Algorithms.Simpo;
+using RlhfSharp.Algorithms.Preference;
 using TorchSharp;
 using static TorchSharp.torch;
 using static RlhfSharp.Tests.Algorithms.LossFixtures;

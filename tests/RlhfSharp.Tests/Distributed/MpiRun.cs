@@ -10,8 +10,8 @@ public static class MpiRun
     /// <param name="outputDir">When set, Open MPI writes each rank's stdout and stderr under it (<c>--output-filename</c>).</param>
     public static Result Run(int ranks, string? outputDir, params string[] args)
     {
-        string mpirun = Which("mpirun") ?? throw new InvalidOperationException(
-            "mpirun is not installed: the data-parallel tests need Open MPI (Debian: apt-get install openmpi-bin libopenmpi-dev; .ci/run installs it).");
+        string mpirun = Prerequisite.MpirunPath ?? throw new InvalidOperationException(
+            $"mpirun is not installed: the data-parallel tests need Open MPI ({Prerequisite.InstallCommand} installs it).");
         var psi = new ProcessStartInfo(mpirun) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         // --oversubscribe: more ranks than free cores is fine for a test; --allow-run-as-root: CI runs as root.
         foreach (var a in new[] { "-np", ranks.ToString(), "--oversubscribe", "--allow-run-as-root" }) psi.ArgumentList.Add(a);
@@ -26,7 +26,4 @@ public static class MpiRun
         if (!p.WaitForExit(300_000)) { p.Kill(entireProcessTree: true); throw new TimeoutException("mpirun rlhf " + string.Join(' ', args)); }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }
-
-    static string? Which(string name) => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
-        .Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
 }

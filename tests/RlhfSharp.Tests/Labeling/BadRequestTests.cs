@@ -10,7 +10,7 @@ public class BadRequestTests
     sealed record Bad(string What, Func<HttpRequestMessage> Build);
 
     [Fact]
-    public async Task Hundred_malformed_oversized_or_unauthorised_requests_are_all_4xx_and_store_nothing()
+    public async Task Hundred_and_one_malformed_oversized_or_unauthorised_requests_are_all_4xx_and_store_nothing()
     {
         await using var t = await LabelingTestServer.StartAsync(s =>
         {
@@ -71,7 +71,7 @@ public class BadRequestTests
         })
             bad.Add(new($"malformed body {body}", () => Post(body)));
 
-        // Labels that do not fit their task (14).
+        // Labels that do not fit their task (15).
         var pair = open["pair"]; var rate = open["rate"]; var demo = open["demo"];
         long[] q = rate.Responses.Select(r => r.Id).ToArray();
         foreach (var body in new[]
@@ -90,6 +90,7 @@ public class BadRequestTests
             $"{{\"assignment_id\":{rate.AssignmentId},\"ratings\":[{{\"response_id\":{q[0]},\"quality\":3,\"flags\":[\"<script>\"]}},{{\"response_id\":{q[1]},\"quality\":3}}]}}",
             $"{{\"assignment_id\":{demo.AssignmentId},\"demonstration\":\"  \\n \"}}",
             $"{{\"assignment_id\":{demo.AssignmentId},\"demonstration\":\"a\\u0000b\"}}",
+            $"{{\"assignment_id\":{rate.AssignmentId},\"ratings\":[null]}}", // issue #16: was a 500
         })
             bad.Add(new($"misfit label {body}", () => Post(body)));
 
@@ -122,7 +123,7 @@ public class BadRequestTests
         foreach (var (method, path) in new[] { ("GET", "/api/labels"), ("DELETE", "/api/labels"), ("PUT", "/api/me"), ("GET", "/api/admin"), ("GET", "/api/../etc/passwd"), ("GET", "/api/labels/1") })
             bad.Add(new($"{method} {path}", () => Send(method, path, "Bearer " + token)));
 
-        Assert.Equal(100, bad.Count);
+        Assert.Equal(101, bad.Count);
         var answers = new List<(string What, int Status)>();
         foreach (var b in bad)
         {

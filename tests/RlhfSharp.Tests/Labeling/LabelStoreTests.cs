@@ -100,10 +100,12 @@ public class LabelStoreTests : IDisposable
         Assert.Equal(SubmitStatus.Duplicate, retry.Status);
         Assert.Equal(stored.LabelId, retry.LabelId);
         Assert.Equal(1, store.RowCounts()["labels"]);
-        // A new key for a labelled assignment, or an old key for another assignment, is a conflict.
+        // A new key for a labelled assignment is a conflict; an old key with another body (another assignment, another
+        // ranking) is a reused key (422: the IETF idempotency-key draft, issue #16).
         Assert.Equal(SubmitStatus.Conflict, store.Submit(a, "key-2", label).Status);
         var second = store.Next(a, LabelTask.Pair)!;
-        Assert.Equal(SubmitStatus.Conflict, store.Submit(a, "key-1", new LabelSubmission { AssignmentId = second.AssignmentId, Choice = second.Responses[0].Id }).Status);
+        Assert.Equal(SubmitStatus.KeyReused, store.Submit(a, "key-1", new LabelSubmission { AssignmentId = second.AssignmentId, Choice = second.Responses[0].Id }).Status);
+        Assert.Equal(SubmitStatus.KeyReused, store.Submit(a, "key-1", label with { Ranking = [.. label.Ranking!.Reverse()] }).Status);
         Assert.Equal(1, store.RowCounts()["labels"]);
     }
 

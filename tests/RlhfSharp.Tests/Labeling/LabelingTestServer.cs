@@ -13,12 +13,12 @@ public sealed class LabelingTestServer : IAsyncDisposable
     public string DbPath => Path.Combine(dir.Path, "labels.db");
     public string Folder => dir.Path;
 
-    public static async Task<LabelingTestServer> StartAsync(Action<LabelStore>? fill = null)
+    public static async Task<LabelingTestServer> StartAsync(Action<LabelStore>? fill = null, Microsoft.Extensions.Logging.ILoggerProvider? log = null)
     {
         var t = new LabelingTestServer();
         t.Store = LabelStore.Open(t.DbPath);
         fill?.Invoke(t.Store);
-        t.Server = await LabelingServer.StartAsync(t.Store, new LabelingOptions { Urls = "http://127.0.0.1:0" });
+        t.Server = await LabelingServer.StartAsync(t.Store, new LabelingOptions { Urls = "http://127.0.0.1:0" }, log);
         t.Http = new HttpClient { BaseAddress = new Uri(t.Server.Urls[0]), Timeout = TimeSpan.FromSeconds(30) };
         return t;
     }

@@ -1,5 +1,5 @@
-using RlhfSharp.Algorithms.Dpo;
-using RlhfSharp.Algorithms.Grpo;
+using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;

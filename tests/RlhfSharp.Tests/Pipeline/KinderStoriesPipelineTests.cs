@@ -1,7 +1,8 @@
 using System.Text.Json.Nodes;
-using RlhfSharp.Algorithms.Dpo;
-using RlhfSharp.Algorithms.Grpo;
+using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Reward;
 using RlhfSharp.Algorithms.Sft;

@@ -9,6 +9,10 @@ public sealed record BadInput(string Name, string[] Args, string[] Mentions)
 {
     /// <summary>An --out folder the failing command must not create.</summary>
     public string? FreshOut { get; init; }
+    /// <summary>Texts the error must not show (a temporary file's name, a wrong diagnosis).</summary>
+    public string[] Forbidden { get; init; } = [];
+    /// <summary>Issue #16's classes: all of them run in the short version too.</summary>
+    public bool Always => Name.StartsWith("hardening/", StringComparison.Ordinal);
     public override string ToString() => Name;
 }
 
@@ -19,7 +23,7 @@ public sealed record BadInput(string Name, string[] Args, string[] Mentions)
 /// wrong shapes, tokenizers that do not fit), and resume state that belongs to another model. Each call is built from
 /// the pieces programmatically, so the list grows by data kinds × defects.
 /// </summary>
-internal sealed class BadInputCases(string dir, string run, string modelDir, string stoppedRun)
+internal sealed partial class BadInputCases(string dir, string run, string modelDir, string stoppedRun)
 {
     readonly List<BadInput> cases = [];
     int fresh;
@@ -49,6 +53,7 @@ internal sealed class BadInputCases(string dir, string run, string modelDir, str
         ModelDefects();
         StateDefects();
         CommandLineDefects();
+        HardeningDefects();
         return cases;
     }
 

@@ -1,4 +1,4 @@
-using RlhfSharp.Algorithms.Grpo;
+using RlhfSharp.Algorithms.GroupRl;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;

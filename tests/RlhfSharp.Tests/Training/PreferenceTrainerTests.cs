@@ -1,4 +1,4 @@
-using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Models;
@@ -101,6 +101,25 @@ public sealed class PreferenceTrainerTests : IDisposable
             Assert.Equal(expected, log.Rows[0]["loss"], 4);
             Assert.Equal(pc.Average(), log.Rows[0]["logps/chosen"], 3);
         }
+    }
+
+    [Fact]
+    public void Ipo_step_zero_loss_divides_log_ratios_by_length_and_logs_rewards_of_the_summed_log_ratios_as_trl()
+    {
+        // trl/trainer/dpo_trainer.py (f2cd577), loss_type="ipo": ((Δ_w/|y_w| − Δ_l/|y_l|) − 1/(2β))², chosen_rewards = β·Δ_w.
+        var pairs = Pairs(4);
+        var config = new DpoConfig { Loss = PreferenceLossKind.Ipo, Epochs = 1, BatchSize = 4, Optimizer = Fast };
+        using var policy = Stories();
+        using var reference = Perturbed(policy);
+        double Ratio(int[] prompt, int[] completion) => HandLogp(policy, prompt, completion) - HandLogp(reference, prompt, completion);
+        var dw = pairs.Select(p => Ratio(p.PromptIds, p.ChosenIds)).ToArray();
+        var dl = pairs.Select(p => Ratio(p.PromptIds, p.RejectedIds)).ToArray();
+        double loss = pairs.Select((p, i) => Math.Pow(dw[i] / p.ChosenIds.Length - dl[i] / p.RejectedIds.Length - 1 / (2 * 0.1), 2)).Average();
+        var log = new MetricsLog(null);
+        new PreferenceTrainer(policy, reference, config, padId: 0) { Metrics = log }.Train(pairs, []);
+        Assert.Equal(loss, log.Rows[0]["loss"], 3);
+        Assert.Equal(dw.Average(d => 0.1 * d), log.Rows[0]["rewards/chosen"], 3);
+        Assert.Equal(dl.Average(d => 0.1 * d), log.Rows[0]["rewards/rejected"], 3);
     }
 
     [Theory]

@@ -1,4 +1,5 @@
-using RlhfSharp.Algorithms.Dpo;
+using RlhfSharp.Algorithms.OnlineDpo;
+using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.RejectionSampling;
 using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;

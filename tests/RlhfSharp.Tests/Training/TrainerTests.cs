@@ -188,13 +188,13 @@ public sealed class OnlineDpoTrainerTests
             var response = b.Sequences.narrow(1, b.PromptLength, b.ResponseMask.shape[1]);
             return (response.eq(261).to(float32) * b.ResponseMask).sum(1) / b.ResponseMask.sum(1).clamp_min(1);
         }
-        var config = new RlhfSharp.Algorithms.Dpo.OnlineDpoConfig
+        var config = new RlhfSharp.Algorithms.OnlineDpo.OnlineDpoConfig
         {
             Iterations = 4, PromptsPerIteration = 32, MaxNewTokens = 16, Temperature = 1.0,
-            Dpo = new RlhfSharp.Algorithms.Dpo.DpoConfig { Epochs = 2, BatchSize = 8, Beta = 0.1, Optimizer = new OptimizerConfig { LearningRate = 2e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant } },
+            Dpo = new RlhfSharp.Algorithms.Preference.DpoConfig { Epochs = 2, BatchSize = 8, Beta = 0.1, Optimizer = new OptimizerConfig { LearningRate = 2e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant } },
         };
         var log = new MetricsLog(null);
-        var trainer = new RlhfSharp.Algorithms.Dpo.OnlineDpoTrainer(policy, reference, Score, new Sampler(policy) { EosIds = [2], PadId = 0 }, 0, config) { Metrics = log };
+        var trainer = new RlhfSharp.Algorithms.OnlineDpo.OnlineDpoTrainer(policy, reference, Score, new Sampler(policy) { EosIds = [2], PadId = 0 }, 0, config) { Metrics = log };
         trainer.Train(Enumerable.Range(0, 32).Select(i => (int[])[1, 403 + i % 5]).ToArray());
         Assert.Equal(4, log.Rows.Count);
         Assert.All(log.Rows, r => Assert.True(r["pairs"] > 0));

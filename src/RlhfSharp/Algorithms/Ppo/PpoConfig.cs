@@ -1,5 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Lora;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Training;
 
@@ -18,8 +17,11 @@ public enum CriticKind
 /// PPO for language models with a per-token KL penalty to the SFT model. Defaults are OpenRLHF's train_ppo
 /// (v0.5) unless the comment says otherwise.
 /// </summary>
-public sealed record PpoConfig
+public sealed record PpoConfig : StageConfig
 {
+    /// <summary>Checkpoints every 10 steps (online steps are long).</summary>
+    public PpoConfig() { SaveEvery = 10; }
+
     /// <summary>Optimizer steps of the whole run (OpenRLHF counts episodes; one step = one rollout batch here).</summary>
     [Range(1, int.MaxValue)]
     public int Steps { get; init; } = 100;
@@ -43,6 +45,7 @@ public sealed record PpoConfig
     [Range(0.0, double.MaxValue)]
     public double InitKlCoef { get; init; } = 0.01;
     /// <summary>Adaptive KL target; null = fixed β (OpenRLHF kl_target = None).</summary>
+    [Range(0.0, double.MaxValue, MinimumIsExclusive = true)]
     public double? KlTarget { get; init; }
     /// <summary>Horizon of the adaptive controller in samples (OpenRLHF kl_horizon = 10000; Ziegler et al.).</summary>
     [Range(1, int.MaxValue)]
@@ -77,6 +80,7 @@ public sealed record PpoConfig
     [Range(0.0, double.MaxValue)]
     public double PtxCoef { get; init; } = 0.05;
     /// <summary>EMA of the actor's weights (OpenRLHF ema_beta = 0.992); null = off.</summary>
+    [Range(0.0, 1.0)]
     public double? EmaBeta { get; init; }
 
     public CriticKind Critic { get; init; } = CriticKind.SeparateFromRewardModel;
@@ -84,12 +88,4 @@ public sealed record PpoConfig
     public OptimizerConfig ActorOptimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Cosine };
     /// <summary>Critic learning rate (OpenRLHF critic_learning_rate = 9e-6).</summary>
     public OptimizerConfig CriticOptimizer { get; init; } = new() { LearningRate = 9e-6, Schedule = ScheduleKind.Cosine };
-    [Range(0, int.MaxValue)]
-    public int SaveEvery { get; init; } = 10;
-    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
-    [Range(1, int.MaxValue)]
-    public int KeepLast { get; init; } = 2;
-    public ulong Seed { get; init; } = 42;
-    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
-    public LoraConfig? Lora { get; init; }
 }

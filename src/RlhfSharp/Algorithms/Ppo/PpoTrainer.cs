@@ -69,25 +69,16 @@ public sealed class PpoTrainer
         if (Ema is not null) modules["ema"] = Ema;
         var optimizers = new Dictionary<string, Optimizer> { ["policy"] = actorOpt };
         if (criticOpt is not null) optimizers["critic"] = criticOpt;
-        int start = 0;
-        if (state?.SavedStep is int saved)
+        var loop = new StepLoop
         {
-            state.Load(modules, optimizers);
-            kl.Restore(state.SavedExtra?["kl_coef"]?.GetValue<double>() ?? config.InitKlCoef);
-            start = saved;
-        }
-
-        var last = new Dictionary<string, double>();
-        int stepsPerEpoch = Math.Max(1, prompts.Count / batch);
-        for (int step = start; step < config.Steps; step++)
+            Stage = "ppo", TotalSteps = config.Steps, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
+            Modules = modules, Optimizers = optimizers,
+            SaveExtra = () => new JsonObject { ["kl_coef"] = kl.Coef },
+            RestoreExtra = extra => kl.Restore(extra?["kl_coef"]?.GetValue<double>() ?? config.InitKlCoef),
+        };
+        var last = loop.Run((step, row) =>
         {
-            if (DataParallel.AnyCancelled(cancel))
-            {
-                state?.Save(step, modules, optimizers, new JsonObject { ["kl_coef"] = kl.Coef });
-                throw new OperationCanceledException(cancel);
-            }
-            var order = SeededOrder.Permutation(prompts.Count, config.Seed + (ulong)(step / stepsPerEpoch));
-            var chosen = Enumerable.Range((step % stepsPerEpoch) * batch, batch).Select(i => prompts[order[i % prompts.Count]]).ToList();
+            var chosen = SeededOrder.OnlineBatch(prompts, batch, step, config.Seed);
 
             var clock = Stopwatch.StartNew();
             using var _ = NewDisposeScope();
@@ -134,7 +125,6 @@ public sealed class PpoTrainer
             kl.Update(stats["kl"], chosen.Count);
             if (Ema is not null) UpdateEma(config.EmaBeta!.Value);
 
-            var row = new Dictionary<string, double> { ["step"] = step + 1 };
             foreach (var (k, v) in stats) row[k] = v;
             foreach (var (k, v) in sums) row[k] = v / Math.Max(1, updates);
             foreach (var (k, v) in extra ?? new Dictionary<string, double>()) row[k] = v;
@@ -143,12 +133,7 @@ public sealed class PpoTrainer
             row["lr_actor"] = actorOpt.LearningRate;
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = stats["response_length"] * chosen.Count / Math.Max(1e-9, generateSeconds);
-            Metrics?.Write(row);
-            Progress?.Report(new TrainingProgress("ppo", step + 1, config.Steps, row));
-            last = row;
-            if (state is not null && config.SaveEvery > 0 && (step + 1) % config.SaveEvery == 0 && step + 1 < config.Steps)
-                state.Save(step + 1, modules, optimizers, new JsonObject { ["kl_coef"] = kl.Coef });
-        }
+        }, cancel);
         policy.eval(); critic?.eval();
         return last;
     }
@@ -209,7 +194,11 @@ public sealed class PpoTrainer
         double share = global > 0 ? local / global : 0;
 
         Tensor? actorLoss = null;
-        var metrics = new double[7]; // policy_loss, value_loss, clipfrac, approx_kl, entropy, value_clipfrac, ptx_loss
+        // Each weighted by this rank's share of the minibatch (ptx_loss: the rank's own), so the sums over the ranks are the minibatch's.
+        var metrics = new Dictionary<string, double>
+        {
+            ["policy_loss"] = 0, ["value_loss"] = 0, ["clipfrac"] = 0, ["approx_kl"] = 0, ["entropy"] = 0, ["value_clipfrac"] = 0, ["ptx_loss"] = 0,
+        };
         List<Tensor>? hidden = null;
         Tensor? seq = null, attention = null, positions = null, mask = null;
         if (rows.Length > 0)
@@ -222,10 +211,10 @@ public sealed class PpoTrainer
             var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction);
             var entropy = MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits).narrow(1, p - 1, n), mask);
             actorLoss = pol.Loss * share;
-            metrics[0] = pol.Loss.item<float>() * share;
-            metrics[2] = pol.ClipFraction.item<float>() * share;
-            metrics[3] = pol.ApproxKl.item<float>() * share;
-            metrics[4] = entropy.item<float>() * share;
+            metrics["policy_loss"] = pol.Loss.item<float>() * share;
+            metrics["clipfrac"] = pol.ClipFraction.item<float>() * share;
+            metrics["approx_kl"] = pol.ApproxKl.item<float>() * share;
+            metrics["entropy"] = entropy.item<float>() * share;
         }
 
         if (config.PtxCoef > 0 && ptx.Count > 0)
@@ -240,7 +229,7 @@ public sealed class PpoTrainer
                 var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
                 var ptxLoss = -(lp * lm).sum() / ptxTokens;
                 actorLoss = actorLoss is null ? config.PtxCoef * ptxLoss : actorLoss + config.PtxCoef * ptxLoss;
-                metrics[6] = ptxLoss.item<float>();
+                metrics["ptx_loss"] = ptxLoss.item<float>();
             }
         }
 
@@ -252,8 +241,8 @@ public sealed class PpoTrainer
                 var values = valueHead.forward(hidden![^1]).narrow(1, p - 1, n);
                 var value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask!, config.ValueClip, config.Reduction);
                 actorLoss = actorLoss! + config.ValueCoef * value.Loss * share;
-                metrics[1] = value.Loss.item<float>() * share;
-                metrics[5] = value.ClipFraction.item<float>() * share;
+                metrics["value_loss"] = value.Loss.item<float>() * share;
+                metrics["value_clipfrac"] = value.ClipFraction.item<float>() * share;
             }
             actorLoss?.backward();
             result["grad_norm_actor"] = actorOpt.Apply();
@@ -267,20 +256,15 @@ public sealed class PpoTrainer
                 var values = critic!.TokenScores(seq!, attention!, positions!).select(2, 0).narrow(1, p - 1, n);
                 var value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask!, config.ValueClip, config.Reduction);
                 (value.Loss * share).backward();
-                metrics[1] = value.Loss.item<float>() * share;
-                metrics[5] = value.ClipFraction.item<float>() * share;
+                metrics["value_loss"] = value.Loss.item<float>() * share;
+                metrics["value_clipfrac"] = value.ClipFraction.item<float>() * share;
             }
             result["grad_norm_critic"] = criticOpt!.Apply();
         }
         // Every rank gets the same numbers, so early stopping on approx_kl stops them all at the same update.
         if (DataParallel.World is not null) metrics = DataParallel.Sum(metrics);
-        result["policy_loss"] = metrics[0];
-        result["value_loss"] = metrics[1];
-        result["clipfrac"] = metrics[2];
-        result["approx_kl"] = metrics[3];
-        result["entropy"] = metrics[4];
-        result["value_clipfrac"] = metrics[5];
-        if (config.PtxCoef > 0 && ptx.Count > 0) result["ptx_loss"] = metrics[6];
+        if (!(config.PtxCoef > 0 && ptx.Count > 0)) metrics.Remove("ptx_loss");
+        foreach (var (k, v) in metrics) result[k] = v;
         return result;
     }
 

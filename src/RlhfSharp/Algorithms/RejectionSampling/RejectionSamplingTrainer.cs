@@ -24,28 +24,22 @@ public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, 
     public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, StageState? state = null, CancellationToken cancel = default)
     {
         if (prompts.Count == 0) throw new RlhfException("rejection sampling: no prompts.");
-        var last = new Dictionary<string, double>();
-        var checkpoint = new RoundCheckpoint(state, policy);
-        for (int round = checkpoint.Resume(); round < config.Iterations; round++)
+        var loop = new RoundLoop { Stage = "rs", Rounds = config.Iterations, Policy = policy, State = state, Metrics = Metrics, Progress = Progress };
+        return loop.Run((round, row) =>
         {
-            cancel.ThrowIfCancellationRequested();
             var clock = Stopwatch.StartNew();
             var chosen = SeededOrder.Subset(prompts, config.PromptsPerIteration, config.Seed + (ulong)round);
             var (picks, meanReward, meanBest) = SampleAndSelect(chosen, round, cancel);
             double sampleSeconds = clock.Elapsed.TotalSeconds;
             var sft = new SftTrainer(policy, config.Sft with { Seed = config.Seed + (ulong)round }, padId, eosId);
             var sftResult = sft.Train(picks, [], cancel: cancel);
-            last = new Dictionary<string, double>
-            {
-                ["iteration"] = round + 1, ["reward_mean"] = meanReward, ["reward_best_mean"] = meanBest,
-                ["selected"] = picks.Count, ["time_sample"] = sampleSeconds, ["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds,
-            };
-            foreach (var (k, v) in sftResult) last["sft_" + k] = v;
-            checkpoint.Save(round + 1);
-            Metrics?.Write(last);
-            Progress?.Report(new TrainingProgress("rs", round + 1, config.Iterations, last));
-        }
-        return last;
+            row["reward_mean"] = meanReward;
+            row["reward_best_mean"] = meanBest;
+            row["selected"] = picks.Count;
+            row["time_sample"] = sampleSeconds;
+            row["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds;
+            foreach (var (k, v) in sftResult) row["sft_" + k] = v;
+        }, cancel);
     }
 
     /// <summary>n samples per prompt in one left-padded batch; the best of each prompt becomes an SFT example.</summary>

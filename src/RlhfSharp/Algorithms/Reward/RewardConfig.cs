@@ -1,11 +1,10 @@
 using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Lora;
 using RlhfSharp.Training;
 
 namespace RlhfSharp.Algorithms.Reward;
 
 /// <summary>Reward-model training on rankings. Defaults follow InstructGPT (Ouyang et al. 2022, §3.5, App. C.2) and OpenRLHF's train_rm.</summary>
-public sealed record RewardConfig
+public sealed record RewardConfig : StageConfig
 {
     /// <summary>One epoch: InstructGPT found RMs overfit after one pass over the comparisons (§3.5); OpenRLHF max_epochs = 1.</summary>
     [Range(1, int.MaxValue)]
@@ -23,12 +22,4 @@ public sealed record RewardConfig
     public double CenteringCoef { get; init; } = 0.0;
     /// <summary>Shift the RM so SFT demonstrations score 0 on average (InstructGPT §3.5).</summary>
     public bool NormalizeOnDemonstrations { get; init; } = true;
-    [Range(0, int.MaxValue)]
-    public int SaveEvery { get; init; } = 50;
-    /// <summary>How many of the newest checkpoints stay on disk (HF Trainer's save_total_limit); 2 leaves a fallback should the newest be damaged.</summary>
-    [Range(1, int.MaxValue)]
-    public int KeepLast { get; init; } = 2;
-    public ulong Seed { get; init; } = 42;
-    /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
-    public LoraConfig? Lora { get; init; }
 }

@@ -21,20 +21,17 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
         int stepsPerEpoch = (train.Count + config.PromptsPerBatch - 1) / config.PromptsPerBatch;
         int total = stepsPerEpoch * config.Epochs;
         using var optimizer = new Optimizer(model.parameters(), config.Optimizer, total);
-        var modules = new Dictionary<string, nn.Module> { ["reward"] = model };
-        var optimizers = new Dictionary<string, Optimizer> { ["reward"] = optimizer };
-        int start = 0;
-        if (state?.SavedStep is int saved) { state.Load(modules, optimizers); start = saved; }
-
+        var loop = new StepLoop
+        {
+            Stage = "rm", TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
+            Modules = new Dictionary<string, nn.Module> { ["reward"] = model }, Optimizers = new Dictionary<string, Optimizer> { ["reward"] = optimizer },
+            StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
+        };
         model.train();
         var clock = Stopwatch.StartNew();
-        for (int step = start; step < total; step++)
+        loop.Run((step, row) =>
         {
-            if (DataParallel.AnyCancelled(cancel)) { state?.Save(step, modules, optimizers); throw new OperationCanceledException(cancel); }
-            var order = SeededOrder.Permutation(train.Count, config.Seed + (ulong)(step / stepsPerEpoch));
-            var groups = Enumerable.Range((step % stepsPerEpoch) * config.PromptsPerBatch, config.PromptsPerBatch)
-                .Where(i => i < train.Count).Select(i => train[order[i]]).ToList();
-            Dictionary<string, double> row;
+            var groups = SeededOrder.EpochBatch(train.Count, config.PromptsPerBatch, step, config.Seed).Select(i => train[i]).ToList();
             using (NewDisposeScope())
             {
                 // Each rank's loss is its shard's sum over the step's group count: the ranks' gradients add up to the step's.
@@ -44,21 +41,16 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
                 // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
                 var s = DataParallel.Sum(loss?.item<float>() ?? 0, correct, pairs, bestSum, mine.Sum(g => g.Sequences.Count));
                 double gradNorm = optimizer.Apply(s[0]);
-                row = new Dictionary<string, double>
-                {
-                    ["step"] = step + 1, ["loss"] = s[0], ["accuracy"] = s[1] / Math.Max(1, s[2]), ["reward_best_mean"] = s[3] / groups.Count,
-                    ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate,
-                    ["sequences_per_s"] = s[4] / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
-                };
+                row["loss"] = s[0];
+                row["accuracy"] = s[1] / Math.Max(1, s[2]);
+                row["reward_best_mean"] = s[3] / groups.Count;
+                row["grad_norm"] = gradNorm;
+                row["skipped_steps"] = optimizer.SkippedSteps;
+                row["lr"] = optimizer.LearningRate;
+                row["sequences_per_s"] = s[4] / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
             }
             clock.Restart();
-            if (eval.Count > 0 && ((step + 1) % stepsPerEpoch == 0 || step + 1 == total))
-                foreach (var (k, v) in Evaluate(eval)) row[k] = v;
-            Metrics?.Write(row);
-            Progress?.Report(new TrainingProgress("rm", step + 1, total, row));
-            if (state is not null && config.SaveEvery > 0 && (step + 1) % config.SaveEvery == 0 && step + 1 < total)
-                state.Save(step + 1, modules, optimizers);
-        }
+        }, cancel);
         model.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
     }

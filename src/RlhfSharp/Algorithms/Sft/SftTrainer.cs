@@ -28,20 +28,18 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         int stepsPerEpoch = (examples.Count + perStep - 1) / perStep;
         int total = stepsPerEpoch * config.Epochs;
         using var optimizer = new Optimizer(model.parameters(), config.Optimizer, total);
-        var modules = new Dictionary<string, nn.Module> { ["policy"] = model };
-        var optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer };
-        int start = 0;
-        if (state?.SavedStep is int saved) { state.Load(modules, optimizers); start = saved; }
-
+        var loop = new StepLoop
+        {
+            Stage = "sft", TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
+            Modules = new Dictionary<string, nn.Module> { ["policy"] = model }, Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
+            StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
+        };
         model.train();
         var device = model.model.embed_tokens.weight!.device;
         var clock = Stopwatch.StartNew();
-        for (int step = start; step < total; step++)
+        loop.Run((step, row) =>
         {
-            if (DataParallel.AnyCancelled(cancel)) { state?.Save(step, modules, optimizers); throw new OperationCanceledException(cancel); }
-            int epoch = step / stepsPerEpoch;
-            var order = SeededOrder.Permutation(examples.Count, config.Seed + (ulong)epoch);
-            var indices = Enumerable.Range((step % stepsPerEpoch) * perStep, perStep).Where(i => i < examples.Count).Select(i => order[i]).ToList();
+            var indices = SeededOrder.EpochBatch(examples.Count, perStep, step, config.Seed);
             double targets = indices.Sum(i => examples[i].LossMask.Skip(1).Count(m => m));
             // The normaliser counts the whole step (every rank's shard), so each rank's gradient is its share of the step's.
             var mine = DataParallel.Shard(indices);
@@ -61,19 +59,14 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
             // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
             var summed = DataParallel.Sum(lossSum, tokens);
             double gradNorm = optimizer.Apply(summed[0]);
-            var row = new Dictionary<string, double>
-            {
-                ["step"] = step + 1, ["epoch"] = (double)(step + 1) / stepsPerEpoch, ["loss"] = summed[0] / Math.Max(1, targets),
-                ["grad_norm"] = gradNorm, ["skipped_steps"] = optimizer.SkippedSteps, ["lr"] = optimizer.LearningRate, ["tokens_per_s"] = summed[1] / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
-            };
+            row["epoch"] = (double)(step + 1) / stepsPerEpoch;
+            row["loss"] = summed[0] / Math.Max(1, targets);
+            row["grad_norm"] = gradNorm;
+            row["skipped_steps"] = optimizer.SkippedSteps;
+            row["lr"] = optimizer.LearningRate;
+            row["tokens_per_s"] = summed[1] / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
             clock.Restart();
-            if (eval.Count > 0 && ((step + 1) % stepsPerEpoch == 0 || step + 1 == total))
-                foreach (var (k, v) in Evaluate(eval)) row[k] = v;
-            Metrics?.Write(row);
-            Progress?.Report(new TrainingProgress("sft", step + 1, total, row));
-            if (state is not null && config.SaveEvery > 0 && (step + 1) % config.SaveEvery == 0 && step + 1 < total)
-                state.Save(step + 1, modules, optimizers);
-        }
+        }, cancel);
         model.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
     }

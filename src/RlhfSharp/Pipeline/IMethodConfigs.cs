@@ -1,0 +1,20 @@
+using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.OnlineDpo;
+using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Algorithms.Preference;
+using RlhfSharp.Algorithms.RejectionSampling;
+
+namespace RlhfSharp.Pipeline;
+
+/// <summary>
+/// The config sections the alignment methods read, shared by the stage commands' <see cref="StageRecipe"/> and
+/// <c>rlhf pipeline</c>'s <see cref="PipelineConfig"/>, so one <see cref="MethodTable"/> serves both.
+/// </summary>
+public interface IMethodConfigs
+{
+    PpoConfig Ppo { get; }
+    DpoConfig Dpo { get; }
+    GroupRlConfig Grpo { get; }
+    RejectionSamplingConfig Rs { get; }
+    OnlineDpoConfig OnlineDpo { get; }
+}

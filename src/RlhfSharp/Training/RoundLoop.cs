@@ -1,0 +1,37 @@
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Training;
+
+/// <summary>
+/// The loop of the methods that train in rounds (rejection sampling, online DPO): each round samples with the current
+/// policy and trains a fresh inner trainer on what it picked; after it, the policy is saved (<see cref="RoundCheckpoint"/>),
+/// the round's row written and reported. The round supplies its body and fills the row (the loop puts <c>iteration</c>
+/// first).
+/// </summary>
+public sealed class RoundLoop
+{
+    public required string Stage { get; init; }
+    public required int Rounds { get; init; }
+    public required nn.Module Policy { get; init; }
+    public StageState? State { get; init; }
+    public MetricsLog? Metrics { get; init; }
+    public IProgress<TrainingProgress>? Progress { get; init; }
+
+    /// <summary>Runs the rounds not done yet; returns the last round's row (empty when none ran).</summary>
+    public Dictionary<string, double> Run(Action<int, Dictionary<string, double>> round, CancellationToken cancel)
+    {
+        var last = new Dictionary<string, double>();
+        var checkpoint = new RoundCheckpoint(State, Policy);
+        for (int r = checkpoint.Resume(); r < Rounds; r++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var row = new Dictionary<string, double> { ["iteration"] = r + 1 };
+            round(r, row);
+            last = row;
+            checkpoint.Save(r + 1);
+            Metrics?.Write(row);
+            Progress?.Report(new TrainingProgress(Stage, r + 1, Rounds, row));
+        }
+        return last;
+    }
+}
