@@ -10,7 +10,7 @@ public static class ChatCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "HF folder, llama2.c .bin, or built-in name.", DefaultValueFactory = _ => "stories260k" };
+        var model = new Option<string>("--model", "-m") { Description = "Hub id (org/name[@revision]), HF folder, llama2.c .bin, or built-in name.", DefaultValueFactory = _ => "stories260k" };
         var template = new Option<string?>("--chat-template") { Description = $"Template name ({string.Join(", ", ChatTemplate.Names)}); default: the model's tokenizer_config.json, else plain." };
         var system = new Option<string?>("--system") { Description = "System prompt." };
         var dtype = DtypeOption.Create();

@@ -8,7 +8,7 @@ public static class ConvertCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "HF folder, llama2.c .bin, or built-in name.", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "Hub id (org/name[@revision]), HF folder, llama2.c .bin, or built-in name.", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Folder to write (config.json, model.safetensors, tokenizer files).", Required = true };
         var bf16 = new Option<bool>("--bf16") { Description = "Store weights as BF16 instead of F32." };
         var command = new Command("convert", "Write a model (llama2.c or HF) as a Hugging Face folder that transformers loads.") { model, output, bf16 };

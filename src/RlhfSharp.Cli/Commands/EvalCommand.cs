@@ -101,6 +101,7 @@ public static class EvalCommand
     /// <summary>Prompt/completion (or prompt/reference) rows give references; prompt-only rows do not.</summary>
     static (List<string> Prompts, List<string>? References) ReadData(string path, int limit)
     {
+        path = RlhfSharp.Hub.HubResolver.FromEnvironment().ResolveFile(path); // hf://datasets/...: the cached copy
         if (!File.Exists(path)) throw new RlhfException($"{path}: file not found.");
         IEnumerable<T> Take<T>(IReadOnlyList<T> xs) => limit > 0 ? xs.Take(limit) : xs;
         foreach (var map in new[] { new FieldMap { CompletionField = "reference" }, FieldMap.None })

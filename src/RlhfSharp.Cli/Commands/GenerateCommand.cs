@@ -12,7 +12,7 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "HF folder, llama2.c .bin, or built-in name (stories260k).", DefaultValueFactory = _ => "stories260k" };
+        var model = new Option<string>("--model", "-m") { Description = "Hub id (org/name[@revision]), HF folder, llama2.c .bin, or built-in name (stories260k).", DefaultValueFactory = _ => "stories260k" };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "Prompt text (BOS is added for LLaMA-family models)." };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "Comma-separated token ids, used exactly as given (no BOS added)." };
         var prompts = new Option<string?>("--prompts") { Description = "File of prompts: .txt (one per line) or .jsonl (field \"prompt\")." };

@@ -10,7 +10,7 @@ public static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "HF folder, llama2.c .bin, or built-in name (stories260k).", DefaultValueFactory = _ => "stories260k" };
+        var model = new Option<string>("--model", "-m") { Description = "Hub id (org/name[@revision]), HF folder, llama2.c .bin, or built-in name (stories260k).", DefaultValueFactory = _ => "stories260k" };
         var urls = new Option<string>("--urls") { Description = "Addresses to listen on, ';'-separated.", DefaultValueFactory = _ => "http://127.0.0.1:8000" };
         var apiKey = new Option<string?>("--api-key") { Description = "Require 'Authorization: Bearer KEY' on every request (default: env RLHF_API_KEY, else none)." };
         var template = new Option<string?>("--chat-template") { Description = $"Template name ({string.Join(", ", ChatTemplate.Names)}); default: the model's tokenizer_config.json, else plain." };

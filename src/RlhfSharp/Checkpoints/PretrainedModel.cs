@@ -16,7 +16,10 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
         ["stories260k"] = System.IO.Path.Combine("models", "stories260K", "stories260K.bin"),
     };
 
-    /// <summary>Turns a built-in name into its path; anything else is returned as given.</summary>
+    /// <summary>
+    /// Turns what follows <c>--model</c> into a local path: a built-in name, an existing file or folder, else a Hub id
+    /// <c>org/name[@revision]</c> found in the Hugging Face cache or downloaded into it.
+    /// </summary>
     public static string Resolve(string spec)
     {
         if (BuiltIn.TryGetValue(spec, out var relative))
@@ -26,7 +29,13 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
             return path;
         }
         if (Directory.Exists(spec) || File.Exists(spec)) return spec;
-        throw new RlhfException($"model '{spec}' not found: give a Hugging Face folder, a llama2.c .bin file, or a built-in name ({string.Join(", ", BuiltIn.Keys)}).");
+        // Then the Hugging Face cache, then a download (Hub/HubResolver.cs).
+        if (Hub.HubRepo.TryParse(spec) is { } repo)
+        {
+            try { return Hub.HubResolver.FromEnvironment().ResolveModel(repo); }
+            catch (RlhfException e) { throw new RlhfException($"{e.Message} (No local file or folder '{spec}' exists either.)"); }
+        }
+        throw new RlhfException($"model '{spec}' not found: give a Hub id (org/name[@revision]), a Hugging Face folder, a llama2.c .bin file, or a built-in name ({string.Join(", ", BuiltIn.Keys)}).");
     }
 
     /// <summary>Loads the model and tokenizer <paramref name="spec"/> names.</summary>

@@ -8,7 +8,7 @@ namespace RlhfSharp.Data;
 /// <see cref="FieldMap"/> renames columns. A malformed row is an <see cref="RlhfException"/> whose message starts
 /// with "file:line:" and gives the reason; with <c>skipInvalid</c> it is skipped and counted in
 /// <see cref="LoadResult{T}.Skipped"/> instead. File-level problems (missing file, unknown extension, a .json that
-/// is not a list) always throw.
+/// is not a list) always throw. A path <c>hf://datasets/org/name[@revision]/file</c> is read from the Hub (<see cref="Hub.HubResolver"/>).
 /// </summary>
 public static class DatasetLoader
 {
@@ -100,7 +100,8 @@ public static class DatasetLoader
         var map = fieldMap ?? FieldMap.None;
         var records = new List<T>();
         int skipped = 0;
-        foreach (var raw in DatasetReader.Read(path))
+        // hf://datasets/org/name/path: the Hugging Face cache's copy, downloaded first if need be.
+        foreach (var raw in DatasetReader.Read(Hub.HubResolver.FromEnvironment().ResolveFile(path)))
         {
             string? error = raw.Error;
             if (error is null)

@@ -204,6 +204,7 @@ public static class PeftAdapter
         if (Directory.Exists(written) || File.Exists(written)) return written;
         string beside = Path.Combine(dir, written);
         if (Directory.Exists(beside) || File.Exists(beside)) return beside;
+        if (Hub.HubRepo.TryParse(written) is { } repo) return Hub.HubResolver.FromEnvironment().ResolveModel(repo);
         throw new RlhfException($"{Path.Combine(dir, ConfigFile)}: base model '{written}' not found (base_model_name_or_path); pass the base explicitly.");
     }
 
