@@ -40,6 +40,8 @@ public sealed class TokenizeCliTests : IDisposable
     {
         var r = RlhfProcess.Run("tokenize");
         Assert.Equal(1, r.ExitCode);
-        Assert.StartsWith("error: give exactly one of --text or --file", r.Stderr);
+        // The CLI's stderr opens with its oneMKL status line (issue #17); the problem itself is one error line.
+        Assert.Single(r.Stderr.Split('\n'), l => l.StartsWith("error: give exactly one of --text or --file"));
+        Assert.DoesNotContain("Exception", r.Stderr);
     }
 }

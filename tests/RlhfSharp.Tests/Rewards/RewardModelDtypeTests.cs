@@ -36,8 +36,10 @@ public sealed class RewardModelDtypeTests : IDisposable
         using var bf16 = HuggingFaceCheckpoint.LoadScoreModel(rmDir, ScalarType.BFloat16);
         using var f32 = HuggingFaceCheckpoint.LoadScoreModel(rmDir);
         using var _ = no_grad();
-        var want = bf16.Rewards(batch.Sequences, batch.AttentionMask).to(ScalarType.Float32).data<float>().ToArray();
-        var full = f32.Rewards(batch.Sequences, batch.AttentionMask).data<float>().ToArray();
+        // Scored on the form the reward model was trained on: every rollout ends in EOS (RewardModelInput).
+        var (eosIds, eosMask) = RewardModelInput.OfRollouts(batch, m.Tokenizer.EosId!.Value, m.Tokenizer.EosIds);
+        var want = bf16.Rewards(eosIds, eosMask).to(ScalarType.Float32).data<float>().ToArray();
+        var full = f32.Rewards(eosIds, eosMask).data<float>().ToArray();
         Assert.Equal(want, scores);
         Assert.NotEqual(full, scores); // so the test would fail if the key were ignored
     }
