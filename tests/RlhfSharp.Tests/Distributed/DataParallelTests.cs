@@ -103,8 +103,22 @@ public sealed class DataParallelTests(TwoRankRuns runs, ITestOutputHelper output
         }
         var (s1, s2) = runs.Seconds[stage];
         output.WriteLine($"{stage}: max |w1 − w2| = {diff:E2}, training moved weights by up to {moved:E2}; {s1:F1} s one rank, {s2:F1} s two ranks");
-        Assert.True(diff < 5e-5, $"{stage}: weights differ by {diff:E2}");
-        if (!double.IsNaN(moved)) Assert.True(moved > 10 * diff, $"{stage}: training moved the weights by only {moved:E2} (rank difference {diff:E2})");
+        // AdamW divides each element's step by its own gradient scale, so an element whose gradient is rounding noise
+        // (|g| near eps) can step by up to the learning rate (1e-4) in either direction when two ranks sum in another
+        // order: measured 7.6e-5 on one element of the dpo run on an Intel machine, 1.2e-5 on AMD, every other element
+        // within 1e-5. So the element bound is below one step (lr), and the whole update must agree to 1%: a missing
+        // all-reduce or a wrong shard weight moves the update by O(1), far past either bound.
+        Assert.True(diff < 1e-4, $"{stage}: weights differ by {diff:E2}, more than one AdamW step (lr 1e-4)");
+        if (stage is not "sft" and not "rm")
+        {
+            var start = SafeTensors.Load(Path.Combine(runs.OneProcess, "sft", "checkpoint", "model.safetensors"));
+            double Squares(Func<string, TorchSharp.torch.Tensor> f) => a.Keys.Sum(k => f(k).square().sum().item<float>());
+            double relative = Math.Sqrt(Squares(k => a[k] - b[k]) / Squares(k => a[k] - start[k]));
+            output.WriteLine($"{stage}: |update(1) − update(2)| / |update(1)| = {relative:E2}");
+            Assert.True(relative < 1e-2, $"{stage}: the two-rank update differs from one rank's by {relative:P2}");
+            Assert.True(moved > 1e-5, $"{stage}: training moved the weights by only {moved:E2}");
+        }
+        else Assert.True(diff < 5e-5, $"{stage}: weights differ by {diff:E2}");
     }
 
     [SkippableTheory]
