@@ -60,6 +60,8 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
         bool useCache = true, List<Tensor>? stepLogits = null, Action<int, int>? onToken = null, CancellationToken cancel = default)
     {
         o.Validate();
+        if (o.RepetitionPenalty != 1.0 || o.PresencePenalty != 0 || o.FrequencyPenalty != 0 || o.TopLogprobs is not null)
+            throw new RlhfException("repetition, presence and frequency penalties and top_logprobs are not supported for encoder-decoder models yet.");
         int b = (int)inputIds.shape[0], maxNew = o.MaxNewTokens;
         var device = inputIds.device;
         var dtype = model.shared.weight!.dtype;
