@@ -68,33 +68,8 @@ public sealed class Seq2SeqSftTrainer(T5ForConditionalGeneration model, SftConfi
 
     /// <summary>Log-probabilities of every target token (B, Tt), 0 at padding: encoder over the prompts, decoder over the
     /// targets shifted right.</summary>
-    public Tensor TargetLogprobs(IReadOnlyList<Seq2SeqExample> batch)
-    {
-        var device = model.shared.weight!.device;
-        var (ids, mask) = RightPad(batch.Select(e => e.PromptIds).ToList(), padId, device);
-        var (labels, labelMask) = RightPad(batch.Select(e => e.TargetIds).ToList(), -100, device);
-        var logits = model.Forward(ids, mask, model.ShiftRight(labels));
-        var logprobs = TokenLogprobsAt(logits, labels.clamp_min(0));
-        return logprobs * labelMask;
-    }
-
-    static Tensor TokenLogprobsAt(Tensor logits, Tensor labels) =>
-        logits.to(ScalarType.Float32).log_softmax(-1).gather(2, labels.unsqueeze(-1)).squeeze(-1);
-
-    static (Tensor Ids, Tensor Mask) RightPad(IReadOnlyList<int[]> rows, long pad, Device device)
-    {
-        int width = rows.Max(r => r.Length);
-        var ids = new long[rows.Count * width];
-        var mask = new long[rows.Count * width];
-        for (int i = 0; i < rows.Count; i++)
-            for (int j = 0; j < width; j++)
-            {
-                bool real = j < rows[i].Length;
-                ids[i * width + j] = real ? rows[i][j] : pad;
-                mask[i * width + j] = real ? 1 : 0;
-            }
-        return (tensor(ids, [rows.Count, width], device: device), tensor(mask, [rows.Count, width], device: device));
-    }
+    public Tensor TargetLogprobs(IReadOnlyList<Seq2SeqExample> batch) =>
+        Seq2SeqLogprobs.Of(model, batch.Select(e => e.PromptIds).ToList(), batch.Select(e => e.TargetIds).ToList(), padId).Logprobs;
 
     /// <summary>Mean negative log-likelihood per target token and its perplexity (each rank scores its shard).</summary>
     public Dictionary<string, double> Evaluate(IReadOnlyList<Seq2SeqExample> eval)
