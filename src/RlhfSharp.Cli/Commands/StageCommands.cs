@@ -60,6 +60,22 @@ public static class StageCommands
             if (state.SavedStep is not null && File.Exists(recipeFile) && Recipe.FirstDifference(File.ReadAllText(recipeFile), resolved) is string key)
                 throw new RlhfException($"{recipeFile}: the stopped run was trained with a different '{key}': resume with the same recipe and --set values (a resumed run must repeat the uninterrupted one), or start a new --out.");
             Durable.CheckWritable(state.Dir);
+            if (name == "sft" && PretrainedSeq2SeqModel.IsSeq2Seq(config.Model))
+            {
+                // An encoder-decoder (T5) trains on (prompt, target) pairs: Pipeline/Seq2SeqSftStage.cs.
+                using var seq2seq = PretrainedSeq2SeqModel.Load(config.Model);
+                var numbers = WithIntactCheckpoint(state, () => ConsoleProgress.Run((progress, log, cancel) =>
+                {
+                    var started = DateTime.UtcNow;
+                    var n = Seq2SeqSftStage.Run(config, seq2seq, state, new FirstReport(progress, () => { if (DataParallel.IsRoot) Durable.WriteAllText(recipeFile, resolved); }), Console.Error.WriteLine, cancel);
+                    n["seconds"] = (DateTime.UtcNow - started).TotalSeconds;
+                    state.MarkDone(n);
+                    return n;
+                }));
+                foreach (var (k, v) in numbers) Console.WriteLine($"{k}: {Recipe.Format(v)}");
+                Console.WriteLine($"checkpoint: {state.CheckpointDir}");
+                return 0;
+            }
             using var model = PretrainedModel.Load(config.Model);
             var result = WithIntactCheckpoint(state, () => ConsoleProgress.Run((progress, log, cancel) =>
             {

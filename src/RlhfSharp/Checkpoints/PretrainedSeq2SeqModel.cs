@@ -32,5 +32,12 @@ public sealed record PretrainedSeq2SeqModel(T5ForConditionalGeneration Model, IT
         return Tokenizer is HfTokenizer { AddEosToken: true, EosId: int eos } ? [.. ids, eos] : ids;
     }
 
+    /// <summary>Copies this model's tokenizer files into <paramref name="dir"/> (a checkpoint being saved).</summary>
+    public void WriteTokenizerFiles(string dir)
+    {
+        foreach (var name in new[] { "tokenizer.json", "spiece.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json" })
+            if (File.Exists(System.IO.Path.Combine(Path, name))) File.Copy(System.IO.Path.Combine(Path, name), System.IO.Path.Combine(dir, name));
+    }
+
     public void Dispose() => Model.Dispose();
 }

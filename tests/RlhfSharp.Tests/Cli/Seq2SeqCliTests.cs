@@ -59,4 +59,23 @@ public sealed class Seq2SeqCliTests : IDisposable
         Assert.Equal(expected["ids_with_special"]!.AsArray().Select(x => (int)x!), output["ids"]!.AsArray().Select(x => (int)x!));
         Assert.Equal("Hello</s> world</s>", (string)output["text"]!);
     }
+
+    [Fact]
+    public void Sft_on_a_t5_folder_trains_on_prompt_target_pairs_and_saves_transformers_keys()
+    {
+        var data = Path.Combine(_dir.Path, "demos.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 6).Select(i => $$"""{"prompt": "a0 b0 c{{i}}", "completion": "d0 e{{i % 3}}"}"""));
+        var run = Path.Combine(_dir.Path, "run");
+        var r = RlhfProcess.Run("sft", "--set", $"model={T5Folder()}", "--set", $"sft_data={data}", "--set", "sft.epochs=2",
+            "--set", "sft.batch_size=2", "--set", "sft.optimizer.learning_rate=0.01", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("eval_loss:", r.Stdout);
+        var checkpoint = Path.Combine(run, "sft", "checkpoint");
+        Assert.True(File.Exists(Path.Combine(checkpoint, "tokenizer.json")));
+        var keys = RlhfSharp.Checkpoints.SafeTensorsHeader.Read(Path.Combine(checkpoint, "model.safetensors")).Entries.Select(e => e.Name).Order(StringComparer.Ordinal);
+        var expected = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "t5v11_tiny_gated", "expected.json")))!["saved_keys"]!
+            .AsArray().Select(k => (string)k!).Order(StringComparer.Ordinal);
+        Assert.Equal(expected, keys);
+        Assert.True(File.Exists(Path.Combine(run, "sft", "metrics.jsonl")));
+    }
 }
