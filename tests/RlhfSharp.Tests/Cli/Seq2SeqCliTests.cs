@@ -78,4 +78,18 @@ public sealed class Seq2SeqCliTests : IDisposable
         Assert.Equal(expected, keys);
         Assert.True(File.Exists(Path.Combine(run, "sft", "metrics.jsonl")));
     }
+
+    [Fact]
+    public void Dpo_on_a_t5_folder_trains_encoder_decoder_pairs_and_raises_the_reward_margin()
+    {
+        var data = Path.Combine(_dir.Path, "pairs.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 6).Select(i => $$"""{"prompt": "a0 b0 c{{i}}", "chosen": "d0 e{{i % 3}}", "rejected": "f1 g1"}"""));
+        var run = Path.Combine(_dir.Path, "run");
+        var r = RlhfProcess.Run("dpo", "--set", $"model={T5Folder()}", "--set", $"dpo_data={data}", "--set", "dpo.epochs=3",
+            "--set", "dpo.batch_size=2", "--set", "dpo.beta=0.5", "--set", "dpo.optimizer.learning_rate=0.01", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var margin = r.Stdout.Split('\n').Single(l => l.StartsWith("eval_margin:"));
+        Assert.True(double.Parse(margin["eval_margin:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture) > 0, r.Stdout);
+        Assert.True(File.Exists(Path.Combine(run, "dpo", "checkpoint", "model.safetensors")));
+    }
 }
