@@ -107,6 +107,30 @@ public sealed class IlqlTests : IDisposable
     }
 
     [Fact]
+    public void Rlhf_generate_decodes_with_the_heads_in_the_model_folder_and_ilql_beta_zero_turns_them_off()
+    {
+        using var base_ = PretrainedModel.Load("stories260k");
+        float[] lp;
+        using (no_grad()) lp = base_.Model.Forward(tensor(Prompt.Select(x => (long)x).ToArray(), [1, Prompt.Length]), lastOnly: true).log_softmax(-1).data<float>().ToArray();
+        int a = Array.IndexOf(lp, lp.Max());
+        int k = Enumerable.Range(0, lp.Length).OrderByDescending(i => lp[i]).ElementAt(4);
+        using (var heads = AdvantageOn(k, lp[a] - lp[k] + 0.05))
+            HuggingFaceCheckpoint.Save(base_.Model, dir, writeExtras: d => { base_.WriteTokenizerFiles(d); IlqlHeadsFile.Save(heads, d, 0.001, 1.0); });
+
+        int FirstToken(params string[] extra)
+        {
+            var r = Cli.RlhfProcess.Run(["generate", "--model", dir, "--prompt-ids", string.Join(",", Prompt), "--temperature", "0", "--max-new-tokens", "1", "--json", .. extra]);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            return System.Text.Json.Nodes.JsonNode.Parse(r.Stdout.Trim())!["new_ids"]![0]!.GetValue<int>();
+        }
+        Assert.Equal(k, FirstToken());
+        Assert.Equal(a, FirstToken("--ilql-beta", "0"));
+        var plain = Cli.RlhfProcess.Run("generate", "--model", "stories260k", "--prompt-ids", "1", "--ilql-beta", "1");
+        Assert.NotEqual(0, plain.ExitCode);
+        Assert.Contains("has no ILQL heads", plain.Stderr);
+    }
+
+    [Fact]
     public void Heads_for_another_model_or_with_a_wrong_config_are_refused_naming_the_file()
     {
         using var policy = Stories();
