@@ -53,8 +53,8 @@ public static class IlqlHeadsFile
         int hidden = Number<int>(config, "hidden_size", configPath), vocab = Number<int>(config, "vocab_size", configPath);
         double beta = Number<double>(config, "beta", configPath);
         bool twoQs = config["two_qs"] is JsonValue v && v.TryGetValue(out bool b) ? b : throw new RlhfException($"{configPath}: 'two_qs' must be true or false.");
-        if (hidden != model.Config.HiddenSize || vocab != model.Config.VocabSize)
-            throw new RlhfException($"{configPath}: heads for hidden_size {hidden}, vocab_size {vocab}, but the model has {model.Config.HiddenSize} and {model.Config.VocabSize}: they do not belong together.");
+        if (hidden != model.model.OutputSize || vocab != model.Config.VocabSize)
+            throw new RlhfException($"{configPath}: heads for hidden_size {hidden}, vocab_size {vocab}, but the model has {model.model.OutputSize} and {model.Config.VocabSize}: they do not belong together.");
         var first = model.parameters().First();
         var heads = new IlqlHeads(hidden, vocab, twoQs, first.dtype);
         var saved = SafeTensors.Load(weightsPath);

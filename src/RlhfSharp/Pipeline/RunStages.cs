@@ -224,7 +224,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         if (config.Lora is not null) throw new RlhfException("ilql.lora: ILQL trains the whole model with its heads (trlX num_layers_unfrozen = -1); LoRA is not supported yet.");
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         torch.manual_seed((long)config.Seed); // the new heads start the same on every run
-        using var heads = new IlqlHeads(policy.Config.HiddenSize, policy.Config.VocabSize, config.TwoQs, policy.parameters().First().dtype);
+        using var heads = new IlqlHeads(policy.model.OutputSize, policy.Config.VocabSize, config.TwoQs, policy.parameters().First().dtype);
         var state = new StageState(Dir("ilql"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("ilql"), "metrics.jsonl"), state.SavedStep);
         var trainer = new IlqlTrainer(policy, heads, config, PadId) { Progress = Progress, Metrics = metrics };

@@ -27,8 +27,8 @@ public sealed class IlqlTrainer
     public IlqlTrainer(CausalLM policy, IlqlHeads heads, IlqlConfig config, int padId)
     {
         config.Validate("ilql");
-        if (heads.HiddenSize != policy.Config.HiddenSize || heads.VocabSize != policy.Config.VocabSize)
-            throw new RlhfException($"ILQL heads are for hidden {heads.HiddenSize}, vocab {heads.VocabSize}; the policy has {policy.Config.HiddenSize}, {policy.Config.VocabSize}.");
+        if (heads.HiddenSize != policy.model.OutputSize || heads.VocabSize != policy.Config.VocabSize)
+            throw new RlhfException($"ILQL heads are for hidden {heads.HiddenSize}, vocab {heads.VocabSize}; the policy has {policy.model.OutputSize}, {policy.Config.VocabSize}.");
         this.policy = policy;
         this.heads = heads;
         this.config = config;
@@ -112,7 +112,7 @@ public sealed class IlqlTrainer
     /// <summary>The loss of one micro-batch and its diagnostics (trlX's <c>ILQLConfig.loss</c> stats, named).</summary>
     (Tensor Loss, Dictionary<string, double> Metrics) MicroLoss(IReadOnlyList<ScoredExample> batch, IReadOnlyList<double> rewards)
     {
-        var device = policy.model.embed_tokens.weight!.device;
+        var device = policy.model.Embeddings.weight!.device;
         var dtype = heads.parameters().First().dtype;
         var b = IlqlBatch.Create(batch, rewards, padId, device, dtype);
         var hidden = new List<Tensor>();
