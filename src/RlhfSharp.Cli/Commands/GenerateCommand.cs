@@ -19,8 +19,9 @@ public static class GenerateCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object per prompt: ids, new_ids, text, logprobs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Prompts sampled together.", DefaultValueFactory = _ => 16 };
         var dtype = DtypeOption.Create();
+        var ilqlBeta = IlqlBetaOption.Create();
         var sampling = new SamplingArguments();
-        var command = new Command("generate", "Sample completions from a model with the KV-cache sampler.") { model, prompt, promptIds, prompts, json, batchSize, dtype };
+        var command = new Command("generate", "Sample completions from a model with the KV-cache sampler.") { model, prompt, promptIds, prompts, json, batchSize, dtype, ilqlBeta };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
@@ -33,6 +34,7 @@ public static class GenerateCommand
                 return GenerateSeq2Seq(r.GetValue(model)!, DtypeOption.Read(r, dtype), r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(prompts), options, batch, r.GetValue(json));
             // The memory check counts the KV cache of one batch of max_new_tokens (prompt lengths are known only after loading the tokenizer).
             using var pretrained = PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (batch, options.MaxNewTokens));
+            IlqlBetaOption.Apply(r, ilqlBeta, pretrained);
             var inputs = ReadPrompts(pretrained.EncodePrompt, r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(prompts));
             var sampler = new Sampler(pretrained.Model, pretrained.Tokenizer);
             var results = new List<Completion>();
