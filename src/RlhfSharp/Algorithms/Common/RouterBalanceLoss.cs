@@ -32,9 +32,9 @@ public static class RouterBalanceLoss
             long layers = logits.shape[0] / attentionMask.numel();
             var m = attentionMask.reshape(1, -1).expand(layers, -1).reshape(-1, 1); // (N, 1), layer-major as the logits
             var m32 = m.to(ScalarType.Float32);
-            tokensPerExpert = (picks * m32.unsqueeze(-1)).sum(0) / m32.sum();
+            tokensPerExpert = (picks * m32.unsqueeze(-1)).sum([0L]) / m32.sum();
             var mp = m.to(probs.dtype);
-            probPerExpert = (probs * mp).sum(0) / mp.sum();
+            probPerExpert = (probs * mp).sum([0L]) / mp.sum();
         }
         return (tokensPerExpert * probPerExpert.unsqueeze(0)).sum() * numExperts;
     }
