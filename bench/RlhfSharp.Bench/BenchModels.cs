@@ -11,7 +11,10 @@ static class BenchModels
         "stories260k" => Llama2cCheckpoint.LoadCausalLM(Stories260KPath()),
         "gpt2" => new CausalLM(Gpt2Small),
         "llama45m" => new CausalLM(Llama45M),
-        _ => throw new ArgumentException($"unknown model '{name}' (stories260k, gpt2, llama45m)"),
+        "gemma2s" => new CausalLM(Gemma2Small),
+        "mixtral-s" => new CausalLM(MixtralSmall),
+        "mixtral-dense" => new CausalLM(MixtralDense),
+        _ => throw new ArgumentException($"unknown model '{name}' (stories260k, gpt2, llama45m, gemma2s, mixtral-s, mixtral-dense)"),
     };
 
     /// <summary>GPT-2 small (124M), random weights, tied embeddings.</summary>
@@ -29,6 +32,29 @@ static class BenchModels
         NumHeads = 8, NumKvHeads = 8, MaxPositions = 2048, TieWordEmbeddings = false,
     };
 
+    /// <summary>
+    /// A Gemma 2 shape (issue 18): d 512, 4 layers, 8 heads / 4 KV heads of 64, FFN 1376 gelu-tanh, vocab 32000, tied;
+    /// four norms per layer, query_pre_attn_scalar 64, attention and final soft-capping 50 and 30, a 4096 window on even layers.
+    /// </summary>
+    public static readonly TransformerConfig Gemma2Small = new()
+    {
+        ModelType = "gemma2", VocabSize = 32000, HiddenSize = 512, IntermediateSize = 1376, NumLayers = 4,
+        NumHeads = 8, NumKvHeads = 4, ExplicitHeadDim = 64, MaxPositions = 8192, TieWordEmbeddings = true, HiddenAct = "gelu_pytorch_tanh",
+        GemmaNorms = true, SandwichNorms = true, QueryPreAttnScalar = 64, AttnLogitSoftcap = 50, FinalLogitSoftcap = 30,
+        SlidingWindow = 4096, WindowLayers = WindowPattern.EvenLayers,
+    };
+
+    /// <summary>A Mixtral shape (issue 18): d 512, 4 layers, 8 heads / 4 KV heads, 8 experts of FFN 688, top 2, vocab 32000, untied.</summary>
+    public static readonly TransformerConfig MixtralSmall = new()
+    {
+        ModelType = "mixtral", VocabSize = 32000, HiddenSize = 512, IntermediateSize = 688, NumLayers = 4,
+        NumHeads = 8, NumKvHeads = 4, MaxPositions = 8192, TieWordEmbeddings = false,
+        Moe = new MoeConfig { NumExperts = 8, TopK = 2, NormTopK = true, ExpertSize = 688 },
+    };
+
+    /// <summary>The dense model with <see cref="MixtralSmall"/>'s active parameters: one MLP as wide as its two chosen experts (2 × 688).</summary>
+    public static readonly TransformerConfig MixtralDense = MixtralSmall with { ModelType = "mistral", IntermediateSize = 1376, Moe = null };
+
     static string Stories260KPath()
     {
         foreach (var p in new[] { Path.Combine(AppContext.BaseDirectory, "models/stories260K/stories260K.bin"), "models/stories260K/stories260K.bin", "../models/stories260K/stories260K.bin" })
@@ -44,6 +70,8 @@ static class BenchModels
     {
         double n = c.ParameterCount() - (c.TieWordEmbeddings ? 0 : (long)c.VocabSize * c.HiddenSize)
                    - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0);
+        if (c.Moe is { } moe) // only the chosen experts compute: count active parameters
+            n -= Enumerable.Range(0, c.NumLayers).Count(c.SparseLayer) * (moe.NumExperts - moe.TopK) * 3L * c.HiddenSize * moe.ExpertSize;
         return 6 * n + 12.0 * c.NumLayers * c.NumHeads * c.HeadDim * seq;
     }
 

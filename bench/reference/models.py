@@ -21,6 +21,10 @@ class Config:
     kv_heads: int
     max_pos: int
     tied: bool
+    gemma2: bool = False  # Gemma 2: sqrt(d) embedding scale, (1+w) RMSNorm, four norms, gelu-tanh, soft-capping
+    head_dim: int = 0     # 0: d // heads
+    experts: int = 0      # Mixtral: sparse MoE with this many experts of width ffn, top_k chosen
+    top_k: int = 2
 
 
 CONFIGS = {
@@ -28,19 +32,29 @@ CONFIGS = {
     "stories260k": Config("llama", 512, 64, 172, 5, 8, 4, 512, True),
     "gpt2": Config("gpt2", 50257, 768, 3072, 12, 12, 12, 1024, True),
     "llama45m": Config("llama", 32000, 512, 1376, 4, 8, 8, 2048, False),
+    # issue 18: Gemma-2-shaped and Mixtral-shaped, and the dense model with Mixtral-s's active parameters
+    "gemma2s": Config("llama", 32000, 512, 1376, 4, 8, 4, 8192, True, gemma2=True, head_dim=64),
+    "mixtral-s": Config("llama", 32000, 512, 688, 4, 8, 4, 8192, False, experts=8, top_k=2),
+    "mixtral-dense": Config("llama", 32000, 512, 1376, 4, 8, 4, 8192, False),
 }
 
 
+def head_dim(c: Config) -> int:
+    return c.head_dim or c.d // c.heads
+
+
 class RMSNorm(nn.Module):
-    def __init__(self, d, eps=1e-5):
+    def __init__(self, d, eps=1e-5, plus_one=False):
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(d))
-        self.eps = eps
+        self.weight = nn.Parameter(torch.zeros(d) if plus_one else torch.ones(d))
+        self.eps, self.plus_one = eps, plus_one
 
     def forward(self, x):
         dtype = x.dtype
         x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        if self.plus_one:  # GemmaRMSNorm
+            return (x * (1.0 + self.weight.float())).to(dtype)
         return self.weight * x.to(dtype)
 
 
@@ -52,7 +66,7 @@ def rotate_half(x):
 class Attention(nn.Module):
     def __init__(self, c: Config):
         super().__init__()
-        self.c, self.hd = c, c.d // c.heads
+        self.c, self.hd = c, head_dim(c)
         if c.family == "gpt2":
             self.c_attn = nn.Linear(c.d, 3 * c.d)
             self.c_proj = nn.Linear(c.d, c.d)
@@ -85,6 +99,8 @@ class Attention(nn.Module):
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
         att = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
+        if c.gemma2:  # query_pre_attn_scalar = head_dim here; attn_logit_softcapping 50
+            att = torch.tanh(att / 50.0) * 50.0
         if mask is not None:
             att = att + mask
         att = F.softmax(att.float(), dim=-1).to(q.dtype)
@@ -104,20 +120,54 @@ class MLP(nn.Module):
             self.up_proj = nn.Linear(c.d, c.ffn, bias=False)
             self.down_proj = nn.Linear(c.ffn, c.d, bias=False)
 
+        self.act = (lambda h: F.gelu(h, approximate="tanh")) if c.gemma2 else F.silu
+
     def forward(self, x):
         if self.gpt2:
             return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
+
+
+class SparseMoe(nn.Module):
+    """MixtralSparseMoeBlock as transformers v4.44 runs it: float32 softmax router, top-k renormalised, a loop over
+    experts that each take only their tokens (torch.where) and index_add_ back."""
+    def __init__(self, c: Config):
+        super().__init__()
+        self.c = c
+        self.gate = nn.Linear(c.d, c.experts, bias=False)
+        self.experts = nn.ModuleList([MLP(c) for _ in range(c.experts)])
+
+    def forward(self, x):
+        b, t, d = x.shape
+        h = x.view(-1, d)
+        weights = F.softmax(self.gate(h), dim=1, dtype=torch.float)
+        weights, chosen = torch.topk(weights, self.c.top_k, dim=-1)
+        weights = (weights / weights.sum(dim=-1, keepdim=True)).to(h.dtype)
+        out = torch.zeros_like(h)
+        mask = F.one_hot(chosen, num_classes=self.c.experts).permute(2, 1, 0)
+        for e in range(self.c.experts):
+            idx, top = torch.where(mask[e])
+            if top.numel() == 0:
+                continue
+            out.index_add_(0, top, self.experts[e](h[top]) * weights[top, idx, None])
+        return out.view(b, t, d)
 
 
 class Block(nn.Module):
     def __init__(self, c: Config):
         super().__init__()
-        norm = (lambda: nn.LayerNorm(c.d)) if c.family == "gpt2" else (lambda: RMSNorm(c.d))
-        self.ln_1, self.attn, self.ln_2, self.mlp = norm(), Attention(c), norm(), MLP(c)
+        norm = (lambda: nn.LayerNorm(c.d)) if c.family == "gpt2" else (lambda: RMSNorm(c.d, plus_one=c.gemma2))
+        self.ln_1, self.attn, self.ln_2 = norm(), Attention(c), norm()
+        self.mlp = SparseMoe(c) if c.experts else MLP(c)
+        self.sandwich = (norm(), norm()) if c.gemma2 else None
+        if self.sandwich:
+            self.post_attn, self.post_ffw = self.sandwich
 
     def forward(self, x, rope, mask, past):
         a, present = self.attn(self.ln_1(x), rope, mask, past)
+        if self.sandwich:  # Gemma 2's four norms
+            x = x + self.post_attn(a)
+            return x + self.post_ffw(self.mlp(self.ln_2(x))), present
         x = x + a
         return x + self.mlp(self.ln_2(x)), present
 
@@ -129,19 +179,22 @@ class CausalLM(nn.Module):
         self.wte = nn.Embedding(c.vocab, c.d)
         self.wpe = nn.Embedding(c.max_pos, c.d) if c.family == "gpt2" else None
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.layers)])
-        self.ln_f = nn.LayerNorm(c.d) if c.family == "gpt2" else RMSNorm(c.d)
+        self.ln_f = nn.LayerNorm(c.d) if c.family == "gpt2" else RMSNorm(c.d, plus_one=c.gemma2)
         self.lm_head = nn.Linear(c.d, c.vocab, bias=False)
         if c.tied:
             self.lm_head.weight = self.wte.weight
-        hd = c.d // c.heads
+        hd = head_dim(c)
         self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, hd, 2).float() / hd)), persistent=False)
 
     def forward(self, ids, past=None, last_only=False):
         """ids (B, T); past: list of (k, v) per layer or None. Returns logits and the new cache."""
         b, t = ids.shape
+        c = self.c
         start = 0 if past is None else past[0][0].shape[2]
         pos = torch.arange(start, start + t)
         x = self.wte(ids)
+        if c.gemma2:
+            x = x * torch.tensor(c.d ** 0.5, dtype=x.dtype)
         rope = None
         if self.wpe is not None:
             x = x + self.wpe(pos)
@@ -159,14 +212,17 @@ class CausalLM(nn.Module):
         x = self.ln_f(x)
         if last_only:
             x = x[:, -1:, :]
-        return self.lm_head(x), presents
+        logits = self.lm_head(x)
+        if c.gemma2:  # final_logit_softcapping 30
+            logits = torch.tanh(logits / 30.0) * 30.0
+        return logits, presents
 
 
 def train_flops_per_token(c: Config, seq: int) -> float:
     """Same estimate as BenchModels.TrainFlopsPerToken."""
-    hd = c.d // c.heads
+    hd = head_dim(c)
     attn = c.d * c.heads * hd + 2 * c.d * c.kv_heads * hd + c.heads * hd * c.d
-    mlp = (2 if c.family == "gpt2" else 3) * c.d * c.ffn
+    mlp = (2 if c.family == "gpt2" else 3) * c.d * c.ffn * (c.top_k if c.experts else 1)  # active parameters
     n = c.layers * (attn + mlp) + c.vocab * c.d  # the head (tied or not) is a matmul; the input lookup is not
     if c.family == "gpt2":
         n += c.layers * (3 * c.d + c.d + c.ffn + c.d)  # biases

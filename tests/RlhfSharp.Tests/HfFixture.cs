@@ -9,9 +9,10 @@ public sealed class HfFixture
     public string Dir { get; }
     public JsonObject Expected { get; }
 
-    public HfFixture(string name)
+    /// <param name="folder">The fixture set under fixtures/: <c>hf</c>, or <c>hf-wave3</c> (Gemma, Gemma 2, Phi-3, Mistral's window, MoE).</param>
+    public HfFixture(string name, string folder = "hf")
     {
-        Dir = Path.Combine(AppContext.BaseDirectory, "fixtures", "hf", name);
+        Dir = Path.Combine(AppContext.BaseDirectory, "fixtures", folder, name);
         Expected = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "expected.json")))!;
     }
 

@@ -21,6 +21,7 @@ public static class HfWeightMap
     static IEnumerable<Rule> BodyRules(TransformerConfig c) => c.Family switch
     {
         ModelFamily.Gpt2 => Gpt2Rules(c),
+        ModelFamily.Llama when VariantWeightRules.Applies(c) => VariantWeightRules.Rules(c),
         ModelFamily.Llama => LlamaRules(c),
         _ => throw new RlhfException($"model_type {c.ModelType}: no weight map for family {c.Family}."),
     };

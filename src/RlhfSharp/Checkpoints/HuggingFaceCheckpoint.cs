@@ -254,6 +254,16 @@ public static class HuggingFaceCheckpoint
         ("mistral", true) => "MistralForSequenceClassification",
         ("qwen2", false) => "Qwen2ForCausalLM",
         ("qwen2", true) => "Qwen2ForSequenceClassification",
+        ("gemma", false) => "GemmaForCausalLM",
+        ("gemma", true) => "GemmaForSequenceClassification",
+        ("gemma2", false) => "Gemma2ForCausalLM",
+        ("gemma2", true) => "Gemma2ForSequenceClassification",
+        ("phi3", false) => "Phi3ForCausalLM",
+        ("phi3", true) => "Phi3ForSequenceClassification",
+        ("mixtral", false) => "MixtralForCausalLM",
+        ("mixtral", true) => "MixtralForSequenceClassification",
+        ("qwen2_moe", false) => "Qwen2MoeForCausalLM",
+        ("qwen2_moe", true) => "Qwen2MoeForSequenceClassification",
         _ => throw new RlhfException($"no HF architecture for model_type {c.ModelType}"),
     };
 }

@@ -19,11 +19,17 @@ public sealed class Attention : nn.Module, ILoraHost
     LoraAdapter? qkvLora, oLora; // attached after loading (LoraModel.Attach), registered as <projection>_lora
     readonly int heads, kvHeads, headDim, layer;
     readonly bool rotary;
+    readonly double? scale, softcap; // Gemma 2: query_pre_attn_scalar^-1/2 and attn_logit_softcapping (null: sdpa's defaults)
 
     public Attention(TransformerConfig c, int layer, ScalarType? dtype = null) : base(nameof(Attention))
     {
         heads = c.NumHeads; kvHeads = c.NumKvHeads; headDim = c.HeadDim; this.layer = layer;
         rotary = c.Family == ModelFamily.Llama;
+        if (c.ExplicitAttentionScores)
+        {
+            scale = 1.0 / Math.Sqrt(c.QueryPreAttnScalar ?? headDim);
+            softcap = c.AttnLogitSoftcap;
+        }
         qkv_proj = nn.Linear(c.HiddenSize, (heads + 2 * kvHeads) * headDim, hasBias: c.QkvBias, dtype: dtype);
         o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
         RegisterComponents();
@@ -72,7 +78,17 @@ public sealed class Attention : nn.Module, ILoraHost
 
         int rep = heads / kvHeads;
         Tensor y;
-        if (rep == 1)
+        if (scale is double s)
+        {
+            // Scores written out (Gemma2Attention, eager): q·kᵀ·scale, soft-capped, then the mask, softmax in float32.
+            var qg = q.reshape(b, t, kvHeads, rep, headDim).permute(0, 2, 3, 1, 4).reshape(b, kvHeads, rep * t, headDim);
+            var scores = qg.matmul(k.transpose(2, 3)) * s;             // (B, kvh, rep·T, Tk)
+            if (softcap is double cap) scores = (scores / cap).tanh() * cap;
+            scores = scores + (mask ?? throw new ArgumentException("explicit attention scores need an explicit mask"));
+            var probs = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
+            y = probs.matmul(v).view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
+        }
+        else if (rep == 1)
         {
             q = q.transpose(1, 2); // (B, h, T, hd)
             y = mask is null

@@ -86,7 +86,12 @@ public sealed class CausalLM : nn.Module
     }
 
     /// <summary>Applies the LM head to hidden states.</summary>
-    public Tensor Head(Tensor hidden) => lm_head is not null
-        ? lm_head.forward(hidden)
-        : nn.functional.linear(hidden, model.Embeddings.weight!);
+    public Tensor Head(Tensor hidden)
+    {
+        var logits = lm_head is not null
+            ? lm_head.forward(hidden)
+            : nn.functional.linear(hidden, model.Embeddings.weight!);
+        // Gemma 2's final_logit_softcapping: cap·tanh(logits/cap) (Gemma2ForCausalLM.forward, v4.44).
+        return Config.FinalLogitSoftcap is double cap ? (logits / cap).tanh() * cap : logits;
+    }
 }

@@ -19,12 +19,15 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, ILoraHost
     readonly bool gated;
     readonly string act;
 
-    public Mlp(TransformerConfig c, ScalarType? dtype = null) : base(nameof(Mlp))
+    public Mlp(TransformerConfig c, ScalarType? dtype = null) : this(c, c.IntermediateSize, dtype) { }
+
+    /// <param name="intermediateSize">The width: an expert's or a shared expert's in a mixture of experts (<see cref="SparseMoe"/>).</param>
+    public Mlp(TransformerConfig c, int intermediateSize, ScalarType? dtype) : base(nameof(Mlp))
     {
         gated = c.Family == ModelFamily.Llama;
         act = c.HiddenAct;
-        up_proj = nn.Linear(c.HiddenSize, (gated ? 2 : 1) * c.IntermediateSize, hasBias: c.MlpBias, dtype: dtype);
-        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype: dtype);
+        up_proj = nn.Linear(c.HiddenSize, (gated ? 2 : 1) * intermediateSize, hasBias: c.MlpBias, dtype: dtype);
+        down_proj = nn.Linear(intermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype: dtype);
         RegisterComponents();
     }
 

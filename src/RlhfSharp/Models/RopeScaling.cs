@@ -13,6 +13,35 @@ public sealed record RopeScaling(
     double HighFreqFactor = 4.0,
     int OriginalMaxPositionEmbeddings = 8192)
 {
+    /// <summary>Phi-3 <c>longrope</c>: per-frequency divisors below <see cref="OriginalMaxPositionEmbeddings"/> tokens.</summary>
+    public double[]? ShortFactor { get; init; }
+    /// <summary>Phi-3 <c>longrope</c>: per-frequency divisors once the sequence is longer than that.</summary>
+    public double[]? LongFactor { get; init; }
+    /// <summary>Phi-3 <c>longrope</c>: the model's <c>max_position_embeddings</c>, which sets <see cref="LongRopeAttentionFactor"/>.</summary>
+    public int MaxPositionEmbeddings { get; init; }
+
+    /// <summary>
+    /// longrope's multiplier of cos and sin: sqrt(1 + ln(max/original) / ln(original)), 1 when the context is not
+    /// extended (Phi3LongRoPEScaledRotaryEmbedding, transformers v4.44).
+    /// </summary>
+    public double LongRopeAttentionFactor
+    {
+        get
+        {
+            double scale = (double)MaxPositionEmbeddings / OriginalMaxPositionEmbeddings;
+            return scale <= 1.0 ? 1.0 : Math.Sqrt(1 + Math.Log(scale) / Math.Log(OriginalMaxPositionEmbeddings));
+        }
+    }
+
+    /// <summary>longrope's inverse frequencies θ^(-2i/d) / factor[i] with the long factors (<paramref name="longFactors"/>) or the short ones.</summary>
+    public static double[] LongRopeFrequencies(int headDim, double theta, RopeScaling scaling, bool longFactors)
+    {
+        var inv = InverseFrequencies(headDim, theta, null);
+        var factors = (longFactors ? scaling.LongFactor : scaling.ShortFactor)!;
+        for (int i = 0; i < inv.Length; i++) inv[i] /= factors[i];
+        return inv;
+    }
+
     /// <summary>Inverse frequencies θ^(-2i/d) for i &lt; d/2, rescaled as this scaling says.</summary>
     public static double[] InverseFrequencies(int headDim, double theta, RopeScaling? scaling)
     {
@@ -40,6 +69,8 @@ public sealed record RopeScaling(
                     }
                 }
                 return inv;
+            case "longrope" when scaling.ShortFactor is not null:
+                return LongRopeFrequencies(headDim, theta, scaling, longFactors: false);
             default:
                 throw new RlhfException($"rope_scaling type '{scaling.Type}' is not supported (supported: linear, llama3).");
         }

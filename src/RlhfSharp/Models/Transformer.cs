@@ -31,11 +31,13 @@ public sealed class Transformer : DecoderBody
         // A non-persistent buffer: it follows the module across devices and never enters a checkpoint.
         // Cast like the rest of the module (as module.to(dtype) did before models were built in their dtype), so results stay bit-identical.
         register_buffer("inv_freq", tensor(RopeScaling.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling).Select(f => (float)f).ToArray()).to(dtype ?? float32), persistent: false);
+        if (c.RopeScaling is { Type: "longrope" } lr)
+            register_buffer("inv_freq_long", tensor(RopeScaling.LongRopeFrequencies(c.HeadDim, c.RopeTheta, lr, longFactors: true).Select(f => (float)f).ToArray()).to(dtype ?? float32), persistent: false);
     }
 
     internal static nn.Module<Tensor, Tensor> Norm(TransformerConfig c, ScalarType? dtype = null) => c.Family == ModelFamily.Gpt2
         ? nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype)
-        : new RmsNorm(c.HiddenSize, c.NormEps, dtype);
+        : new RmsNorm(c.HiddenSize, c.NormEps, dtype, plusOne: c.GemmaNorms);
 
     /// <summary>Runs the body. Returns the final (normed) hidden states (B, T, hidden).</summary>
     public override Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
@@ -53,29 +55,45 @@ public sealed class Transformer : DecoderBody
 
         var x = embed_tokens.forward(inputIds);
         if (embed_positions is not null) x = x + embed_positions.forward(positionIds);
+        // Gemma: the normalizer is a tensor of the activations' dtype (GemmaModel.forward), so bf16 rounds sqrt(hidden) first.
+        if (Config.GemmaNorms) x = x * tensor(Math.Sqrt(Config.HiddenSize), dtype: x.dtype, device: device);
 
         (Tensor, Tensor)? rope = null;
         if (Config.Family == ModelFamily.Llama)
         {
             // HF computes the angles in float32 and casts cos/sin to the activations' dtype.
-            var freqs = positionIds.to(float32).unsqueeze(-1) * get_buffer("inv_freq")!.to(float32); // (B, T, hd/2)
+            var invFreq = get_buffer("inv_freq")!;
+            // Phi-3 longrope: the long factors once the current length (max position + 1, as HF computes it) passes the original context.
+            if (Config.RopeScaling is { Type: "longrope" } lr && positionIds.max().item<long>() + 1 > lr.OriginalMaxPositionEmbeddings)
+                invFreq = get_buffer("inv_freq_long")!;
+            var freqs = positionIds.to(float32).unsqueeze(-1) * invFreq.to(float32); // (B, T, hd/2)
             var emb = cat([freqs, freqs], -1).unsqueeze(2);           // (B, T, 1, hd)
-            rope = (emb.cos().to(x.dtype), emb.sin().to(x.dtype));
+            if (Config.RopeScaling is { Type: "longrope" } scaled && scaled.LongRopeAttentionFactor != 1.0)
+                rope = ((emb.cos() * scaled.LongRopeAttentionFactor).to(x.dtype), (emb.sin() * scaled.LongRopeAttentionFactor).to(x.dtype));
+            else
+                rope = (emb.cos().to(x.dtype), emb.sin().to(x.dtype));
         }
 
         Tensor? mask = null;
         bool grouped = Config.NumHeads != Config.NumKvHeads;
-        if (attentionMask is not null || cache is not null || grouped)
+        if (attentionMask is not null || cache is not null || grouped || Config.ExplicitAttentionScores)
         {
             mask = AdditiveMask(attentionMask, past, t, x.dtype, device);
             // Grouped-query attention folds the query heads of a KV head into the query axis (see Attention): repeat once here, not per layer.
             if (grouped) mask = mask.repeat(1, 1, Config.NumHeads / Config.NumKvHeads, 1);
         }
+        // The sliding window (Mistral, Qwen2, Gemma 2's even layers, …) changes the mask only once the keys outnumber it.
+        Tensor? windowMask = null;
+        if (Config.SlidingWindow is int window && past + t > window)
+        {
+            windowMask = AdditiveMask(attentionMask, past, t, x.dtype, device, window);
+            if (grouped) windowMask = windowMask.repeat(1, 1, Config.NumHeads / Config.NumKvHeads, 1);
+        }
 
         for (int i = 0; i < layers.Count; i++)
         {
             hiddenStates?.Add(x);
-            x = layers[i].Forward(x, rope, mask, cache);
+            x = layers[i].Forward(x, rope, windowMask is not null && Config.WindowedLayers(i) ? windowMask : mask, cache);
         }
         cache?.Advance((int)t);
         x = norm.forward(x);
@@ -88,12 +106,22 @@ public sealed class Transformer : DecoderBody
     /// lowest finite value. Finite, as HF does, so a query row that sees nothing (a pad query) averages
     /// instead of turning into NaN and leaking into later layers.
     /// </summary>
-    public static Tensor AdditiveMask(Tensor? attentionMask, int past, long t, ScalarType dtype, Device device)
+    public static Tensor AdditiveMask(Tensor? attentionMask, int past, long t, ScalarType dtype, Device device) =>
+        AdditiveMask(attentionMask, past, t, dtype, device, null);
+
+    /// <summary>
+    /// As <see cref="AdditiveMask(Tensor?, int, long, ScalarType, Device)"/>, and with a sliding window a query at column i
+    /// also sees key j only if i − j &lt; <paramref name="window"/>: columns, padding included, as HF's
+    /// <c>_update_causal_mask</c> counts them (MistralModel, v4.44), so a left-padded row sees what the unpadded one does.
+    /// </summary>
+    public static Tensor AdditiveMask(Tensor? attentionMask, int past, long t, ScalarType dtype, Device device, int? window)
     {
         long keys = past + t;
         var queryPos = arange(past, past + t, dtype: int64, device: device).unsqueeze(1); // (T, 1)
         var keyPos = arange(0, keys, dtype: int64, device: device).unsqueeze(0);         // (1, Tk)
-        var allowed = keyPos.le(queryPos).unsqueeze(0).unsqueeze(0);                     // (1, 1, T, Tk)
+        var visible = keyPos.le(queryPos);
+        if (window is int w) visible = visible.logical_and(keyPos.gt(queryPos - w));
+        var allowed = visible.unsqueeze(0).unsqueeze(0);                                 // (1, 1, T, Tk)
         if (attentionMask is not null)
         {
             if (attentionMask.shape[1] != keys)

@@ -70,7 +70,7 @@ public sealed partial record TransformerConfig
             : 3 * h * IntermediateSize + (MlpBias ? 2 * IntermediateSize + h : 0);
         long norms = Family == ModelFamily.Gpt2 ? 4 * h : 2 * h;
         long body = NumLayers * (attn + mlp + norms) + VocabSize * h + (Family == ModelFamily.Gpt2 ? MaxPositions * h + 2 * h : h);
-        return body + (TieWordEmbeddings ? 0 : VocabSize * h);
+        return body + (TieWordEmbeddings ? 0 : VocabSize * h) + VariantParameterDelta();
     }
 
     /// <summary>Reads an HF <c>config.json</c>; errors name the file and the key.</summary>
@@ -83,7 +83,7 @@ public sealed partial record TransformerConfig
         return FromJson(json, path);
     }
 
-    public static TransformerConfig FromJson(JsonObject j, string source) => Checked(Parse(j, source), source);
+    public static TransformerConfig FromJson(JsonObject j, string source) => Checked(Refine(Parse(j, source), j, source), source);
 
     /// <summary>Sizes that would otherwise fail deep inside TorchSharp (a negative dimension, a division by zero).</summary>
     static TransformerConfig Checked(TransformerConfig c, string source)
@@ -145,6 +145,7 @@ public sealed partial record TransformerConfig
                 };
             }
             case "llama" or "mistral" or "qwen2":
+            case "gemma" or "gemma2" or "phi3" or "mixtral" or "qwen2_moe": // their own keys: TransformerConfig.Variants.cs
             {
                 int heads = Int(j, "num_attention_heads", source) ?? throw Missing(source, "num_attention_heads");
                 bool attnBias = Bool(j, "attention_bias", source) ?? false;
@@ -160,7 +161,7 @@ public sealed partial record TransformerConfig
                     MaxPositions = Int(j, "max_position_embeddings", source) ?? 2048,
                     NormEps = Dbl(j, "rms_norm_eps", source) ?? 1e-6,
                     RopeTheta = Dbl(j, "rope_theta", source) ?? 10000.0,
-                    RopeScaling = Scaling(j, source),
+                    RopeScaling = modelType == "phi3" ? null : Scaling(j, source), // phi3's longrope: Phi3Scaling
                     TieWordEmbeddings = Bool(j, "tie_word_embeddings", source) ?? false,
                     QkvBias = modelType == "qwen2" || attnBias,
                     OutputBias = modelType != "qwen2" && attnBias,
@@ -176,7 +177,7 @@ public sealed partial record TransformerConfig
                 };
             }
             default:
-                throw new RlhfException($"{source}: model_type '{modelType}' is not supported (supported: gpt2, llama, mistral, qwen2).");
+                throw new RlhfException($"{source}: model_type '{modelType}' is not supported (supported: gpt2, llama, mistral, qwen2, gemma, gemma2, phi3, mixtral, qwen2_moe).");
         }
     }
 
@@ -207,6 +208,7 @@ public sealed partial record TransformerConfig
             };
             j["attention_dropout"] = 0.0;
         }
+        VariantJson(j);
         j["tie_word_embeddings"] = TieWordEmbeddings;
         j["bos_token_id"] = BosTokenId;
         j["eos_token_id"] = EosTokenIds.Count switch { 0 => null, 1 => EosTokenIds[0], _ => new JsonArray(EosTokenIds.Select(e => (JsonNode)e).ToArray()) };

@@ -58,6 +58,7 @@ public sealed class StepLoop
             }
             var row = new Dictionary<string, double> { ["step"] = s + 1 };
             step(s, row);
+            foreach (var module in Modules.Values) Algorithms.Common.RouterBalanceLoss.LogLoad(module, row); // mixtures of experts: collapse shows
             if (Evaluate is not null && ((s + 1) % StepsPerEpoch == 0 || s + 1 == TotalSteps))
                 foreach (var (k, v) in Evaluate()) row[k] = v;
             Metrics?.Write(row);

@@ -52,7 +52,10 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
                 var logprobs = TokenLogprobs.Of(model.Forward(batch.Ids, batch.AttentionMask), batch.Ids);
                 var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
                 var nll = -(logprobs * mask).sum();
-                (nll / Math.Max(1, targets)).backward();
+                var loss = nll / Math.Max(1, targets);
+                // Mixtral / Qwen2-MoE with output_router_logits: HF's loss adds the router's balancing term, per forward.
+                if (Algorithms.Common.RouterBalanceLoss.Weighted(model, batch.AttentionMask) is { } aux) loss = loss + aux * ((double)micro.Count / indices.Count);
+                loss.backward();
                 lossSum += nll.item<float>();
                 tokens += micro.Sum(e => e.InputIds.Length);
             }
