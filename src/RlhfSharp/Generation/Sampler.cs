@@ -73,8 +73,9 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
     }
 
     /// <summary>Samples from left-padded prompts (B, P); the result's tensors outlive the caller's dispose scope.</summary>
+    /// <param name="tokenMask">When given, only the tokens it allows can be picked at each step (NLPO's masking policy).</param>
     public SampleBatch Sample(Tensor promptIds, Tensor promptMask, SamplingOptions o, Action<int, int>? onToken = null, CancellationToken cancel = default,
-        Action<SampledToken>? onSampled = null)
+        Action<SampledToken>? onSampled = null, ITokenMask? tokenMask = null)
     {
         o.Validate();
         int b = (int)promptIds.shape[0], p = (int)promptIds.shape[1], maxNew = o.MaxNewTokens;
@@ -102,6 +103,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         using (NewDisposeScope())
             logits = model.Forward(promptIds, promptMask, Transformer.PositionsFromMask(promptMask), cache, lastOnly: true)
                 .squeeze(1).to(float32).MoveToOuterDisposeScope();
+        tokenMask?.Begin(promptIds, promptMask, maxNew);
 
         // Tokens each row generated so far, (B, V), for OpenAI's presence/frequency penalties.
         using var counts = o.PresencePenalty != 0 || o.FrequencyPenalty != 0
@@ -119,6 +121,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 if (counts is not null) scores = scores - counts * o.FrequencyPenalty - counts.gt(0).to(float32) * o.PresencePenalty;
                 if (s < o.MinNewTokens && eos.Count > 0)
                     scores = scores.index_fill(1, tensor(eos.Select(x => (long)x).ToArray(), device: device), float.NegativeInfinity);
+                if (tokenMask is not null) scores = scores.masked_fill(tokenMask.Allowed().logical_not(), float.NegativeInfinity);
                 Tensor chosen, logprob;
                 if (o.Greedy)
                 {
@@ -175,6 +178,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 var position = lastPosition + (s + 1);
                 var newLogits = model.Forward(input, fullMask.narrow(1, 0, p + s + 1), position, cache, lastOnly: true)
                     .squeeze(1).to(float32).MoveToOuterDisposeScope();
+                tokenMask?.Advance(input, fullMask.narrow(1, 0, p + s + 1), position);
                 logits.Dispose();
                 logits = newLogits;
             }

@@ -1,4 +1,6 @@
+using RlhfSharp.Algorithms.A2c;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -17,4 +19,6 @@ public interface IMethodConfigs
     GroupRlConfig Grpo { get; }
     RejectionSamplingConfig Rs { get; }
     OnlineDpoConfig OnlineDpo { get; }
+    NlpoConfig Nlpo { get; }
+    A2cConfig A2c { get; }
 }

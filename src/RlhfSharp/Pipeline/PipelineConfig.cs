@@ -1,5 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.A2c;
+using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -130,6 +132,10 @@ public sealed record PipelineConfig : IMethodConfigs
             Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Constant, WarmupRatio = 0 },
         },
     };
+    /// <summary>NLPO: the <c>ppo</c> section's run (PPO's sample budget) with RL4LMs' masking policy.</summary>
+    public NlpoConfig Nlpo { get; init; } = new();
+    /// <summary>A2C: the <c>ppo</c> section's rollouts (PPO's sample budget), critic and KL-shaped reward, one update per batch.</summary>
+    public A2cConfig A2c { get; init; } = new();
     /// <summary>Who labels online DPO's pairs: the reward model (as the other online methods score) or the simulated annotators.</summary>
     public OnlineDpoJudge OnlineDpoJudge { get; init; } = OnlineDpoJudge.Rm;
     public EvalConfig Eval { get; init; } = new();

@@ -1,5 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.A2c;
+using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -59,4 +61,8 @@ public sealed record StageRecipe : IMethodConfigs
     public DpoConfig Dpo { get; init; } = new();
     /// <summary>The critic-free stages (<c>rlhf grpo|rloo|reinforce-pp|remax</c>; the command sets the estimator). Prompts come from <see cref="PpoPrompts"/>.</summary>
     public GroupRlConfig Grpo { get; init; } = new();
+    /// <summary>NLPO's masking policy (<c>rlhf nlpo</c>); everything else is the <see cref="Ppo"/> section's.</summary>
+    public NlpoConfig Nlpo { get; init; } = new();
+    /// <summary>A2C's update (<c>rlhf a2c</c>); rollouts, reward, critic and optimizers are the <see cref="Ppo"/> section's.</summary>
+    public A2cConfig A2c { get; init; } = new();
 }
