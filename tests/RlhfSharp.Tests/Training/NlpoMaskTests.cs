@@ -156,6 +156,47 @@ public sealed class NlpoMaskTests
     }
 
     [Fact]
+    public void Nlpo_resumed_after_a_refresh_restores_the_masking_policy_and_ends_with_the_uninterrupted_weights()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "nlpo-resume-" + Guid.NewGuid().ToString("N"));
+        var nlpo = new NlpoConfig { TopMask = 0.3, MinTokensToKeep = 1, TargetUpdateIterations = 2 };
+        var config = Tiny(4) with { SaveEvery = 0 };
+        Dictionary<string, Tensor> Run(StageState? state, int cancelAfter)
+        {
+            using var policy = Llama2cCheckpoint.LoadCausalLM(HfFixture.BuiltInModel);
+            using var reference = policy.Clone();
+            using var masking = new MaskingPolicy(policy, nlpo, [2]);
+            using var cancel = new CancellationTokenSource();
+            var trainer = new PpoTrainer(policy, reference, null, Score, new Sampler(policy) { EosIds = [2], PadId = 0 }, 0, config)
+            {
+                ActionSpace = masking, Stage = "nlpo",
+                Progress = new ProgressOf(p => { if (p.Step == cancelAfter) cancel.Cancel(); }),
+            };
+            try { trainer.Train(Prompts, [], state, cancel.Token); }
+            catch (OperationCanceledException) { return []; }
+            return policy.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        }
+        try
+        {
+            var whole = Run(null, -1);
+            var state = new StageState(dir);
+            // Stopped after step 2: the masking policy was refreshed after step 2's rollouts, so the fresh copy a resumed
+            // process makes of the loaded weights is not the one step 3 must mask with.
+            Assert.Empty(Run(state, 2));
+            Assert.Equal(2, state.SavedStep);
+            var resumed = Run(new StageState(dir), -1);
+            Assert.Equal(whole.Keys.Order(), resumed.Keys.Order());
+            foreach (var (name, w) in whole) Assert.True(w.eq(resumed[name]).all().item<bool>(), name);
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+    }
+
+    sealed class ProgressOf(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    [Fact]
     public void A2c_takes_one_unclipped_optimizer_step_per_rollout_batch()
     {
         var a2c = new A2cConfig();
