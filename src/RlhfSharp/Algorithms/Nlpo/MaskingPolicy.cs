@@ -70,7 +70,7 @@ public sealed class MaskingPolicy : IActionSpaceMask, IDisposable
         public void Begin(Tensor promptIds, Tensor promptMask, int maxNewTokens)
         {
             var m = owner.model;
-            var weight = m.model.embed_tokens.weight!;
+            var weight = m.model.Embeddings.weight!;
             cache = new KvCache(m.Config, promptIds.shape[0], (int)promptIds.shape[1] + maxNewTokens, weight.dtype, weight.device);
             using var scope = NewDisposeScope();
             logits = m.Forward(promptIds, promptMask, Transformer.PositionsFromMask(promptMask), cache, lastOnly: true)
