@@ -1,5 +1,6 @@
 using RlhfSharp.Algorithms.A2c;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.Ilql;
 using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
@@ -19,6 +20,7 @@ public interface IMethodConfigs
     GroupRlConfig Grpo { get; }
     RejectionSamplingConfig Rs { get; }
     OnlineDpoConfig OnlineDpo { get; }
+    IlqlConfig Ilql { get; }
     NlpoConfig Nlpo { get; }
     A2cConfig A2c { get; }
 }

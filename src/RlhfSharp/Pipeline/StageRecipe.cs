@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Algorithms.GroupRl;
 using RlhfSharp.Algorithms.A2c;
+using RlhfSharp.Algorithms.Ilql;
 using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
@@ -35,6 +36,11 @@ public sealed record StageRecipe : IMethodConfigs
     /// <c>rlhf kto</c>; defaults to <see cref="RmData"/> when unset.
     /// </summary>
     public string? DpoData { get; init; }
+    /// <summary>
+    /// Scored completions for <c>rlhf ilql</c>: <c>prompt</c>/<c>completion</c>/<c>reward</c> rows, or rankings (scored by
+    /// rank) and preference pairs (chosen 1, rejected 0); defaults to <see cref="RmData"/> when unset.
+    /// </summary>
+    public string? IlqlData { get; init; }
     /// <summary>Text for PPO-ptx (defaults to the SFT data when set).</summary>
     public string? PtxData { get; init; }
     /// <summary>Use at most this many records of each file (0 = all).</summary>
@@ -61,6 +67,8 @@ public sealed record StageRecipe : IMethodConfigs
     public DpoConfig Dpo { get; init; } = new();
     /// <summary>The critic-free stages (<c>rlhf grpo|rloo|reinforce-pp|remax</c>; the command sets the estimator). Prompts come from <see cref="PpoPrompts"/>.</summary>
     public GroupRlConfig Grpo { get; init; } = new();
+    /// <summary>ILQL (<c>rlhf ilql</c>) on <see cref="IlqlData"/>.</summary>
+    public IlqlConfig Ilql { get; init; } = new();
     /// <summary>NLPO's masking policy (<c>rlhf nlpo</c>); everything else is the <see cref="Ppo"/> section's.</summary>
     public NlpoConfig Nlpo { get; init; } = new();
     /// <summary>A2C's update (<c>rlhf a2c</c>); rollouts, reward, critic and optimizers are the <see cref="Ppo"/> section's.</summary>
