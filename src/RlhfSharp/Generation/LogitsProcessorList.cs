@@ -13,13 +13,15 @@ public sealed class LogitsProcessorList(IReadOnlyList<ILogitsProcessor> processo
     public IReadOnlyList<ILogitsProcessor> Processors => processors;
 
     /// <summary>The processors of <paramref name="o"/>; <paramref name="vocabSize"/> decides whether top-k filters anything.</summary>
-    public static LogitsProcessorList For(SamplingOptions o, IReadOnlyCollection<int> eosIds, long vocabSize)
+    /// <param name="tokenMask">NLPO's masking policy, applied after the processors and before the warpers.</param>
+    public static LogitsProcessorList For(SamplingOptions o, IReadOnlyCollection<int> eosIds, long vocabSize, ITokenMask? tokenMask = null)
     {
         var list = new List<ILogitsProcessor>();
         if (o.RepetitionPenalty != 1.0) list.Add(new RepetitionPenaltyProcessor(o.RepetitionPenalty));
         if (o.FrequencyPenalty != 0) list.Add(new FrequencyPenaltyProcessor(o.FrequencyPenalty));
         if (o.PresencePenalty != 0) list.Add(new PresencePenaltyProcessor(o.PresencePenalty));
         if (o.MinNewTokens > 0) list.Add(new MinNewTokensProcessor(o.MinNewTokens, eosIds));
+        if (tokenMask is not null) list.Add(new TokenMaskProcessor(tokenMask));
         if (!o.Greedy)
         {
             if (o.Temperature != 1.0) list.Add(new TemperatureWarper(o.Temperature));

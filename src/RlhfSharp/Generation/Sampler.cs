@@ -75,8 +75,9 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
     }
 
     /// <summary>Samples from left-padded prompts (B, P); the result's tensors outlive the caller's dispose scope.</summary>
+    /// <param name="tokenMask">When given, only the tokens it allows can be picked at each step (NLPO's masking policy).</param>
     public SampleBatch Sample(Tensor promptIds, Tensor promptMask, SamplingOptions o, Action<int, int>? onToken = null, CancellationToken cancel = default,
-        Action<SampledToken>? onSampled = null)
+        Action<SampledToken>? onSampled = null, ITokenMask? tokenMask = null)
     {
         o.Validate();
         int b = (int)promptIds.shape[0], p = (int)promptIds.shape[1], maxNew = o.MaxNewTokens;
@@ -104,8 +105,9 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         using (NewDisposeScope())
             logits = model.Forward(promptIds, promptMask, Transformer.PositionsFromMask(promptMask), cache, lastOnly: true)
                 .squeeze(1).to(float32).MoveToOuterDisposeScope();
+        tokenMask?.Begin(promptIds, promptMask, maxNew);
 
-        var processors = LogitsProcessorList.For(o, eos, logits.shape[1]);
+        var processors = LogitsProcessorList.For(o, eos, logits.shape[1], tokenMask);
         // Tokens each row generated so far, (B, V), for OpenAI's presence/frequency penalties.
         using var counts = processors.NeedsCounts ? zeros(b, logits.shape[1], float32, device).DetachFromDisposeScope() : null;
         var state = new DecodingState { PromptIds = promptHost, PromptMask = maskHost, PromptLength = p, Generated = tokens, Counts = counts };
@@ -165,6 +167,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                 var position = lastPosition + (s + 1);
                 var newLogits = model.Forward(input, fullMask.narrow(1, 0, p + s + 1), position, cache, lastOnly: true)
                     .squeeze(1).to(float32).MoveToOuterDisposeScope();
+                tokenMask?.Advance(input, fullMask.narrow(1, 0, p + s + 1), position);
                 logits.Dispose();
                 logits = newLogits;
             }

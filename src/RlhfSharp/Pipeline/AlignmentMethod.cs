@@ -25,4 +25,8 @@ public enum AlignmentMethod
     OnlineDpo,
     /// <summary>ILQL: offline Q-learning on the rankings scored by rank; decodes with β·(Q − V) added (Snell et al. 2022).</summary>
     Ilql,
+    /// <summary>NLPO: PPO with its actor restricted to a masking policy's top-p tokens (RL4LMs).</summary>
+    Nlpo,
+    /// <summary>A2C: PPO's rollouts, critic and KL-shaped reward; a plain policy gradient, one update per batch.</summary>
+    A2c,
 }

@@ -1,5 +1,7 @@
+using RlhfSharp.Algorithms.A2c;
 using RlhfSharp.Algorithms.GroupRl;
 using RlhfSharp.Algorithms.Ilql;
+using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -19,4 +21,6 @@ public interface IMethodConfigs
     RejectionSamplingConfig Rs { get; }
     OnlineDpoConfig OnlineDpo { get; }
     IlqlConfig Ilql { get; }
+    NlpoConfig Nlpo { get; }
+    A2cConfig A2c { get; }
 }

@@ -44,6 +44,18 @@ public static class MethodTable
                 var (train, eval) = (d.Scored ?? throw new RlhfException("ilql: this data source has no scored completions."))(c.Ilql);
                 return stages.Ilql(c.Ilql, stages.StartingPoint("sft"), train, eval, cancel);
             }),
+        new(AlignmentMethod.Nlpo, "nlpo", "nlpo", "NLPO: PPO whose actor only takes the top-p tokens of a masking policy, a copy of it refreshed every few batches.", true,
+            (c, d, stages, cancel) =>
+            {
+                string rm = RewardOrCritic(c.Ppo, stages);
+                return stages.Nlpo(c.Ppo, c.Nlpo, stages.StartingPoint("sft"), rm, d.Prompts(), d.PtxExamples(), d.RolloutMetrics, cancel, d.Rewards);
+            }),
+        new(AlignmentMethod.A2c, "a2c", "a2c", "A2C: PPO's rollouts, critic and KL-shaped reward with the plain policy gradient, one update per batch.", true,
+            (c, d, stages, cancel) =>
+            {
+                string rm = RewardOrCritic(c.Ppo, stages);
+                return stages.A2c(c.Ppo, c.A2c, stages.StartingPoint("sft"), rm, d.Prompts(), d.PtxExamples(), d.RolloutMetrics, cancel, d.Rewards);
+            }),
     ];
 
     /// <summary>The row of a method.</summary>
@@ -51,12 +63,15 @@ public static class MethodTable
 
     static Dictionary<string, double> RunPpo(IMethodConfigs c, MethodData d, RunStages stages, CancellationToken cancel)
     {
-        // A separate critic starts from the reward model, so it must exist; a value head needs it only for the reward.
-        string rm = c.Ppo.Critic == CriticKind.SeparateFromRewardModel ? stages.RequireCheckpoint("rm", "rlhf rm") : stages.Checkpoint("rm");
+        string rm = RewardOrCritic(c.Ppo, stages);
         var prompts = d.Prompts();
         var ptx = d.PtxExamples();
         return stages.Ppo(c.Ppo, stages.StartingPoint("sft"), rm, prompts, ptx, d.RolloutMetrics, cancel, d.Rewards);
     }
+
+    /// <summary>A separate critic starts from the reward model, so it must exist; a value head needs it only for the reward.</summary>
+    static string RewardOrCritic(PpoConfig ppo, RunStages stages)
+        => ppo.Critic == CriticKind.SeparateFromRewardModel ? stages.RequireCheckpoint("rm", "rlhf rm") : stages.Checkpoint("rm");
 
     static AlignmentMethodSpec Pairs(AlignmentMethod method, string command, string description, Func<PreferenceLossKind, PreferenceLossKind> loss) =>
         new(method, command, command, description, true, (c, d, stages, cancel) =>

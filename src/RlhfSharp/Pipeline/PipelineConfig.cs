@@ -1,6 +1,8 @@
 using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.A2c;
 using RlhfSharp.Algorithms.Ilql;
+using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -141,6 +143,14 @@ public sealed record PipelineConfig : IMethodConfigs
         Epochs = 1, BatchSize = 32, MaxLength = 256, MaxPromptLength = 64,
         Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Linear, WarmupRatio = 0.05, MinLearningRateRatio = 0, Beta2 = 0.95, WeightDecay = 1e-6 },
     };
+    /// <summary>
+    /// NLPO: the <c>ppo</c> section's run (PPO's sample budget) with RL4LMs' masking policy. RL4LMs keeps at least 100 of
+    /// GPT-2's 50,257 tokens (0.2%); on stories260K's 512 that is 1 token. Kept at 100 (a fifth of this vocabulary), the
+    /// top-p set almost never binds: a 6-step run sampled exactly PPO's tokens, the masked entropy 0.001 nats under PPO's.
+    /// </summary>
+    public NlpoConfig Nlpo { get; init; } = new() { MinTokensToKeep = 1 };
+    /// <summary>A2C: the <c>ppo</c> section's rollouts (PPO's sample budget), critic and KL-shaped reward, one update per batch.</summary>
+    public A2cConfig A2c { get; init; } = new();
     /// <summary>Who labels online DPO's pairs: the reward model (as the other online methods score) or the simulated annotators.</summary>
     public OnlineDpoJudge OnlineDpoJudge { get; init; } = OnlineDpoJudge.Rm;
     public EvalConfig Eval { get; init; } = new();

@@ -1,5 +1,7 @@
+using RlhfSharp.Algorithms.A2c;
 using RlhfSharp.Algorithms.GroupRl;
 using RlhfSharp.Algorithms.Ilql;
+using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -76,24 +78,61 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// </summary>
     public Dictionary<string, double> Ppo(PpoConfig config, string policyDir, string rmDir, List<int[]> prompts, List<SftExample> ptx,
         Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
+        => ActorCritic("ppo", "PPO", config, policyDir, rmDir, prompts, ptx, rolloutMetrics, cancel, rewards, policy => null, null, null);
+
+    /// <summary>
+    /// NLPO: PPO (<paramref name="ppo"/>) whose actor only takes the tokens of its masking policy's top-p set
+    /// (<paramref name="nlpo"/>), in rollouts and in the loss; writes <c>&lt;run&gt;/nlpo</c>.
+    /// </summary>
+    public Dictionary<string, double> Nlpo(PpoConfig ppo, NlpoConfig nlpo, string policyDir, string rmDir, List<int[]> prompts, List<SftExample> ptx,
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
+    {
+        var tokenizer = base_.Tokenizer;
+        // RL4LMs never masks the tokenizer's special ids, so a story can always end.
+        int[] special = [.. new[] { tokenizer.BosId, tokenizer.EosId, tokenizer.PadId }.OfType<int>().Concat(tokenizer.EosIds).Distinct()];
+        return ActorCritic("nlpo", "NLPO", ppo, policyDir, rmDir, prompts, ptx, rolloutMetrics, cancel, rewards,
+            policy => new MaskingPolicy(policy, nlpo, special), null, null);
+    }
+
+    /// <summary>A2C on PPO's rollouts, critic and KL-shaped reward (<paramref name="ppo"/> as <paramref name="a2c"/> adjusts it); writes <c>&lt;run&gt;/a2c</c>.</summary>
+    public Dictionary<string, double> A2c(PpoConfig ppo, A2cConfig a2c, string policyDir, string rmDir, List<int[]> prompts, List<SftExample> ptx,
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
+    {
+        var config = a2c.Apply(ppo);
+        return ActorCritic("a2c", "A2C", config, policyDir, rmDir, prompts, ptx, rolloutMetrics, cancel, rewards, policy => null,
+            (lp, old, adv, mask) => A2cLoss.Policy(lp, old, adv, mask, config.Reduction),
+            (v, _, ret, mask) => A2cLoss.Value(v, ret, mask, config.Reduction));
+    }
+
+    /// <summary>The trainer PPO, NLPO and A2C share: each supplies its action space and losses (null: PPO's).</summary>
+    Dictionary<string, double> ActorCritic(string stage, string title, PpoConfig config, string policyDir, string rmDir, List<int[]> prompts, List<SftExample> ptx,
+        Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards,
+        Func<CausalLM, IActionSpaceMask?> actionSpace, Func<Tensor, Tensor, Tensor, Tensor, PolicyLossOutput>? policyLoss,
+        Func<Tensor, Tensor, Tensor, Tensor, ValueLossOutput>? valueLoss)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
-        bool lora = UseLora(policy, config.Lora, config.Seed, "ppo");
+        bool lora = UseLora(policy, config.Lora, config.Seed, "ppo"); // NLPO and A2C read the ppo section too
         using var reference = Reference(policy, policyDir, lora);
         using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
         if (critic is not null) UseLora(critic, config.Lora, config.Seed + 1, "ppo"); // OpenRLHF puts LoRA on the critic too
-        var state = new StageState(Dir("ppo"), config.KeepLast);
-        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("ppo"), "metrics.jsonl"), state.SavedStep);
+        var space = actionSpace(policy);
+        using var _ = space as IDisposable;
+        var state = new StageState(Dir(stage), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
         var trainer = new PpoTrainer(policy, reference, critic, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
         {
             Progress = Progress, Metrics = metrics, RolloutMetrics = rolloutMetrics,
+            Stage = stage, ActionSpace = space, PolicyLoss = policyLoss, ValueLoss = valueLoss,
         };
         var result = trainer.Train(prompts, ptx, state, cancel);
         result["tokens_processed"] = policy.TokensProcessed;
-        SaveCheckpoint(trainer.Ema ?? policy, "ppo", lora ? policyDir : null);
-        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], "PPO: reward of rollouts", "reward", Path.Combine(Dir("ppo"), "reward.png"));
-        Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], "PPO: KL to the SFT model", "nats", Path.Combine(Dir("ppo"), "kl.png"));
+        SaveCheckpoint(trainer.Ema ?? policy, stage, lora ? policyDir : null);
+        Charts.Lines(metrics.Rows, "step", [("reward_mean", "proxy reward (RM)"), ("gold_mean", "gold reward")], $"{title}: reward of rollouts", "reward", Path.Combine(Dir(stage), "reward.png"));
+        Charts.Lines(metrics.Rows, "step", [("kl", "KL to SFT (per sample)")], $"{title}: KL to the SFT model", "nats", Path.Combine(Dir(stage), "kl.png"));
+        if (metrics.Rows.Any(r => r.ContainsKey("gold_mean")))
+            Charts.Lines(metrics.Rows, "kl", [("gold_mean", "gold reward"), ("reward_mean", "proxy reward (RM)")],
+                $"{title}: reward of rollouts against their KL to SFT (each point a step)", "reward", Path.Combine(Dir(stage), "gold_vs_kl.png"));
         return result.Where(kv => kv.Key is "reward_mean" or "gold_mean" or "kl" or "kl_coef" or "tokens_processed").ToDictionary();
     }
 

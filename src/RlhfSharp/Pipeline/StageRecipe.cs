@@ -1,6 +1,8 @@
 using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.A2c;
 using RlhfSharp.Algorithms.Ilql;
+using RlhfSharp.Algorithms.Nlpo;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -67,4 +69,8 @@ public sealed record StageRecipe : IMethodConfigs
     public GroupRlConfig Grpo { get; init; } = new();
     /// <summary>ILQL (<c>rlhf ilql</c>) on <see cref="IlqlData"/>.</summary>
     public IlqlConfig Ilql { get; init; } = new();
+    /// <summary>NLPO's masking policy (<c>rlhf nlpo</c>); everything else is the <see cref="Ppo"/> section's.</summary>
+    public NlpoConfig Nlpo { get; init; } = new();
+    /// <summary>A2C's update (<c>rlhf a2c</c>); rollouts, reward, critic and optimizers are the <see cref="Ppo"/> section's.</summary>
+    public A2cConfig A2c { get; init; } = new();
 }

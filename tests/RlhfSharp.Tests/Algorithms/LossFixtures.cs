@@ -96,6 +96,9 @@ internal sealed class LossCase(JsonElement root)
 
     public double Param(string name) => root.GetProperty("params").GetProperty(name).GetDouble();
 
+    /// <summary>A list of integers among the params (token ids).</summary>
+    public int[] IntListParam(string name) => root.GetProperty("params").GetProperty(name).EnumerateArray().Select(e => e.GetInt32()).ToArray();
+
     /// <summary>The tolerance for a computation in <paramref name="dtype"/> (fixtures/README.md, "Recommended tolerances").</summary>
     public static double Tolerance(ScalarType dtype) => dtype == ScalarType.Float64 ? LossFixtures.DoubleTolerance : LossFixtures.FloatTolerance;
 }

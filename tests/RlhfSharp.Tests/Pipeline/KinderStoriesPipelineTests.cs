@@ -140,7 +140,7 @@ public sealed class KinderStoriesPipelineTests : IDisposable
         Assert.Single(log, l => l == "sft: starting");
         Assert.Single(log, l => l == "rm: starting");
         var sftWeights = File.ReadAllBytes(Path.Combine(run, "sft", "checkpoint", "model.safetensors"));
-        var stages = new[] { "ppo", "dpo", "ipo", "kto", "orpo", "simpo", "grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "remax", "rs", "online_dpo", "ilql" };
+        var stages = new[] { "ppo", "dpo", "ipo", "kto", "orpo", "simpo", "grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "remax", "rs", "online_dpo", "ilql", "nlpo", "a2c" };
         Assert.Equal(stages, Enum.GetValues<AlignmentMethod>().Select(KinderStoriesPipeline.StageName));
         var json = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "summary.json")))!["policies"]!;
         var report = File.ReadAllText(Path.Combine(run, "report.html"));

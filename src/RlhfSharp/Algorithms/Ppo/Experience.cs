@@ -23,6 +23,8 @@ public sealed class Experience : IDisposable
     public required Tensor Advantages { get; init; }
     public required Tensor Returns { get; init; }
     public required int PromptLength { get; init; }
+    /// <summary>(B, N, V) bool: the tokens each response position could take under a restricted action space (NLPO); null: all.</summary>
+    public Tensor? AllowedTokens { get; init; }
     public int Rows => (int)Sequences.shape[0];
     public int ResponseLength => (int)ActionMask.shape[1];
 
@@ -30,5 +32,6 @@ public sealed class Experience : IDisposable
     {
         foreach (var t in new[] { Sequences, AttentionMask, Positions, ActionMask, OldLogprobs, RefLogprobs, Values, Scores, Kl, Rewards, Advantages, Returns })
             t.Dispose();
+        AllowedTokens?.Dispose();
     }
 }

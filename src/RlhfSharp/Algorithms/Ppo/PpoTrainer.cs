@@ -36,6 +36,21 @@ public sealed class PpoTrainer
     /// <summary>How many times this run updated <see cref="Ema"/>: once per actor optimizer step.</summary>
     public int EmaUpdates { get; private set; }
 
+    /// <summary>The stage's name in progress reports (<c>ppo</c>; <c>nlpo</c>, <c>a2c</c> for the algorithms built on this trainer).</summary>
+    public string Stage { get; init; } = "ppo";
+    /// <summary>
+    /// The actor's loss on a minibatch from (logprobs, oldLogprobs, advantages, actionMask): PPO's clipped surrogate
+    /// (<see cref="PpoLoss.Policy"/>) unless an algorithm supplies its own (A2C's policy gradient).
+    /// </summary>
+    public Func<Tensor, Tensor, Tensor, Tensor, PolicyLossOutput>? PolicyLoss { get; init; }
+    /// <summary>The critic's loss from (values, oldValues, returns, actionMask): PPO's clipped value loss unless supplied.</summary>
+    public Func<Tensor, Tensor, Tensor, Tensor, ValueLossOutput>? ValueLoss { get; init; }
+    /// <summary>
+    /// A restricted action space (NLPO's masking policy): the tokens each rollout position may take, applied again to the
+    /// actor's distribution in the old log-probs and in the loss. Null: the whole vocabulary, as PPO.
+    /// </summary>
+    public IActionSpaceMask? ActionSpace { get; init; }
+
     /// <param name="score">Scores each rollout (B), e.g. the reward model at the last real token.</param>
     /// <param name="critic">The critic for <see cref="CriticKind.SeparateFromRewardModel"/>; null for a value head.</param>
     public PpoTrainer(CausalLM policy, CausalLM reference, ScoreModel? critic, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, PpoConfig config)
@@ -75,11 +90,12 @@ public sealed class PpoTrainer
         if (critic is not null) modules["critic"] = critic;
         if (valueHead is not null) modules["value_head"] = valueHead;
         if (Ema is not null) modules["ema"] = Ema;
+        foreach (var (name, module) in ActionSpace?.Modules ?? new Dictionary<string, nn.Module>()) modules[name] = module;
         var optimizers = new Dictionary<string, Optimizer> { ["policy"] = actorOpt };
         if (criticOpt is not null) optimizers["critic"] = criticOpt;
         var loop = new StepLoop
         {
-            Stage = "ppo", TotalSteps = config.Steps, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
+            Stage = Stage, TotalSteps = config.Steps, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
             Modules = modules, Optimizers = optimizers,
             SaveExtra = () => new JsonObject { ["kl_coef"] = kl.Coef },
             RestoreExtra = extra => kl.Restore(extra?["kl_coef"]?.GetValue<double>() ?? config.InitKlCoef),
@@ -95,16 +111,18 @@ public sealed class PpoTrainer
             var (ids, mask) = sampler.LeftPad(DataParallel.Shard(chosen));
             int offset = DataParallel.ShardStart(chosen.Count);
             policy.eval();
+            using var recorder = ActionSpace?.NewRollout();
             using var rollout = sampler.Sample(ids, mask, new SamplingOptions
             {
                 MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP,
                 Seed = config.Seed + (ulong)step * 7919 + (ulong)DataParallel.Rank * 1_000_003,
-            });
+            }, tokenMask: recorder);
             double generateSeconds = clock.Elapsed.TotalSeconds;
             var extra = RolloutMetrics?.Invoke(rollout);
             clock.Restart();
-            using var exp = MakeExperience(rollout, kl.Coef);
+            using var exp = MakeExperience(rollout, kl.Coef, recorder?.Recorded());
             double scoreSeconds = clock.Elapsed.TotalSeconds;
+            ActionSpace?.AfterRollout(step);
             clock.Restart();
 
             policy.train(); critic?.train();
@@ -146,7 +164,8 @@ public sealed class PpoTrainer
     }
 
     /// <summary>Log-probs, values, scores, KL-shaped rewards and GAE for a rollout, without gradients.</summary>
-    Experience MakeExperience(SampleBatch rollout, double klCoef)
+    /// <param name="allowed">The rollout's allowed tokens (B, N, V) under a restricted action space, else null.</param>
+    Experience MakeExperience(SampleBatch rollout, double klCoef, Tensor? allowed)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -158,11 +177,16 @@ public sealed class PpoTrainer
 
         var hidden = valueHead is null ? null : new List<Tensor>();
         // At the rollouts' temperature (OpenRLHF models/actor.py), so the ratio is of the policy that sampled.
-        var oldLogprobs = TokenLogprobs.Of(policy.Forward(seq, attention, positions, hiddenStates: hidden), seq, config.Temperature).narrow(1, p - 1, n);
+        var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
+        var oldLogprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
+        // Under a masked action space the ratio is of masked distributions, while the KL penalty keeps the unmasked
+        // log-probs (RL4LMs alg_wrappers.py: old log_prob is forward_policy's masked log_probs, kl_div = raw_log_probs − ref).
+        var rawLogprobs = oldLogprobs;
+        if (allowed is not null) oldLogprobs = MaskedActionSpace.Logprobs(logits.narrow(1, p - 1, n), seq.narrow(1, p, n), allowed, config.Temperature);
         var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq, config.Temperature).narrow(1, p - 1, n);
         var values = Values(seq, attention, positions, hidden).narrow(1, p - 1, n) * mask;
         var scores = score(rollout).to(float32).reshape(-1);
-        var kl = KlEstimator.PerToken(oldLogprobs, refLogprobs, config.KlEstimator) * mask;
+        var kl = KlEstimator.PerToken(rawLogprobs, refLogprobs, config.KlEstimator) * mask;
         var rewards = KlShapedReward.Compute(scores, kl, mask, klCoef, (-config.RewardClip, config.RewardClip));
         var (advantages, returns) = GaeEstimator.Compute(values, rewards, mask, config.Gamma, config.Lambda);
         if (config.WhitenAdvantages && AcrossRanks.Count(mask) > 1) advantages = AcrossRanks.MaskedWhiten(advantages, mask) * mask;
@@ -175,6 +199,8 @@ public sealed class PpoTrainer
             Values = values.MoveToOuterDisposeScope(), Scores = scores.MoveToOuterDisposeScope(), Kl = kl.MoveToOuterDisposeScope(),
             Rewards = rewards.MoveToOuterDisposeScope(), Advantages = advantages.MoveToOuterDisposeScope(), Returns = returns.MoveToOuterDisposeScope(),
             PromptLength = p,
+            // Positions after a row finished allow every token, so their (masked-out) log-probs stay finite.
+            AllowedTokens = allowed?.logical_or(mask.unsqueeze(-1).lt(0.5)).MoveToOuterDisposeScope(),
         };
     }
 
@@ -215,9 +241,22 @@ public sealed class PpoTrainer
             mask = Pick(exp.ActionMask);
             hidden = valueHead is null ? null : new List<Tensor>();
             var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
-            var logprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
-            var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction);
-            var entropy = MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, p - 1, n), mask);
+            Tensor logprobs, tokenEntropy;
+            if (exp.AllowedTokens is null)
+            {
+                logprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
+                tokenEntropy = TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, p - 1, n);
+            }
+            else
+            {
+                var allowed = Pick(exp.AllowedTokens);
+                logprobs = MaskedActionSpace.Logprobs(logits.narrow(1, p - 1, n), seq.narrow(1, p, n), allowed, config.Temperature);
+                tokenEntropy = MaskedActionSpace.Entropy(logits.narrow(1, p - 1, n), allowed, config.Temperature);
+            }
+            var pol = PolicyLoss is null
+                ? PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction)
+                : PolicyLoss(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask);
+            var entropy = MaskedStats.MaskedMean(tokenEntropy, mask);
             actorLoss = pol.Loss * share;
             metrics["policy_loss"] = pol.Loss.item<float>() * share;
             metrics["clipfrac"] = pol.ClipFraction.item<float>() * share;
@@ -247,7 +286,7 @@ public sealed class PpoTrainer
             if (rows.Length > 0)
             {
                 var values = valueHead.forward(hidden![^1]).narrow(1, p - 1, n);
-                var value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask!, config.ValueClip, config.Reduction);
+                var value = Value(values, Pick(exp.Values), Pick(exp.Returns), mask!);
                 actorLoss = actorLoss! + config.ValueCoef * value.Loss * share;
                 metrics["value_loss"] = value.Loss.item<float>() * share;
                 metrics["value_clipfrac"] = value.ClipFraction.item<float>() * share;
@@ -264,7 +303,7 @@ public sealed class PpoTrainer
             if (rows.Length > 0)
             {
                 var values = critic!.TokenScores(seq!, attention!, positions!).select(2, 0).narrow(1, p - 1, n);
-                var value = PpoLoss.Value(values, Pick(exp.Values), Pick(exp.Returns), mask!, config.ValueClip, config.Reduction);
+                var value = Value(values, Pick(exp.Values), Pick(exp.Returns), mask!);
                 (value.Loss * share).backward();
                 metrics["value_loss"] = value.Loss.item<float>() * share;
                 metrics["value_clipfrac"] = value.ClipFraction.item<float>() * share;
@@ -277,6 +316,10 @@ public sealed class PpoTrainer
         foreach (var (k, v) in metrics) result[k] = v;
         return result;
     }
+
+    ValueLossOutput Value(Tensor values, Tensor oldValues, Tensor returns, Tensor mask) => ValueLoss is null
+        ? PpoLoss.Value(values, oldValues, returns, mask, config.ValueClip, config.Reduction)
+        : ValueLoss(values, oldValues, returns, mask);
 
     /// <summary>Rollout diagnostics of the step's batch, from sums over every rank's rows (all-reduced under mpirun).</summary>
     static Dictionary<string, double> Statistics(Experience exp, SampleBatch rollout)
