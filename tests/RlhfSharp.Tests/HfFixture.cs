@@ -9,9 +9,11 @@ public sealed class HfFixture
     public string Dir { get; }
     public JsonObject Expected { get; }
 
-    public HfFixture(string name)
+    /// <param name="name">The case folder.</param>
+    /// <param name="set">The fixture set under fixtures/: hf (GPT-2, LLaMA, Qwen2) or hf-wave2 (OPT, GPT-NeoX, GPT-J, BLOOM).</param>
+    public HfFixture(string name, string set = "hf")
     {
-        Dir = Path.Combine(AppContext.BaseDirectory, "fixtures", "hf", name);
+        Dir = Path.Combine(AppContext.BaseDirectory, "fixtures", set, name);
         Expected = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "expected.json")))!;
     }
 

@@ -254,6 +254,14 @@ public static class HuggingFaceCheckpoint
         ("mistral", true) => "MistralForSequenceClassification",
         ("qwen2", false) => "Qwen2ForCausalLM",
         ("qwen2", true) => "Qwen2ForSequenceClassification",
+        ("gpt_neox", false) => "GPTNeoXForCausalLM",
+        ("gpt_neox", true) => "GPTNeoXForSequenceClassification",
+        ("opt", false) => "OPTForCausalLM",
+        ("opt", true) => "OPTForSequenceClassification",
+        ("gptj", false) => "GPTJForCausalLM",
+        ("gptj", true) => "GPTJForSequenceClassification",
+        ("bloom", false) => "BloomForCausalLM",
+        ("bloom", true) => "BloomForSequenceClassification",
         _ => throw new RlhfException($"no HF architecture for model_type {c.ModelType}"),
     };
 }
