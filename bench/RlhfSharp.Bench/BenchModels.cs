@@ -11,7 +11,9 @@ static class BenchModels
         "stories260k" => Llama2cCheckpoint.LoadCausalLM(Stories260KPath()),
         "gpt2" => new CausalLM(Gpt2Small),
         "llama45m" => new CausalLM(Llama45M),
-        _ => throw new ArgumentException($"unknown model '{name}' (stories260k, gpt2, llama45m)"),
+        "pythia160m" => new CausalLM(Pythia160M),
+        "opt125m" => new CausalLM(Opt125M),
+        _ => throw new ArgumentException($"unknown model '{name}' (stories260k, gpt2, llama45m, pythia160m, opt125m)"),
     };
 
     /// <summary>GPT-2 small (124M), random weights, tied embeddings.</summary>
@@ -29,6 +31,22 @@ static class BenchModels
         NumHeads = 8, NumKvHeads = 8, MaxPositions = 2048, TieWordEmbeddings = false,
     };
 
+    /// <summary>Pythia-160M's shape (EleutherAI/pythia-160m config.json): GPT-NeoX, d 768, 12 layers, 12 heads, rotary_pct 0.25, parallel residual, untied head.</summary>
+    public static readonly TransformerConfig Pythia160M = new()
+    {
+        ModelType = "gpt_neox", VocabSize = 50304, HiddenSize = 768, IntermediateSize = 3072, NumLayers = 12,
+        NumHeads = 12, NumKvHeads = 12, MaxPositions = 2048, TieWordEmbeddings = false, RotaryDims = 16, ParallelResidual = true,
+        QkvBias = true, OutputBias = true, MlpBias = true, HiddenAct = "gelu",
+    };
+
+    /// <summary>OPT-125M's shape (facebook/opt-125m config.json): d 768, 12 layers, 12 heads, pre-LN, ReLU, learned positions, tied head.</summary>
+    public static readonly TransformerConfig Opt125M = new()
+    {
+        ModelType = "opt", VocabSize = 50272, HiddenSize = 768, IntermediateSize = 3072, NumLayers = 12,
+        NumHeads = 12, NumKvHeads = 12, MaxPositions = 2048, TieWordEmbeddings = true,
+        QkvBias = true, OutputBias = true, MlpBias = true, HiddenAct = "relu",
+    };
+
     static string Stories260KPath()
     {
         foreach (var p in new[] { Path.Combine(AppContext.BaseDirectory, "models/stories260K/stories260K.bin"), "models/stories260K/stories260K.bin", "../models/stories260K/stories260K.bin" })
@@ -43,7 +61,8 @@ static class BenchModels
     public static double TrainFlopsPerToken(TransformerConfig c, int seq)
     {
         double n = c.ParameterCount() - (c.TieWordEmbeddings ? 0 : (long)c.VocabSize * c.HiddenSize)
-                   - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0);
+                   - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0)
+                   - (c.Family == ModelFamily.Opt ? (long)(c.MaxPositions + TransformerConfig.OptPositionOffset) * c.HiddenSize : 0);
         return 6 * n + 12.0 * c.NumLayers * c.NumHeads * c.HeadDim * seq;
     }
 
@@ -51,6 +70,7 @@ static class BenchModels
     public static double WeightBytesPerToken(TransformerConfig c, int bytesPerScalar = 4)
     {
         long n = c.ParameterCount() - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0)
+                 - (c.Family == ModelFamily.Opt ? (long)(c.MaxPositions + TransformerConfig.OptPositionOffset) * c.HiddenSize : 0)
                  - (c.TieWordEmbeddings ? 0 : (long)c.VocabSize * c.HiddenSize);
         return (double)n * bytesPerScalar;
     }
