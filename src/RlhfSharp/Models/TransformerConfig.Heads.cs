@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace RlhfSharp.Models;
 
 public sealed partial record TransformerConfig
@@ -13,4 +15,15 @@ public sealed partial record TransformerConfig
 
     /// <summary>Parameters of the LM head alone: 0 when tied to the embedding.</summary>
     public long LmHeadParameters => TieWordEmbeddings ? 0 : (long)VocabSize * HeadWidth + (LmHeadBias ? VocabSize : 0);
+
+    /// <summary>The keys every family reads alike: special token ids, the score head's labels and OpenRLHF's reward normalisation.</summary>
+    TransformerConfig WithTokensAndLabels(JsonObject j, string source) => this with
+    {
+        BosTokenId = Int(j, "bos_token_id", source),
+        EosTokenIds = Ids(j, "eos_token_id", source),
+        PadTokenId = Int(j, "pad_token_id", source),
+        NumLabels = Labels(j, source),
+        RewardMean = Bool(j, "normalize_reward", source) == true ? Dbl(j, "mean", source) : null,
+        RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
+    };
 }

@@ -32,13 +32,7 @@ public sealed partial record TransformerConfig
             QkvBias = true, OutputBias = true, MlpBias = true,
             // bloom_gelu_forward's 0.79788456 rounds to the same float32 as sqrt(2/π): this is PyTorch's tanh GELU.
             HiddenAct = "gelu_pytorch_tanh",
-            BosTokenId = Int(j, "bos_token_id", source),
-            EosTokenIds = Ids(j, "eos_token_id", source),
-            PadTokenId = Int(j, "pad_token_id", source),
-            NumLabels = Labels(j, source),
-            RewardMean = Bool(j, "normalize_reward", source) == true ? Dbl(j, "mean", source) : null,
-            RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
-        };
+        }.WithTokensAndLabels(j, source);
     }
 
     void BloomToJson(JsonObject j)

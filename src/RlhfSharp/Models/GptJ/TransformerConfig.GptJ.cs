@@ -34,13 +34,7 @@ public sealed partial record TransformerConfig
             TieWordEmbeddings = false,
             QkvBias = false, OutputBias = false, MlpBias = true,
             HiddenAct = CheckAct(Str(j, "activation_function", source) ?? "gelu_new", source, "activation_function"),
-            BosTokenId = Int(j, "bos_token_id", source),
-            EosTokenIds = Ids(j, "eos_token_id", source),
-            PadTokenId = Int(j, "pad_token_id", source),
-            NumLabels = Labels(j, source),
-            RewardMean = Bool(j, "normalize_reward", source) == true ? Dbl(j, "mean", source) : null,
-            RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
-        };
+        }.WithTokensAndLabels(j, source);
     }
 
     void GptJToJson(JsonObject j)

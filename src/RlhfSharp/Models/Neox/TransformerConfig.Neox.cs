@@ -43,13 +43,7 @@ public sealed partial record TransformerConfig
             TieWordEmbeddings = Bool(j, "tie_word_embeddings", source) ?? false,
             QkvBias = bias, OutputBias = bias, MlpBias = true,
             HiddenAct = CheckAct(Str(j, "hidden_act", source) ?? "gelu", source, "hidden_act"),
-            BosTokenId = Int(j, "bos_token_id", source),
-            EosTokenIds = Ids(j, "eos_token_id", source),
-            PadTokenId = Int(j, "pad_token_id", source),
-            NumLabels = Labels(j, source),
-            RewardMean = Bool(j, "normalize_reward", source) == true ? Dbl(j, "mean", source) : null,
-            RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
-        };
+        }.WithTokensAndLabels(j, source);
     }
 
     void NeoxToJson(JsonObject j)
