@@ -234,7 +234,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
     }
 
     /// <summary>Top-k then top-p filtering (HF's TopKLogitsWarper and TopPLogitsWarper, in that order).</summary>
-    static Tensor Truncate(Tensor scores, int topK, double topP)
+    internal static Tensor Truncate(Tensor scores, int topK, double topP)
     {
         if (topK > 0 && topK < scores.shape[1])
         {

@@ -85,6 +85,14 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
                     .Select(l => LabeledExample.Create(tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
                 return (Unpaired(trainRankings), Unpaired(evalRankings));
             },
+            // ILQL: every response of each ranking, scored by its rank (best 1 … worst 0), held out by ranking as the RM's.
+            Scored = c =>
+            {
+                var (trainRankings, evalRankings) = RunStages.HoldOut(rankings);
+                List<ScoredExample> Score(IEnumerable<Ranking> held) => held.SelectMany(ScoredCompletion.FromRanking)
+                    .Select(s => ScoredExample.Create(tokenizer, s, c.MaxLength, c.MaxPromptLength, base_.AddsBos)).ToList();
+                return (Score(trainRankings), Score(evalRankings));
+            },
             RolloutMetrics = goldOfRollouts,
             OnlineDpoJudge = config.OnlineDpoJudge == OnlineDpoJudge.Annotators ? annotatorJudge : null,
         };
@@ -221,6 +229,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         {
             string stage = StageName(method);
             using var policy = HuggingFaceCheckpoint.LoadCausalLM(Path.Combine(StageDir(stage), "checkpoint"));
+            // An ILQL policy is graded as it decodes: with its heads' β·(Q − V) (the KL to SFT is then that policy's too).
+            IlqlHeadsFile.AttachIfPresent(policy, Path.Combine(StageDir(stage), "checkpoint"));
             var r = evaluator.Sample(stage, policy, prompts, promptIds, options, cancel);
             double trainSeconds = done.GetValueOrDefault("seconds");
             results[stage] = r with

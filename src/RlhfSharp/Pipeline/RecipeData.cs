@@ -100,9 +100,17 @@ public sealed class RecipeData(StageRecipe recipe, PretrainedModel model, RunSta
         return ([.. trainDesirable, .. trainUndesirable], [.. evalDesirable, .. evalUndesirable]);
     }
 
+    /// <summary>ILQL's scored completions (<c>ilql_data</c>, else <c>rm_data</c>), train and held-out.</summary>
+    public (List<ScoredExample> Train, List<ScoredExample> Eval) Scored(Algorithms.Ilql.IlqlConfig config)
+    {
+        string path = Require(recipe.IlqlData ?? recipe.RmData, "ilql_data");
+        return RunStages.HoldOut(Take(DatasetLoader.LoadScored(path, recipe.Fields, recipe.SkipInvalid), path)
+            .Select(s => ScoredExample.Create(model.Tokenizer, s, config.MaxLength, config.MaxPromptLength, model.AddsBos)).ToList());
+    }
+
     /// <summary>The alignment methods' data from the recipe's files, each read when a method asks for it.</summary>
     public MethodData ForMethods() => new()
     {
-        Prompts = OnlinePrompts, PtxExamples = PtxExamples, Pairs = Pairs, Labeled = Labeled, Rewards = recipe.Rewards,
+        Prompts = OnlinePrompts, PtxExamples = PtxExamples, Pairs = Pairs, Labeled = Labeled, Scored = Scored, Rewards = recipe.Rewards,
     };
 }
