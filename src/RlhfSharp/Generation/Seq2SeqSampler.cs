@@ -100,7 +100,10 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
                 else
                 {
                     if (o.Temperature != 1.0) scores = scores / o.Temperature;
-                    var filtered = Sampler.Truncate(scores, o.TopK, o.TopP);
+                    // Top-k then top-p, transformers' warper order, with the decoder-only sampler's warpers.
+                    var filtered = scores;
+                    if (o.TopK > 0 && o.TopK < scores.shape[1]) filtered = new TopKWarper(o.TopK).Process(filtered, null!);
+                    if (o.TopP < 1.0) filtered = new TopPWarper(o.TopP).Process(filtered, null!);
                     chosen = filtered.softmax(-1).multinomial(1, generator: generator);
                     logprob = filtered.log_softmax(-1).gather(1, chosen);
                 }

@@ -76,7 +76,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             Pairs = d => RunStages.HoldOut(rankings.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))
                 .Select(p => PreferenceExample.Create(tokenizer, p, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList()),
             // KTO: the best (desirable) and the worst (undesirable) response of each ranking, the same clearest labels,
-            // unpaired in TRL's order (all chosen, then all rejected) after the hold-out, so both splits hold both labels.
+            // unpaired in TRL's order (all chosen, then all rejected) after the hold-out, so both splits hold both labels
+            // (the trainer shuffles them with the seed).
             Labeled = d =>
             {
                 var (trainRankings, evalRankings) = RunStages.HoldOut(rankings);

@@ -93,8 +93,8 @@ public sealed class RecipeData(StageRecipe recipe, PretrainedModel model, RunSta
         string path = PreferenceFile;
         var labeled = Take(DatasetLoader.LoadLabeled(path, recipe.Fields, recipe.SkipInvalid), path)
             .Select(l => LabeledExample.Create(model.Tokenizer, l, config.MaxLength, config.MaxPromptLength, model.AddsBos)).ToList();
-        // Held out per label, so both splits keep both labels and TRL's order (desirable, then undesirable) that keeps
-        // KTO's mismatched KL pairs off a prompt's own other answer (LabeledCompletion.Unpair).
+        // Held out per label, so both splits keep both labels, in TRL's order (desirable, then undesirable); the trainer
+        // shuffles them with the seed and keeps KTO's mismatched KL pairs off a prompt's own answers (PreferenceTrainer.KtoOrder).
         var (trainDesirable, evalDesirable) = RunStages.HoldOut(labeled.Where(l => l.Label).ToList());
         var (trainUndesirable, evalUndesirable) = RunStages.HoldOut(labeled.Where(l => !l.Label).ToList());
         return ([.. trainDesirable, .. trainUndesirable], [.. evalDesirable, .. evalUndesirable]);
