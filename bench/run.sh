@@ -72,6 +72,9 @@ both bandwidth mb=512 reps=8
 both train model=stories260k batch=32 seq=256 steps=5 warmup=2
 both train model=llama45m batch=8 seq=256 steps=3 warmup=1
 both train model=gpt2 batch=4 seq=256 steps=2 warmup=1
+# The classic RLHF families (issue 13): Pythia-160M (GPT-NeoX) and OPT-125M shapes, random weights.
+both train model=pythia160m batch=4 seq=256 steps=2 warmup=1
+both train model=opt125m batch=4 seq=256 steps=2 warmup=1
 # (b) KV-cache sampling at temperature 1, prompt 8 tokens, 256 new tokens.
 both gen model=stories260k batch=32 new=256
 both gen model=stories260k batch=32 new=256 threads=1
@@ -79,6 +82,8 @@ both gen model=llama45m batch=8 new=256
 fi
 # --- part 2 (RESUME=1 starts here)
 both gen model=gpt2 batch=4 new=32
+both gen model=pythia160m batch=4 new=32
+both gen model=opt125m batch=4 new=32
 # Batch-1 decoding of GPT-2 small (memory-bandwidth bound).
 both gen model=gpt2 batch=1 new=16
 # No cache: the full sequence through the model per new token.

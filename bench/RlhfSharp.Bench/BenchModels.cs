@@ -14,7 +14,9 @@ static class BenchModels
         "gemma2s" => new CausalLM(Gemma2Small),
         "mixtral-s" => new CausalLM(MixtralSmall),
         "mixtral-dense" => new CausalLM(MixtralDense),
-        _ => throw new ArgumentException($"unknown model '{name}' (stories260k, gpt2, llama45m, gemma2s, mixtral-s, mixtral-dense)"),
+        "pythia160m" => new CausalLM(Pythia160M),
+        "opt125m" => new CausalLM(Opt125M),
+        _ => throw new ArgumentException($"unknown model '{name}' (stories260k, gpt2, llama45m, gemma2s, mixtral-s, mixtral-dense, pythia160m, opt125m)"),
     };
 
     /// <summary>GPT-2 small (124M), random weights, tied embeddings.</summary>
@@ -55,6 +57,22 @@ static class BenchModels
     /// <summary>The dense model with <see cref="MixtralSmall"/>'s active parameters: one MLP as wide as its two chosen experts (2 × 688).</summary>
     public static readonly TransformerConfig MixtralDense = MixtralSmall with { ModelType = "mistral", IntermediateSize = 1376, Moe = null };
 
+    /// <summary>Pythia-160M's shape (EleutherAI/pythia-160m config.json): GPT-NeoX, d 768, 12 layers, 12 heads, rotary_pct 0.25, parallel residual, untied head.</summary>
+    public static readonly TransformerConfig Pythia160M = new()
+    {
+        ModelType = "gpt_neox", VocabSize = 50304, HiddenSize = 768, IntermediateSize = 3072, NumLayers = 12,
+        NumHeads = 12, NumKvHeads = 12, MaxPositions = 2048, TieWordEmbeddings = false, RotaryDims = 16, ParallelResidual = true,
+        QkvBias = true, OutputBias = true, MlpBias = true, HiddenAct = "gelu",
+    };
+
+    /// <summary>OPT-125M's shape (facebook/opt-125m config.json): d 768, 12 layers, 12 heads, pre-LN, ReLU, learned positions, tied head.</summary>
+    public static readonly TransformerConfig Opt125M = new()
+    {
+        ModelType = "opt", VocabSize = 50272, HiddenSize = 768, IntermediateSize = 3072, NumLayers = 12,
+        NumHeads = 12, NumKvHeads = 12, MaxPositions = 2048, TieWordEmbeddings = true,
+        QkvBias = true, OutputBias = true, MlpBias = true, HiddenAct = "relu",
+    };
+
     static string Stories260KPath()
     {
         foreach (var p in new[] { Path.Combine(AppContext.BaseDirectory, "models/stories260K/stories260K.bin"), "models/stories260K/stories260K.bin", "../models/stories260K/stories260K.bin" })
@@ -69,7 +87,8 @@ static class BenchModels
     public static double TrainFlopsPerToken(TransformerConfig c, int seq)
     {
         double n = c.ParameterCount() - (c.TieWordEmbeddings ? 0 : (long)c.VocabSize * c.HiddenSize)
-                   - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0);
+                   - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0)
+                   - (c.Family == ModelFamily.Opt ? (long)(c.MaxPositions + TransformerConfig.OptPositionOffset) * c.HiddenSize : 0);
         if (c.Moe is { } moe) // only the chosen experts compute: count active parameters
             n -= Enumerable.Range(0, c.NumLayers).Count(c.SparseLayer) * (moe.NumExperts - moe.TopK) * 3L * c.HiddenSize * moe.ExpertSize;
         return 6 * n + 12.0 * c.NumLayers * c.NumHeads * c.HeadDim * seq;
@@ -79,6 +98,7 @@ static class BenchModels
     public static double WeightBytesPerToken(TransformerConfig c, int bytesPerScalar = 4)
     {
         long n = c.ParameterCount() - (c.Family == ModelFamily.Gpt2 ? (long)c.MaxPositions * c.HiddenSize : 0)
+                 - (c.Family == ModelFamily.Opt ? (long)(c.MaxPositions + TransformerConfig.OptPositionOffset) * c.HiddenSize : 0)
                  - (c.TieWordEmbeddings ? 0 : (long)c.VocabSize * c.HiddenSize);
         return (double)n * bytesPerScalar;
     }

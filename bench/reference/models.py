@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 @dataclass
 class Config:
-    family: str  # "llama" or "gpt2"
+    family: str  # "llama", "gpt2", "neox" (GPT-NeoX/Pythia) or "opt"
     vocab: int
     d: int
     ffn: int
@@ -21,6 +21,7 @@ class Config:
     kv_heads: int
     max_pos: int
     tied: bool
+    rotary_pct: float = 1.0  # GPT-NeoX: rotary on the first rotary_pct of each head
     gemma2: bool = False  # Gemma 2: sqrt(d) embedding scale, (1+w) RMSNorm, four norms, gelu-tanh, soft-capping
     head_dim: int = 0     # 0: d // heads
     experts: int = 0      # Mixtral: sparse MoE with this many experts of width ffn, top_k chosen
@@ -36,6 +37,10 @@ CONFIGS = {
     "gemma2s": Config("llama", 32000, 512, 1376, 4, 8, 4, 8192, True, gemma2=True, head_dim=64),
     "mixtral-s": Config("llama", 32000, 512, 688, 4, 8, 4, 8192, False, experts=8, top_k=2),
     "mixtral-dense": Config("llama", 32000, 512, 1376, 4, 8, 4, 8192, False),
+    # EleutherAI/pythia-160m: fused per-head QKV, rotary_pct 0.25, parallel residual, untied embed_out
+    "pythia160m": Config("neox", 50304, 768, 3072, 12, 12, 12, 2048, False, 0.25),
+    # facebook/opt-125m: learned positions offset by 2, pre-LN, ReLU, tied head
+    "opt125m": Config("opt", 50272, 768, 3072, 12, 12, 12, 2048, True),
 }
 
 
@@ -70,6 +75,12 @@ class Attention(nn.Module):
         if c.family == "gpt2":
             self.c_attn = nn.Linear(c.d, 3 * c.d)
             self.c_proj = nn.Linear(c.d, c.d)
+        elif c.family == "neox":
+            self.query_key_value = nn.Linear(c.d, 3 * c.d)
+            self.dense = nn.Linear(c.d, c.d)
+        elif c.family == "opt":
+            self.q_proj, self.k_proj, self.v_proj = nn.Linear(c.d, c.d), nn.Linear(c.d, c.d), nn.Linear(c.d, c.d)
+            self.out_proj = nn.Linear(c.d, c.d)
         else:
             self.q_proj = nn.Linear(c.d, c.heads * self.hd, bias=False)
             self.k_proj = nn.Linear(c.d, c.kv_heads * self.hd, bias=False)
@@ -81,15 +92,21 @@ class Attention(nn.Module):
         c, hd = self.c, self.hd
         if c.family == "gpt2":
             q, k, v = self.c_attn(x).split(c.d, dim=2)
+        elif c.family == "neox":  # HF's per-head interleave: (B, T, nh, 3, hd)
+            q, k, v = self.query_key_value(x).view(b, t, c.heads, 3, hd).unbind(3)
+            q, k, v = q.reshape(b, t, -1), k.reshape(b, t, -1), v.reshape(b, t, -1)
+        elif c.family == "opt":
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         else:
             q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         q = q.view(b, t, c.heads, hd).transpose(1, 2)  # (B, nh, T, hd)
         k = k.view(b, t, c.kv_heads, hd).transpose(1, 2)
         v = v.view(b, t, c.kv_heads, hd).transpose(1, 2)
         if rope is not None:
-            cos, sin = rope  # (1, 1, T, hd)
-            q = q * cos + rotate_half(q) * sin
-            k = k * cos + rotate_half(k) * sin
+            cos, sin = rope  # (1, 1, T, r): r = hd, or GPT-NeoX's rotary prefix
+            r = cos.shape[-1]
+            q = torch.cat([q[..., :r] * cos + rotate_half(q[..., :r]) * sin, q[..., r:]], dim=-1)
+            k = torch.cat([k[..., :r] * cos + rotate_half(k[..., :r]) * sin, k[..., r:]], dim=-1)
         if past is not None:
             k = torch.cat([past[0], k], dim=2)
             v = torch.cat([past[1], v], dim=2)
@@ -105,14 +122,20 @@ class Attention(nn.Module):
             att = att + mask
         att = F.softmax(att.float(), dim=-1).to(q.dtype)
         y = (att @ v).transpose(1, 2).reshape(b, t, c.heads * hd)
-        return (self.c_proj(y) if c.family == "gpt2" else self.o_proj(y)), present
+        out = {"gpt2": "c_proj", "neox": "dense", "opt": "out_proj"}.get(c.family, "o_proj")
+        return getattr(self, out)(y), present
 
 
 class MLP(nn.Module):
     def __init__(self, c: Config):
         super().__init__()
         self.gpt2 = c.family == "gpt2"
-        if self.gpt2:
+        self.family = c.family
+        if c.family == "neox":
+            self.dense_h_to_4h, self.dense_4h_to_h = nn.Linear(c.d, c.ffn), nn.Linear(c.ffn, c.d)
+        elif c.family == "opt":
+            self.fc1, self.fc2 = nn.Linear(c.d, c.ffn), nn.Linear(c.ffn, c.d)
+        elif self.gpt2:
             self.c_fc = nn.Linear(c.d, c.ffn)
             self.c_proj = nn.Linear(c.ffn, c.d)
         else:
@@ -123,6 +146,10 @@ class MLP(nn.Module):
         self.act = (lambda h: F.gelu(h, approximate="tanh")) if c.gemma2 else F.silu
 
     def forward(self, x):
+        if self.family == "neox":
+            return self.dense_4h_to_h(F.gelu(self.dense_h_to_4h(x)))
+        if self.family == "opt":
+            return self.fc2(F.relu(self.fc1(x)))
         if self.gpt2:
             return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
         return self.down_proj(self.act(self.gate_proj(x)) * self.up_proj(x))
@@ -156,18 +183,21 @@ class SparseMoe(nn.Module):
 class Block(nn.Module):
     def __init__(self, c: Config):
         super().__init__()
-        norm = (lambda: nn.LayerNorm(c.d)) if c.family == "gpt2" else (lambda: RMSNorm(c.d, plus_one=c.gemma2))
+        norm = (lambda: RMSNorm(c.d, plus_one=c.gemma2)) if c.family == "llama" else (lambda: nn.LayerNorm(c.d))
         self.ln_1, self.attn, self.ln_2 = norm(), Attention(c), norm()
         self.mlp = SparseMoe(c) if c.experts else MLP(c)
         self.sandwich = (norm(), norm()) if c.gemma2 else None
         if self.sandwich:
             self.post_attn, self.post_ffw = self.sandwich
+        self.parallel = c.family == "neox"
 
     def forward(self, x, rope, mask, past):
         a, present = self.attn(self.ln_1(x), rope, mask, past)
         if self.sandwich:  # Gemma 2's four norms
             x = x + self.post_attn(a)
             return x + self.post_ffw(self.mlp(self.ln_2(x))), present
+        if self.parallel:  # GPT-NeoX use_parallel_residual
+            return x + a + self.mlp(self.ln_2(x)), present
         x = x + a
         return x + self.mlp(self.ln_2(x)), present
 
@@ -177,14 +207,15 @@ class CausalLM(nn.Module):
         super().__init__()
         self.c = c
         self.wte = nn.Embedding(c.vocab, c.d)
-        self.wpe = nn.Embedding(c.max_pos, c.d) if c.family == "gpt2" else None
+        self.pos_offset = 2 if c.family == "opt" else 0  # OPT's learned positions skip two rows
+        self.wpe = nn.Embedding(c.max_pos + self.pos_offset, c.d) if c.family in ("gpt2", "opt") else None
         self.blocks = nn.ModuleList([Block(c) for _ in range(c.layers)])
-        self.ln_f = nn.LayerNorm(c.d) if c.family == "gpt2" else RMSNorm(c.d, plus_one=c.gemma2)
+        self.ln_f = RMSNorm(c.d, plus_one=c.gemma2) if c.family == "llama" else nn.LayerNorm(c.d)
         self.lm_head = nn.Linear(c.d, c.vocab, bias=False)
         if c.tied:
             self.lm_head.weight = self.wte.weight
-        hd = head_dim(c)
-        self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, hd, 2).float() / hd)), persistent=False)
+        r = int(head_dim(c) * c.rotary_pct)
+        self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, r, 2).float() / r)), persistent=False)
 
     def forward(self, ids, past=None, last_only=False):
         """ids (B, T); past: list of (k, v) per layer or None. Returns logits and the new cache."""
@@ -197,7 +228,7 @@ class CausalLM(nn.Module):
             x = x * torch.tensor(c.d ** 0.5, dtype=x.dtype)
         rope = None
         if self.wpe is not None:
-            x = x + self.wpe(pos)
+            x = x + self.wpe(pos + self.pos_offset)
         else:
             freqs = pos.float()[:, None] * self.inv_freq[None, :]
             emb = torch.cat([freqs, freqs], dim=-1)
@@ -224,6 +255,6 @@ def train_flops_per_token(c: Config, seq: int) -> float:
     attn = c.d * c.heads * hd + 2 * c.d * c.kv_heads * hd + c.heads * hd * c.d
     mlp = (2 if c.family == "gpt2" else 3) * c.d * c.ffn * (c.top_k if c.experts else 1)  # active parameters
     n = c.layers * (attn + mlp) + c.vocab * c.d  # the head (tied or not) is a matmul; the input lookup is not
-    if c.family == "gpt2":
+    if c.family in ("gpt2", "neox", "opt"):
         n += c.layers * (3 * c.d + c.d + c.ffn + c.d)  # biases
     return 6 * n + 12 * c.layers * c.d * seq

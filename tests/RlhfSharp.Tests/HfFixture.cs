@@ -9,10 +9,11 @@ public sealed class HfFixture
     public string Dir { get; }
     public JsonObject Expected { get; }
 
-    /// <param name="folder">The fixture set under fixtures/: <c>hf</c>, or <c>hf-wave3</c> (Gemma, Gemma 2, Phi-3, Mistral's window, MoE).</param>
-    public HfFixture(string name, string folder = "hf")
+    /// <param name="name">The case folder.</param>
+    /// <param name="set">The fixture set under fixtures/: hf (GPT-2, LLaMA, Qwen2), hf-wave2 (OPT, GPT-NeoX, GPT-J, BLOOM) or hf-wave3 (Gemma, Gemma 2, Phi-3, Mistral's window, MoE).</param>
+    public HfFixture(string name, string set = "hf")
     {
-        Dir = Path.Combine(AppContext.BaseDirectory, "fixtures", folder, name);
+        Dir = Path.Combine(AppContext.BaseDirectory, "fixtures", set, name);
         Expected = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(Dir, "expected.json")))!;
     }
 

@@ -23,6 +23,10 @@ public static class HfWeightMap
         ModelFamily.Gpt2 => Gpt2Rules(c),
         ModelFamily.Llama when VariantWeightRules.Applies(c) => VariantWeightRules.Rules(c),
         ModelFamily.Llama => LlamaRules(c),
+        ModelFamily.Neox => Models.Neox.NeoxWeights.Rules(c),
+        ModelFamily.Opt => Models.Opt.OptWeights.Rules(c),
+        ModelFamily.GptJ => Models.GptJ.GptJWeights.Rules(c),
+        ModelFamily.Bloom => Models.Bloom.BloomWeights.Rules(c),
         _ => throw new RlhfException($"model_type {c.ModelType}: no weight map for family {c.Family}."),
     };
 
@@ -73,7 +77,8 @@ public static class HfWeightMap
     {
         foreach (var r in BodyRules(c)) yield return r;
         if (scoreHead) yield return new("score.weight", ["score.weight"], false);
-        else if (!c.TieWordEmbeddings) yield return new("lm_head.weight", ["lm_head.weight"], false);
+        else if (!c.TieWordEmbeddings) yield return new("lm_head.weight", [c.HfLmHead + ".weight"], false);
+        if (!scoreHead && c.LmHeadBias) yield return new("lm_head.bias", [c.HfLmHead + ".bias"], false);
     }
 
     /// <summary>
@@ -145,7 +150,8 @@ public static class HfWeightMap
 
     static bool Ignorable(string key, TransformerConfig c) =>
         key.EndsWith(".attn.bias") || key.EndsWith(".attn.masked_bias") || key.EndsWith("rotary_emb.inv_freq")
-        || (key == "lm_head.weight" && c.TieWordEmbeddings) || key == "score.weight" || key == "lm_head.weight";
+        || (key == "lm_head.weight" && c.TieWordEmbeddings) || key == "score.weight" || key == "lm_head.weight"
+        || (key == "lm_head.bias" && c.LmHeadBias) || (c.Family == ModelFamily.Neox && (key == "embed_out.weight" || Models.Neox.NeoxWeights.IsBuffer(key)));
 
     /// <summary>
     /// One of our projection matrices (<c>model.layers.{i}.attn.qkv_proj</c>, …) and the HF modules it is stacked

@@ -264,6 +264,14 @@ public static class HuggingFaceCheckpoint
         ("mixtral", true) => "MixtralForSequenceClassification",
         ("qwen2_moe", false) => "Qwen2MoeForCausalLM",
         ("qwen2_moe", true) => "Qwen2MoeForSequenceClassification",
+        ("gpt_neox", false) => "GPTNeoXForCausalLM",
+        ("gpt_neox", true) => "GPTNeoXForSequenceClassification",
+        ("opt", false) => "OPTForCausalLM",
+        ("opt", true) => "OPTForSequenceClassification",
+        ("gptj", false) => "GPTJForCausalLM",
+        ("gptj", true) => "GPTJForSequenceClassification",
+        ("bloom", false) => "BloomForCausalLM",
+        ("bloom", true) => "BloomForSequenceClassification",
         _ => throw new RlhfException($"no HF architecture for model_type {c.ModelType}"),
     };
 }

@@ -23,7 +23,7 @@ public static class MemoryBudget
     public static long WeightBytes(TransformerConfig c, ScalarType dtype, bool scoreHead)
     {
         long parameters = c.ParameterCount();
-        if (scoreHead) parameters += (long)c.HiddenSize * c.NumLabels - (c.TieWordEmbeddings ? 0 : (long)c.VocabSize * c.HiddenSize);
+        if (scoreHead) parameters += (long)c.HeadWidth * c.NumLabels - c.LmHeadParameters;
         return parameters * ElementSize(dtype);
     }
 

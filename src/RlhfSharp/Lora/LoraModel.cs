@@ -18,6 +18,8 @@ public static class LoraModel
         "gpt2" => ["c_attn"],
         "llama" or "mistral" or "qwen2" => ["q_proj", "v_proj"],
         "gemma" or "gemma2" or "mixtral" => ["q_proj", "v_proj"],
+        "gpt_neox" or "bloom" => ["query_key_value"],
+        "opt" or "gptj" => ["q_proj", "v_proj"],
         _ => throw new RlhfException($"no default LoRA target modules for model_type {c.ModelType}: set lora.target_modules."),
     };
 

@@ -37,6 +37,20 @@ public abstract class DecoderBody : nn.Module
     public static DecoderBody Create(TransformerConfig config, ScalarType? dtype = null) => config.Family switch
     {
         ModelFamily.Gpt2 or ModelFamily.Llama => new Transformer(config, dtype),
+        ModelFamily.Neox or ModelFamily.GptJ => new RotaryBody(config, dtype),
+        ModelFamily.Opt => new Opt.OptModel(config, dtype),
+        ModelFamily.Bloom => new Bloom.BloomModel(config, dtype),
         _ => throw new RlhfException($"model_type {config.ModelType}: no decoder body for family {config.Family}."),
     };
+
+    /// <summary>
+    /// Refuses <paramref name="tokens"/> positions (cache + input) beyond the context before any work: past it a
+    /// learned-position model indexes out of range and a rotary or ALiBi one runs on distances it never saw.
+    /// </summary>
+    protected void CheckContext(long tokens)
+    {
+        if (tokens > Config.MaxPositions)
+            throw new RlhfException($"a sequence of {tokens} tokens is longer than the model's context of {Config.MaxPositions} positions " +
+                                    "(config.json): shorten the input (max_length, max_prompt_length, max_new_tokens).");
+    }
 }

@@ -10,6 +10,14 @@ public enum ModelFamily
     Gpt2,
     /// <summary>LLaMA (and Mistral, Qwen2): RMSNorm, rotate_half RoPE, SwiGLU, grouped-query attention.</summary>
     Llama,
+    /// <summary>GPT-NeoX / Pythia: per-head fused QKV, partial rotate_half RoPE, parallel or sequential residual (Neox/).</summary>
+    Neox,
+    /// <summary>OPT: learned positions offset by 2, optional project_in/out, pre- or post-LN, ReLU (Opt/).</summary>
+    Opt,
+    /// <summary>GPT-J: interleaved partial RoPE, one LayerNorm feeding a parallel attention + MLP, biased lm_head (GptJ/).</summary>
+    GptJ,
+    /// <summary>BLOOM: ALiBi, embedding LayerNorm, per-head fused QKV (Bloom/).</summary>
+    Bloom,
 }
 
 /// <summary>
@@ -56,6 +64,10 @@ public sealed partial record TransformerConfig
     public ModelFamily Family => ModelType switch
     {
         "gpt2" => ModelFamily.Gpt2,
+        "gpt_neox" => ModelFamily.Neox,
+        "opt" => ModelFamily.Opt,
+        "gptj" => ModelFamily.GptJ,
+        "bloom" => ModelFamily.Bloom,
         _ => ModelFamily.Llama,
     };
     public int HeadDim => ExplicitHeadDim ?? HiddenSize / NumHeads;
@@ -63,6 +75,8 @@ public sealed partial record TransformerConfig
     /// <summary>Number of trainable scalars in the transformer body and LM head (tied weights counted once).</summary>
     public long ParameterCount()
     {
+        if (Family switch { ModelFamily.Neox => NeoxParameterCount(), ModelFamily.Opt => OptParameterCount(), ModelFamily.GptJ => GptJParameterCount(),
+                ModelFamily.Bloom => BloomParameterCount(), _ => (long?)null } is long own) return own;
         long h = HiddenSize, kv = (long)NumKvHeads * HeadDim, q = (long)NumHeads * HeadDim;
         long attn = h * q + 2 * h * kv + q * h + (QkvBias ? q + 2 * kv : 0) + (OutputBias ? h : 0);
         long mlp = Family == ModelFamily.Gpt2
@@ -176,8 +190,12 @@ public sealed partial record TransformerConfig
                     RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
                 };
             }
+            case "gpt_neox": return ParseNeox(j, source);
+            case "opt": return ParseOpt(j, source);
+            case "gptj": return ParseGptJ(j, source);
+            case "bloom": return ParseBloom(j, source);
             default:
-                throw new RlhfException($"{source}: model_type '{modelType}' is not supported (supported: gpt2, llama, mistral, qwen2, gemma, gemma2, phi3, mixtral, qwen2_moe).");
+                throw new RlhfException($"{source}: model_type '{modelType}' is not supported (supported: gpt2, llama, mistral, qwen2, gemma, gemma2, phi3, mixtral, qwen2_moe, gpt_neox, opt, gptj, bloom).");
         }
     }
 
@@ -185,7 +203,11 @@ public sealed partial record TransformerConfig
     public JsonObject ToJson(string architecture)
     {
         var j = new JsonObject { ["architectures"] = new JsonArray(architecture), ["model_type"] = ModelType };
-        if (Family == ModelFamily.Gpt2)
+        if (Family == ModelFamily.Neox) NeoxToJson(j);
+        else if (Family == ModelFamily.Opt) OptToJson(j);
+        else if (Family == ModelFamily.GptJ) GptJToJson(j);
+        else if (Family == ModelFamily.Bloom) BloomToJson(j);
+        else if (Family == ModelFamily.Gpt2)
         {
             j["vocab_size"] = VocabSize; j["n_embd"] = HiddenSize; j["n_inner"] = IntermediateSize == 4 * HiddenSize ? null : IntermediateSize;
             j["n_layer"] = NumLayers; j["n_head"] = NumHeads; j["n_positions"] = MaxPositions; j["n_ctx"] = MaxPositions;

@@ -1,0 +1,91 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Models;
+
+/// <summary>How a block of GPT-NeoX, OPT, GPT-J or BLOOM wires its norms and residuals around attention and the MLP.</summary>
+public enum ResidualWiring
+{
+    /// <summary>x + attn(ln1(x)), then + mlp(ln2(·)): OPT pre-LN, GPT-NeoX with use_parallel_residual false, BLOOM.</summary>
+    Sequential,
+    /// <summary>x + attn(ln1(x)) + mlp(ln2(x)): GPT-NeoX's default (use_parallel_residual).</summary>
+    Parallel,
+    /// <summary>h = ln1(x); x + attn(h) + mlp(h): GPT-J, one LayerNorm and no ln2.</summary>
+    ParallelOneNorm,
+    /// <summary>ln1(x + attn(x)), then ln2(· + mlp(·)): OPT with do_layer_norm_before false (OPT-350M).</summary>
+    PostNorm,
+    /// <summary>h = ln1(x); a = attn(h) + h; h2 = ln2(a); mlp(h2) + h2: BLOOM's apply_residual_connection_post_layernorm.</summary>
+    ResidualFromNorm,
+}
+
+/// <summary>
+/// A decoder block of the families built on LayerNorm and multi-head attention (modeling_gpt_neox.py GPTNeoXLayer,
+/// modeling_opt.py OPTDecoderLayer, modeling_gptj.py GPTJBlock, modeling_bloom.py BloomBlock): the same attention and
+/// MLP, wired as <see cref="ResidualWiring"/> says.
+/// </summary>
+public sealed class ResidualBlock : nn.Module
+{
+#pragma warning disable IDE1006
+    public readonly LayerNorm input_norm;
+    public readonly FusedQkvAttention attn;
+    public readonly LayerNorm? post_norm; // null for GPT-J's single norm
+    public readonly Mlp mlp;
+#pragma warning restore IDE1006
+    readonly ResidualWiring wiring;
+
+    public ResidualBlock(TransformerConfig c, int layer, ResidualWiring wiring, FusedQkvAttention.QkvLayout qkvLayout, PartialRotary? rotary,
+        ScalarType? dtype = null) : base(nameof(ResidualBlock))
+    {
+        this.wiring = wiring;
+        input_norm = nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype);
+        attn = new FusedQkvAttention(c, layer, qkvLayout, rotary, dtype);
+        if (wiring != ResidualWiring.ParallelOneNorm) post_norm = nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype);
+        mlp = new Mlp(c, dtype);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, (Tensor, Tensor)? angles, Tensor? mask, KvCache? cache)
+    {
+        switch (wiring)
+        {
+            case ResidualWiring.Sequential:
+                x = x + attn.Forward(input_norm.forward(x), angles, mask, cache);
+                return x + mlp.forward(post_norm!.forward(x));
+            case ResidualWiring.Parallel:
+                return x + attn.Forward(input_norm.forward(x), angles, mask, cache) + mlp.forward(post_norm!.forward(x));
+            case ResidualWiring.ParallelOneNorm:
+            {
+                var h = input_norm.forward(x);
+                return x + attn.Forward(h, angles, mask, cache) + mlp.forward(h);
+            }
+            case ResidualWiring.PostNorm:
+                x = input_norm.forward(x + attn.Forward(x, angles, mask, cache));
+                return post_norm!.forward(x + mlp.forward(x));
+            default:
+            {
+                var h = input_norm.forward(x);
+                var a = attn.Forward(h, angles, mask, cache) + h;
+                var h2 = post_norm!.forward(a);
+                return mlp.forward(h2) + h2;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="layers"/> in order, recording each block's input in <paramref name="hiddenStates"/> (HF's
+    /// <c>hidden_states</c> before the final norm), and moves the cache past the new tokens.
+    /// </summary>
+    public static Tensor RunAll(IEnumerable<ResidualBlock> layers, Tensor x, (Tensor, Tensor)? angles, Tensor? mask, KvCache? cache,
+        List<Tensor>? hiddenStates)
+    {
+        long t = x.shape[1];
+        foreach (var layer in layers)
+        {
+            hiddenStates?.Add(x);
+            x = layer.Forward(x, angles, mask, cache);
+        }
+        cache?.Advance((int)t);
+        return x;
+    }
+}
