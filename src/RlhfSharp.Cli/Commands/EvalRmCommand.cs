@@ -84,10 +84,10 @@ public static class EvalRmCommand
             foreach (var s in report.BySubset) subsets.AddRow(Markup.Escape(s.Subset), s.Pairs.ToString(CultureInfo.InvariantCulture), F(s.Accuracy), F(s.MeanMargin));
             AnsiConsole.Write(subsets);
         }
-        var calibration = new Table().Title("calibration: P(a ≻ b) = σ(r_a − r_b), each pair in both orders").AddColumn("predicted")
+        var calibration = new Table().Title(Markup.Escape("calibration: P(a ≻ b) = σ(r_a − r_b), each pair in both orders")).AddColumn("predicted")
             .AddColumn(new TableColumn("pairs").RightAligned()).AddColumn(new TableColumn("mean predicted").RightAligned()).AddColumn(new TableColumn("observed").RightAligned());
         foreach (var b in report.Calibration)
-            calibration.AddRow($"[{F(b.Lower)}, {F(b.Upper)})", b.Count.ToString(CultureInfo.InvariantCulture), F(b.MeanPredicted), F(b.Observed));
+            calibration.AddRow(Markup.Escape($"[{F(b.Lower)}, {F(b.Upper)})"), b.Count.ToString(CultureInfo.InvariantCulture), F(b.MeanPredicted), F(b.Observed));
         AnsiConsole.Write(calibration);
         Console.WriteLine($"wrote {Path.Combine(dir, "metrics.json")} and rm_eval.json");
         return 0;
