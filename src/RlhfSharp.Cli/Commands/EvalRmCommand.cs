@@ -56,7 +56,7 @@ public static class EvalRmCommand
 
         var metrics = new Dictionary<string, double>
         {
-            ["groups"] = report.Groups, ["pairs"] = report.Pairs, ["accuracy"] = report.Accuracy, ["mean_margin"] = report.MeanMargin,
+            ["groups"] = report.Groups, ["pairs"] = report.Pairs, ["ties"] = report.Ties, ["accuracy"] = report.Accuracy, ["mean_margin"] = report.MeanMargin,
             ["expected_calibration_error"] = report.ExpectedCalibrationError,
         };
         if (report.Rankings > 0)
@@ -75,7 +75,7 @@ public static class EvalRmCommand
 
         static string F(double v) => double.IsFinite(v) ? v.ToString("0.000", CultureInfo.InvariantCulture) : "–";
         var table = new Table().Title(Markup.Escape($"{modelPath} on {Path.GetFileName(dataPath)}")).AddColumn("metric").AddColumn(new TableColumn("value").RightAligned());
-        foreach (var (k, v) in metrics) table.AddRow(Markup.Escape(k), k is "groups" or "pairs" or "rankings" ? v.ToString("0", CultureInfo.InvariantCulture) : F(v));
+        foreach (var (k, v) in metrics) table.AddRow(Markup.Escape(k), k is "groups" or "pairs" or "ties" or "rankings" ? v.ToString("0", CultureInfo.InvariantCulture) : F(v));
         AnsiConsole.Write(table);
         if (report.BySubset.Count > 0)
         {

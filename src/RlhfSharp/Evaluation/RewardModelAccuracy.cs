@@ -23,6 +23,8 @@ public sealed record RewardModelReport
     public int Pairs { get; init; }
     /// <summary>Fraction of pairs whose better response scores strictly higher (a tie counts as wrong, as in RewardBench).</summary>
     public double Accuracy { get; init; }
+    /// <summary>Pairs scored exactly equal (counted wrong); many ties usually mean truncation cut off both responses.</summary>
+    public int Ties { get; init; }
     /// <summary>Mean of score(better) − score(worse) over the pairs.</summary>
     public double MeanMargin { get; init; }
     /// <summary>Per subset, in the order subsets first appear; empty when no group has one.</summary>
@@ -61,7 +63,7 @@ public static class RewardModelAccuracy
     {
         if (groups.Count == 0) throw new RlhfException("reward-model evaluation: no ranked groups to evaluate.");
         if (bins < 1) throw new RlhfException($"reward-model evaluation: bins must be at least 1, got {bins}.");
-        int pairs = 0, correct = 0;
+        int pairs = 0, correct = 0, ties = 0;
         double marginSum = 0;
         var subsets = new List<string>();
         var bySubset = new Dictionary<string, (int Pairs, int Correct, double Margin)>();
@@ -82,6 +84,7 @@ public static class RewardModelAccuracy
                     groupPairs++;
                     groupMargin += m;
                     if (m > 0) groupCorrect++;
+                    if (m == 0) ties++;
                     double p = Sigmoid(m);
                     AddToBin(p, 1);
                     AddToBin(1 - p, 0);
@@ -112,7 +115,7 @@ public static class RewardModelAccuracy
         }
         return new RewardModelReport
         {
-            Groups = groups.Count, Pairs = pairs, Accuracy = (double)correct / pairs, MeanMargin = marginSum / pairs,
+            Groups = groups.Count, Pairs = pairs, Ties = ties, Accuracy = (double)correct / pairs, MeanMargin = marginSum / pairs,
             BySubset = subsets.Select(n => new SubsetAccuracy(n, bySubset[n].Pairs, (double)bySubset[n].Correct / bySubset[n].Pairs, bySubset[n].Margin / bySubset[n].Pairs)).ToList(),
             Rankings = rankings,
             RankingPairAccuracy = rankings > 0 ? (double)rankingCorrect / rankingPairs : double.NaN,

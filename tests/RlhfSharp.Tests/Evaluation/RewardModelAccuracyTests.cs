@@ -26,6 +26,7 @@ public sealed class RewardModelAccuracyTests
     {
         var r = Report();
         Assert.Equal(Expected.GetProperty("pairs").GetInt32(), r.Pairs);
+        Assert.Equal(Expected.GetProperty("ties").GetInt32(), r.Ties);
         Assert.Equal(Expected.GetProperty("accuracy").GetDouble(), r.Accuracy, 1e-12);
         Assert.Equal(Expected.GetProperty("mean_margin").GetDouble(), r.MeanMargin, 1e-12);
     }
