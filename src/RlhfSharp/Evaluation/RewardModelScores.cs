@@ -39,7 +39,7 @@ public static class RewardModelScores
     {
         var flat = groups.SelectMany(g => g.Sequences).ToList();
         var scores = new double[flat.Count];
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         bool wasTraining = model.training;
         model.eval();
         using (no_grad())

@@ -89,7 +89,7 @@ public sealed class ProcessRewardModel(ScoreModel model, ITokenizer tokenizer, b
     public double[][] StepScores(IReadOnlyList<StepwiseCompletion> completions)
     {
         var examples = completions.Select(c => ProcessRewardExample.Create(tokenizer, c with { Labels = c.Steps.Select(_ => 1.0).ToList() }, separator, maxLength, addBos)).ToList();
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         int pad = tokenizer.PadId ?? tokenizer.EosId ?? 0;
         var result = new double[examples.Count][];
         using var _ = no_grad();

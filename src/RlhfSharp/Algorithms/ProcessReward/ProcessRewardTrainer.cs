@@ -59,7 +59,7 @@ public sealed class ProcessRewardTrainer(ScoreModel model, ProcessRewardConfig c
     (Tensor? Loss, double Correct, double Labelled) Loss(IReadOnlyList<ProcessRewardExample> batch)
     {
         if (batch.Count == 0) return (null, 0, 0);
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         var tokens = TokenBatch.RightPad(batch.Select(e => e.InputIds).ToList(), padId, device);
         long t = tokens.Ids.shape[1];
         var labels = new float[batch.Count * t];
