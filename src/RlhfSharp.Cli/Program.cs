@@ -23,6 +23,7 @@ public static class Program
             ConvertCommand.Create(),
             PipelineCommand.Create(),
             EvalCommand.Create(),
+            EvalRmCommand.Create(),
             ServeCommand.Create(),
             LabelCommand.Create(),
             LoraCommand.Create(),

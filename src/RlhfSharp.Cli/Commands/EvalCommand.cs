@@ -28,16 +28,22 @@ public static class EvalCommand
         var model = new Option<string>("--model", "-m") { Description = "Policy to evaluate: HF folder, llama2.c .bin, or built-in name (stories260k).", DefaultValueFactory = _ => "stories260k" };
         var data = new Option<string>("--data") { Description = "Prompts (jsonl/json/csv/parquet); a 'completion' or 'reference' field enables reference-based metrics.", Required = true };
         var referenceModel = new Option<string?>("--reference-model") { Description = "Model to measure KL(policy ‖ reference) against, on the policy's samples." };
-        var reward = new Option<string?>("--reward") { Description = "Judge for mean reward and win rate over the references: vader, afinn, or rm:PATH (a reward model folder)." };
+        var reward = new Option<string?>("--reward") { Description = "Judge for mean reward and win rate over the references: vader, afinn, rm:PATH (a reward model folder) or prm:PATH[:min|product|last] (a process reward model, step scores aggregated)." };
         var samples = new Option<int>("--samples") { Description = "Evaluate the first N prompts (0 = all).", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out", "-o") { Description = "Folder for metrics.json, samples.jsonl and report.html.", DefaultValueFactory = _ => "eval" };
         var dtype = DtypeOption.Create();
+        var prm = new Option<string?>("--prm") { Description = "Evaluate this process reward model on --data with step labels (prompt, completions, labels): step accuracy, and best-of-n aggregation." };
+        var rewardModel = new Option<string?>("--reward-model") { Description = "Evaluate this reward model on --data (preferences or rankings) instead of a policy: the same as rlhf eval-rm." };
         var sampling = new SamplingArguments();
         var command = new Command("eval", "Generate on a prompt set and compute BLEU, chrF, TER, ROUGE, METEOR, diversity, perplexity, reward, win rate and KL.")
-            { model, data, referenceModel, reward, samples, output, dtype };
+            { model, data, referenceModel, reward, samples, output, dtype, rewardModel, prm };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
+            if (r.GetValue(prm) is string prmPath)
+                return EvalPrmSteps.Run(prmPath, r.GetValue(data)!, r.GetValue(samples), r.GetValue(output)!, DtypeOption.Read(r, dtype));
+            if (r.GetValue(rewardModel) is string rmPath)
+                return EvalRmCommand.Run(rmPath, r.GetValue(data)!, r.GetValue(samples), r.GetValue(output)!, bins: 10, maxLength: 512, DtypeOption.Read(r, dtype));
             var options = sampling.Read(r);
             options.Validate();
             var (prompts, references) = ReadData(r.GetValue(data)!, r.GetValue(samples));
@@ -125,8 +131,18 @@ public static class EvalCommand
         "afinn" => LexiconReward.AfinnSum(),
         _ when spec.StartsWith("rm:", StringComparison.Ordinal) => new ScoreModelReward(
             HuggingFaceCheckpoint.LoadScoreModel(spec[3..], dtype), TokenizerLoader.Load(spec[3..])),
-        _ => throw new RlhfException($"--reward: '{spec}' is not vader, afinn or rm:PATH."),
+        _ when spec.StartsWith("prm:", StringComparison.Ordinal) => ProcessJudge(spec[4..], dtype),
+        _ => throw new RlhfException($"--reward: '{spec}' is not vader, afinn, rm:PATH or prm:PATH[:min|product|last]."),
     };
+
+    /// <summary>A process reward model as the judge: <c>prm:PATH</c> (min over steps) or <c>prm:PATH:product|last|min</c>.</summary>
+    static ProcessRewardModel ProcessJudge(string spec, ScalarType dtype)
+    {
+        var aggregation = StepAggregation.Min;
+        int colon = spec.LastIndexOf(':');
+        if (colon > 0 && Enum.TryParse<StepAggregation>(spec[(colon + 1)..], ignoreCase: true, out var a)) { aggregation = a; spec = spec[..colon]; }
+        return ProcessRewardModel.Load(spec, aggregation, dtype);
+    }
 
     /// <summary>Samples in batches; with a reference model also the per-sample KL on the same batch.</summary>
     static (List<string> Texts, List<double> Lengths, List<double>? Kl) Generate(PretrainedModel policy, PretrainedModel? reference, List<string> prompts, SamplingOptions options)

@@ -27,6 +27,11 @@ public static class StageCommands
             var (train, eval, centering) = data.RewardModel();
             return stages.RewardModel(recipe.Rm, stages.StartingPoint("sft"), train, eval, centering, cancel);
         });
+        yield return Stage("prm", "Train a process reward model on step-labelled completions (TRL PRMTrainer: a score at each step's separator).", (recipe, data, stages, cancel) =>
+        {
+            var (train, eval) = data.ProcessRewardModel();
+            return stages.ProcessRewardModel(recipe.Prm, stages.StartingPoint("sft"), RlhfSharp.Rewards.StepSplit.Separator, train, eval, cancel);
+        }, dataParallel: false);
         // The alignment methods, as rlhf pipeline --algo runs them.
         foreach (var method in MethodTable.All)
             yield return Stage(method.Command, method.Description, (recipe, data, stages, cancel) => method.Run(recipe, data.ForMethods(), stages, cancel),

@@ -45,14 +45,15 @@ public static class DatasetLoader
     /// <summary>
     /// K-wise rankings from <c>prompt</c>/<c>responses</c>/<c>ranking</c> rows, where <c>ranking</c> lists response
     /// indices (0-based) from best to worst: <c>"ranking": [2, 0, 1]</c> means responses[2] is best. It must be a
-    /// permutation of 0..K-1, K ≥ 2. Pairwise preference rows load as K = 2 rankings [chosen, rejected].
+    /// permutation of 0..K-1, K ≥ 2. Pairwise preference rows load as K = 2 rankings [chosen, rejected]. An optional
+    /// <c>subset</c> string (RewardBench's column) is kept in <see cref="Ranking.Subset"/>.
     /// </summary>
     public static LoadResult<Ranking> LoadRankings(string path, FieldMap? fieldMap = null, bool skipInvalid = false) =>
         Load<Ranking>(path, fieldMap, skipInvalid, (format, row) => format switch
         {
-            DatasetFormat.Ranking => [Ranked(row)],
+            DatasetFormat.Ranking => [Ranked(row) with { Subset = row.OptionalString("subset") }],
             DatasetFormat.Preference or DatasetFormat.ImplicitPreference =>
-                [ToRanking(Pair(format, row))],
+                [ToRanking(Pair(format, row)) with { Subset = row.OptionalString("subset") }],
             _ => throw WrongFormat(format, "rankings", "prompt + responses + ranking, or preference pairs"),
         });
 
@@ -100,6 +101,22 @@ public static class DatasetLoader
             DatasetFormat.Ranking => [.. ScoredCompletion.FromRanking(Ranked(row))],
             DatasetFormat.Preference or DatasetFormat.ImplicitPreference => [.. ScoredCompletion.FromRanking(ToRanking(Pair(format, row)))],
             _ => throw WrongFormat(format, "scored completions", "prompt + completion + reward, rankings, or preference pairs"),
+        });
+
+    /// <summary>
+    /// Step-labelled completions for a process reward model from TRL's stepwise-supervision rows: <c>prompt</c>,
+    /// <c>completions</c> (the steps) and <c>labels</c> (one per step, <see cref="RowFields.StepLabels"/>).
+    /// </summary>
+    public static LoadResult<StepwiseCompletion> LoadStepwise(string path, FieldMap? fieldMap = null, bool skipInvalid = false) =>
+        Load<StepwiseCompletion>(path, fieldMap, skipInvalid, (format, row) =>
+        {
+            if (!row.Has("completions") || !row.Has("labels"))
+                throw new BadRowException("expected prompt + completions (the steps) + labels (one per step), TRL's stepwise-supervision format");
+            var steps = row.StringList("completions");
+            var labels = row.StepLabels("labels");
+            if (steps.Count == 0) throw new BadRowException("field \"completions\" has no steps");
+            if (labels.Count != steps.Count) throw new BadRowException($"field \"labels\" has {labels.Count} labels for {steps.Count} steps");
+            return [new StepwiseCompletion(row.Has("prompt") ? row.String("prompt", allowEmpty: true) : "", steps, labels)];
         });
 
     /// <summary>Plain texts from <c>text</c> rows (pre-training, PPO-ptx).</summary>

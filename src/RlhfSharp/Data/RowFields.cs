@@ -71,6 +71,30 @@ internal sealed class RowFields(JsonObject row, FieldMap map)
         return list;
     }
 
+    /// <summary>
+    /// Step labels as probabilities of a good step: true/false, PRM800K ratings (+1 → 1; 0 and −1 → 0, as TRL's
+    /// <c>examples/datasets/prm800k.py</c>), or a soft label in [0, 1] (Math-Shepherd).
+    /// </summary>
+    public List<double> StepLabels(string field)
+    {
+        var array = Array(field);
+        var list = new List<double>();
+        for (int i = 0; i < array.Count; i++)
+        {
+            var node = array[i];
+            if (node is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False) { list.Add(v.GetValueKind() == JsonValueKind.True ? 1 : 0); continue; }
+            if (node is JsonValue n && n.GetValueKind() == JsonValueKind.Number
+                && double.TryParse(n.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && x >= -1 && x <= 1)
+            {
+                // −1 and 0 are PRM800K's bad and neutral steps; (0, 1] a soft label (1 also PRM800K's good step).
+                list.Add(Math.Max(0, x));
+                continue;
+            }
+            throw new BadRowException($"field {Name(field)}[{i}] must be true/false, a PRM800K rating (-1, 0, 1) or a soft label in [0, 1], got {node?.ToJsonString() ?? "null"}");
+        }
+        return list;
+    }
+
     public bool Bool(string field)
     {
         var node = Required(field);
@@ -92,6 +116,10 @@ internal sealed class RowFields(JsonObject row, FieldMap map)
         }
         throw new BadRowException($"field {Name(field)} must be true or false, got {node.ToJsonString()}");
     }
+
+    /// <summary>A string field that may be absent or null (then null).</summary>
+    public string? OptionalString(string field) =>
+        row.TryGetPropertyValue(field, out var node) && node is not null ? AsString(node, Name(field), allowEmpty: true) : null;
 
     public double? OptionalNumber(string field)
     {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
+using RlhfSharp.Evaluation;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
 using RlhfSharp.Recipes;
@@ -49,6 +50,23 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         var rm = Stage("rm", () => stages.RewardModel(config.Rm, stages.Checkpoint("sft"), rmTrain, rmEval,
             // Centred on the form it is trained and scored on: prompt + text + EOS.
             demonstrations.Select(d => stages.RewardSequence(d.Prompt, d.Completion, config.Rm.MaxLength)).ToList(), cancel));
+        if (config.TrainPrm)
+            Stage("prm", () =>
+            {
+                var (trainRankings, evalRankings) = RunStages.HoldOut(rankings);
+                List<Algorithms.ProcessReward.ProcessRewardExample> Examples(List<Ranking> held, out double threshold)
+                {
+                    var (steps, t) = SentenceStepLabels.Build(gold, [.. held.SelectMany(r => r.Responses.Select(_ => r.Prompt))], [.. held.SelectMany(r => r.Responses)]);
+                    threshold = t;
+                    return steps.Select(c => Algorithms.ProcessReward.ProcessRewardExample.Create(tokenizer, c, config.Prm.StepSeparator, config.Prm.MaxLength, base_.AddsBos)).ToList();
+                }
+                var train = Examples(trainRankings, out double threshold);
+                var eval = Examples(evalRankings, out _);
+                var result = stages.ProcessRewardModel(config.Prm, stages.Checkpoint("sft"), StepSplit.Sentences, train, eval, cancel);
+                result["step_label_threshold"] = threshold;
+                result["step_label_positive_fraction"] = train.Sum(e => e.Labels.Count(l => l == 1)) / (double)Math.Max(1, train.Sum(e => e.Labels.Count(l => l != Algorithms.ProcessReward.ProcessRewardLoss.Ignore)));
+                return result;
+            });
         // The hidden gold of every rollout is logged beside the proxy, so over-optimisation shows while it happens.
         Func<SampleBatch, IReadOnlyDictionary<string, double>> goldOfRollouts = b =>
         {
@@ -103,7 +121,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             var spec = MethodTable.Of(method);
             trained[method] = Stage(spec.Stage, () => spec.Run(config, data, stages, cancel));
         }
-        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, trained, cancel);
+        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, trained, (RunStages.HoldOut(rankings).Eval, rmEval), cancel);
         return summary;
     }
 
@@ -209,7 +227,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
     }
 
     PipelineSummary Evaluate(PretrainedModel base_, GoldRubric gold, List<string> prompts, Dictionary<string, double> feedback, Dictionary<string, double> rmDone,
-        Dictionary<AlignmentMethod, Dictionary<string, double>> trained, CancellationToken cancel)
+        Dictionary<AlignmentMethod, Dictionary<string, double>> trained, (List<Ranking> Texts, List<Algorithms.Reward.RankedGroup> Ids) heldOut, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         var e = config.Eval;
@@ -220,12 +238,20 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         var options = new SamplingOptions { MaxNewTokens = e.MaxNewTokens, Temperature = e.Temperature, Seed = e.Seed };
         var evaluator = new PolicyEvaluator(tokenizer, gold, rm, sft) { Progress = Progress };
 
+        // Best-of-n picked by the process reward model too, from the same candidates: min, product and last-step aggregation.
+        using var prm = config.TrainPrm ? ProcessRewardModel.Load(Path.Combine(StageDir("prm"), "checkpoint"), StepAggregation.Min) : null;
+        var pickers = new Dictionary<string, Func<List<string>, List<string>, double[]>>();
+        double[][]? stepScores = null;
+        foreach (var aggregation in prm is null ? [] : new[] { StepAggregation.Min, StepAggregation.Product, StepAggregation.Last })
+            pickers[$"best_of_{e.BestOfN}_prm_{aggregation.ToString().ToLowerInvariant()}"] = (p, t) =>
+                (stepScores ??= prm!.StepScores(p, t)).Select(s => ProcessRewardModel.Aggregate(s, aggregation)).ToArray();
         var results = new Dictionary<string, PolicyEvaluation>
         {
             ["base"] = evaluator.Sample("base", base_.Model, prompts, promptIds, options, cancel),
             ["sft"] = evaluator.Sample("sft", sft, prompts, promptIds, options, cancel),
-            [$"best_of_{e.BestOfN}"] = evaluator.BestOfN(sft, prompts, promptIds, e.BestOfN, options, cancel),
         };
+        foreach (var (name, r) in evaluator.BestOfN(sft, prompts, promptIds, e.BestOfN, options, pickers, cancel))
+            results[name == "" ? $"best_of_{e.BestOfN}" : name] = r;
         foreach (var (method, done) in trained)
         {
             string stage = StageName(method);
@@ -239,12 +265,15 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
                 Score = r.Score with { TrainSeconds = trainSeconds, TrainTokensPerSecond = done.GetValueOrDefault("tokens_processed") / Math.Max(1e-9, trainSeconds) },
             };
         }
+        var rmOnHeldOut = RewardModelOnHeldOut(rm, gold, heldOut.Texts, heldOut.Ids, base_.Tokenizer.PadId ?? base_.Tokenizer.EosId ?? 0);
         seconds["eval"] = clock.Elapsed.TotalSeconds;
 
         var summary = new PipelineSummary
         {
             Policies = results.ToDictionary(kv => kv.Key, kv => kv.Value.Score),
             RmAccuracy = rmDone.GetValueOrDefault("eval_accuracy"),
+            RmGoldAccuracy = rmOnHeldOut.Gold,
+            HeldOutAnnotatorGoldAgreement = rmOnHeldOut.Annotators,
             AnnotatorGoldAgreement = feedback.GetValueOrDefault("annotator_gold_agreement"),
             StageSeconds = new Dictionary<string, double>(seconds),
         };
@@ -258,7 +287,9 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             new Dictionary<string, double>
             {
                 ["reward model pair accuracy (held-out rankings)"] = summary.RmAccuracy,
+                ["reward model pair accuracy against gold (the same held-out responses ordered by the gold rubric)"] = summary.RmGoldAccuracy,
                 ["annotator agreement with gold"] = summary.AnnotatorGoldAgreement,
+                ["annotator agreement with gold (held-out rankings)"] = summary.HeldOutAnnotatorGoldAgreement,
                 ["annotator temperature τ"] = feedback.GetValueOrDefault("annotator_temperature"),
             },
             [goldVsKl, .. trained.Keys.SelectMany(m => Directory.GetFiles(StageDir(StageName(m)), "*.png").Order()),
@@ -268,6 +299,23 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
     }
 
 
+
+    /// <summary>
+    /// The reward model on the held-out rankings, ordered two ways: by the gold rubric (its pair accuracy against gold) and,
+    /// for context on the same pairs, how often the annotators' rankings agree with gold. Next to the accuracy against the
+    /// annotators' labels (<see cref="PipelineSummary.RmAccuracy"/>) this tells a weak RM from noisy labels (issue 14):
+    /// an RM that learnt gold perfectly from labels that agree with it 74% of the time scores ≈ 0.74 against them, 1 against gold.
+    /// </summary>
+    static (double Gold, double Annotators) RewardModelOnHeldOut(ScoreModel rm, GoldRubric gold, List<Ranking> texts, List<Algorithms.Reward.RankedGroup> ids, int padId)
+    {
+        if (texts.Count == 0) return (double.NaN, double.NaN);
+        var scores = RewardModelScores.Score(rm, ids, padId);
+        var goldScores = texts.Select(r => (IReadOnlyList<double>)gold.Score(Enumerable.Repeat(r.Prompt, r.Responses.Count).ToList(), r.Responses)).ToList();
+        // The annotators' order as numbers: K − 1 for their best, 0 for their worst.
+        var annotatorOrder = texts.Select(r => (IReadOnlyList<double>)Enumerable.Range(0, r.Responses.Count).Select(k => (double)(r.Responses.Count - 1 - k)).ToList()).ToList();
+        return (RewardModelAccuracy.AgainstTruth(scores.Select(s => (IReadOnlyList<double>)s).ToList(), goldScores).Accuracy,
+            RewardModelAccuracy.AgainstTruth(annotatorOrder, goldScores).Accuracy);
+    }
 
     static void WriteAtomically(string path, string text) => Durable.WriteAllText(path, text);
 }

@@ -87,6 +87,17 @@ public sealed record PipelineConfig : IMethodConfigs
         Epochs = 3, PromptsPerBatch = 16, MaxLength = 256,
         Optimizer = new OptimizerConfig { LearningRate = 3e-4, WarmupRatio = 0.05 },
     };
+    /// <summary>
+    /// Train a process reward model on the ranking samples, cut into sentences and labelled by the gold rubric
+    /// (<see cref="SentenceStepLabels"/>), and grade best-of-n picked by it (min, product, last step) next to the RM's pick.
+    /// </summary>
+    public bool TrainPrm { get; init; } = true;
+    /// <summary>The PRM: one pass over the sentence-labelled samples, with the RM's batch and learning rate (TRL's 1e-5 barely moves 260K parameters).</summary>
+    public Algorithms.ProcessReward.ProcessRewardConfig Prm { get; init; } = new()
+    {
+        Epochs = 1, BatchSize = 16, MaxLength = 256,
+        Optimizer = new OptimizerConfig { LearningRate = 3e-4, WarmupRatio = 0.05 },
+    };
     public PpoConfig Ppo { get; init; } = new()
     {
         Steps = 60, RolloutBatchSize = 32, MiniBatchSize = 16, PpoEpochs = 2, MaxNewTokens = 64, InitKlCoef = 0.05, PtxCoef = 0.05,

@@ -36,20 +36,42 @@ public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, 
     /// (Stiennon et al. 2020, App. G.3; Hilton &amp; Gao 2022), not a sample estimate.
     /// </summary>
     public PolicyEvaluation BestOfN(CausalLM sftPolicy, List<string> prompts, List<int[]> promptIds, int n, SamplingOptions options, CancellationToken cancel)
+        => BestOfN(sftPolicy, prompts, promptIds, n, options, new Dictionary<string, Func<List<string>, List<string>, double[]>>(), cancel)[""];
+
+    /// <summary>
+    /// Best-of-n as above, and from the very same candidates the picks of each other judge in <paramref name="pickers"/>
+    /// (name → scores of the flattened candidates, n per prompt), e.g. a process reward model's; the result under key ""
+    /// is the proxy RM's pick. Each pick keeps the proxy RM's score of what it picked, so the proxy column stays comparable.
+    /// </summary>
+    public Dictionary<string, PolicyEvaluation> BestOfN(CausalLM sftPolicy, List<string> prompts, List<int[]> promptIds, int n, SamplingOptions options,
+        IReadOnlyDictionary<string, Func<List<string>, List<string>, double[]>> pickers, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         var repeated = promptIds.SelectMany(p => Enumerable.Repeat(p, n)).ToList();
         var (texts, proxy, _) = Generate(sftPolicy, repeated, options with { Seed = options.Seed + 17 }, $"best_of_{n}", cancel);
-        var chosenTexts = new List<string>();
-        var chosenProxy = new double[prompts.Count];
-        for (int i = 0; i < prompts.Count; i++)
+        var sampling = clock.Elapsed.TotalSeconds;
+        var result = new Dictionary<string, PolicyEvaluation> { [""] = Pick(proxy) };
+        var flatPrompts = prompts.SelectMany(p => Enumerable.Repeat(p, n)).ToList();
+        foreach (var (name, judge) in pickers)
         {
-            int best = Enumerable.Range(i * n, n).MaxBy(j => proxy[j]);
-            chosenTexts.Add(texts[best]);
-            chosenProxy[i] = proxy[best];
+            clock.Restart();
+            result[name] = Pick(judge(flatPrompts, texts), sampling);
         }
-        var goldScores = gold.Score(prompts, chosenTexts);
-        return Result(chosenTexts, goldScores, chosenProxy, [Math.Log(n) - (n - 1.0) / n], clock.Elapsed.TotalSeconds);
+        return result;
+
+        PolicyEvaluation Pick(double[] scores, double extraSeconds = 0)
+        {
+            var chosenTexts = new List<string>();
+            var chosenProxy = new double[prompts.Count];
+            for (int i = 0; i < prompts.Count; i++)
+            {
+                int best = Enumerable.Range(i * n, n).MaxBy(j => scores[j]);
+                chosenTexts.Add(texts[best]);
+                chosenProxy[i] = proxy[best];
+            }
+            var goldScores = gold.Score(prompts, chosenTexts);
+            return Result(chosenTexts, goldScores, chosenProxy, [Math.Log(n) - (n - 1.0) / n], extraSeconds + clock.Elapsed.TotalSeconds);
+        }
     }
 
     static PolicyEvaluation Result(List<string> texts, double[] goldScores, double[] proxy, double[] kl, double seconds)

@@ -61,6 +61,17 @@ public sealed class RecipeData(StageRecipe recipe, PretrainedModel model, RunSta
         return (train, eval, centering);
     }
 
+    /// <summary>The process reward model's step-labelled completions (<c>prm_data</c>), tokenised as TRL's PRMTrainer, train and held-out.</summary>
+    public (List<Algorithms.ProcessReward.ProcessRewardExample> Train, List<Algorithms.ProcessReward.ProcessRewardExample> Eval) ProcessRewardModel()
+    {
+        string path = Require(recipe.PrmData, "prm_data");
+        var (train, eval) = RunStages.HoldOut(Take(DatasetLoader.LoadStepwise(path, recipe.Fields, recipe.SkipInvalid), path));
+        var c = recipe.Prm;
+        // train_on_last_step_only applies to the training split only, as TRL's tokenize_row (is_eval).
+        return (train.Select(x => Algorithms.ProcessReward.ProcessRewardExample.Create(model.Tokenizer, x, c.StepSeparator, c.MaxLength, model.AddsBos, c.TrainOnLastStepOnly)).ToList(),
+            eval.Select(x => Algorithms.ProcessReward.ProcessRewardExample.Create(model.Tokenizer, x, c.StepSeparator, c.MaxLength, model.AddsBos)).ToList());
+    }
+
     /// <summary>Prompts for online stages from <c>ppo_prompts</c>; long ones keep their end (the latest turns).</summary>
     public List<int[]> OnlinePrompts()
     {

@@ -43,7 +43,7 @@ public sealed class RolloutReward : IDisposable
                     models.Add((rm, s.Weight));
                     continue;
                 }
-                textParts.Add((TextReward(s), s.Weight));
+                textParts.Add((s.Source == RewardSourceKind.Prm ? ProcessReward(s, runRm) : TextReward(s), s.Weight));
             }
         }
         catch { Dispose(); throw; }
@@ -54,6 +54,20 @@ public sealed class RolloutReward : IDisposable
 
     /// <summary>Whether the sum is just one reward model with weight 1 (the InstructGPT setting).</summary>
     public bool IsRewardModelOnly => text is null && models is [(_, 1.0)];
+
+    /// <summary>A process reward model scoring the decoded rollouts (default: the run's <c>prm/checkpoint</c>, beside its <c>rm</c>).</summary>
+    ProcessRewardModel ProcessReward(RewardSource s, string runRm)
+    {
+        string dir = s.Path ?? System.IO.Path.Combine(System.IO.Path.GetDirectoryName(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(runRm)))!, "prm", "checkpoint");
+        if (!Directory.Exists(dir))
+            throw new RlhfException(s.Path is null ? $"{dir} not found: run 'rlhf prm' with the same --out first, or give the prm reward a path."
+                : $"rewards: process reward model folder {dir} not found.");
+        var prm = ProcessRewardModel.Load(dir, s.Aggregation, Models.ModelDtype.Parse(s.Dtype, "rewards.dtype"));
+        owned.Add(prm);
+        // It reads the decoded text with its own tokenizer, so unlike an rm term it need not share the policy's vocabulary.
+        foreach (var p in prm.Model.parameters()) p.requires_grad = false;
+        return prm;
+    }
 
     IRewardFunction TextReward(RewardSource s)
     {

@@ -73,6 +73,29 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     }
 
     /// <summary>
+    /// A process reward model initialised from <paramref name="initDir"/> with a new two-label head (TRL's PRMTrainer starts a
+    /// token-classification head on the policy's base), trained on step labels; writes <c>&lt;run&gt;/prm/checkpoint</c> with
+    /// its <c>prm.json</c> (separator and step split).
+    /// </summary>
+    public Dictionary<string, double> ProcessRewardModel(Algorithms.ProcessReward.ProcessRewardConfig config, string initDir, StepSplit split,
+        List<Algorithms.ProcessReward.ProcessRewardExample> train, List<Algorithms.ProcessReward.ProcessRewardExample> eval, CancellationToken cancel)
+    {
+        config.Validate("prm");
+        torch.manual_seed((long)config.Seed); // the new head starts the same on every run
+        using var prm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true, numLabels: 2);
+        bool lora = UseLora(prm, config.Lora, config.Seed, "prm");
+        var state = new StageState(Dir("prm"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("prm"), "metrics.jsonl"), state.SavedStep);
+        var trainer = new Algorithms.ProcessReward.ProcessRewardTrainer(prm, config, PadId) { Progress = Progress, Metrics = metrics };
+        var result = trainer.Train(train, eval, state, cancel);
+        SaveCheckpoint(prm, "prm", lora ? initDir : null);
+        if (DataParallel.IsRoot) Rewards.ProcessRewardModel.WriteSettings(Checkpoint("prm"), config.StepSeparator, split, config.MaxLength);
+        Charts.Lines(metrics.Rows, "step", [("step_accuracy", "train step accuracy"), ("eval_step_accuracy", "eval step accuracy")], "Process reward model accuracy",
+            "fraction of steps classified as labelled", Path.Combine(Dir("prm"), "accuracy.png"));
+        return result;
+    }
+
+    /// <summary>
     /// PPO from <paramref name="policyDir"/> (also the frozen reference) against the reward model in
     /// <paramref name="rmDir"/> (also the critic's starting point when the critic is separate).
     /// </summary>

@@ -29,6 +29,8 @@ public sealed record StageRecipe : IMethodConfigs
     public string? SftData { get; init; }
     /// <summary>Rankings or pairwise preferences for the reward model.</summary>
     public string? RmData { get; init; }
+    /// <summary>Step-labelled completions for <c>rlhf prm</c> (TRL's stepwise supervision: prompt, completions = steps, labels).</summary>
+    public string? PrmData { get; init; }
     /// <summary>Prompts for PPO rollouts (any file with a prompt field, HH-style dialogues included).</summary>
     public string? PpoPrompts { get; init; }
     /// <summary>
@@ -58,6 +60,8 @@ public sealed record StageRecipe : IMethodConfigs
     public bool SkipInvalid { get; init; }
     public SftConfig Sft { get; init; } = new();
     public RewardConfig Rm { get; init; } = new();
+    /// <summary>The process reward model (<c>rlhf prm</c>): TRL PRMConfig's defaults.</summary>
+    public Algorithms.ProcessReward.ProcessRewardConfig Prm { get; init; } = new();
     public PpoConfig Ppo { get; init; } = new();
     /// <summary>Rejection-sampling fine-tuning (<c>rlhf rs</c>); prompts come from <see cref="PpoPrompts"/>.</summary>
     public RejectionSamplingConfig Rs { get; init; } = new();

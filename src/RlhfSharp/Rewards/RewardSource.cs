@@ -17,6 +17,11 @@ public enum RewardSourceKind
     Repetition,
     /// <summary>An HTTP endpoint (<see cref="RewardSource.Url"/>) that scores prompts + completions posted as JSON.</summary>
     Http,
+    /// <summary>
+    /// A process reward model (<see cref="RewardSource.Path"/>, else the run's <c>prm/checkpoint</c>): its step scores of the
+    /// completion aggregated by <see cref="RewardSource.Aggregation"/> (<see cref="ProcessRewardModel"/>), in [0, 1].
+    /// </summary>
+    Prm,
 }
 
 /// <summary>One weighted term of the online reward: <c>{"source": "vader", "weight": 0.5}</c>. Unused fields are ignored.</summary>
@@ -24,13 +29,15 @@ public sealed record RewardSource
 {
     public RewardSourceKind Source { get; init; } = RewardSourceKind.Rm;
     public double Weight { get; init; } = 1.0;
-    /// <summary>rm: a reward-model folder; default the run's <c>rm/checkpoint</c>.</summary>
+    /// <summary>rm: a reward-model folder; default the run's <c>rm/checkpoint</c>. prm: a process-reward-model folder; default the run's <c>prm/checkpoint</c>.</summary>
     public string? Path { get; init; }
     /// <summary>
     /// rm: the element type the frozen reward model is held in: float32 (transformers' default), bf16 (half the memory;
     /// its scores are cast to float32 before they are summed) or f16.
     /// </summary>
     public string Dtype { get; init; } = "float32";
+    /// <summary>prm: how step scores become the completion's reward (min, product or last).</summary>
+    public StepAggregation Aggregation { get; init; } = StepAggregation.Min;
     /// <summary>length: the wanted number of words.</summary>
     public int TargetWords { get; init; } = 50;
     /// <summary>length: reward lost per word of distance (TRL-style length rewards use ~0.01).</summary>

@@ -64,6 +64,13 @@ public sealed class KinderStoriesPipelineTests : IDisposable
         Assert.Equal(Math.Log(2) - 0.5, summary.Policies["best_of_2"].KlToSft, 9);
         Assert.InRange(summary.AnnotatorGoldAgreement, 0.5, 1.0);
         foreach (var stage in new[] { "feedback", "sft", "rm", "ppo", "eval" }) Assert.True(summary.StageSeconds.ContainsKey(stage), stage);
+        // The RM against gold on the held-out rankings, and best-of-n picked by the process reward model from the same candidates.
+        Assert.InRange(summary.RmGoldAccuracy, 0.0, 1.0);
+        Assert.InRange(summary.HeldOutAnnotatorGoldAgreement, 0.0, 1.0);
+        Assert.True(File.Exists(Path.Combine(run, "prm", "checkpoint", "prm.json")));
+        foreach (var aggregation in new[] { "min", "product", "last" })
+            Assert.Equal(Math.Log(2) - 0.5, summary.Policies[$"best_of_2_prm_{aggregation}"].KlToSft, 9);
+        Assert.Contains("against gold", File.ReadAllText(Path.Combine(run, "report.html")));
 
         var log = new List<string>();
         var sftBefore = File.GetLastWriteTimeUtc(Path.Combine(run, "sft", "checkpoint", "model.safetensors"));

@@ -1,0 +1,33 @@
+using System.ComponentModel.DataAnnotations;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Algorithms.ProcessReward;
+
+/// <summary>
+/// Process-reward-model training (Lightman et al. 2023, arXiv:2305.20050; TRL <c>trl/experimental/prm/prm_config.py</c>
+/// at huggingface/trl@f2cd577): a two-class score at the last token of every step, which the step separator ends.
+/// </summary>
+public sealed record ProcessRewardConfig : StageConfig
+{
+    /// <summary>HF TrainingArguments' <c>num_train_epochs</c> = 3, which PRMConfig keeps.</summary>
+    [Range(1, int.MaxValue)]
+    public int Epochs { get; init; } = 3;
+    /// <summary>Completions per batch: HF TrainingArguments' <c>per_device_train_batch_size</c> = 8.</summary>
+    [Range(1, int.MaxValue)]
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Prompt + steps, in tokens (TRL PRMConfig <c>max_length</c> = 1024); longer examples lose their last steps.</summary>
+    [Range(2, int.MaxValue)]
+    public int MaxLength { get; init; } = 1024;
+    /// <summary>TRL PRMConfig <c>step_separator</c> = "\n": appended to every step, its last token carries the step's label.</summary>
+    public string StepSeparator { get; init; } = "\n";
+    /// <summary>TRL PRMConfig <c>train_on_last_step_only</c> = false: only the last step's label (an outcome RM on step data) when true.</summary>
+    public bool TrainOnLastStepOnly { get; init; }
+    /// <summary>TRL PRMConfig <c>learning_rate</c> = 1e-5 (HF's 5e-5 lowered), linear decay as HF's default schedule.</summary>
+    public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-5, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0 };
+
+    public override void Validate(string section)
+    {
+        base.Validate(section);
+        if (string.IsNullOrEmpty(StepSeparator)) throw new RlhfException($"{section}.step_separator must not be empty: its last token carries each step's label.");
+    }
+}
