@@ -20,14 +20,16 @@ public static class PipelineCommand
             Description = "Methods to train from the same SFT model and RM and compare, comma-separated, or 'all': " +
                           string.Join(",", Enum.GetValues<AlignmentMethod>().Select(Name)) + " (default: ppo, or the recipe's algos).",
         };
+        var check = new Option<bool>("--check") { Description = "Check the recipe and --set values, print the resolved recipe, and stop (nothing is loaded or written)." };
         var command = new Command("pipeline", "Run SFT → reward model → PPO (or the methods of --algo) on the built-in 'kinder stories' task (or a recipe) and write a report.")
-            { recipe, set, output, resume, algo };
+            { recipe, set, output, resume, algo, check };
         command.SetAction(r => Program.Run(() =>
         {
             if (RlhfSharp.Distributed.DataParallel.Size > 1)
                 throw new RlhfException("rlhf pipeline does not run under mpirun: run its stages (rlhf sft, rm, ppo) with mpirun instead (docs/distributed.md).");
             var config = Recipe.Load<PipelineConfig>(r.GetValue(recipe), r.GetValue(set));
             if (r.GetValue(algo) is string list) config = config with { Algos = ParseMethods(list) };
+            if (r.GetValue(check)) { Console.WriteLine(Recipe.Serialize(config)); return 0; }
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             RunFolder.Check(dir, config, r.GetValue(resume));
             RlhfSharp.Checkpoints.Durable.CheckWritable(dir);
