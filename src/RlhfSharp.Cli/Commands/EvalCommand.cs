@@ -32,7 +32,7 @@ public static class EvalCommand
         var samples = new Option<int>("--samples") { Description = "Evaluate the first N prompts (0 = all).", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out", "-o") { Description = "Folder for metrics.json, samples.jsonl and report.html.", DefaultValueFactory = _ => "eval" };
         var dtype = DtypeOption.Create();
-        var sampling = new SamplingArguments();
+        var sampling = new SamplingArguments(defaultSeed: 0);
         var command = new Command("eval", "Generate on a prompt set and compute BLEU, chrF, TER, ROUGE, METEOR, diversity, perplexity, reward, win rate and KL.")
             { model, data, referenceModel, reward, samples, output, dtype };
         sampling.AddTo(command);

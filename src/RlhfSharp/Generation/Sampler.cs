@@ -106,6 +106,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         // Tokens each row generated so far, (B, V), for OpenAI's presence/frequency penalties.
         using var counts = o.PresencePenalty != 0 || o.FrequencyPenalty != 0
             ? zeros(b, logits.shape[1], float32, device).DetachFromDisposeScope() : null;
+        using var bias = LogitBias(o.LogitBias, (int)logits.shape[1], device);
         int topK = o.TopLogprobs is int k ? (int)Math.Min(k, logits.shape[1]) : -1;
         int steps = 0;
         for (int s = 0; s < maxNew; s++)
@@ -115,6 +116,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
             using (NewDisposeScope())
             {
                 var scores = logits;
+                if (bias is not null) scores = scores + bias;
                 if (o.RepetitionPenalty != 1.0) scores = Penalise(scores, promptHost, maskHost, p, tokens, o.RepetitionPenalty);
                 if (counts is not null) scores = scores - counts * o.FrequencyPenalty - counts.gt(0).to(float32) * o.PresencePenalty;
                 if (s < o.MinNewTokens && eos.Count > 0)
@@ -211,6 +213,19 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
             NewTokens = tokens.Select(t => t.ToArray()).ToArray(),
             FinishReasons = reasons,
         };
+    }
+
+    /// <summary>OpenAI's logit_bias as a (1, V) row added to every row's logits; null when there is none.</summary>
+    static Tensor? LogitBias(IReadOnlyDictionary<int, double>? bias, int vocab, Device device)
+    {
+        if (bias is not { Count: > 0 }) return null;
+        var row = new float[vocab];
+        foreach (var (id, value) in bias)
+        {
+            if (id < 0 || id >= vocab) throw new RlhfException($"logit_bias: token id {id} is outside the model's vocabulary (0..{vocab - 1}).");
+            row[id] = (float)value;
+        }
+        return tensor(row, [1, vocab], device: device).DetachFromDisposeScope();
     }
 
     /// <summary>HF's RepetitionPenaltyLogitsProcessor over each row's real prompt tokens and its new tokens.</summary>
