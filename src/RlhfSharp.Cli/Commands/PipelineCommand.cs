@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using RlhfSharp.Pipeline;
 using RlhfSharp.Recipes;
-using Spectre.Console;
 
 namespace RlhfSharp.Cli.Commands;
 
@@ -40,12 +39,7 @@ public static class PipelineCommand
                     new KinderStoriesPipeline(config, dir) { Progress = progress, Log = log }.Run(cancel));
             }
             catch (RlhfException) { RunFolder.RemoveIfUnstarted(dir); throw; }
-            var table = new Table().AddColumns("policy", "gold mean", "gold 95% CI", "proxy (RM)", "KL to SFT", "train s", "train tok/s");
-            foreach (var (name, s) in summary.Policies)
-                table.AddRow(name, $"{s.GoldMean:0.000}", $"[[{s.GoldCi95[0]:0.000}, {s.GoldCi95[1]:0.000}]]", $"{s.ProxyMean:0.000}", $"{s.KlToSft:0.000}",
-                    s.TrainSeconds > 0 ? $"{s.TrainSeconds:0}" : "", s.TrainSeconds > 0 ? $"{s.TrainTokensPerSecond:0}" : "");
-            AnsiConsole.Write(table);
-            Console.WriteLine($"RM accuracy {summary.RmAccuracy:0.000}, annotator–gold agreement {summary.AnnotatorGoldAgreement:0.000}");
+            foreach (var line in SummaryTable.Lines(summary)) Console.WriteLine(line);
             Console.WriteLine($"report: {Path.Combine(dir, "report.html")}");
             return 0;
         }));

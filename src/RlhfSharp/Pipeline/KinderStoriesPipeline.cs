@@ -94,7 +94,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             var spec = MethodTable.Of(method);
             trained[method] = Stage(spec.Stage, () => spec.Run(config, data, stages, cancel));
         }
-        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, trained, cancel);
+        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, (rmTrain.Count, rmEval.Count), trained, cancel);
         return summary;
     }
 
@@ -200,7 +200,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
     }
 
     PipelineSummary Evaluate(PretrainedModel base_, GoldRubric gold, List<string> prompts, Dictionary<string, double> feedback, Dictionary<string, double> rmDone,
-        Dictionary<AlignmentMethod, Dictionary<string, double>> trained, CancellationToken cancel)
+        (int Train, int Eval) rmRankings, Dictionary<AlignmentMethod, Dictionary<string, double>> trained, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         var e = config.Eval;
@@ -233,7 +233,10 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         var summary = new PipelineSummary
         {
             Policies = results.ToDictionary(kv => kv.Key, kv => kv.Value.Score),
-            RmAccuracy = rmDone.GetValueOrDefault("eval_accuracy"),
+            // No held-out rankings (a run too small to spare any): no accuracy, rather than a 0 that reads as a failed RM.
+            RmAccuracy = rmDone.TryGetValue("eval_accuracy", out double accuracy) && rmRankings.Eval > 0 ? accuracy : null,
+            RmTrainRankings = rmRankings.Train,
+            RmEvalRankings = rmRankings.Eval,
             AnnotatorGoldAgreement = feedback.GetValueOrDefault("annotator_gold_agreement"),
             StageSeconds = new Dictionary<string, double>(seconds),
         };
@@ -246,7 +249,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         HtmlReport.Write(Path.Combine(runDir, "report.html"), $"RlhfSharp: {config.Name}", summary.Policies,
             new Dictionary<string, double>
             {
-                ["reward model pair accuracy (held-out rankings)"] = summary.RmAccuracy,
+                ["reward model pair accuracy (held-out rankings)"] = summary.RmAccuracy ?? double.NaN,
                 ["annotator agreement with gold"] = summary.AnnotatorGoldAgreement,
                 ["annotator temperature τ"] = feedback.GetValueOrDefault("annotator_temperature"),
             },
