@@ -27,6 +27,7 @@ public static class Program
             LabelCommand.Create(),
             LoraCommand.Create(),
             TokenizeCommand.Create(),
+            SynthCommand.Create(),
         };
         foreach (var stage in StageCommands.Create()) root.Subcommands.Add(stage);
         return root.Parse(args).Invoke();

@@ -11,45 +11,57 @@ namespace RlhfSharp.Checkpoints;
 /// </summary>
 public static class HfWeightMap
 {
-    /// <summary>One of our parameters and the HF tensors it is stacked from (along dim 0, after transposing Conv1D).</summary>
-    sealed record Rule(string Ours, string[] Hf, bool Conv1D);
+    /// <summary>
+    /// One of our parameters and the HF tensors it is stacked from (along dim 0, after transposing Conv1D), with each
+    /// one's number of rows when there are several (null: one tensor, the whole parameter).
+    /// </summary>
+    public sealed record Rule(string Ours, string[] Hf, bool Conv1D, long[]? Rows = null);
 
-    static IEnumerable<Rule> BodyRules(TransformerConfig c)
+    /// <summary>The body's rules of each family; a new family adds its line here and its rules in a file of its own.</summary>
+    static IEnumerable<Rule> BodyRules(TransformerConfig c) => c.Family switch
     {
-        if (c.Family == ModelFamily.Gpt2)
+        ModelFamily.Gpt2 => Gpt2Rules(c),
+        ModelFamily.Llama => LlamaRules(c),
+        _ => throw new RlhfException($"model_type {c.ModelType}: no weight map for family {c.Family}."),
+    };
+
+    static IEnumerable<Rule> Gpt2Rules(TransformerConfig c)
+    {
+        yield return new("model.embed_tokens.weight", ["transformer.wte.weight"], false);
+        yield return new("model.embed_positions.weight", ["transformer.wpe.weight"], false);
+        for (int i = 0; i < c.NumLayers; i++)
         {
-            yield return new("model.embed_tokens.weight", ["transformer.wte.weight"], false);
-            yield return new("model.embed_positions.weight", ["transformer.wpe.weight"], false);
-            for (int i = 0; i < c.NumLayers; i++)
+            string h = $"transformer.h.{i}.", o = $"model.layers.{i}.";
+            foreach (var p in new[] { "weight", "bias" })
             {
-                string h = $"transformer.h.{i}.", o = $"model.layers.{i}.";
-                foreach (var p in new[] { "weight", "bias" })
-                {
-                    yield return new($"{o}input_norm.{p}", [$"{h}ln_1.{p}"], false);
-                    yield return new($"{o}attn.qkv_proj.{p}", [$"{h}attn.c_attn.{p}"], p == "weight");
-                    yield return new($"{o}attn.o_proj.{p}", [$"{h}attn.c_proj.{p}"], p == "weight");
-                    yield return new($"{o}post_norm.{p}", [$"{h}ln_2.{p}"], false);
-                    yield return new($"{o}mlp.up_proj.{p}", [$"{h}mlp.c_fc.{p}"], p == "weight");
-                    yield return new($"{o}mlp.down_proj.{p}", [$"{h}mlp.c_proj.{p}"], p == "weight");
-                }
+                yield return new($"{o}input_norm.{p}", [$"{h}ln_1.{p}"], false);
+                yield return new($"{o}attn.qkv_proj.{p}", [$"{h}attn.c_attn.{p}"], p == "weight");
+                yield return new($"{o}attn.o_proj.{p}", [$"{h}attn.c_proj.{p}"], p == "weight");
+                yield return new($"{o}post_norm.{p}", [$"{h}ln_2.{p}"], false);
+                yield return new($"{o}mlp.up_proj.{p}", [$"{h}mlp.c_fc.{p}"], p == "weight");
+                yield return new($"{o}mlp.down_proj.{p}", [$"{h}mlp.c_proj.{p}"], p == "weight");
             }
-            yield return new("model.norm.weight", ["transformer.ln_f.weight"], false);
-            yield return new("model.norm.bias", ["transformer.ln_f.bias"], false);
-            yield break;
         }
+        yield return new("model.norm.weight", ["transformer.ln_f.weight"], false);
+        yield return new("model.norm.bias", ["transformer.ln_f.bias"], false);
+    }
+
+    static IEnumerable<Rule> LlamaRules(TransformerConfig c)
+    {
+        long[] qkvRows = [c.NumHeads * c.HeadDim, c.NumKvHeads * c.HeadDim, c.NumKvHeads * c.HeadDim], gateUpRows = [c.IntermediateSize, c.IntermediateSize];
         yield return new("model.embed_tokens.weight", ["model.embed_tokens.weight"], false);
         for (int i = 0; i < c.NumLayers; i++)
         {
             string h = $"model.layers.{i}.", o = $"model.layers.{i}.";
             yield return new($"{o}input_norm.weight", [$"{h}input_layernorm.weight"], false);
-            yield return new($"{o}attn.qkv_proj.weight", [$"{h}self_attn.q_proj.weight", $"{h}self_attn.k_proj.weight", $"{h}self_attn.v_proj.weight"], false);
+            yield return new($"{o}attn.qkv_proj.weight", [$"{h}self_attn.q_proj.weight", $"{h}self_attn.k_proj.weight", $"{h}self_attn.v_proj.weight"], false, qkvRows);
             if (c.QkvBias)
-                yield return new($"{o}attn.qkv_proj.bias", [$"{h}self_attn.q_proj.bias", $"{h}self_attn.k_proj.bias", $"{h}self_attn.v_proj.bias"], false);
+                yield return new($"{o}attn.qkv_proj.bias", [$"{h}self_attn.q_proj.bias", $"{h}self_attn.k_proj.bias", $"{h}self_attn.v_proj.bias"], false, qkvRows);
             yield return new($"{o}attn.o_proj.weight", [$"{h}self_attn.o_proj.weight"], false);
             if (c.OutputBias) yield return new($"{o}attn.o_proj.bias", [$"{h}self_attn.o_proj.bias"], false);
             yield return new($"{o}post_norm.weight", [$"{h}post_attention_layernorm.weight"], false);
-            yield return new($"{o}mlp.up_proj.weight", [$"{h}mlp.gate_proj.weight", $"{h}mlp.up_proj.weight"], false);
-            if (c.MlpBias) yield return new($"{o}mlp.up_proj.bias", [$"{h}mlp.gate_proj.bias", $"{h}mlp.up_proj.bias"], false);
+            yield return new($"{o}mlp.up_proj.weight", [$"{h}mlp.gate_proj.weight", $"{h}mlp.up_proj.weight"], false, gateUpRows);
+            if (c.MlpBias) yield return new($"{o}mlp.up_proj.bias", [$"{h}mlp.gate_proj.bias", $"{h}mlp.up_proj.bias"], false, gateUpRows);
             yield return new($"{o}mlp.down_proj.weight", [$"{h}mlp.down_proj.weight"], false);
             if (c.MlpBias) yield return new($"{o}mlp.down_proj.bias", [$"{h}mlp.down_proj.bias"], false);
         }
@@ -116,12 +128,7 @@ public static class HfWeightMap
         var result = new Dictionary<string, Placement>();
         foreach (var rule in Rules(c, scoreHead))
         {
-            long[] sizes = rule.Hf.Length switch
-            {
-                3 => [c.NumHeads * c.HeadDim, c.NumKvHeads * c.HeadDim, c.NumKvHeads * c.HeadDim],
-                2 => [c.IntermediateSize, c.IntermediateSize],
-                _ => [0],
-            };
+            long[] sizes = rule.Rows ?? [0];
             long offset = 0;
             for (int i = 0; i < rule.Hf.Length; i++)
             {
@@ -152,12 +159,7 @@ public static class HfWeightMap
         foreach (var rule in BodyRules(c))
         {
             if (!rule.Ours.EndsWith("_proj.weight")) continue;
-            long[] rows = rule.Hf.Length switch
-            {
-                3 => [c.NumHeads * c.HeadDim, c.NumKvHeads * c.HeadDim, c.NumKvHeads * c.HeadDim],
-                2 => [c.IntermediateSize, c.IntermediateSize],
-                _ => [OutputRows(c, rule.Ours)],
-            };
+            long[] rows = rule.Rows ?? [OutputRows(c, rule.Ours)];
             yield return new(rule.Ours[..^".weight".Length], rule.Hf.Select(h => h[..^".weight".Length]).ToArray(), rows);
         }
     }
@@ -179,10 +181,7 @@ public static class HfWeightMap
                 result.Add(new(rule.Hf[0], rule.Conv1D ? t.t() : t)); // a view: the writer copies it row chunk by row chunk
                 continue;
             }
-            long[] sizes = rule.Hf.Length == 3
-                ? [c.NumHeads * c.HeadDim, c.NumKvHeads * c.HeadDim, c.NumKvHeads * c.HeadDim]
-                : [c.IntermediateSize, c.IntermediateSize];
-            var pieces = t.split(sizes, 0);
+            var pieces = t.split(rule.Rows!, 0);
             for (int i = 0; i < rule.Hf.Length; i++) result.Add(new(rule.Hf[i], pieces[i]));
         }
         return result.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();

@@ -20,7 +20,7 @@ public static class Perplexity
             .Where(ids => ids.Length >= 2).ToList();
         double nll = 0;
         long tokens = 0;
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         for (int start = 0; start < encoded.Count; start += batchSize)
         {
             using var scope = NewDisposeScope();

@@ -68,7 +68,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                     throw new RlhfException($"prompt {i}: token id {prompts[i][j - start]} is outside the model's vocabulary (0..{model.Config.VocabSize - 1}).");
             }
         }
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         return (tensor(ids, [prompts.Count, p], device: device), tensor(mask, [prompts.Count, p], device: device));
     }
 
@@ -79,7 +79,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
         o.Validate();
         int b = (int)promptIds.shape[0], p = (int)promptIds.shape[1], maxNew = o.MaxNewTokens;
         var device = promptIds.device;
-        var dtype = model.model.embed_tokens.weight!.dtype;
+        var dtype = model.model.Embeddings.weight!.dtype;
         if (p + maxNew > model.Config.MaxPositions)
             throw new RlhfException($"prompt ({p}) + max_new_tokens ({maxNew}) exceeds the model's {model.Config.MaxPositions} positions.");
 

@@ -41,7 +41,7 @@ public static class LoraModel
     }
 
     /// <summary>Attaches adapters to the projections of <paramref name="body"/> that <see cref="LoraConfig.TargetModules"/> names.</summary>
-    public static long Attach(Transformer body, LoraConfig config, bool freeze = true)
+    public static long Attach(DecoderBody body, LoraConfig config, bool freeze = true)
     {
         if (body.Lora is not null) throw new InvalidOperationException("the model already has LoRA adapters");
         config.Validate("lora");
@@ -51,20 +51,10 @@ public static class LoraModel
         foreach (var (projection, targeted) in Targets(body.Config, targets))
         {
             var (owner, name) = Owner(body, projection.Ours);
-            var weight = (owner, name) switch
-            {
-                (Attention a, "qkv_proj") => a.qkv_proj.weight!,
-                (Attention a, "o_proj") => a.o_proj.weight!,
-                (Mlp m, "up_proj") => m.up_proj.weight!,
-                (Mlp m, _) => m.down_proj.weight!,
-                _ => throw new InvalidOperationException($"{projection.Ours}: not a projection"),
-            };
+            var weight = owner.named_parameters().FirstOrDefault(p => p.name == name + ".weight").parameter
+                         ?? throw new InvalidOperationException($"{projection.Ours}: not a projection");
             var adapter = new LoraAdapter(weight.shape[1], projection.HfModules.Zip(projection.Rows).ToList(), targeted, config, weight.dtype, weight.device);
-            switch (owner)
-            {
-                case Attention a: a.AttachLora(name, adapter); break;
-                case Mlp m: m.AttachLora(name, adapter); break;
-            }
+            ((ILoraHost)owner).AttachLora(name, adapter);
             count += adapter.parameters().Sum(p => p.numel());
         }
         body.Lora = config with { TargetModules = [.. targets] };
@@ -90,12 +80,18 @@ public static class LoraModel
             .Where(x => x.Item2.Count > 0).ToList();
     }
 
-    /// <summary>The module owning one of our projections (<c>model.layers.3.attn.qkv_proj</c> → layer 3's attention, "qkv_proj").</summary>
-    static (nn.Module Owner, string Name) Owner(Transformer body, string ours)
+    /// <summary>
+    /// The module owning one of our projections (<c>model.layers.3.attn.qkv_proj</c> → layer 3's attention, "qkv_proj"):
+    /// found by its path under the body, so any family whose blocks are <see cref="ILoraHost"/>s takes adapters.
+    /// </summary>
+    static (nn.Module Owner, string Name) Owner(DecoderBody body, string ours)
     {
-        var parts = ours.Split('.'); // model, layers, i, attn|mlp, name
-        var layer = body.layers[int.Parse(parts[2])];
-        return (parts[3] == "attn" ? layer.attn : layer.mlp, parts[4]);
+        int dot = ours.LastIndexOf('.');
+        string path = ours["model.".Length..dot];
+        var owner = body.named_modules().FirstOrDefault(m => m.name == path).module
+                    ?? throw new InvalidOperationException($"{ours}: no module '{path}' in the model");
+        if (owner is not ILoraHost) throw new InvalidOperationException($"{ours}: module '{path}' ({owner.GetType().Name}) takes no LoRA adapters");
+        return (owner, ours[(dot + 1)..]);
     }
 
     /// <summary>Every adapter of a model with the path of the projection it adapts (e.g. <c>model.layers.0.attn.qkv_proj</c>).</summary>

@@ -10,7 +10,7 @@ namespace RlhfSharp.Models;
 /// family, and an optional KV cache. q, k and v come from one fused projection (fewer ops per step; the
 /// checkpoint code splits and joins HF's separate q/k/v weights).
 /// </summary>
-public sealed class Attention : nn.Module
+public sealed class Attention : nn.Module, ILoraHost
 {
 #pragma warning disable IDE1006
     public readonly Linear qkv_proj;

@@ -12,7 +12,7 @@ namespace RlhfSharp.Models;
 public sealed class CausalLM : nn.Module
 {
 #pragma warning disable IDE1006
-    public readonly Transformer model;
+    public readonly DecoderBody model;
     public readonly Linear? lm_head;
 #pragma warning restore IDE1006
 
@@ -27,8 +27,8 @@ public sealed class CausalLM : nn.Module
     /// <param name="dtype">Element type of every parameter (default: float32).</param>
     public CausalLM(TransformerConfig config, ScalarType? dtype = null) : base(nameof(CausalLM))
     {
-        model = new Transformer(config, dtype);
-        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false, dtype: dtype);
+        model = DecoderBody.Create(config, dtype);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(model.OutputSize, config.VocabSize, hasBias: false, dtype: dtype);
         RegisterComponents();
     }
 
@@ -82,5 +82,5 @@ public sealed class CausalLM : nn.Module
     /// <summary>Applies the LM head to hidden states.</summary>
     public Tensor Head(Tensor hidden) => lm_head is not null
         ? lm_head.forward(hidden)
-        : nn.functional.linear(hidden, model.embed_tokens.weight!);
+        : nn.functional.linear(hidden, model.Embeddings.weight!);
 }

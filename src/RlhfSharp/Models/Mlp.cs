@@ -9,7 +9,7 @@ namespace RlhfSharp.Models;
 /// The position-wise feed-forward block: SwiGLU down(act(gate(x)) · up(x)) for the LLaMA family (Shazeer 2020),
 /// down(act(up(x))) for GPT-2. LLaMA's gate and up projections are fused into one matmul.
 /// </summary>
-public sealed class Mlp : nn.Module<Tensor, Tensor>
+public sealed class Mlp : nn.Module<Tensor, Tensor>, ILoraHost
 {
 #pragma warning disable IDE1006
     public readonly Linear up_proj;   // gated: [gate; up] stacked on the output axis

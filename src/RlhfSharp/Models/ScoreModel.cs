@@ -12,7 +12,7 @@ namespace RlhfSharp.Models;
 public sealed class ScoreModel : nn.Module
 {
 #pragma warning disable IDE1006
-    public readonly Transformer model;
+    public readonly DecoderBody model;
     public readonly Linear score;
 #pragma warning restore IDE1006
 
@@ -28,8 +28,8 @@ public sealed class ScoreModel : nn.Module
     /// <param name="dtype">Element type of every parameter (default: float32).</param>
     public ScoreModel(TransformerConfig config, ScalarType? dtype = null) : base(nameof(ScoreModel))
     {
-        model = new Transformer(config, dtype);
-        score = nn.Linear(config.HiddenSize, config.NumLabels, hasBias: false, dtype: dtype);
+        model = DecoderBody.Create(config, dtype);
+        score = nn.Linear(model.OutputSize, config.NumLabels, hasBias: false, dtype: dtype);
         RewardMean = config.RewardMean;
         RewardStd = config.RewardStd;
         RegisterComponents();

@@ -8,7 +8,7 @@ namespace RlhfSharp.Models;
 /// The decoder-only transformer body shared by every head: embeddings, pre-norm blocks, final norm.
 /// One class, driven by <see cref="TransformerConfig"/>, covers GPT-2, LLaMA, Mistral and Qwen2.
 /// </summary>
-public sealed class Transformer : nn.Module
+public sealed class Transformer : DecoderBody
 {
 #pragma warning disable IDE1006
     public readonly Embedding embed_tokens;
@@ -17,16 +17,12 @@ public sealed class Transformer : nn.Module
     public readonly nn.Module<Tensor, Tensor> norm;
 #pragma warning restore IDE1006
 
-    public TransformerConfig Config { get; }
-
-    /// <summary>The LoRA adapters attached to the projections (<see cref="Lora.LoraModel.Attach(Transformer, Lora.LoraConfig, bool)"/>), or null.</summary>
-    public Lora.LoraConfig? Lora { get; internal set; }
+    public override Embedding Embeddings => embed_tokens;
 
     /// <param name="c">The architecture.</param>
     /// <param name="dtype">Element type of every parameter (default: float32), so a bf16 model never exists in float32 first.</param>
-    public Transformer(TransformerConfig c, ScalarType? dtype = null) : base(nameof(Transformer))
+    public Transformer(TransformerConfig c, ScalarType? dtype = null) : base(nameof(Transformer), c)
     {
-        Config = c;
         embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
         if (c.Family == ModelFamily.Gpt2) embed_positions = nn.Embedding(c.MaxPositions, c.HiddenSize, dtype: dtype);
         layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i, dtype)).ToArray());
@@ -41,15 +37,8 @@ public sealed class Transformer : nn.Module
         ? nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype)
         : new RmsNorm(c.HiddenSize, c.NormEps, dtype);
 
-    /// <summary>
-    /// Runs the body. Returns the final (normed) hidden states (B, T, hidden).
-    /// </summary>
-    /// <param name="inputIds">(B, T) token ids.</param>
-    /// <param name="attentionMask">(B, past + T): 1 for real tokens, 0 for padding; null means all real.</param>
-    /// <param name="positionIds">(B, T); null means past..past+T-1 for every row (HF's default, even for padded rows).</param>
-    /// <param name="cache">KV cache to read and extend, or null.</param>
-    /// <param name="hiddenStates">When given, receives the input of every block and the final output (HF's <c>hidden_states</c>).</param>
-    public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
+    /// <summary>Runs the body. Returns the final (normed) hidden states (B, T, hidden).</summary>
+    public override Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         KvCache? cache = null, List<Tensor>? hiddenStates = null)
     {
         long t = inputIds.shape[1];
@@ -99,7 +88,7 @@ public sealed class Transformer : nn.Module
     /// lowest finite value. Finite, as HF does, so a query row that sees nothing (a pad query) averages
     /// instead of turning into NaN and leaking into later layers.
     /// </summary>
-    static Tensor AdditiveMask(Tensor? attentionMask, int past, long t, ScalarType dtype, Device device)
+    public static Tensor AdditiveMask(Tensor? attentionMask, int past, long t, ScalarType dtype, Device device)
     {
         long keys = past + t;
         var queryPos = arange(past, past + t, dtype: int64, device: device).unsqueeze(1); // (T, 1)

@@ -16,7 +16,7 @@ public enum ModelFamily
 /// Shape and numerics of a decoder-only transformer, read from and written to HF <c>config.json</c>.
 /// Field names follow the LLaMA config; GPT-2's <c>n_embd</c>/<c>n_layer</c>/… are mapped on read and write.
 /// </summary>
-public sealed record TransformerConfig
+public sealed partial record TransformerConfig
 {
     /// <summary>HF <c>model_type</c>: gpt2, llama, mistral or qwen2.</summary>
     public required string ModelType { get; init; }
@@ -52,7 +52,12 @@ public sealed record TransformerConfig
     /// <summary>HF <c>head_dim</c>; hidden/heads unless the checkpoint says otherwise.</summary>
     public int? ExplicitHeadDim { get; init; }
 
-    public ModelFamily Family => ModelType == "gpt2" ? ModelFamily.Gpt2 : ModelFamily.Llama;
+    /// <summary>The body class and weight map this <c>model_type</c> uses (<see cref="DecoderBody.Create"/>).</summary>
+    public ModelFamily Family => ModelType switch
+    {
+        "gpt2" => ModelFamily.Gpt2,
+        _ => ModelFamily.Llama,
+    };
     public int HeadDim => ExplicitHeadDim ?? HiddenSize / NumHeads;
 
     /// <summary>Number of trainable scalars in the transformer body and LM head (tied weights counted once).</summary>

@@ -101,7 +101,7 @@ public sealed class FluencyScorer(CausalLM model, ITokenizer tokenizer) : IRewar
 
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         var idsT = tensor(ids, [b, t], device: device);
         var maskT = tensor(mask, [b, t], device: device);
         var logits = model.Forward(idsT, maskT, Transformer.PositionsFromMask(maskT));              // (B, T, V)

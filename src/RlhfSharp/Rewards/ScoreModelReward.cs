@@ -17,7 +17,7 @@ public sealed class ScoreModelReward(ScoreModel model, ITokenizer tokenizer, int
     /// <inheritdoc/>
     public double[] Score(IReadOnlyList<string> prompts, IReadOnlyList<string> completions)
     {
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         var result = new List<double>();
         int maxLen = model.Config.MaxPositions;
         for (int start = 0; start < prompts.Count; start += batchSize)

@@ -14,7 +14,7 @@ public static class SequenceLogprobs
     /// </summary>
     public static (Tensor Sum, Tensor Count) Of(CausalLM model, IReadOnlyList<(int[] Prompt, int[] Completion)> sequences, int padId)
     {
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         var ids = sequences.Select(s => (int[])[.. s.Prompt, .. s.Completion]).ToList();
         var masks = sequences.Select(s => (bool[])[.. s.Prompt.Select(_ => false), .. s.Completion.Select(_ => true)]).ToList();
         var batch = TokenBatch.RightPad(ids, padId, device, masks);

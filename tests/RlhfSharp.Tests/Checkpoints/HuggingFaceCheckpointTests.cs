@@ -90,7 +90,7 @@ public sealed class HuggingFaceCheckpointTests : IDisposable
         Assert.Contains("model.embed_tokens.weight", names);
         Assert.DoesNotContain(names, n => n.StartsWith("lm_head"));
 
-        var embedding = model.model.embed_tokens.weight!;
+        var embedding = model.model.Embeddings.weight!;
         var before = embedding.detach().clone();
         using var sgd = optim.SGD(model.parameters(), 0.1);
         var ids = tensor(new long[] { 5, 9, 13, 17, 21 }, [1, 5]);

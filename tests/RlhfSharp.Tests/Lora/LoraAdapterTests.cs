@@ -211,7 +211,7 @@ public sealed class LoraAdapterTests : IDisposable
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(dir);
         LoraModel.Attach(rm, new LoraConfig { R = 4, TargetModules = ["q_proj", "v_proj"] });
         Assert.True(rm.score.weight!.requires_grad);
-        Assert.False(rm.model.embed_tokens.weight!.requires_grad);
+        Assert.False(rm.model.Embeddings.weight!.requires_grad);
         Randomize(rm, 2);
         using (no_grad()) rm.score.weight!.add_(0.5);
         rm.RewardMean = 0.25;

@@ -31,7 +31,7 @@ public sealed class RewardModelEosTests : IDisposable
         // EOS the policy's EOS embedding (tied to its output row) is set near that of the frequent " a" (261).
         using (no_grad())
         {
-            var embedding = base_.Model.model.embed_tokens.weight!;
+            var embedding = base_.Model.model.Embeddings.weight!;
             embedding[2].copy_(embedding[261] * 0.95);
         }
 

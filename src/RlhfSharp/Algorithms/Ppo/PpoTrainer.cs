@@ -47,9 +47,9 @@ public sealed class PpoTrainer
             throw new RlhfException("PPO: the critic kind is 'separate' but no critic model was given.");
         if (config.Critic == CriticKind.ValueHead)
         {
-            var weight = policy.model.embed_tokens.weight!;
+            var weight = policy.model.Embeddings.weight!;
             torch.manual_seed((long)config.Seed); // the new head starts the same on every run, so runs are repeatable
-            valueHead = new ValueHead(policy.Config.HiddenSize);
+            valueHead = new ValueHead(policy.model.OutputSize);
             valueHead.to(weight.dtype).to(weight.device);
         }
         reference.eval();

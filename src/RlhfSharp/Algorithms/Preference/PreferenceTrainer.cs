@@ -246,7 +246,7 @@ public sealed class PreferenceTrainer
     /// <summary>Summed reference log-probs of <paramref name="sequences"/>: looked up when precomputed, else one no_grad forward.</summary>
     Tensor ReferenceLogprobs(IReadOnlyList<(int[] Prompt, int[] Completion)> sequences, int[]? rows, float[]? precomputed)
     {
-        var device = policy.model.embed_tokens.weight!.device;
+        var device = policy.model.Embeddings.weight!.device;
         if (precomputed is not null && rows is not null) return tensor(rows.Select(r => precomputed[r]).ToArray(), device: device);
         using var _ = no_grad();
         return SequenceLogprobs.Of(reference!, sequences, padId).Sum.to(device);

@@ -59,7 +59,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
     List<Tensor> Scores(IReadOnlyList<RankedGroup> groups)
     {
         var sequences = groups.SelectMany(g => g.Sequences).Select(s => s.Length > config.MaxLength ? s[..config.MaxLength] : s).ToList();
-        var batch = TokenBatch.RightPad(sequences, padId, model.model.embed_tokens.weight!.device);
+        var batch = TokenBatch.RightPad(sequences, padId, model.model.Embeddings.weight!.device);
         var scores = model.Forward(batch.Ids, batch.AttentionMask).select(1, 0);
         var result = new List<Tensor>();
         long offset = 0;
@@ -149,7 +149,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
             {
                 using var scope = NewDisposeScope();
                 var chunk = demonstrations.Skip(i).Take(config.PromptsPerBatch).Select(s => s.Length > config.MaxLength ? s[..config.MaxLength] : s).ToList();
-                var batch = TokenBatch.RightPad(chunk, padId, model.model.embed_tokens.weight!.device);
+                var batch = TokenBatch.RightPad(chunk, padId, model.model.Embeddings.weight!.device);
                 values.AddRange(model.Rewards(batch.Ids, batch.AttentionMask).cpu().data<float>().ToArray());
             }
         double mean = values.Average();

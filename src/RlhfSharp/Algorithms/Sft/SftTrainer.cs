@@ -35,7 +35,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
             StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
         model.train();
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         var clock = Stopwatch.StartNew();
         loop.Run((step, row) =>
         {
@@ -77,7 +77,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         eval = DataParallel.Shard(eval);
         bool wasTraining = model.training;
         model.eval();
-        var device = model.model.embed_tokens.weight!.device;
+        var device = model.model.Embeddings.weight!.device;
         double nll = 0, count = 0;
         using (no_grad())
         {

@@ -1,0 +1,42 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Models;
+
+/// <summary>
+/// The body of a decoder-only language model: token ids in, final hidden states out. Every head (<see cref="CausalLM"/>,
+/// <see cref="ScoreModel"/>, a value head) sits on one, so a model family is one body class plus its weight map
+/// (<see cref="Checkpoints.HfWeightMap"/>), as <c>transformers</c> has one <c>*Model</c> per family under its heads.
+/// </summary>
+public abstract class DecoderBody : nn.Module
+{
+    protected DecoderBody(string name, TransformerConfig config) : base(name) => Config = config;
+
+    public TransformerConfig Config { get; }
+
+    /// <summary>The LoRA adapters attached to the projections (<see cref="Lora.LoraModel.Attach(DecoderBody, Lora.LoraConfig, bool)"/>), or null.</summary>
+    public Lora.LoraConfig? Lora { get; internal set; }
+
+    /// <summary>The token embedding: a tied LM head multiplies by its weight, and its device and dtype are the model's.</summary>
+    public abstract Embedding Embeddings { get; }
+
+    /// <summary>Width of the hidden states <see cref="Forward"/> returns, the input of every head.</summary>
+    public virtual int OutputSize => Config.HiddenSize;
+
+    /// <summary>Final hidden states (B, T, <see cref="OutputSize"/>).</summary>
+    /// <param name="inputIds">(B, T) token ids.</param>
+    /// <param name="attentionMask">(B, past + T): 1 for real tokens, 0 for padding; null means all real.</param>
+    /// <param name="positionIds">(B, T); null means past..past+T-1 for every row (HF's default, even for padded rows).</param>
+    /// <param name="cache">KV cache to read and extend, or null.</param>
+    /// <param name="hiddenStates">When given, receives the input of every block and the final output (HF's <c>hidden_states</c>).</param>
+    public abstract Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
+        KvCache? cache = null, List<Tensor>? hiddenStates = null);
+
+    /// <summary>The body of <paramref name="config"/>'s family, built in <paramref name="dtype"/> (default float32).</summary>
+    public static DecoderBody Create(TransformerConfig config, ScalarType? dtype = null) => config.Family switch
+    {
+        ModelFamily.Gpt2 or ModelFamily.Llama => new Transformer(config, dtype),
+        _ => throw new RlhfException($"model_type {config.ModelType}: no decoder body for family {config.Family}."),
+    };
+}
