@@ -27,6 +27,7 @@ public static class TokenizeWorkload
             ["llama2c-stories260k"] = () => Llama2cTokenizer.Load(Path.Combine(AppContext.BaseDirectory, "models", "stories260K", "tok512.bin")),
             ["gpt2-tokenizer.json"] = () => HfTokenizer.Load(Unpack(Path.Combine(fixtures, "gpt2"))),
             ["pythia-tokenizer.json"] = () => HfTokenizer.Load(Unpack(Path.Combine(fixtures, "pythia"))),
+            ["pegasus-unigram-tokenizer.json"] = () => HfTokenizer.Load(Unpack(Path.Combine(fixtures, "pegasus"))),
         };
         // Wall seconds and the process's CPU seconds: on a loaded machine (load 50 on 2 cores here) the wall time
         // mostly measures waiting for a core; the CPU time is what one core spends encoding.

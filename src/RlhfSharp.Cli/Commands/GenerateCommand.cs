@@ -19,8 +19,9 @@ public static class GenerateCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object per prompt: ids, new_ids, text, logprobs." };
         var batchSize = new Option<int>("--batch-size") { Description = "Prompts sampled together.", DefaultValueFactory = _ => 16 };
         var dtype = DtypeOption.Create();
+        var ilqlBeta = IlqlBetaOption.Create();
         var sampling = new SamplingArguments();
-        var command = new Command("generate", "Sample completions from a model with the KV-cache sampler.") { model, prompt, promptIds, prompts, json, batchSize, dtype };
+        var command = new Command("generate", "Sample completions from a model with the KV-cache sampler.") { model, prompt, promptIds, prompts, json, batchSize, dtype, ilqlBeta };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
@@ -29,9 +30,12 @@ public static class GenerateCommand
             var options = sampling.Read(r);
             options.Validate();
             int batch = Math.Max(1, r.GetValue(batchSize));
+            if (PretrainedSeq2SeqModel.IsSeq2Seq(r.GetValue(model)!))
+                return GenerateSeq2Seq(r.GetValue(model)!, DtypeOption.Read(r, dtype), r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(prompts), options, batch, r.GetValue(json));
             // The memory check counts the KV cache of one batch of max_new_tokens (prompt lengths are known only after loading the tokenizer).
             using var pretrained = PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (batch, options.MaxNewTokens));
-            var inputs = ReadPrompts(pretrained, r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(prompts));
+            IlqlBetaOption.Apply(r, ilqlBeta, pretrained);
+            var inputs = ReadPrompts(pretrained.EncodePrompt, r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(prompts));
             var sampler = new Sampler(pretrained.Model, pretrained.Tokenizer);
             var results = new List<Completion>();
             void RunBatches(Action<int>? advance)
@@ -76,9 +80,35 @@ public static class GenerateCommand
         return command;
     }
 
-    static List<int[]> ReadPrompts(PretrainedModel m, string? prompt, string? promptIds, string? file)
+    /// <summary>An encoder-decoder (T5): the prompt ids are the encoder input, new_ids the decoder tokens after the start token.</summary>
+    static int GenerateSeq2Seq(string spec, TorchSharp.torch.ScalarType dtype, string? prompt, string? promptIds, string? file, SamplingOptions options, int batch, bool json)
     {
-        if (prompt is not null) return [m.EncodePrompt(prompt)];
+        using var pretrained = PretrainedSeq2SeqModel.Load(spec, dtype);
+        var inputs = ReadPrompts(pretrained.EncodePrompt, prompt, promptIds, file);
+        var sampler = new Seq2SeqSampler(pretrained.Model, pretrained.Tokenizer);
+        for (int start = 0; start < inputs.Count; start += batch)
+            foreach (var c in sampler.Generate(inputs.Skip(start).Take(batch).ToList(), options with { Seed = options.Seed + (ulong)start }))
+            {
+                if (json)
+                {
+                    var o = new JsonObject
+                    {
+                        ["ids"] = new JsonArray(c.PromptIds.Select(x => (JsonNode)x).ToArray()),
+                        ["new_ids"] = new JsonArray(c.NewIds.Select(x => (JsonNode)x).ToArray()),
+                        ["text"] = c.Text,
+                        ["logprobs"] = new JsonArray(c.Logprobs.Select(x => (JsonNode)x).ToArray()),
+                        ["finish_reason"] = c.FinishReason == FinishReason.Stop ? "stop" : "length",
+                    };
+                    Console.WriteLine(o.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+                }
+                else Console.WriteLine(c.Text);
+            }
+        return 0;
+    }
+
+    static List<int[]> ReadPrompts(Func<string, int[]> encodePrompt, string? prompt, string? promptIds, string? file)
+    {
+        if (prompt is not null) return [encodePrompt(prompt)];
         if (promptIds is not null)
         {
             var ids = promptIds.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select((s, i) =>
@@ -100,9 +130,9 @@ public static class GenerateCommand
                 catch (JsonException e) { throw new RlhfException($"{file}:{line}: invalid JSON ({e.Message})."); }
                 var p = (node as JsonObject)?["prompt"] ?? throw new RlhfException($"{file}:{line}: missing field 'prompt'.");
                 if (p.GetValueKind() != JsonValueKind.String) throw new RlhfException($"{file}:{line}: field 'prompt' must be a string.");
-                result.Add(m.EncodePrompt(p.GetValue<string>()));
+                result.Add(encodePrompt(p.GetValue<string>()));
             }
-            else result.Add(m.EncodePrompt(text));
+            else result.Add(encodePrompt(text));
         }
         if (result.Count == 0) throw new RlhfException($"{file}: no prompts in the file.");
         return result;

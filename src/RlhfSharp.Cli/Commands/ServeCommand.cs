@@ -16,10 +16,12 @@ public static class ServeCommand
         var template = new Option<string?>("--chat-template") { Description = $"Template name ({string.Join(", ", ChatTemplate.Names)}); default: the model's tokenizer_config.json, else plain." };
         var maxTokens = new Option<int>("--max-tokens-cap") { Description = "Largest max_tokens a request may ask for.", DefaultValueFactory = _ => 1024 };
         var dtype = DtypeOption.Create();
-        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (requests share one batched generation loop).") { model, urls, apiKey, template, maxTokens, dtype };
+        var ilqlBeta = IlqlBetaOption.Create();
+        var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (requests share one batched generation loop).") { model, urls, apiKey, template, maxTokens, dtype, ilqlBeta };
         command.SetAction(r => Program.Run(() =>
         {
             using var pretrained = PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (1, r.GetValue(maxTokens)));
+            IlqlBetaOption.Apply(r, ilqlBeta, pretrained);
             var options = new ServerOptions
             {
                 Urls = r.GetValue(urls)!,

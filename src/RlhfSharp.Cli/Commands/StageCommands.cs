@@ -73,6 +73,27 @@ public static class StageCommands
             if (state.SavedStep is not null && File.Exists(recipeFile) && Recipe.FirstDifference(File.ReadAllText(recipeFile), resolved) is string key)
                 throw new RlhfException($"{recipeFile}: the stopped run was trained with a different '{key}': resume with the same recipe and --set values (a resumed run must repeat the uninterrupted one), or start a new --out.");
             Durable.CheckWritable(state.Dir);
+            if (name is "sft" or "dpo" or "ipo" && PretrainedSeq2SeqModel.IsSeq2Seq(config.Model))
+            {
+                // An encoder-decoder (T5): Pipeline/Seq2SeqSftStage.cs and Seq2SeqDpoStage.cs.
+                using var seq2seq = PretrainedSeq2SeqModel.Load(config.Model);
+                var numbers = WithIntactCheckpoint(state, () => ConsoleProgress.Run((progress, log, cancel) =>
+                {
+                    var started = DateTime.UtcNow;
+                    var first = new FirstReport(progress, () => { if (DataParallel.IsRoot) Durable.WriteAllText(recipeFile, resolved); });
+                    var n = name == "sft"
+                        ? Seq2SeqSftStage.Run(config, seq2seq, state, first, Console.Error.WriteLine, cancel)
+                        : Seq2SeqDpoStage.Run(config, seq2seq, dir, name == "ipo" ? Algorithms.Preference.PreferenceLossKind.Ipo
+                            : config.Dpo.Loss is Algorithms.Preference.PreferenceLossKind.Cdpo ? config.Dpo.Loss : Algorithms.Preference.PreferenceLossKind.Sigmoid,
+                            state, first, Console.Error.WriteLine, cancel);
+                    n["seconds"] = (DateTime.UtcNow - started).TotalSeconds;
+                    state.MarkDone(n);
+                    return n;
+                }));
+                foreach (var (k, v) in numbers) Console.WriteLine($"{k}: {Recipe.Format(v)}");
+                Console.WriteLine($"checkpoint: {state.CheckpointDir}");
+                return 0;
+            }
             using var model = PretrainedModel.Load(config.Model);
             var result = WithIntactCheckpoint(state, () => ConsoleProgress.Run((progress, log, cancel) =>
             {

@@ -17,7 +17,7 @@ public static class TokenizeCommand
         var text = new Option<string?>("--text", "-t") { Description = "The text to tokenize." };
         var file = new Option<string?>("--file", "-f") { Description = "A UTF-8 file whose whole content is tokenized." };
         var json = new Option<bool>("--json") { Description = "Print one JSON object: ids, tokens, text." };
-        var noSpecial = new Option<bool>("--no-special-tokens") { Description = "Do not add BOS (HF add_special_tokens=False)." };
+        var noSpecial = new Option<bool>("--no-special-tokens") { Description = "Do not add BOS or the EOS a T5 tokenizer appends (HF add_special_tokens=False)." };
         var split = new Option<bool>("--split-special-tokens") { Description = "Special-token strings in the text stay plain text (HF split_special_tokens=True)." };
         var command = new Command("tokenize", "Print the token ids, tokens and round-trip text of a model's tokenizer.") { model, text, file, json, noSpecial, split };
         command.SetAction(r => Program.Run(() =>
@@ -27,6 +27,8 @@ public static class TokenizeCommand
             var tokenizer = TokenizerLoader.Load(PretrainedModel.Resolve(r.GetValue(model)!));
             bool addBos = !r.GetValue(noSpecial) && tokenizer is not HfTokenizer { AddBosToken: false };
             var ids = r.GetValue(split) ? tokenizer.Encode(input, addBos) : tokenizer.EncodeWithSpecialTokens(input, addBos);
+            // T5/Pegasus append EOS through their post-processor, as HF's tokenizer(text) does.
+            if (!r.GetValue(noSpecial) && tokenizer is HfTokenizer { AddEosToken: true, EosId: int eos }) ids = [.. ids, eos];
             var tokens = ids.Select(id => TokenString(tokenizer, id)).ToArray();
             var roundTrip = tokenizer.Decode(ids, skipSpecial: false);
             if (r.GetValue(json))

@@ -55,6 +55,8 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
         var tokenizer = TokenizerLoader.Load(bareAdapter ? Lora.PeftAdapter.ResolveBase(path) : path);
         if (tokenizer.VocabSize > model.Config.VocabSize)
             throw new RlhfException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {model.Config.VocabSize}: they do not belong together.");
+        // An ILQL checkpoint decodes with its heads (IlqlHeadsFile): generate, serve, chat and eval then sample the ILQL policy.
+        IlqlHeadsFile.AttachIfPresent(model, path);
         return new PretrainedModel(model, tokenizer, path);
     }
 
@@ -77,5 +79,9 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
                 if (File.Exists(System.IO.Path.Combine(Path, name))) File.Copy(System.IO.Path.Combine(Path, name), System.IO.Path.Combine(dir, name));
     }
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        Model.Ilql?.Heads.Dispose();
+        Model.Dispose();
+    }
 }

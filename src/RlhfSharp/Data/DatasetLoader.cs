@@ -104,6 +104,21 @@ public static class DatasetLoader
         return pairs.Count * 2 == loaded.Records.Count ? loaded with { Records = LabeledCompletion.Unpair(pairs) } : loaded;
     }
 
+    /// <summary>
+    /// Scored completions for offline RL (ILQL) from <c>prompt</c>/<c>completion</c>/<c>reward</c> rows (reward: a
+    /// finite number); ranking rows give every response scored by rank and preference rows chosen 1, rejected 0
+    /// (<see cref="ScoredCompletion.FromRanking"/>).
+    /// </summary>
+    public static LoadResult<ScoredCompletion> LoadScored(string path, FieldMap? fieldMap = null, bool skipInvalid = false) =>
+        Load<ScoredCompletion>(path, fieldMap, skipInvalid, (format, row) => format switch
+        {
+            DatasetFormat.PromptCompletion => [new ScoredCompletion(row.String("prompt", allowEmpty: true), row.String("completion"),
+                row.OptionalNumber("reward") ?? throw new BadRowException("field \"reward\" is missing: a scored completion needs a number"))],
+            DatasetFormat.Ranking => [.. ScoredCompletion.FromRanking(Ranked(row))],
+            DatasetFormat.Preference or DatasetFormat.ImplicitPreference => [.. ScoredCompletion.FromRanking(ToRanking(Pair(format, row)))],
+            _ => throw WrongFormat(format, "scored completions", "prompt + completion + reward, rankings, or preference pairs"),
+        });
+
     /// <summary>Plain texts from <c>text</c> rows (pre-training, PPO-ptx).</summary>
     public static LoadResult<TextRecord> LoadTexts(string path, FieldMap? fieldMap = null, bool skipInvalid = false) =>
         Load<TextRecord>(path, fieldMap, skipInvalid, (format, row) => format switch

@@ -12,8 +12,8 @@ public sealed record LabeledCompletion(string Prompt, string Completion, bool La
     /// <summary>
     /// Preference pairs as KTO examples, in TRL's order (<c>data_utils._unpair_row</c>, mapped in blocks of
     /// <see cref="UnpairBlock"/> rows): every chosen completion of a block (desirable), then every rejected one
-    /// (undesirable). KTO's mismatched KL pairs are then completions of other prompts, never the same prompt's other
-    /// answer, which an interleaved order would pair with a shift of one.
+    /// (undesirable). The KTO trainer shuffles them with the seed before it builds its KL pairs
+    /// (<c>PreferenceTrainer.KtoOrder</c>), so its batches mix both labels.
     /// </summary>
     public static List<LabeledCompletion> Unpair(IReadOnlyList<Preference> pairs)
     {

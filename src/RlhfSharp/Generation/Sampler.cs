@@ -9,6 +9,8 @@ namespace RlhfSharp.Generation;
 /// Batched autoregressive sampling with a KV cache: prompts are left-padded so every row's next token sits
 /// in the last column, positions come from the attention mask (as HF <c>generate</c> does), and each step
 /// runs the model on one token per row. Each step has its own dispose scope; only the cache outlives it.
+/// The scores go through a <see cref="LogitsProcessorList"/> (penalties, then the sampling warpers) before the argmax or
+/// the draw, and a row's stop strings are looked for in the text its new token adds (<see cref="StopStringCheck"/>).
 /// </summary>
 public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
 {
@@ -103,10 +105,11 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
             logits = model.Forward(promptIds, promptMask, Transformer.PositionsFromMask(promptMask), cache, lastOnly: true)
                 .squeeze(1).to(float32).MoveToOuterDisposeScope();
 
+        var processors = LogitsProcessorList.For(o, eos, logits.shape[1]);
         // Tokens each row generated so far, (B, V), for OpenAI's presence/frequency penalties.
-        using var counts = o.PresencePenalty != 0 || o.FrequencyPenalty != 0
-            ? zeros(b, logits.shape[1], float32, device).DetachFromDisposeScope() : null;
-        using var bias = LogitBias(o.LogitBias, (int)logits.shape[1], device);
+        using var counts = processors.NeedsCounts ? zeros(b, logits.shape[1], float32, device).DetachFromDisposeScope() : null;
+        var state = new DecodingState { PromptIds = promptHost, PromptMask = maskHost, PromptLength = p, Generated = tokens, Counts = counts };
+        var stops = o.StopStrings.Count > 0 && tokenizer is not null ? new StopStringCheck(tokenizer, o.StopStrings, b) : null;
         int topK = o.TopLogprobs is int k ? (int)Math.Min(k, logits.shape[1]) : -1;
         int steps = 0;
         for (int s = 0; s < maxNew; s++)
@@ -115,26 +118,12 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
             long[] next; float[] nextLogprob, nextModelLogprob; float[]? modelHost = null;
             using (NewDisposeScope())
             {
-                var scores = logits;
-                if (bias is not null) scores = scores + bias;
-                if (o.RepetitionPenalty != 1.0) scores = Penalise(scores, promptHost, maskHost, p, tokens, o.RepetitionPenalty);
-                if (counts is not null) scores = scores - counts * o.FrequencyPenalty - counts.gt(0).to(float32) * o.PresencePenalty;
-                if (s < o.MinNewTokens && eos.Count > 0)
-                    scores = scores.index_fill(1, tensor(eos.Select(x => (long)x).ToArray(), device: device), float.NegativeInfinity);
-                Tensor chosen, logprob;
-                if (o.Greedy)
-                {
-                    chosen = scores.argmax(-1, keepdim: true);
-                    logprob = scores.log_softmax(-1).gather(1, chosen);
-                }
-                else
-                {
-                    if (o.Temperature != 1.0) scores = scores / o.Temperature;
-                    var filtered = Truncate(scores, o.TopK, o.TopP);
-                    chosen = filtered.softmax(-1).multinomial(1, generator: generator);
-                    // The distribution the token was drawn from: renormalised over what top-k/top-p kept.
-                    logprob = filtered.log_softmax(-1).gather(1, chosen);
-                }
+                state.Step = s;
+                var scores = processors.Process(logits, state);
+                // Greedy: the argmax. Sampling: a draw from the processed scores, whose log-softmax is the distribution
+                // the token was drawn from (renormalised over what top-k/top-p kept).
+                var chosen = o.Greedy ? scores.argmax(-1, keepdim: true) : scores.softmax(-1).multinomial(1, generator: generator);
+                var logprob = scores.log_softmax(-1).gather(1, chosen);
                 counts?.scatter_add_(1, chosen, ones(b, 1, float32, device));
                 // One device-to-host copy per step: ids (exact in float32 below 2^24) next to their sampling log-probs and
                 // their log-probs under the raw model, then, for top_logprobs, the model's top k log-probs and ids.
@@ -166,8 +155,7 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
                     onSampled(new SampledToken(i, (int)next[i], nextModelLogprob[i], top));
                 }
                 if (o.StopAtEos && eos.Contains((int)next[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
-                else if (o.StopStrings.Count > 0 && tokenizer is not null && HitsStop(tokenizer.Decode(tokens[i]), o.StopStrings))
-                { finished[i] = true; reasons[i] = FinishReason.Stop; }
+                else if (stops is not null && stops.Hits(i, tokens[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
             }
             steps = s + 1;
             if (finished.All(f => f) || s == maxNew - 1) break;
@@ -214,60 +202,6 @@ public sealed class Sampler(CausalLM model, ITokenizer? tokenizer = null)
             FinishReasons = reasons,
         };
     }
-
-    /// <summary>OpenAI's logit_bias as a (1, V) row added to every row's logits; null when there is none.</summary>
-    static Tensor? LogitBias(IReadOnlyDictionary<int, double>? bias, int vocab, Device device)
-    {
-        if (bias is not { Count: > 0 }) return null;
-        var row = new float[vocab];
-        foreach (var (id, value) in bias)
-        {
-            if (id < 0 || id >= vocab) throw new RlhfException($"logit_bias: token id {id} is outside the model's vocabulary (0..{vocab - 1}).");
-            row[id] = (float)value;
-        }
-        return tensor(row, [1, vocab], device: device).DetachFromDisposeScope();
-    }
-
-    /// <summary>HF's RepetitionPenaltyLogitsProcessor over each row's real prompt tokens and its new tokens.</summary>
-    static Tensor Penalise(Tensor scores, long[] prompt, long[] mask, int p, List<int>[] generated, double penalty)
-    {
-        int b = generated.Length;
-        int width = p + generated.Max(g => g.Count);
-        var index = new long[b * width];
-        for (int i = 0; i < b; i++)
-        {
-            int k = 0;
-            long first = -1;
-            for (int j = 0; j < p; j++) if (mask[i * p + j] == 1) { index[i * width + k++] = prompt[i * p + j]; if (first < 0) first = prompt[i * p + j]; }
-            foreach (var t in generated[i]) { index[i * width + k++] = t; if (first < 0) first = t; }
-            for (; k < width; k++) index[i * width + k] = first; // repeats of a seen token change nothing
-        }
-        var idx = tensor(index, [b, width], device: scores.device);
-        var picked = scores.gather(1, idx);
-        var penalised = where(picked.lt(0), picked * penalty, picked / penalty);
-        return scores.scatter(1, idx, penalised);
-    }
-
-    /// <summary>Top-k then top-p filtering (HF's TopKLogitsWarper and TopPLogitsWarper, in that order).</summary>
-    static Tensor Truncate(Tensor scores, int topK, double topP)
-    {
-        if (topK > 0 && topK < scores.shape[1])
-        {
-            var kth = scores.topk(topK, -1).values.narrow(1, topK - 1, 1);
-            scores = scores.masked_fill(scores.lt(kth), float.NegativeInfinity);
-        }
-        if (topP < 1.0)
-        {
-            var (sorted, order) = scores.sort(-1, descending: false);
-            var cumulative = sorted.softmax(-1).cumsum(-1);
-            var remove = cumulative.le(1 - topP);
-            remove.index_fill_(1, tensor(new long[] { scores.shape[1] - 1 }, device: scores.device), false); // keep at least one
-            scores = scores.masked_fill(remove.scatter(1, order, remove), float.NegativeInfinity);
-        }
-        return scores;
-    }
-
-    static bool HitsStop(string text, IReadOnlyList<string> stops) => stops.Any(s => s.Length > 0 && text.Contains(s, StringComparison.Ordinal));
 
     /// <summary>Cuts <paramref name="text"/> before the first stop string it contains (as <see cref="Generate"/> does).</summary>
     public static string CutAtStop(string text, IReadOnlyList<string> stops)

@@ -20,6 +20,12 @@ public sealed class CausalLM : nn.Module
 
     /// <summary>Token positions run forward by this instance, padding included: the throughput counter of reports.</summary>
     public long TokensProcessed { get; private set; }
+    /// <summary>
+    /// ILQL's decoding heads, when the checkpoint has them (Checkpoints/IlqlHeadsFile): <see cref="Forward"/> then returns
+    /// log π_β + β·(Q − V) instead of the raw logits, so every sampler, server and KL estimate uses the ILQL policy.
+    /// Not a registered module: it is saved beside the model, never inside its weights.
+    /// </summary>
+    public IlqlDecoding? Ilql { get; set; }
     /// <summary>True for the view made by <see cref="WithoutAdapters"/>.</summary>
     readonly bool adaptersOff;
 
@@ -40,7 +46,7 @@ public sealed class CausalLM : nn.Module
         using var off = adaptersOff ? Lora.LoraModel.AdaptersOff(model) : null;
         var h = model.Forward(inputIds, attentionMask, positionIds, cache, hiddenStates);
         if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
-        return Head(h);
+        return Ilql is { } ilql ? ilql.Shift(Head(h), h) : Head(h);
     }
 
     /// <summary>

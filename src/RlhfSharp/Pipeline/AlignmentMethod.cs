@@ -23,4 +23,6 @@ public enum AlignmentMethod
     /// <summary>Rejection-sampling fine-tuning (best-of-n distillation).</summary>
     Rs,
     OnlineDpo,
+    /// <summary>ILQL: offline Q-learning on the rankings scored by rank; decodes with β·(Q − V) added (Snell et al. 2022).</summary>
+    Ilql,
 }

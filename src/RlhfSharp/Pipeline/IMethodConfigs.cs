@@ -1,4 +1,5 @@
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.Ilql;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -17,4 +18,5 @@ public interface IMethodConfigs
     GroupRlConfig Grpo { get; }
     RejectionSamplingConfig Rs { get; }
     OnlineDpoConfig OnlineDpo { get; }
+    IlqlConfig Ilql { get; }
 }

@@ -76,7 +76,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             Pairs = d => RunStages.HoldOut(rankings.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))
                 .Select(p => PreferenceExample.Create(tokenizer, p, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList()),
             // KTO: the best (desirable) and the worst (undesirable) response of each ranking, the same clearest labels,
-            // unpaired in TRL's order (all chosen, then all rejected) after the hold-out, so both splits hold both labels.
+            // unpaired in TRL's order (all chosen, then all rejected) after the hold-out, so both splits hold both labels
+            // (the trainer shuffles them with the seed).
             Labeled = d =>
             {
                 var (trainRankings, evalRankings) = RunStages.HoldOut(rankings);
@@ -84,6 +85,14 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
                         [.. held.Select(r => new Preference(r.Prompt, r.Responses[0], r.Responses[^1]))])
                     .Select(l => LabeledExample.Create(tokenizer, l, d.MaxLength, d.MaxPromptLength, base_.AddsBos)).ToList();
                 return (Unpaired(trainRankings), Unpaired(evalRankings));
+            },
+            // ILQL: every response of each ranking, scored by its rank (best 1 … worst 0), held out by ranking as the RM's.
+            Scored = c =>
+            {
+                var (trainRankings, evalRankings) = RunStages.HoldOut(rankings);
+                List<ScoredExample> Score(IEnumerable<Ranking> held) => held.SelectMany(ScoredCompletion.FromRanking)
+                    .Select(s => ScoredExample.Create(tokenizer, s, c.MaxLength, c.MaxPromptLength, base_.AddsBos)).ToList();
+                return (Score(trainRankings), Score(evalRankings));
             },
             RolloutMetrics = goldOfRollouts,
             OnlineDpoJudge = config.OnlineDpoJudge == OnlineDpoJudge.Annotators ? annotatorJudge : null,
@@ -221,6 +230,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         {
             string stage = StageName(method);
             using var policy = HuggingFaceCheckpoint.LoadCausalLM(Path.Combine(StageDir(stage), "checkpoint"));
+            // An ILQL policy is graded as it decodes: with its heads' β·(Q − V) (the KL to SFT is then that policy's too).
+            IlqlHeadsFile.AttachIfPresent(policy, Path.Combine(StageDir(stage), "checkpoint"));
             var r = evaluator.Sample(stage, policy, prompts, promptIds, options, cancel);
             double trainSeconds = done.GetValueOrDefault("seconds");
             results[stage] = r with

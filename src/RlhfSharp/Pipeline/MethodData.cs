@@ -21,6 +21,8 @@ public sealed record MethodData
     public required Func<DpoConfig, (List<PreferenceExample> Train, List<PreferenceExample> Eval)> Pairs { get; init; }
     /// <summary>KTO's labelled completions, tokenised for the config and split into train and held-out.</summary>
     public required Func<DpoConfig, (List<LabeledExample> Train, List<LabeledExample> Eval)> Labeled { get; init; }
+    /// <summary>ILQL's scored completions, tokenised for the config and split into train and held-out.</summary>
+    public Func<Algorithms.Ilql.IlqlConfig, (List<ScoredExample> Train, List<ScoredExample> Eval)>? Scored { get; init; }
     /// <summary>The reward of the online methods (null: the run's reward model alone).</summary>
     public IReadOnlyList<RewardSource>? Rewards { get; init; }
     /// <summary>Extra numbers logged for each rollout batch (the pipeline's hidden gold).</summary>

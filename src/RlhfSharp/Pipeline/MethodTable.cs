@@ -38,6 +38,12 @@ public static class MethodTable
                 var prompts = d.Prompts();
                 return stages.OnlineDpo(c.OnlineDpo, stages.StartingPoint("sft"), stages.Checkpoint("rm"), prompts, cancel, d.Rewards, d.OnlineDpoJudge);
             }),
+        new(AlignmentMethod.Ilql, "ilql", "ilql", "ILQL: offline Q-learning on scored completions (rankings scored by rank); decoding adds β·(Q − V) to the logits.", false,
+            (c, d, stages, cancel) =>
+            {
+                var (train, eval) = (d.Scored ?? throw new RlhfException("ilql: this data source has no scored completions."))(c.Ilql);
+                return stages.Ilql(c.Ilql, stages.StartingPoint("sft"), train, eval, cancel);
+            }),
     ];
 
     /// <summary>The row of a method.</summary>

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.Ilql;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -130,6 +131,16 @@ public sealed record PipelineConfig : IMethodConfigs
             Epochs = 1, BatchSize = 16, MaxLength = 256, MaxPromptLength = 64,
             Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Constant, WarmupRatio = 0 },
         },
+    };
+    /// <summary>
+    /// ILQL: one epoch over every response of the 1,440 training rankings (the RM's and the DPO family's labels), scored
+    /// by rank; batches of 32 (180 steps, about the DPO family's forward passes); the learning rate raised and gradients
+    /// clipped as for DPO. trlX's τ, γ, CQL/AWAC scales, α, sync interval and decoding β = 1.
+    /// </summary>
+    public IlqlConfig Ilql { get; init; } = new()
+    {
+        Epochs = 1, BatchSize = 32, MaxLength = 256, MaxPromptLength = 64,
+        Optimizer = new OptimizerConfig { LearningRate = 2e-4, Schedule = ScheduleKind.Linear, WarmupRatio = 0.05, MinLearningRateRatio = 0, Beta2 = 0.95, WeightDecay = 1e-6 },
     };
     /// <summary>Who labels online DPO's pairs: the reward model (as the other online methods score) or the simulated annotators.</summary>
     public OnlineDpoJudge OnlineDpoJudge { get; init; } = OnlineDpoJudge.Rm;

@@ -93,16 +93,24 @@ public sealed class RecipeData(StageRecipe recipe, PretrainedModel model, RunSta
         string path = PreferenceFile;
         var labeled = Take(DatasetLoader.LoadLabeled(path, recipe.Fields, recipe.SkipInvalid), path)
             .Select(l => LabeledExample.Create(model.Tokenizer, l, config.MaxLength, config.MaxPromptLength, model.AddsBos)).ToList();
-        // Held out per label, so both splits keep both labels and TRL's order (desirable, then undesirable) that keeps
-        // KTO's mismatched KL pairs off a prompt's own other answer (LabeledCompletion.Unpair).
+        // Held out per label, so both splits keep both labels, in TRL's order (desirable, then undesirable); the trainer
+        // shuffles them with the seed and keeps KTO's mismatched KL pairs off a prompt's own answers (PreferenceTrainer.KtoOrder).
         var (trainDesirable, evalDesirable) = RunStages.HoldOut(labeled.Where(l => l.Label).ToList());
         var (trainUndesirable, evalUndesirable) = RunStages.HoldOut(labeled.Where(l => !l.Label).ToList());
         return ([.. trainDesirable, .. trainUndesirable], [.. evalDesirable, .. evalUndesirable]);
     }
 
+    /// <summary>ILQL's scored completions (<c>ilql_data</c>, else <c>rm_data</c>), train and held-out.</summary>
+    public (List<ScoredExample> Train, List<ScoredExample> Eval) Scored(Algorithms.Ilql.IlqlConfig config)
+    {
+        string path = Require(recipe.IlqlData ?? recipe.RmData, "ilql_data");
+        return RunStages.HoldOut(Take(DatasetLoader.LoadScored(path, recipe.Fields, recipe.SkipInvalid), path)
+            .Select(s => ScoredExample.Create(model.Tokenizer, s, config.MaxLength, config.MaxPromptLength, model.AddsBos)).ToList());
+    }
+
     /// <summary>The alignment methods' data from the recipe's files, each read when a method asks for it.</summary>
     public MethodData ForMethods() => new()
     {
-        Prompts = OnlinePrompts, PtxExamples = PtxExamples, Pairs = Pairs, Labeled = Labeled, Rewards = recipe.Rewards,
+        Prompts = OnlinePrompts, PtxExamples = PtxExamples, Pairs = Pairs, Labeled = Labeled, Scored = Scored, Rewards = recipe.Rewards,
     };
 }

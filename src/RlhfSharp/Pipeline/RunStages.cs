@@ -1,4 +1,5 @@
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.Ilql;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -212,6 +213,34 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Charts.Lines(metrics.Rows, "iteration", [("reward_mean", "mean reward of the policy's samples")], "Online DPO: reward per round", "reward",
             Path.Combine(Dir("online_dpo"), "reward.png"));
         return result;
+    }
+
+    /// <summary>
+    /// ILQL from <paramref name="policyDir"/> on scored completions: the policy and new <see cref="IlqlHeads"/> (seeded)
+    /// train together; writes <c>&lt;run&gt;/ilql/checkpoint</c> with the heads beside the model (<see cref="IlqlHeadsFile"/>).
+    /// </summary>
+    public Dictionary<string, double> Ilql(IlqlConfig config, string policyDir, List<ScoredExample> train, List<ScoredExample> eval, CancellationToken cancel)
+    {
+        if (config.Lora is not null) throw new RlhfException("ilql.lora: ILQL trains the whole model with its heads (trlX num_layers_unfrozen = -1); LoRA is not supported yet.");
+        using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        torch.manual_seed((long)config.Seed); // the new heads start the same on every run
+        using var heads = new IlqlHeads(policy.model.OutputSize, policy.Config.VocabSize, config.TwoQs, policy.parameters().First().dtype);
+        var state = new StageState(Dir("ilql"), config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(Dir("ilql"), "metrics.jsonl"), state.SavedStep);
+        var trainer = new IlqlTrainer(policy, heads, config, PadId) { Progress = Progress, Metrics = metrics };
+        var result = trainer.Train(train, eval, state, cancel);
+        result["tokens_processed"] = policy.TokensProcessed;
+        if (DataParallel.IsRoot)
+            HuggingFaceCheckpoint.Save(policy, Checkpoint("ilql"), writeExtras: dir =>
+            {
+                base_.WriteTokenizerFiles(dir);
+                IlqlHeadsFile.Save(heads, dir, config.Alpha, config.DecodeBeta);
+            });
+        Charts.Lines(metrics.Rows, "step", [("loss_q", "TD loss (Q)"), ("loss_v", "expectile loss (V)"), ("loss_awac", "AWAC (LM) loss")], "ILQL losses", "loss",
+            Path.Combine(Dir("ilql"), "loss.png"));
+        Charts.Lines(metrics.Rows, "step", [("qvalues_mean", "Q of the data's actions"), ("values_mean", "V")], "ILQL: values", "normalised reward",
+            Path.Combine(Dir("ilql"), "values.png"));
+        return result.Where(kv => kv.Key is "loss" or "loss_q" or "loss_v" or "loss_awac" or "eval_loss" or "tokens_processed").ToDictionary();
     }
 
     /// <summary>Attaches LoRA adapters when the stage's config asks for them (seeded, so a rerun starts from the same A).</summary>

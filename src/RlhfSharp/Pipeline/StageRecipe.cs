@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using RlhfSharp.Algorithms.GroupRl;
+using RlhfSharp.Algorithms.Ilql;
 using RlhfSharp.Algorithms.OnlineDpo;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
@@ -34,6 +35,11 @@ public sealed record StageRecipe : IMethodConfigs
     /// <c>rlhf kto</c>; defaults to <see cref="RmData"/> when unset.
     /// </summary>
     public string? DpoData { get; init; }
+    /// <summary>
+    /// Scored completions for <c>rlhf ilql</c>: <c>prompt</c>/<c>completion</c>/<c>reward</c> rows, or rankings (scored by
+    /// rank) and preference pairs (chosen 1, rejected 0); defaults to <see cref="RmData"/> when unset.
+    /// </summary>
+    public string? IlqlData { get; init; }
     /// <summary>Text for PPO-ptx (defaults to the SFT data when set).</summary>
     public string? PtxData { get; init; }
     /// <summary>Use at most this many records of each file (0 = all).</summary>
@@ -60,4 +66,6 @@ public sealed record StageRecipe : IMethodConfigs
     public DpoConfig Dpo { get; init; } = new();
     /// <summary>The critic-free stages (<c>rlhf grpo|rloo|reinforce-pp|remax</c>; the command sets the estimator). Prompts come from <see cref="PpoPrompts"/>.</summary>
     public GroupRlConfig Grpo { get; init; } = new();
+    /// <summary>ILQL (<c>rlhf ilql</c>) on <see cref="IlqlData"/>.</summary>
+    public IlqlConfig Ilql { get; init; } = new();
 }

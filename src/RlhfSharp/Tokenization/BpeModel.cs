@@ -12,7 +12,7 @@ namespace RlhfSharp.Tokenization;
 /// Written here instead of using Microsoft.ML.Tokenizers' BpeTokenizer because that one has no byte fallback, no
 /// <c>ignore_merges</c>, and only one regex pre-tokenizer, so Sequence/Digits/Metaspace pipelines could not be exact.
 /// </remarks>
-internal sealed class BpeModel
+internal sealed class BpeModel : ISubwordModel
 {
     private readonly Dictionary<string, int> _vocab;
     private readonly Dictionary<(int, int), (int Rank, int Merged)> _merges = [];

@@ -29,6 +29,10 @@ public sealed class HfTokenizer : ITokenizer
     public bool AddBosToken { get; }
     /// <summary>The added tokens (specials such as <c>&lt;|im_start|&gt;</c>) by their string.</summary>
     public IReadOnlyDictionary<string, int> AddedTokens { get; }
+    /// <summary>Whether HF's encode appends EOS (a post-processor template ending in the EOS token: T5, Pegasus).</summary>
+    public bool AddEosToken { get; private init; }
+    /// <summary>The decoder drops the dummy space of the first token of every decode (HF's Metaspace decoder), not only after BOS.</summary>
+    private bool StripsAtDecodeStart { get; init; }
     /// <summary>tokenizer_config.json <c>clean_up_tokenization_spaces</c> (transformers v4.44 defaults it to true).</summary>
     public bool CleanUpTokenizationSpaces { get; }
     /// <summary>Merge-queue operations done by all encodes so far (see <see cref="BpeMerge"/>); 0 for tokenizer.model files.</summary>
@@ -72,11 +76,8 @@ public sealed class HfTokenizer : ITokenizer
         var root = ReadJson(path)!;
         var model = root["model"] as JsonObject ?? throw new RlhfException($"{path}: no \"model\" object");
         var type = (string?)model["type"];
-        if (type != "BPE") throw new RlhfException($"{path}: model.type is \"{type}\"; only BPE tokenizers are supported");
+        if (type is not ("BPE" or "Unigram")) throw new RlhfException($"{path}: model.type is \"{type}\"; only BPE and Unigram tokenizers are supported");
 
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var (piece, value) in model["vocab"] as JsonObject ?? throw new RlhfException($"{path}: model.vocab is missing"))
-            vocab[piece] = TokenId(value, path, $"model.vocab[\"{piece}\"]");
         var added = new List<AddedToken>();
         foreach (var (t, i) in (root["added_tokens"] as JsonArray ?? []).Select((t, i) => (t, i)))
         {
@@ -86,25 +87,43 @@ public sealed class HfTokenizer : ITokenizer
                 SingleWord: (bool?)t["single_word"] ?? false, LStrip: (bool?)t["lstrip"] ?? false,
                 RStrip: (bool?)t["rstrip"] ?? false, Normalized: (bool?)t["normalized"] ?? !special));
         }
-        // A merge that builds a special's string would let typed text become that special: drop such merges.
-        var specialContents = added.Where(a => a.Special).Select(a => a.Content).ToHashSet();
-        var merges = ReadMerges(model["merges"], path).Where(m => !specialContents.Contains(m.Left + m.Right));
-
         var normalizer = TextNormalizer.Create(root["normalizer"], path);
         var preTokenizer = PreTokenizer.Create(root["pre_tokenizer"], path);
-        var unkToken = (string?)model["unk_token"];
-        int? unkId = unkToken is not null && vocab.TryGetValue(unkToken, out var u) ? u : null;
-        if ((string?)model["continuing_subword_prefix"] is { Length: > 0 } || (string?)model["end_of_word_suffix"] is { Length: > 0 })
-            throw new RlhfException($"{path}: BPE continuing_subword_prefix/end_of_word_suffix are not supported");
-        var bpeModel = new BpeModel(vocab, merges, (bool?)model["byte_fallback"] ?? false, (bool?)model["ignore_merges"] ?? false,
-            (bool?)model["fuse_unk"] ?? false, unkId, path);
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        ISubwordModel subwordModel;
+        if (type == "Unigram")
+        {
+            var pieces = ReadUnigramVocab(model["vocab"], path);
+            for (int id = 0; id < pieces.Count; id++) vocab.TryAdd(pieces[id].Piece, id);
+            int? unkId = model["unk_id"] is JsonNode unkNode ? TokenId(unkNode, path, "model.unk_id") : null;
+            subwordModel = new UnigramModel(pieces, unkId, (bool?)model["byte_fallback"] ?? false, path);
+        }
+        else
+        {
+            foreach (var (piece, value) in model["vocab"] as JsonObject ?? throw new RlhfException($"{path}: model.vocab is missing"))
+                vocab[piece] = TokenId(value, path, $"model.vocab[\"{piece}\"]");
+            // A merge that builds a special's string would let typed text become that special: drop such merges.
+            var specialContents = added.Where(a => a.Special).Select(a => a.Content).ToHashSet();
+            var merges = ReadMerges(model["merges"], path).Where(m => !specialContents.Contains(m.Left + m.Right));
+            var unkToken = (string?)model["unk_token"];
+            int? unkId = unkToken is not null && vocab.TryGetValue(unkToken, out var u) ? u : null;
+            if ((string?)model["continuing_subword_prefix"] is { Length: > 0 } || (string?)model["end_of_word_suffix"] is { Length: > 0 })
+                throw new RlhfException($"{path}: BPE continuing_subword_prefix/end_of_word_suffix are not supported");
+            subwordModel = new BpeModel(vocab, merges, (bool?)model["byte_fallback"] ?? false, (bool?)model["ignore_merges"] ?? false,
+                (bool?)model["fuse_unk"] ?? false, unkId, path);
+        }
         var decoderTypes = Flatten(root["decoder"], "decoders").Select(d => (string?)d["type"]).ToList();
         bool byteLevelDecode = preTokenizer.IsByteLevel || decoderTypes.Contains("ByteLevel");
         var normalizers = Flatten(root["normalizer"], "normalizers").ToList();
         var metaspace = Flatten(root["pre_tokenizer"], "pretokenizers").FirstOrDefault(p => (string?)p["type"] == "Metaspace");
         bool prependsSpace = normalizers.Any(n => (string?)n["type"] == "Prepend")
             || (metaspace is not null && ((string?)metaspace["prepend_scheme"] ?? ((bool?)metaspace["add_prefix_space"] == false ? "never" : "always")) != "never");
-        IBpeModel bpe = new TokenizerJsonModel(preTokenizer, bpeModel, byteLevelDecode, prependsSpace);
+        // decoders/metaspace.rs drops the first piece's ▁ at the start of every decode, not only after BOS. Followed for
+        // Unigram models (T5, Pegasus: no BOS, and HF's decode of generated ids drops that space); BPE models keep the
+        // BOS rule of ITokenizer, so a sampled continuation keeps its leading space.
+        bool metaspaceDecoder = type == "Unigram" && Flatten(root["decoder"], "decoders").Any(d => (string?)d["type"] == "Metaspace"
+            && ((string?)d["prepend_scheme"] ?? ((bool?)d["add_prefix_space"] == false ? "never" : "always")) != "never");
+        IBpeModel bpe = new TokenizerJsonModel(preTokenizer, subwordModel, byteLevelDecode, prependsSpace, metaspaceDecoder);
 
         int IdOf(string token) =>
             added.FirstOrDefault(a => a.Content == token) is { } a ? a.Id
@@ -115,7 +134,24 @@ public sealed class HfTokenizer : ITokenizer
         bool addBos = (bool?)config?["add_bos_token"]
             ?? (bos is int b && root["post_processor"]?.ToJsonString().Contains($"[{b}]") == true);
         int vocabSize = Math.Max(vocab.Count > 0 ? vocab.Values.Max() : 0, added.Count > 0 ? added.Max(a => a.Id) : 0) + 1;
-        return new HfTokenizer(bpe, vocabSize, added, normalizer, bos, eos, pad, addBos, CleanUp(config));
+        // T5 and Pegasus append EOS through the post-processor's template ($A </s>), which HF's encode applies.
+        bool addEos = eos.Count > 0 && root["post_processor"]?["single"] is JsonArray single && single.Count > 0
+            && (string?)single[^1]?["SpecialToken"]?["id"] is string last && IdOf(last) == eos[0];
+        return new HfTokenizer(bpe, vocabSize, added, normalizer, bos, eos, pad, addBos, CleanUp(config)) { AddEosToken = addEos, StripsAtDecodeStart = metaspaceDecoder };
+    }
+
+    /// <summary>A Unigram <c>model.vocab</c>: a list of [piece, score] pairs in id order.</summary>
+    private static List<(string Piece, double Score)> ReadUnigramVocab(JsonNode? node, string path)
+    {
+        var list = new List<(string, double)>();
+        foreach (var (entry, i) in (node as JsonArray ?? throw new RlhfException($"{path}: model.vocab of the Unigram model is missing or not a list")).Select((e, i) => (e, i)))
+        {
+            if (entry is not JsonArray { Count: 2 } pair || pair[0] is not JsonValue piece || !piece.TryGetValue(out string? text)
+                || pair[1] is not JsonValue score || !score.TryGetValue(out double value))
+                throw new RlhfException($"{path}: model.vocab[{i}] must be [piece, score], got {entry?.ToJsonString() ?? "null"}");
+            list.Add((text, value));
+        }
+        return list;
     }
 
     private static HfTokenizer FromSentencePieceModel(string path, JsonObject? config, JsonObject? generation)
@@ -231,7 +267,8 @@ public sealed class HfTokenizer : ITokenizer
     {
         var text = new System.Text.StringBuilder();
         var run = new List<int>();
-        bool runFollowsBos = false;
+        bool runFollowsBos = StripsAtDecodeStart;
+        bool anyKept = false;
         foreach (int id in ids)
         {
             if (id < 0 || id >= VocabSize) throw new RlhfException($"token id {id} is outside the vocabulary (0..{VocabSize - 1})");
@@ -239,9 +276,13 @@ public sealed class HfTokenizer : ITokenizer
             bool isSpecial = (isAdded && added!.Special) || id == BosId || _eosIds.Contains(id) || id == PadId;
             if (!isAdded && !isSpecial) { run.Add(id); continue; }
             text.Append(_model.Decode(run, runFollowsBos));
+            anyKept |= run.Count > 0;
             run.Clear();
-            if (!(skipSpecial && isSpecial)) text.Append(isAdded ? added!.Content : _model.Decode([id], false));
-            runFollowsBos = id == BosId;
+            bool kept = !(skipSpecial && isSpecial);
+            if (kept) text.Append(isAdded ? added!.Content : _model.Decode([id], false));
+            // The Metaspace decoder's "first token" is the first one kept (skipped specials are removed before it runs).
+            anyKept |= kept;
+            runFollowsBos = id == BosId || (StripsAtDecodeStart && !anyKept);
         }
         text.Append(_model.Decode(run, runFollowsBos));
         return text.ToString();

@@ -6,8 +6,8 @@ namespace RlhfSharp.Tokenization;
 
 /// <summary>
 /// The <c>normalizer</c> of a <c>tokenizer.json</c>, as HF tokenizers applies it
-/// (<c>tokenizers/src/normalizers/</c>): Unicode NFC/NFD/NFKC/NFKD, Lowercase, Replace, Prepend, Strip and a
-/// Sequence of them. It runs on each stretch of text between added tokens, before the pre-tokenizer.
+/// (<c>tokenizers/src/normalizers/</c>): Unicode NFC/NFD/NFKC/NFKD, Lowercase, Replace, Prepend, Strip, SentencePiece's
+/// Precompiled charsmap (<see cref="PrecompiledCharsmap"/>) and a Sequence of them. It runs on each stretch of text between added tokens, before the pre-tokenizer.
 /// </summary>
 internal static class TextNormalizer
 {
@@ -35,11 +35,15 @@ internal static class TextNormalizer
                 var content = (string?)obj["content"] ?? "";
                 var regex = PatternOf(obj["pattern"], path, "normalizer Replace");
                 return text => regex.Replace(text, content.Replace("$", "$$"));
+            case "Precompiled":
+                // Some converted files carry no charsmap (SentencePiece's "identity" rule): nothing to apply.
+                if (obj["precompiled_charsmap"] is not JsonValue charsmap || (string?)charsmap is not { Length: > 0 } base64) return null;
+                return PrecompiledCharsmap.FromBase64(base64, path).Normalize;
             case "Strip":
                 bool left = (bool?)obj["strip_left"] ?? true, right = (bool?)obj["strip_right"] ?? true;
                 return text => left && right ? text.Trim() : left ? text.TrimStart() : right ? text.TrimEnd() : text;
             default:
-                throw new RlhfException($"{path}: normalizer type \"{type}\" is not supported (supported: Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip)");
+                throw new RlhfException($"{path}: normalizer type \"{type}\" is not supported (supported: Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip, Precompiled)");
         }
     }
 

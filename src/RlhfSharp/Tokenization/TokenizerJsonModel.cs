@@ -3,26 +3,30 @@ using System.Text;
 namespace RlhfSharp.Tokenization;
 
 /// <summary>
-/// The part of a <c>tokenizer.json</c> after normalization: the pre-tokenizer cuts words, the BPE model encodes each
-/// word (through a cache of repeated words), and decoding reverses the byte-level map (GPT-2, Qwen2, Llama 3) or the
-/// SentencePiece <c>▁</c> and <c>&lt;0xXX&gt;</c> pieces (LLaMA 1/2).
+/// The part of a <c>tokenizer.json</c> after normalization: the pre-tokenizer cuts words, the model (BPE or Unigram)
+/// encodes each word (through a cache of repeated words), and decoding reverses the byte-level map (GPT-2, Qwen2,
+/// Llama 3) or the SentencePiece <c>▁</c> and <c>&lt;0xXX&gt;</c> pieces (LLaMA 1/2, T5, Pegasus).
 /// </summary>
 internal sealed class TokenizerJsonModel : IBpeModel
 {
     private readonly PreTokenizer _preTokenizer;
-    private readonly BpeModel _bpe;
+    private readonly ISubwordModel _bpe;
     private readonly bool _byteLevelDecode;
     private readonly bool _stripDummySpace;
+    private readonly bool _metaspaceDecoder;
     private readonly WordSplitter _words;
     private static readonly Dictionary<char, byte> CharToByte =
         PreTokenizer.ByteCharacters.Select((c, b) => (c[0], (byte)b)).ToDictionary(x => x.Item1, x => x.Item2);
 
     /// <param name="preTokenizer">The pre-tokenizer (possibly empty).</param>
-    /// <param name="bpe">The BPE model.</param>
+    /// <param name="bpe">The BPE or Unigram model.</param>
     /// <param name="byteLevelDecode">Decode with GPT-2's byte map (a ByteLevel decoder) rather than as SentencePiece pieces.</param>
     /// <param name="stripDummySpace">The tokenizer prepends <c>▁</c>, so decoding after BOS drops that one space.</param>
-    public TokenizerJsonModel(PreTokenizer preTokenizer, BpeModel bpe, bool byteLevelDecode, bool stripDummySpace)
+    /// <param name="metaspaceDecoder">The decoder is HF's Metaspace decoder (T5, Pegasus): asked to drop the dummy
+    /// space, it drops every <c>▁</c> of the first piece (decoders/metaspace.rs, <c>i == 0</c>), not one space.</param>
+    public TokenizerJsonModel(PreTokenizer preTokenizer, ISubwordModel bpe, bool byteLevelDecode, bool stripDummySpace, bool metaspaceDecoder = false)
     {
+        _metaspaceDecoder = metaspaceDecoder;
         _preTokenizer = preTokenizer;
         _bpe = bpe;
         _byteLevelDecode = byteLevelDecode;
@@ -33,10 +37,10 @@ internal sealed class TokenizerJsonModel : IBpeModel
     }
 
     /// <summary>Merge-queue operations done so far (see <see cref="BpeMerge"/>).</summary>
-    public long MergeWork => _bpe.MergeWork;
+    public long MergeWork => (_bpe as BpeModel)?.MergeWork ?? 0;
 
-    /// <summary>The BPE model, for token lookups.</summary>
-    public BpeModel Bpe => _bpe;
+    /// <summary>The subword model, for token lookups.</summary>
+    public ISubwordModel Bpe => _bpe;
 
     public int[] Encode(string text, bool atTextStart)
     {
@@ -52,6 +56,8 @@ internal sealed class TokenizerJsonModel : IBpeModel
 
     public string Decode(IReadOnlyList<int> ids, bool afterBos)
     {
+        if (!_byteLevelDecode && _metaspaceDecoder && afterBos && ids.Count > 0)
+            return SentencePieceText.Decode(ids.Select((id, i) => i == 0 ? (_bpe.Pieces[id] ?? "").Replace("▁", "") : _bpe.Pieces[id] ?? ""), stripFirstSpace: false);
         if (!_byteLevelDecode)
             return SentencePieceText.Decode(ids.Select(id => _bpe.Pieces[id] ?? ""), stripFirstSpace: afterBos && _stripDummySpace);
         var bytes = new List<byte>();

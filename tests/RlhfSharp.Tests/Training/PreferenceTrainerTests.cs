@@ -183,7 +183,7 @@ public sealed class PreferenceTrainerTests : IDisposable
     [Fact]
     public void Kto_kl_pairs_shift_completions_by_one_within_each_batch()
     {
-        Assert.Equal([3, 0, 1, 2, 5, 4], PreferenceTrainer.KlPartners(6, 4));
+        Assert.Equal([3, 0, 1, 2, 5, 4], PreferenceTrainer.KlPartners([10, 11, 12, 13, 14, 15], 4));
     }
 
     [Fact]

@@ -29,8 +29,7 @@ public static class DpoLoss
         Tensor referenceChosenLogps, Tensor referenceRejectedLogps, double beta = 0.1, double labelSmoothing = 0.0)
     {
         var h = Logits(policyChosenLogps, policyRejectedLogps, referenceChosenLogps, referenceRejectedLogps);
-        var losses = -F.logsigmoid(beta * h) * (1.0 - labelSmoothing) - F.logsigmoid(-beta * h) * labelSmoothing;
-        return Output(losses, policyChosenLogps, policyRejectedLogps, referenceChosenLogps, referenceRejectedLogps, beta);
+        return Output(SmoothedSigmoid(h, beta, labelSmoothing), policyChosenLogps, policyRejectedLogps, referenceChosenLogps, referenceRejectedLogps, beta);
     }
 
     /// <summary>
@@ -63,6 +62,13 @@ public static class DpoLoss
         return Output(losses, policyChosenLogps, policyRejectedLogps, referenceChosenLogps, referenceRejectedLogps, beta);
     }
 
+    /// <summary>
+    /// The label-smoothed sigmoid loss of each pair, <c>−(1−ε)·logσ(β·h) − ε·logσ(−β·h)</c>, [B]: DPO and cDPO on the
+    /// reference margin, SimPO on its length-normalised margin less γ/β.
+    /// </summary>
+    public static Tensor SmoothedSigmoid(Tensor h, double beta, double labelSmoothing) =>
+        -F.logsigmoid(beta * h) * (1.0 - labelSmoothing) - F.logsigmoid(-beta * h) * labelSmoothing;
+
     /// <summary><c>h = (logπ(y_w) − logπ(y_l)) − (logπ_ref(y_w) − logπ_ref(y_l))</c>, [B].</summary>
     public static Tensor Logits(Tensor policyChosenLogps, Tensor policyRejectedLogps, Tensor referenceChosenLogps, Tensor referenceRejectedLogps)
         => (policyChosenLogps - policyRejectedLogps) - (referenceChosenLogps - referenceRejectedLogps);
@@ -70,8 +76,6 @@ public static class DpoLoss
     static PreferenceLossOutput Output(Tensor losses, Tensor policyChosenLogps, Tensor policyRejectedLogps,
         Tensor referenceChosenLogps, Tensor referenceRejectedLogps, double beta)
     {
-        var chosenRewards = (beta * (policyChosenLogps - referenceChosenLogps)).detach();
-        var rejectedRewards = (beta * (policyRejectedLogps - referenceRejectedLogps)).detach();
-        return new PreferenceLossOutput(losses.mean(), losses, chosenRewards, rejectedRewards);
+        return PreferenceLossOutput.Of(losses, beta * (policyChosenLogps - referenceChosenLogps), beta * (policyRejectedLogps - referenceRejectedLogps));
     }
 }

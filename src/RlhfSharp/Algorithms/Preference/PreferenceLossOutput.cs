@@ -10,4 +10,9 @@ namespace RlhfSharp.Algorithms.Preference;
 /// <param name="Losses">Loss of each pair, shape [B].</param>
 /// <param name="ChosenRewards">Implicit reward of each chosen response, shape [B] (detached).</param>
 /// <param name="RejectedRewards">Implicit reward of each rejected response, shape [B] (detached).</param>
-public sealed record PreferenceLossOutput(Tensor Loss, Tensor Losses, Tensor ChosenRewards, Tensor RejectedRewards);
+public sealed record PreferenceLossOutput(Tensor Loss, Tensor Losses, Tensor ChosenRewards, Tensor RejectedRewards)
+{
+    /// <summary>The batch mean of <paramref name="losses"/>, with the rewards detached.</summary>
+    public static PreferenceLossOutput Of(Tensor losses, Tensor chosenRewards, Tensor rejectedRewards) =>
+        new(losses.mean(), losses, chosenRewards.detach(), rejectedRewards.detach());
+}

@@ -65,14 +65,14 @@ public sealed class PreferenceTrainer
     public Dictionary<string, double> TrainKto(IReadOnlyList<LabeledExample> train, IReadOnlyList<LabeledExample> eval, StageState? state = null, CancellationToken cancel = default)
     {
         if (config.Loss != PreferenceLossKind.Kto) throw new RlhfException($"TrainKto needs loss 'kto', not '{config.Loss}'.");
-        var examples = train.Where(e => e.CompletionIds.Length > 0).ToList();
+        var examples = KtoOrder(train.Where(e => e.CompletionIds.Length > 0).ToList(), config.Seed);
         if (examples.Count == 0) throw new RlhfException($"KTO: no example keeps its completion at max_length {config.MaxLength}.");
-        var partners = KlPartners(examples.Count, config.BatchSize);
+        var partners = KlPartners(PromptGroups(examples), config.BatchSize);
         var precomputed = config.PrecomputeReferenceLogprobs
             ? PrecomputeReference(examples.Count, idx => KtoSequences(examples, partners, idx))
             : null;
-        // Batches in dataset order (TRL's KTOTrainer uses a SequentialSampler when it computes the KL term), so each
-        // micro-batch is exactly one chunk of KlPartners: the KL set is the batch's own completions on other prompts.
+        // Batches in the shuffled order, the same every epoch (TRL's KTOTrainer uses a SequentialSampler when it computes
+        // the KL term), so each micro-batch is exactly one chunk of KlPartners: the KL set is the batch's own completions.
         return Run(examples.Count, micro => KtoBatchLoss(examples, partners, micro,
             precomputed is null ? null : [.. micro, .. micro.Select(i => examples.Count + i)], precomputed),
             () => Evaluate(eval), eval.Count > 0, state, cancel, sequential: true);
@@ -92,8 +92,8 @@ public sealed class PreferenceTrainer
     /// <summary>Held-out KTO loss and the gap between mean desirable and mean undesirable rewards.</summary>
     public Dictionary<string, double> Evaluate(IReadOnlyList<LabeledExample> eval)
     {
-        var valid = eval.Where(e => e.CompletionIds.Length > 0).ToList();
-        var partners = KlPartners(valid.Count, Math.Max(2, config.BatchSize));
+        var valid = KtoOrder(eval.Where(e => e.CompletionIds.Length > 0).ToList(), config.Seed);
+        var partners = KlPartners(PromptGroups(valid), Math.Max(2, config.BatchSize));
         var sums = EvaluateBatches(valid.Count, micro => KtoBatchLoss(valid, partners, micro, null, null));
         return new Dictionary<string, double> { ["eval_loss"] = sums.Mean("loss"), ["eval_margin"] = sums.Mean("rewards/margins") };
     }
@@ -279,22 +279,67 @@ public sealed class PreferenceTrainer
         [.. rows.Select(i => (examples[i].PromptIds, examples[i].CompletionIds)), .. rows.Select(i => (examples[i].PromptIds, examples[partners[i]].CompletionIds))];
 
     /// <summary>
-    /// The mismatched completion each prompt is paired with for KTO's KL estimate: within consecutive chunks of
-    /// <paramref name="batchSize"/> examples (dataset order), completions shifted by one, as TRL's
-    /// <c>_get_kl_dataset</c> (<c>[answers[-1]] + answers[:-1]</c>, mapped with <c>batch_size=per_device_train_batch_size</c>).
-    /// Fixed before training, so precomputed reference KL log-probs stay valid; the trainer's batches are these chunks.
-    /// Unpaired preference data must come in TRL's order (<see cref="LabeledCompletion.Unpair"/>), else a shift of one
-    /// pairs a prompt with its own other answer.
+    /// The order KTO visits its examples in: a permutation fixed by <paramref name="seed"/>, as TRL's KTOTrainer up to
+    /// v0.11 (<c>kto_trainer.py</c>: <c>train_dataset.shuffle(seed=args.data_seed)</c>, eval likewise, before
+    /// <c>_get_kl_dataset</c>), so batches mix desirable and undesirable completions. Unpaired preferences come all
+    /// desirable then all undesirable (<see cref="LabeledCompletion.Unpair"/>); read in that order, every batch of a small
+    /// set holds one label and the first half of an epoch only pushes log-ratios up. (TRL dropped the shuffle in v0.12 and
+    /// leaves the order to the caller.)
     /// </summary>
-    public static int[] KlPartners(int count, int batchSize)
+    public static List<T> KtoOrder<T>(IReadOnlyList<T> examples, ulong seed) =>
+        SeededOrder.Permutation(examples.Count, seed).Select(i => examples[i]).ToList();
+
+    /// <summary>Each example's prompt as a number: equal prompts (token for token), equal numbers.</summary>
+    static int[] PromptGroups(IReadOnlyList<LabeledExample> examples)
     {
+        var ids = new Dictionary<string, int>();
+        return examples.Select(e => ids.TryGetValue(string.Join(' ', e.PromptIds), out int g) ? g : ids[string.Join(' ', e.PromptIds)] = ids.Count).ToArray();
+    }
+
+    /// <summary>
+    /// The mismatched completion each prompt is paired with for KTO's KL estimate, within consecutive chunks of
+    /// <paramref name="batchSize"/> examples (the trainer's batches): completions shifted by one, as TRL's
+    /// <c>_get_kl_dataset</c> (<c>[answers[-1]] + answers[:-1]</c>, mapped with <c>batch_size=per_device_train_batch_size</c>).
+    /// Fixed before training, so precomputed reference KL log-probs stay valid. After a shuffle a prompt's two answers can
+    /// sit side by side, and the shift would pair the prompt with its own other answer (z₀ would absorb part of the
+    /// desirable log-ratio): such a chunk is paired by <see cref="PromptDerangement"/> instead, still a permutation of the
+    /// chunk's own completions, and a row that no pairing inside its chunk can serve (a prompt holding more than half
+    /// the chunk) takes the next completion of another prompt after the chunk.
+    /// </summary>
+    /// <param name="prompts">Each example's prompt; equal numbers are the same prompt.</param>
+    public static int[] KlPartners(IReadOnlyList<int> prompts, int batchSize)
+    {
+        int count = prompts.Count;
         var partners = new int[count];
         for (int start = 0; start < count; start += batchSize)
         {
             int n = Math.Min(batchSize, count - start);
             for (int j = 0; j < n; j++) partners[start + j] = start + (j - 1 + n) % n;
+            if (Enumerable.Range(start, n).All(i => prompts[i] != prompts[partners[i]])) continue;
+            var derangement = PromptDerangement(Enumerable.Range(start, n).Select(i => prompts[i]).ToList());
+            for (int j = 0; j < n; j++)
+            {
+                int i = start + j;
+                partners[i] = start + derangement[j];
+                for (int k = 1; k <= count && prompts[partners[i]] == prompts[i]; k++) partners[i] = (start + n - 1 + k) % count;
+                if (prompts[partners[i]] == prompts[i]) partners[i] = start + (j - 1 + n) % n; // one prompt in all the data: no mismatch exists
+            }
         }
         return partners;
+    }
+
+    /// <summary>
+    /// A permutation of 0..n−1 that sends no position to one of the same prompt, whenever no prompt holds more than half
+    /// of them: positions grouped by prompt (largest group first) and each sent m places on, m the largest group's size;
+    /// a group spans at most m ≤ n − m consecutive places, so the shift always leaves it.
+    /// </summary>
+    static int[] PromptDerangement(IReadOnlyList<int> prompts)
+    {
+        var grouped = Enumerable.Range(0, prompts.Count).GroupBy(j => prompts[j]).OrderByDescending(g => g.Count()).SelectMany(g => g).ToArray();
+        int n = grouped.Length, m = prompts.GroupBy(x => x).Max(g => g.Count());
+        var result = new int[n];
+        for (int k = 0; k < n; k++) result[grouped[k]] = grouped[(k + m) % n];
+        return result;
     }
 
     MetricSums EvaluateBatches(int count, Func<IReadOnlyList<int>, (Tensor Loss, Dictionary<string, double> Metrics)> microStep)

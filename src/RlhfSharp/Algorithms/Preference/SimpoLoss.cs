@@ -1,7 +1,6 @@
 using RlhfSharp.Algorithms.Common;
 using TorchSharp;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace RlhfSharp.Algorithms.Preference;
 
@@ -26,9 +25,6 @@ public static class SimpoLoss
         double beta = 0.1, double gamma = 0.5, double labelSmoothing = 0.0)
     {
         var logits = (policyChosenLogps - policyRejectedLogps) - gamma / beta;
-        var losses = -F.logsigmoid(beta * logits) * (1.0 - labelSmoothing) - F.logsigmoid(-beta * logits) * labelSmoothing;
-        var chosenRewards = (beta * policyChosenLogps).detach();
-        var rejectedRewards = (beta * policyRejectedLogps).detach();
-        return new PreferenceLossOutput(losses.mean(), losses, chosenRewards, rejectedRewards);
+        return PreferenceLossOutput.Of(DpoLoss.SmoothedSigmoid(logits, beta, labelSmoothing), beta * policyChosenLogps, beta * policyRejectedLogps);
     }
 }

@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using RlhfSharp.Data;
+using RlhfSharp.Distributed;
+using RlhfSharp.Models.T5;
+using RlhfSharp.Training;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Algorithms.Preference;
+
+/// <summary>
+/// DPO, cDPO and IPO for an encoder-decoder (TRL <c>DPOTrainer</c> with <c>is_encoder_decoder</c>,
+/// huggingface/trl@f2cd577 <c>trl/trainer/dpo_trainer.py</c> <c>concatenated_forward</c>): the prompt is the encoder's
+/// input, repeated for chosen and rejected, which are the decoder's labels; a sequence's log-prob is the sum over its
+/// label tokens. Chosen and rejected go through the policy in one batch; the frozen reference runs under no_grad.
+/// The losses are <see cref="DpoLoss"/>'s, as in <see cref="PreferenceTrainer"/>.
+/// </summary>
+public sealed class Seq2SeqDpoTrainer
+{
+    readonly T5ForConditionalGeneration policy, reference;
+    readonly DpoConfig config;
+    readonly int padId;
+
+    public IProgress<TrainingProgress>? Progress { get; init; }
+    public MetricsLog? Metrics { get; init; }
+
+    public Seq2SeqDpoTrainer(T5ForConditionalGeneration policy, T5ForConditionalGeneration reference, DpoConfig config, int padId)
+    {
+        config.Validate("dpo");
+        if (config.Loss is not (PreferenceLossKind.Sigmoid or PreferenceLossKind.Cdpo or PreferenceLossKind.Ipo))
+            throw new RlhfException($"{config.Loss} is not supported for encoder-decoder models yet (dpo, cdpo and ipo are).");
+        if (config.Lora is not null) throw new RlhfException("LoRA is not supported for encoder-decoder models yet.");
+        this.policy = policy;
+        this.reference = reference;
+        this.config = config;
+        this.padId = padId;
+        foreach (var p in reference.parameters()) p.requires_grad = false;
+    }
+
+    public Dictionary<string, double> Train(IReadOnlyList<Seq2SeqPreference> train, IReadOnlyList<Seq2SeqPreference> eval, StageState? state = null, CancellationToken cancel = default)
+    {
+        var examples = train.Select(Truncate).Where(e => e.PromptIds.Length > 0 && e.ChosenIds.Length > 0 && e.RejectedIds.Length > 0).ToList();
+        if (examples.Count == 0) throw new RlhfException($"{config.Loss}: no pair keeps a prompt and both completions.");
+        int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
+        int stepsPerEpoch = (examples.Count + perStep - 1) / perStep;
+        int total = stepsPerEpoch * config.Epochs;
+        using var optimizer = new Optimizer(policy.parameters(), config.Optimizer, total);
+        var loop = new StepLoop
+        {
+            Stage = PreferenceTrainer.StageName(config.Loss), TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
+            Modules = new Dictionary<string, nn.Module> { ["policy"] = policy }, Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
+            StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
+        };
+        policy.train();
+        reference.eval();
+        var clock = Stopwatch.StartNew();
+        loop.Run((step, row) =>
+        {
+            var indices = SeededOrder.EpochBatch(examples.Count, perStep, step, config.Seed);
+            var mine = DataParallel.Shard(indices);
+            var sums = new double[Names.Length];
+            for (int m = 0; m < mine.Count; m += config.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var micro = mine.Skip(m).Take(config.BatchSize).Select(i => examples[i]).ToList();
+                var (loss, values) = PairLoss(micro);
+                // Each micro-batch's mean loss weighted by its share of the step: the gradient of the step's mean.
+                (loss * ((double)micro.Count / indices.Count)).backward();
+                for (int k = 0; k < sums.Length; k++) sums[k] += values[k] * micro.Count;
+            }
+            var summed = DataParallel.Sum(sums);
+            double gradNorm = optimizer.Apply(summed[0] / indices.Count);
+            row["epoch"] = (double)(step + 1) / stepsPerEpoch;
+            for (int k = 0; k < Names.Length; k++) row[Names[k]] = summed[k] / indices.Count;
+            row["grad_norm"] = gradNorm;
+            row["skipped_steps"] = optimizer.SkippedSteps;
+            row["lr"] = optimizer.LearningRate;
+            row["examples_per_s"] = indices.Count / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+            clock.Restart();
+        }, cancel);
+        policy.eval();
+        return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
+    }
+
+    /// <summary>The diagnostics TRL logs, in the order <see cref="PairLoss"/> returns them.</summary>
+    static readonly string[] Names = ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected"];
+
+    Seq2SeqPreference Truncate(Seq2SeqPreference e) => new(
+        e.PromptIds.Length > config.MaxPromptLength ? e.PromptIds[^config.MaxPromptLength..] : e.PromptIds, // TRL keeps the prompt's end
+        e.ChosenIds[..Math.Min(config.MaxLength, e.ChosenIds.Length)], e.RejectedIds[..Math.Min(config.MaxLength, e.RejectedIds.Length)]);
+
+    /// <summary>Mean loss of a micro-batch of pairs and its diagnostics (see <see cref="Names"/>).</summary>
+    public (Tensor Loss, double[] Values) PairLoss(IReadOnlyList<Seq2SeqPreference> batch)
+    {
+        int b = batch.Count;
+        var prompts = batch.Select(e => e.PromptIds).Concat(batch.Select(e => e.PromptIds)).ToList();
+        var targets = batch.Select(e => e.ChosenIds).Concat(batch.Select(e => e.RejectedIds)).ToList();
+        var (lp, mask) = Seq2SeqLogprobs.Of(policy, prompts, targets, padId);
+        var sum = lp.sum(1);
+        var count = mask.sum(1);
+        Tensor refSum;
+        using (no_grad()) refSum = Seq2SeqLogprobs.Of(reference, prompts, targets, padId).Logprobs.sum(1);
+        var (chosen, rejected) = (sum.narrow(0, 0, b), sum.narrow(0, b, b));
+        var (refChosen, refRejected) = (refSum.narrow(0, 0, b), refSum.narrow(0, b, b));
+        var output = config.Loss switch
+        {
+            PreferenceLossKind.Sigmoid => DpoLoss.Sigmoid(chosen, rejected, refChosen, refRejected, config.Beta),
+            PreferenceLossKind.Cdpo => DpoLoss.Sigmoid(chosen, rejected, refChosen, refRejected, config.Beta, config.LabelSmoothing),
+            _ => DpoLoss.IpoLengthNormalised(chosen, rejected, refChosen, refRejected, count.narrow(0, 0, b), count.narrow(0, b, b), config.Beta),
+        };
+        var (cr, rr) = (output.ChosenRewards, output.RejectedRewards);
+        var v = stack([output.Loss.detach(), cr.mean(), rr.mean(), cr.gt(rr).to(ScalarType.Float32).mean(), (cr - rr).mean(),
+            chosen.detach().mean(), rejected.detach().mean()]).cpu().data<float>().Select(x => (double)x).ToArray();
+        return (output.Loss, v);
+    }
+
+    /// <summary>Held-out loss, reward accuracy and mean reward margin.</summary>
+    public Dictionary<string, double> Evaluate(IReadOnlyList<Seq2SeqPreference> eval)
+    {
+        var valid = DataParallel.Shard(eval.Select(Truncate).Where(e => e.PromptIds.Length > 0 && e.ChosenIds.Length > 0 && e.RejectedIds.Length > 0).ToList());
+        bool wasTraining = policy.training;
+        policy.eval();
+        var sums = new double[Names.Length];
+        using (no_grad())
+            for (int i = 0; i < valid.Count; i += config.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var micro = valid.Skip(i).Take(config.BatchSize).ToList();
+                var (_, values) = PairLoss(micro);
+                for (int k = 0; k < sums.Length; k++) sums[k] += values[k] * micro.Count;
+            }
+        if (wasTraining) policy.train();
+        var summed = DataParallel.Sum([.. sums, valid.Count]);
+        double n = Math.Max(1, summed[^1]);
+        return new Dictionary<string, double> { ["eval_loss"] = summed[0] / n, ["eval_accuracy"] = summed[3] / n, ["eval_margin"] = summed[4] / n };
+    }
+}

@@ -1,0 +1,89 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Models.T5;
+
+/// <summary>
+/// T5 with its language-model head (transformers v4.44 modeling_t5.py <c>T5ForConditionalGeneration</c>): one
+/// <c>shared</c> embedding for encoder and decoder inputs, an encoder, a decoder with cross-attention, and a head that
+/// is <c>shared</c> itself when tied (the decoder output scaled by d_model^-0.5 first, Mesh TensorFlow's rescaling) or
+/// an unscaled <c>lm_head</c> (v1.1, FLAN-T5). Parameter names are HF's, so the key set is exactly HF's.
+/// </summary>
+public sealed class T5ForConditionalGeneration : nn.Module
+{
+#pragma warning disable IDE1006 // HF parameter names
+    public readonly Embedding shared;
+    public readonly T5Stack encoder;
+    public readonly T5Stack decoder;
+    public readonly Linear? lm_head;
+#pragma warning restore IDE1006
+
+    public T5Config Config { get; }
+
+    public T5ForConditionalGeneration(T5Config config, ScalarType? dtype = null) : base(nameof(T5ForConditionalGeneration))
+    {
+        Config = config;
+        shared = nn.Embedding(config.VocabSize, config.DModel, dtype: dtype);
+        encoder = new T5Stack(config, isDecoder: false, dtype);
+        decoder = new T5Stack(config, isDecoder: true, dtype);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false, dtype: dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>The encoder's output (B, T, d_model) for <paramref name="inputIds"/> and its 0/1 <paramref name="attentionMask"/>.</summary>
+    public Tensor Encode(Tensor inputIds, Tensor attentionMask, List<Tensor>? hiddenStates = null)
+    {
+        var h = shared.forward(inputIds);
+        return encoder.Forward(h, PaddingMask(attentionMask, h.dtype), hiddenStates: hiddenStates);
+    }
+
+    /// <summary>
+    /// The decoder's output (B, T, d_model) after its final norm. Without a cache the decoder sees
+    /// <paramref name="decoderInputIds"/> causally, masked by <paramref name="decoderAttentionMask"/> (ones when null);
+    /// with one, the new tokens see every cached token and themselves causally.
+    /// </summary>
+    public Tensor Decode(Tensor decoderInputIds, Tensor encoderStates, Tensor encoderAttentionMask, Tensor? decoderAttentionMask = null,
+        T5DecoderCache? cache = null, List<Tensor>? hiddenStates = null)
+    {
+        var h = shared.forward(decoderInputIds);
+        long t = decoderInputIds.shape[1], past = cache?.Length ?? 0;
+        // modeling_utils.py get_extended_attention_mask (decoder): causal × padding, then (1 − m) · finfo.min.
+        var causal = ones(t, past + t, ScalarType.Bool, h.device).tril(past);
+        var allowed = causal.unsqueeze(0).unsqueeze(0);
+        if (decoderAttentionMask is not null)
+        {
+            var pad = decoderAttentionMask.to(ScalarType.Bool);
+            if (pad.shape[1] != past + t) throw new ArgumentException($"decoder attention mask covers {pad.shape[1]} positions, expected {past + t}");
+            allowed = allowed.logical_and(pad.unsqueeze(1).unsqueeze(1));
+        }
+        var selfMask = zeros(allowed.shape, h.dtype, h.device).masked_fill(allowed.logical_not(), Lowest(h.dtype));
+        return decoder.Forward(h, selfMask, encoderStates, PaddingMask(encoderAttentionMask, h.dtype), cache, hiddenStates);
+    }
+
+    /// <summary>Logits (…, vocab) of decoder outputs.</summary>
+    public Tensor Head(Tensor decoderOutput) => lm_head is not null
+        ? lm_head.forward(decoderOutput)
+        : nn.functional.linear(decoderOutput * Math.Pow(Config.DModel, -0.5), shared.weight!);
+
+    /// <summary>Teacher-forced logits (B, Td, vocab).</summary>
+    public Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor decoderInputIds, Tensor? decoderAttentionMask = null) =>
+        Head(Decode(decoderInputIds, Encode(inputIds, attentionMask), attentionMask, decoderAttentionMask));
+
+    /// <summary>HF's <c>_shift_right</c>: the decoder inputs for <paramref name="labels"/> (start token, then labels
+    /// without their last; −100 replaced by pad).</summary>
+    public Tensor ShiftRight(Tensor labels)
+    {
+        var start = full(labels.shape[0], 1, Config.DecoderStartTokenId, ScalarType.Int64, labels.device);
+        var shifted = cat([start, labels.narrow(1, 0, labels.shape[1] - 1)], 1);
+        return shifted.masked_fill(shifted.eq(-100), Config.PadTokenId);
+    }
+
+    /// <summary>(1 − mask) · finfo(dtype).min over key positions, (B, 1, 1, Tk): modeling_utils.py invert_attention_mask.</summary>
+    static Tensor PaddingMask(Tensor attentionMask, ScalarType dtype) =>
+        zeros([attentionMask.shape[0], 1, 1, attentionMask.shape[1]], dtype, attentionMask.device)
+            .masked_fill(attentionMask.eq(0).unsqueeze(1).unsqueeze(1), Lowest(dtype));
+
+    static double Lowest(ScalarType dtype) =>
+        dtype == ScalarType.Float16 ? -65504.0 : dtype == ScalarType.BFloat16 ? -3.3895313892515355e38 : dtype == ScalarType.Float64 ? double.MinValue : float.MinValue;
+}

@@ -1,0 +1,39 @@
+using RlhfSharp.Algorithms.Preference;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Data;
+using RlhfSharp.Distributed;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Pipeline;
+
+/// <summary>
+/// <c>rlhf dpo</c> / <c>rlhf ipo</c> when the model is an encoder-decoder (T5): pairs from <c>dpo_data</c> (else
+/// <c>rm_data</c>), the prompt to the encoder and chosen/rejected to the decoder, each tokenised with EOS as T5's tokenizer
+/// does (TRL <c>is_encoder_decoder</c>), trained by <see cref="Seq2SeqDpoTrainer"/> from the run's SFT checkpoint (else
+/// the base model), which is also the frozen reference.
+/// </summary>
+public static class Seq2SeqDpoStage
+{
+    public static Dictionary<string, double> Run(StageRecipe recipe, PretrainedSeq2SeqModel baseModel, string runDir, PreferenceLossKind loss,
+        StageState state, IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel)
+    {
+        string path = RecipeData.Require(recipe.DpoData ?? recipe.RmData, "dpo_data");
+        var loaded = DatasetLoader.LoadPreferences(path, recipe.Fields, recipe.SkipInvalid);
+        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
+        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
+        var records = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
+        var pairs = records.Select(p => new Seq2SeqPreference(baseModel.EncodePrompt(p.Prompt), baseModel.EncodePrompt(p.Chosen), baseModel.EncodePrompt(p.Rejected))).ToList();
+        var (train, eval) = RunStages.HoldOut(pairs);
+        string sft = Path.Combine(runDir, "sft", "checkpoint");
+        string start = Directory.Exists(sft) ? sft : baseModel.Path;
+        using var policy = T5Checkpoint.Load(start);
+        using var reference = T5Checkpoint.Load(start);
+        var config = recipe.Dpo with { Loss = loss };
+        state = new StageState(state.Dir, config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
+        var trainer = new Seq2SeqDpoTrainer(policy, reference, config, baseModel.Tokenizer.PadId ?? policy.Config.PadTokenId) { Progress = progress, Metrics = metrics };
+        var result = trainer.Train(train, eval, state, cancel);
+        if (DataParallel.IsRoot) T5Checkpoint.Save(policy, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
+        return result;
+    }
+}

@@ -1,0 +1,35 @@
+using RlhfSharp.Algorithms.Sft;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Data;
+using RlhfSharp.Distributed;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Pipeline;
+
+/// <summary>
+/// The SFT stage of <c>rlhf sft</c> when the model is an encoder-decoder (T5): each demonstration's prompt is the encoder
+/// input and its completion the target, both tokenised as T5's tokenizer does (with EOS), trained by
+/// <see cref="Seq2SeqSftTrainer"/> into <c>&lt;run&gt;/sft/checkpoint</c> with the tokenizer files.
+/// </summary>
+public static class Seq2SeqSftStage
+{
+    public static Dictionary<string, double> Run(StageRecipe recipe, PretrainedSeq2SeqModel model, StageState state,
+        IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel)
+    {
+        string path = RecipeData.Require(recipe.SftData, "sft_data");
+        var loaded = DatasetLoader.LoadDemonstrations(path, recipe.Fields, recipe.SkipInvalid);
+        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
+        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
+        var demos = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
+        var examples = demos.Select((d, i) => d.Messages is null
+            ? new Seq2SeqExample(model.EncodePrompt(d.Prompt), model.EncodePrompt(d.Completion))
+            : throw new RlhfException($"{path}: record {i + 1} is a chat (messages); encoder-decoder SFT takes prompt/completion records.")).ToList();
+        var (train, eval) = RunStages.HoldOut(examples);
+        state = new StageState(state.Dir, recipe.Sft.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
+        var trainer = new Seq2SeqSftTrainer(model.Model, recipe.Sft, model.Tokenizer.PadId ?? model.Model.Config.PadTokenId) { Progress = progress, Metrics = metrics };
+        var result = trainer.Train(train, eval, state, cancel);
+        if (DataParallel.IsRoot) T5Checkpoint.Save(model.Model, state.CheckpointDir, writeExtras: model.WriteTokenizerFiles);
+        return result;
+    }
+}
