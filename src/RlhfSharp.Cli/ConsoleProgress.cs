@@ -26,6 +26,22 @@ public static class ConsoleProgress
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         try
         {
+            // Off a terminal, live bars would be redrawn as whole blocks of text: plain lines instead.
+            if (Console.IsErrorRedirected || !console.Profile.Capabilities.Interactive)
+            {
+                var plain = new PlainProgress(Console.Error, Shown);
+                var skippedPlain = new Dictionary<string, double>();
+                var report = new Progress(p =>
+                {
+                    if (p.Metrics.TryGetValue("skipped_steps", out double n) && n > skippedPlain.GetValueOrDefault(p.Stage))
+                    {
+                        skippedPlain[p.Stage] = n;
+                        Console.Error.WriteLine($"warning: {p.Stage} step {p.Step}: the loss or gradient was NaN or infinite; the update was skipped ({n:0} skipped so far).");
+                    }
+                    plain.Report(p);
+                });
+                return work(report, Console.Error.WriteLine, cancel.Token);
+            }
             return console.Progress().AutoClear(false).HideCompleted(false)
                 .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                 .Start(ctx =>
@@ -42,7 +58,7 @@ public static class ConsoleProgress
                         if (!tasks.TryGetValue(p.Stage, out var task)) tasks[p.Stage] = task = ctx.AddTask(Markup.Escape(p.Stage), maxValue: p.TotalSteps);
                         task.MaxValue = p.TotalSteps;
                         task.Value = p.Step;
-                        var numbers = Shown.Where(p.Metrics.ContainsKey).Select(k => $"{k} {p.Metrics[k]:0.###}");
+                        var numbers = Shown.Where(p.Metrics.ContainsKey).Select(k => $"{k} {PlainProgress.Number(p.Metrics[k])}");
                         task.Description = Markup.Escape($"{p.Stage,-14} {string.Join("  ", numbers)}");
                     });
                     return work(progress, line => console.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), cancel.Token);

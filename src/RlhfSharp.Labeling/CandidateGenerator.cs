@@ -13,8 +13,8 @@ public static class CandidateGenerator
     public const int PromptsPerBatch = 8;
 
     /// <summary>
-    /// Up to <paramref name="k"/> distinct, non-empty responses per prompt (duplicates and empty samples are dropped,
-    /// so a prompt can get fewer), in prompt order.
+    /// Up to <paramref name="k"/> distinct, non-blank responses per prompt (duplicates and blank samples are dropped,
+    /// so a prompt can get fewer), in prompt order, each exactly the decoded sample (leading space included).
     /// </summary>
     public static IEnumerable<(string Prompt, IReadOnlyList<string> Responses)> Generate(PretrainedModel model, IReadOnlyList<string> prompts, int k,
         SamplingOptions options, CancellationToken cancel = default)
@@ -28,9 +28,10 @@ public static class CandidateGenerator
             using var batch = sampler.SampleGroups(ids, k, options with { Seed = options.Seed + (ulong)start }, cancel);
             for (int i = 0; i < chunk.Count; i++)
             {
+                // Exactly as generated: a trimmed " Lily" joined to its prompt as "namedLily" when exported and trained on.
                 var texts = Enumerable.Range(i * k, k)
-                    .Select(row => model.Tokenizer.Decode(batch.NewTokens[row]).Trim())
-                    .Where(t => t.Length > 0).Distinct().ToList();
+                    .Select(row => model.Tokenizer.Decode(batch.NewTokens[row]))
+                    .Where(t => t.Trim().Length > 0).Distinct().ToList();
                 yield return (chunk[i], texts);
             }
         }

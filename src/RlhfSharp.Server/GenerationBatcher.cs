@@ -84,10 +84,11 @@ public sealed class GenerationBatcher : IDisposable
         int positions = model.Model.Config.MaxPositions;
         var live = pending.Where(r => !r.Cancel.IsCancellationRequested).ToList();
         foreach (var r in pending.Except(live)) r.Events.Writer.TryComplete();
-        // Greedy rows ignore top_p and seed, so they share a key with other greedy rows of the same penalties.
+        // Greedy rows ignore top_p and seed, so they share a key with other greedy rows of the same penalties and bias;
+        // unseeded rows share the key "no seed" (null), so they still batch together under one fresh seed.
         foreach (var group in live.GroupBy(r => r.Temperature <= 0
-                     ? (0.0, 1.0, 0UL, r.PresencePenalty, r.FrequencyPenalty)
-                     : (r.Temperature, r.TopP, r.Seed, r.PresencePenalty, r.FrequencyPenalty)))
+                     ? (0.0, 1.0, (ulong?)0UL, r.PresencePenalty, r.FrequencyPenalty, BiasKey(r.LogitBias))
+                     : (r.Temperature, r.TopP, r.Seed, r.PresencePenalty, r.FrequencyPenalty, BiasKey(r.LogitBias))))
         {
             List<Row> current = [];
             int longestPrompt = 0, mostTokens = 0;
@@ -109,6 +110,9 @@ public sealed class GenerationBatcher : IDisposable
         return result;
     }
 
+    static string BiasKey(IReadOnlyDictionary<int, double>? bias) =>
+        bias is null ? "" : string.Join(",", bias.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}:{kv.Value:R}"));
+
     void Run(List<Row> batch)
     {
         var first = batch[0].Request;
@@ -117,7 +121,8 @@ public sealed class GenerationBatcher : IDisposable
             MaxNewTokens = batch.Max(r => r.Request.MaxTokens),
             Temperature = first.Temperature,
             TopP = first.TopP,
-            Seed = first.Seed,
+            Seed = first.Seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue),
+            LogitBias = first.LogitBias,
             PresencePenalty = first.PresencePenalty,
             FrequencyPenalty = first.FrequencyPenalty,
             // Rows that asked for fewer alternatives take a prefix of the batch's largest request.

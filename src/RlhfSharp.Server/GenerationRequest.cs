@@ -24,9 +24,12 @@ public sealed class GenerationRequest
     public int? TopLogprobs { get; init; }
     /// <summary>
     /// Seed of the batch's generator. Rows of a batch share one generator, so a seeded sampled request repeats
-    /// exactly only when it is batched with the same neighbours (e.g. alone); greedy requests always repeat.
+    /// exactly only when it is batched with the same neighbours (e.g. alone); greedy requests always repeat. Null (no
+    /// <c>seed</c> in the request): the batch draws a fresh seed, so identical unseeded requests differ, as OpenAI's do.
     /// </summary>
-    public ulong Seed { get; init; }
+    public ulong? Seed { get; init; }
+    /// <summary>OpenAI's <c>logit_bias</c> (token id → bias added to its logit), or null.</summary>
+    public IReadOnlyDictionary<int, double>? LogitBias { get; init; }
     /// <summary>The client's connection: when it goes away the rows stop and the batch may end early.</summary>
     public CancellationToken Cancel { get; init; }
 

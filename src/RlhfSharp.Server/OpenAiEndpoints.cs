@@ -31,10 +31,24 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         app.MapGet("/v1/models", () => Results.Text(new JsonObject
         {
             ["object"] = "list",
-            ["data"] = new JsonArray(new JsonObject { ["id"] = options.ModelName, ["object"] = "model", ["created"] = created, ["owned_by"] = "rlhfsharp" }),
+            ["data"] = new JsonArray(ModelObject()),
         }.ToJsonString(Compact), "application/json"));
+        // Model names may hold slashes (org/name), hence the catch-all segment.
+        app.MapGet("/v1/models/{**id}", async context =>
+        {
+            string id = context.Request.RouteValues["id"] as string ?? "";
+            if (id != options.ModelName)
+            {
+                await new OpenAiError(404, $"The model '{OpenAiError.Echo(id)}' does not exist: this server serves '{options.ModelName}'.", param: "model", code: "model_not_found").WriteAsync(context);
+                return;
+            }
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(ModelObject().ToJsonString(Compact), context.RequestAborted);
+        });
         app.MapFallback(context => new OpenAiError(404, $"Unknown route {context.Request.Method} {context.Request.Path}.", code: "not_found").WriteAsync(context));
     }
+
+    JsonObject ModelObject() => new() { ["id"] = options.ModelName, ["object"] = "model", ["created"] = created, ["owned_by"] = "rlhfsharp" };
 
     async Task Complete(HttpContext context, bool chat)
     {
@@ -56,14 +70,21 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             var request = OpenAiRequest.Parse(body, chat);
             if (request.Model is string asked && asked != options.ModelName)
                 throw new OpenAiError(404, $"The model '{OpenAiError.Echo(asked)}' does not exist: this server serves '{options.ModelName}' (GET /v1/models).", param: "model", code: "model_not_found");
+            if (request.Echo && request.TopLogprobs is not null)
+                throw OpenAiError.Invalid("echo", "echo with logprobs is not supported by this server (the prompt's own logprobs are not computed): drop one of them.");
             CheckLength(request, chat);
-            var ids = chat ? EncodeChat(request.Messages!) : model.EncodePrompt(request.Prompt!);
-            var work = Validate(request, ids, context.RequestAborted);
-            batcher.Submit(work);
+            // Completions take several prompts; each is its own request to the batcher (they share its batches), and its
+            // choices are numbered prompt × n + choice, as OpenAI numbers them.
+            var prompts = chat ? [(EncodeChat(request.Messages!), "")] : request.Prompts!.Select(PromptIds).ToList();
+            if (request.N * prompts.Count > options.MaxChoices)
+                throw OpenAiError.Invalid("n", $"n × prompts must be at most {options.MaxChoices}, got {request.N} × {prompts.Count}.");
+            var works = prompts.Select(p => Validate(request, p.Ids, context.RequestAborted)).ToList();
+            foreach (var work in works) batcher.Submit(work);
+            int promptTokens = prompts.Sum(p => p.Ids.Length);
             // Legacy completions' text_offset counts from the start of the prompt text, as OpenAI's does.
-            int promptChars = chat ? 0 : request.Prompt!.Length;
-            if (request.Stream) await Stream(context, request, work, chat, ids.Length, promptChars);
-            else await Respond(context, request, work, chat, ids.Length, promptChars);
+            var promptTexts = prompts.Select(p => p.Text).ToList();
+            if (request.Stream) await Stream(context, request, works, chat, promptTokens, promptTexts);
+            else await Respond(context, request, works, chat, promptTokens, promptTexts);
         }
         catch (OpenAiError e) { await e.WriteAsync(context); }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested) { }
@@ -77,7 +98,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
     /// </summary>
     void CheckLength(OpenAiRequest request, bool chat)
     {
-        long chars = chat ? request.Messages!.Sum(m => (long)m.Content.Length) : request.Prompt!.Length;
+        long chars = chat ? request.Messages!.Sum(m => (long)m.Content.Length) : request.Prompts!.Max(p => (long)(p.Text?.Length ?? 0));
         int positions = model.Model.Config.MaxPositions;
         long most = 2L * positions * longestToken.Value;
         if (chars > most)
@@ -102,26 +123,44 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         return model.Tokenizer.EncodeWithSpecialTokens(rendered.Text, addBos: model.AddsBos && !bosInText, rendered.ContentSpans);
     }
 
+    /// <summary>A completions prompt as token ids and as the text <c>echo</c> returns and <c>text_offset</c> counts from.</summary>
+    (int[] Ids, string Text) PromptIds(PromptInput prompt)
+    {
+        if (prompt.Ids is not int[] ids) return (model.EncodePrompt(prompt.Text!), prompt.Text!);
+        int vocab = model.Model.Config.VocabSize;
+        if (ids.FirstOrDefault(id => id < 0 || id >= vocab) is int bad && (bad < 0 || bad >= vocab))
+            throw OpenAiError.Invalid("prompt", $"token id {bad} is outside the model's vocabulary (0..{vocab - 1}).");
+        return (ids, model.Tokenizer.Decode(ids, skipSpecial: false));
+    }
+
     GenerationRequest Validate(OpenAiRequest request, int[] ids, CancellationToken aborted)
     {
-        if (ids.Length == 0) throw OpenAiError.Invalid(request.Messages is null ? "prompt" : "messages", "The prompt encodes to no tokens.");
+        string param = request.Messages is null ? "prompt" : "messages";
+        if (ids.Length == 0) throw OpenAiError.Invalid(param, "The prompt encodes to no tokens.");
         int positions = model.Model.Config.MaxPositions;
         int room = positions - ids.Length;
-        if (room < 1) throw new OpenAiError(400, $"The prompt has {ids.Length} tokens; the model's context is {positions}.", param: "messages", code: "context_length_exceeded");
+        if (room < 1) throw new OpenAiError(400, $"The prompt has {ids.Length} tokens; the model's context is {positions}.", param: param, code: "context_length_exceeded");
         long cap = Math.Min(options.MaxTokensCap, room);
-        long maxTokens = request.MaxTokens ?? Math.Min(options.DefaultMaxTokens, room);
+        // No max_tokens: the rest of the context, within the server's cap (OpenAI's chat default is the context's remainder);
+        // a reply cut there ends with finish_reason "length".
+        long maxTokens = request.MaxTokens ?? cap;
         if (maxTokens > cap)
             throw new OpenAiError(400, $"max_tokens is {maxTokens}; this server allows at most {cap} here (cap {options.MaxTokensCap}, {room} positions left after the {ids.Length}-token prompt).",
                 param: "max_tokens", code: "context_length_exceeded");
         if (request.N > options.MaxChoices) throw OpenAiError.Invalid("n", $"n must be at most {options.MaxChoices}, got {request.N}.");
+        int vocab = model.Model.Config.VocabSize;
+        if (request.LogitBias?.Keys.FirstOrDefault(id => id >= vocab) is int outside && outside >= vocab)
+            throw OpenAiError.Invalid("logit_bias", $"logit_bias: token id {outside} is outside the model's vocabulary (0..{vocab - 1}).");
         return new GenerationRequest
         {
             PromptIds = ids,
             Choices = (int)request.N,
             MaxTokens = (int)maxTokens,
             Stop = request.Stop,
-            Temperature = request.Temperature,
-            TopP = request.TopP,
+            // top_p 0 keeps one token: the most likely, i.e. greedy decoding.
+            Temperature = request.TopP == 0 ? 0 : request.Temperature,
+            TopP = request.TopP == 0 ? 1 : request.TopP,
+            LogitBias = request.LogitBias is { Count: > 0 } bias ? bias : null,
             PresencePenalty = request.PresencePenalty,
             FrequencyPenalty = request.FrequencyPenalty,
             TopLogprobs = request.TopLogprobs,
@@ -130,23 +169,26 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         };
     }
 
-    async Task Respond(HttpContext context, OpenAiRequest request, GenerationRequest work, bool chat, int promptTokens, int promptChars)
+    async Task Respond(HttpContext context, OpenAiRequest request, List<GenerationRequest> works, bool chat, int promptTokens, List<string> promptTexts)
     {
-        var text = new System.Text.StringBuilder[work.Choices];
-        var finish = new string?[work.Choices];
-        var logprobs = new List<TokenLogprob>[work.Choices];
-        for (int i = 0; i < work.Choices; i++) { text[i] = new(); logprobs[i] = []; }
+        int n = (int)request.N, total = works.Count * n;
+        var text = new System.Text.StringBuilder[total];
+        var finish = new string?[total];
+        var logprobs = new List<TokenLogprob>[total];
+        for (int i = 0; i < total; i++) { text[i] = new(request.Echo ? promptTexts[i / n] : ""); logprobs[i] = []; }
         int completionTokens = 0;
-        await foreach (var e in work.Events.Reader.ReadAllAsync(context.RequestAborted))
-        {
-            text[e.Index].Append(e.Delta);
-            if (e.Logprobs is not null) logprobs[e.Index].AddRange(e.Logprobs);
-            if (e.FinishReason is not null) { finish[e.Index] = e.FinishReason; completionTokens += e.CompletionTokens; }
-        }
+        for (int k = 0; k < works.Count; k++)
+            await foreach (var e in works[k].Events.Reader.ReadAllAsync(context.RequestAborted))
+            {
+                int index = k * n + e.Index;
+                text[index].Append(e.Delta);
+                if (e.Logprobs is not null) logprobs[index].AddRange(e.Logprobs);
+                if (e.FinishReason is not null) { finish[index] = e.FinishReason; completionTokens += e.CompletionTokens; }
+            }
         var choices = new JsonArray();
-        for (int i = 0; i < work.Choices; i++)
+        for (int i = 0; i < total; i++)
         {
-            JsonNode? lp = request.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], promptChars);
+            JsonNode? lp = request.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], promptTexts[i / n].Length);
             choices.Add(chat
                 ? new JsonObject { ["index"] = i, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text[i].ToString() }, ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" }
                 : new JsonObject { ["index"] = i, ["text"] = text[i].ToString(), ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" });
@@ -159,9 +201,10 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
     }
 
     /// <summary>Server-sent events: one chunk per text delta, a finish chunk per choice, usage if asked, then [DONE].</summary>
-    async Task Stream(HttpContext context, OpenAiRequest request, GenerationRequest work, bool chat, int promptTokens, int promptChars)
+    async Task Stream(HttpContext context, OpenAiRequest request, List<GenerationRequest> works, bool chat, int promptTokens, List<string> promptTexts)
     {
-        var offsets = Enumerable.Repeat(promptChars, work.Choices).ToArray();
+        int n = (int)request.N, total = works.Count * n;
+        var offsets = Enumerable.Range(0, total).Select(i => promptTexts[i / n].Length).ToArray();
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
         string id = NewId(chat);
@@ -185,14 +228,23 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             chunk["choices"] = new JsonArray(choice);
             return chunk;
         }
-        if (chat) for (int i = 0; i < work.Choices; i++) await Send(Chunk(i, null, null, role: true));
+        if (chat) for (int i = 0; i < total; i++) await Send(Chunk(i, null, null, role: true));
+        if (request.Echo) for (int i = 0; i < total; i++) await Send(Chunk(i, promptTexts[i / n], null));
+        // The prompts' requests generate side by side; their events are merged in arrival order.
+        var merged = System.Threading.Channels.Channel.CreateUnbounded<(int Work, ChoiceEvent Event)>();
+        var pumps = works.Select(async (w, k) =>
+        {
+            await foreach (var e in w.Events.Reader.ReadAllAsync(context.RequestAborted)) merged.Writer.TryWrite((k, e));
+        }).ToList();
+        _ = Task.WhenAll(pumps).ContinueWith(t => merged.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
         int completionTokens = 0;
         try
         {
-            await foreach (var e in work.Events.Reader.ReadAllAsync(context.RequestAborted))
+            await foreach (var (k, e) in merged.Reader.ReadAllAsync(context.RequestAborted))
             {
-                if (e.FinishReason is null) await Send(Chunk(e.Index, e.Delta, null, tokens: e.Logprobs));
-                else { completionTokens += e.CompletionTokens; await Send(Chunk(e.Index, null, e.FinishReason, tokens: e.Logprobs is { Count: > 0 } ? e.Logprobs : null)); }
+                int index = k * n + e.Index;
+                if (e.FinishReason is null) await Send(Chunk(index, e.Delta, null, tokens: e.Logprobs));
+                else { completionTokens += e.CompletionTokens; await Send(Chunk(index, null, e.FinishReason, tokens: e.Logprobs is { Count: > 0 } ? e.Logprobs : null)); }
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)

@@ -28,18 +28,28 @@ public sealed class OpenAiServer : IAsyncDisposable
     /// <param name="template">Chat template for <c>/v1/chat/completions</c>; null takes the model's own, else "plain".</param>
     public static async Task<OpenAiServer> StartAsync(PretrainedModel model, ServerOptions options, ChatTemplate? template = null, ILoggerProvider? log = null)
     {
+        var urls = options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        // Kestrel's own answer to "127.0.0.1:8000" is a FormatException from deep inside the host (issue 15).
+        foreach (var url in urls)
+            if (!(url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("https://", StringComparison.OrdinalIgnoreCase)) || url.Length <= "https://".Length)
+                throw new RlhfException($"--urls: '{url}' is not an address to listen on: give it with its scheme, e.g. http://{(url.Contains("://") ? url[(url.IndexOf("://") + 3)..] : url)}");
         template ??= Directory.Exists(model.Path) ? ChatTemplate.ForModel(model.Path, null) : ChatTemplate.FromName("plain");
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         if (log is not null) builder.Logging.AddProvider(log);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
-        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        builder.WebHost.UseUrls(urls);
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
         var app = builder.Build();
         var batcher = new GenerationBatcher(model, options);
         new OpenAiEndpoints(model, template, batcher, options).Map(app);
         try { await app.StartAsync(); }
+        catch (Exception e) when (e is FormatException or UriFormatException)
+        {
+            batcher.Dispose(); await app.DisposeAsync();
+            throw new RlhfException($"--urls: '{options.Urls}' is not a list of addresses to listen on ({e.Message}); e.g. http://127.0.0.1:8000.");
+        }
         catch { batcher.Dispose(); await app.DisposeAsync(); throw; }
         var server = new OpenAiServer(app, batcher);
         if (options.ApiKey is null && server.Urls.FirstOrDefault(u => !IsLoopback(u)) is string open)

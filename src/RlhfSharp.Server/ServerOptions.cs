@@ -9,10 +9,8 @@ public sealed record ServerOptions
     public string? ApiKey { get; init; }
     /// <summary>Name reported by <c>/v1/models</c> and in responses.</summary>
     public string ModelName { get; init; } = "stories260k";
-    /// <summary>Largest <c>max_tokens</c> accepted (also capped by the model's positions).</summary>
+    /// <summary>Largest <c>max_tokens</c> accepted (also capped by the model's positions); a request without one gets this.</summary>
     public int MaxTokensCap { get; init; } = 1024;
-    /// <summary>Default <c>max_tokens</c> when a request gives none (OpenAI's legacy completions default is 16).</summary>
-    public int DefaultMaxTokens { get; init; } = 128;
     /// <summary>Largest <c>n</c> accepted.</summary>
     public int MaxChoices { get; init; } = 16;
     /// <summary>Request bodies above this size are refused (413).</summary>

@@ -15,7 +15,7 @@ public static class ChatCommand
         var system = new Option<string?>("--system") { Description = "System prompt." };
         var dtype = DtypeOption.Create();
         var sampling = new SamplingArguments();
-        var command = new Command("chat", "Talk to a model; tokens are printed as they are generated. Empty line or Ctrl-D quits.") { model, template, system, dtype };
+        var command = new Command("chat", "Talk to a model; tokens are printed as they are generated. /help lists the commands; Ctrl-C stops a reply; an empty line or Ctrl-D quits.") { model, template, system, dtype };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
@@ -27,31 +27,85 @@ public static class ChatCommand
                 : ChatTemplate.FromName(r.GetValue(template) ?? "plain");
             var sampler = new Sampler(pretrained.Model, pretrained.Tokenizer);
             var messages = new List<ChatMessage>();
-            if (r.GetValue(system) is string s) messages.Add(new ChatMessage("system", s));
-            using var cancel = new CancellationTokenSource();
-            int turn = 0;
-            while (true)
+            string? systemPrompt = r.GetValue(system);
+            if (systemPrompt is not null) messages.Add(new ChatMessage("system", systemPrompt));
+            Console.Error.WriteLine($"chat with {pretrained.Path} (template {chat.Name}, up to {options.MaxNewTokens} new tokens a reply). /help for commands; Ctrl-C stops a reply, Ctrl-D or an empty line quits.");
+            // Ctrl-C stops the reply being generated and keeps the session (as in ollama and llama.cpp's chat); at the prompt it quits.
+            CancellationTokenSource? replying = null;
+            ConsoleCancelEventHandler onCancel = (_, e) => { if (replying is { } c) { e.Cancel = true; c.Cancel(); } };
+            Console.CancelKeyPress += onCancel;
+            try
             {
-                Console.Write("> ");
-                string? line = Console.ReadLine();
-                if (string.IsNullOrEmpty(line)) return 0;
-                messages.Add(new ChatMessage("user", line));
-                var rendered = chat.RenderWithAssistantSpans(messages, addGenerationPrompt: true);
-                var ids = pretrained.Tokenizer.EncodeWithSpecialTokens(rendered.Text,
-                    addBos: pretrained.AddsBos && !rendered.Text.StartsWith("<s>") && !rendered.Text.StartsWith("<|begin_of_text|>"), rendered.ContentSpans);
-                var generated = new List<int>();
-                string shown = "";
-                var completion = sampler.Generate([ids], options with { Seed = options.Seed + (ulong)turn++ }, (_, token) =>
+                int turn = 0;
+                while (true)
                 {
-                    generated.Add(token);
-                    string text = pretrained.Tokenizer.Decode(generated);
-                    // Print only what is new; a partial UTF-8 sequence decodes to U+FFFD until its last byte arrives.
-                    if (text.Length > shown.Length && !text.EndsWith('\uFFFD')) { Console.Write(text[shown.Length..]); shown = text; }
-                }, cancel.Token)[0];
-                if (completion.Text.Length > shown.Length) Console.Write(completion.Text[Math.Min(shown.Length, completion.Text.Length)..]);
-                Console.WriteLine();
-                messages.Add(new ChatMessage("assistant", completion.Text));
+                    Console.Write("> ");
+                    string? line = Console.ReadLine();
+                    if (string.IsNullOrEmpty(line)) return 0;
+                    if (line.StartsWith('/'))
+                    {
+                        // Commands are never sent to the model.
+                        string name = line.Split(' ', 2)[0], argument = line.Length > name.Length ? line[(name.Length + 1)..].Trim() : "";
+                        switch (name)
+                        {
+                            case "/help":
+                                Console.WriteLine("/help  this list\n/reset  forget the conversation (the system prompt stays)\n/system TEXT  set the system prompt (empty: none)\n" +
+                                                  "/save FILE  write the conversation as JSON ({\"messages\": [...]}, TRL's conversational format)\nan empty line or Ctrl-D quits; Ctrl-C stops a reply");
+                                break;
+                            case "/reset":
+                                messages.RemoveAll(m => m.Role != "system");
+                                Console.WriteLine("(conversation cleared)");
+                                break;
+                            case "/system":
+                                messages.RemoveAll(m => m.Role == "system");
+                                if (argument.Length > 0) messages.Insert(0, new ChatMessage("system", argument));
+                                Console.WriteLine(argument.Length > 0 ? "(system prompt set)" : "(system prompt removed)");
+                                break;
+                            case "/save" when argument.Length > 0:
+                                var json = new System.Text.Json.Nodes.JsonObject
+                                {
+                                    ["messages"] = new System.Text.Json.Nodes.JsonArray(messages.Select(m => (System.Text.Json.Nodes.JsonNode)new System.Text.Json.Nodes.JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray()),
+                                };
+                                File.WriteAllText(argument, json.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+                                Console.WriteLine($"(saved {messages.Count} messages to {argument})");
+                                break;
+                            default:
+                                Console.WriteLine($"unknown command {name}{(name == "/save" ? ": give a file, /save chat.json" : "")}; /help lists them");
+                                break;
+                        }
+                        continue;
+                    }
+                    messages.Add(new ChatMessage("user", line));
+                    var rendered = chat.RenderWithAssistantSpans(messages, addGenerationPrompt: true);
+                    var ids = pretrained.Tokenizer.EncodeWithSpecialTokens(rendered.Text,
+                        addBos: pretrained.AddsBos && !rendered.Text.StartsWith("<s>") && !rendered.Text.StartsWith("<|begin_of_text|>"), rendered.ContentSpans);
+                    var generated = new List<int>();
+                    string shown = "";
+                    using var cancel = new CancellationTokenSource();
+                    replying = cancel;
+                    Completion? completion = null;
+                    try
+                    {
+                        completion = sampler.Generate([ids], options with { Seed = options.Seed + (ulong)turn++ }, (_, token) =>
+                        {
+                            generated.Add(token);
+                            string text = pretrained.Tokenizer.Decode(generated);
+                            // Print only what is new; a partial UTF-8 sequence decodes to U+FFFD until its last byte arrives.
+                            if (text.Length > shown.Length && !text.EndsWith('\uFFFD')) { Console.Write(text[shown.Length..]); shown = text; }
+                        }, cancel.Token)[0];
+                    }
+                    catch (OperationCanceledException) when (cancel.IsCancellationRequested) { }
+                    finally { replying = null; }
+                    string reply = completion?.Text ?? shown;
+                    if (reply.Length > shown.Length) Console.Write(reply[shown.Length..]);
+                    Console.WriteLine();
+                    if (completion is null) Console.Error.WriteLine("(stopped)");
+                    else if (completion.FinishReason == FinishReason.Length)
+                        Console.Error.WriteLine($"(cut at {options.MaxNewTokens} tokens: --max-new-tokens sets the limit)");
+                    messages.Add(new ChatMessage("assistant", reply));
+                }
             }
+            finally { Console.CancelKeyPress -= onCancel; }
         }));
         return command;
     }

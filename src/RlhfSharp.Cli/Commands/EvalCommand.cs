@@ -31,12 +31,17 @@ public static class EvalCommand
         var reward = new Option<string?>("--reward") { Description = "Judge for mean reward and win rate over the references: vader, afinn, rm:PATH (a reward model folder) or prm:PATH[:min|product|last] (a process reward model, step scores aggregated)." };
         var samples = new Option<int>("--samples") { Description = "Evaluate the first N prompts (0 = all).", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out", "-o") { Description = "Folder for metrics.json, samples.jsonl and report.html.", DefaultValueFactory = _ => "eval" };
+        var fields = new Option<string[]>("--field")
+        {
+            Description = "Read a field from another column: prompt=question, reference=answer (also completion, messages; repeatable).",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var dtype = DtypeOption.Create();
         var prm = new Option<string?>("--prm") { Description = "Evaluate this process reward model on --data with step labels (prompt, completions, labels): step accuracy, and best-of-n aggregation." };
         var rewardModel = new Option<string?>("--reward-model") { Description = "Evaluate this reward model on --data (preferences or rankings) instead of a policy: the same as rlhf eval-rm." };
-        var sampling = new SamplingArguments();
+        var sampling = new SamplingArguments(defaultSeed: 0);
         var command = new Command("eval", "Generate on a prompt set and compute BLEU, chrF, TER, ROUGE, METEOR, diversity, perplexity, reward, win rate and KL.")
-            { model, data, referenceModel, reward, samples, output, dtype, rewardModel, prm };
+            { model, data, referenceModel, reward, samples, output, fields, dtype, rewardModel, prm };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
@@ -46,7 +51,8 @@ public static class EvalCommand
                 return EvalRmCommand.Run(rmPath, r.GetValue(data)!, r.GetValue(samples), r.GetValue(output)!, bins: 10, maxLength: 512, DtypeOption.Read(r, dtype));
             var options = sampling.Read(r);
             options.Validate();
-            var (prompts, references) = ReadData(r.GetValue(data)!, r.GetValue(samples));
+            var rowsRead = ReadData(r.GetValue(data)!, r.GetValue(samples), ParseFields(r.GetValue(fields) ?? []));
+            var prompts = rowsRead.Select(x => x.Prompt).ToList();
             var type = DtypeOption.Read(r, dtype);
             var judge = Judge(r.GetValue(reward), type);
             using var policy = PretrainedModel.Load(r.GetValue(model)!, type, kvCache: (BatchSize, options.MaxNewTokens));
@@ -72,26 +78,39 @@ public static class EvalCommand
                 var (refCompletions, _, _) = Generate(refModel, null, prompts, options);
                 metrics["win_rate_vs_reference_model"] = WinRate.FromScores(rewards, judge!.Score(prompts, refCompletions)).Rate;
             }
-            if (references is not null)
+            // Reference metrics over the rows that have a reference; the others are counted, not silently dropped (issue 15).
+            var withReference = Enumerable.Range(0, prompts.Count).Where(i => rowsRead[i].Reference is not null).ToList();
+            int withoutReference = prompts.Count - withReference.Count;
+            if (withReference.Count > 0)
             {
+                var refCompletions = withReference.Select(i => completions[i]).ToList();
+                var references = withReference.Select(i => rowsRead[i].Reference!).ToList();
+                var refPrompts = withReference.Select(i => prompts[i]).ToList();
                 var refSets = references.Select(x => (IReadOnlyList<string>)[x]).ToList();
-                metrics["bleu"] = SacreBleu.Corpus(completions, refSets).Score;
-                metrics["chrf"] = ChrF.Corpus(completions, refSets);
-                metrics["ter"] = Ter.Corpus(completions, refSets).Score;
-                var pairs = completions.Zip(references).ToList();
+                metrics["reference_rows"] = withReference.Count;
+                metrics["bleu"] = SacreBleu.Corpus(refCompletions, refSets).Score;
+                metrics["chrf"] = ChrF.Corpus(refCompletions, refSets);
+                metrics["ter"] = Ter.Corpus(refCompletions, refSets).Score;
+                var pairs = refCompletions.Zip(references).ToList();
                 metrics["rouge1"] = pairs.Average(p => Rouge.N(p.Second, p.First, 1).FMeasure);
                 metrics["rouge2"] = pairs.Average(p => Rouge.N(p.Second, p.First, 2).FMeasure);
                 metrics["rougeL"] = pairs.Average(p => Rouge.L(p.Second, p.First).FMeasure);
                 metrics["rougeLsum"] = pairs.Average(p => Rouge.Lsum(p.Second, p.First).FMeasure);
                 metrics["meteor"] = pairs.Average(p => Meteor.Score([p.Second], p.First));
-                metrics["perplexity_references"] = Perplexity.Compute(policy.Model, policy.Tokenizer, prompts.Select((p, i) => p + references[i]).ToList()).Perplexity;
-                if (judge is not null) metrics["win_rate_vs_reference"] = WinRate.FromScores(rewards!, judge.Score(prompts, references)).Rate;
+                metrics["perplexity_references"] = Perplexity.Compute(policy.Model, policy.Tokenizer, refPrompts.Select((p, i) => p + references[i]).ToList()).Perplexity;
+                if (judge is not null)
+                    metrics["win_rate_vs_reference"] = WinRate.FromScores(withReference.Select(i => rewards![i]).ToArray(), judge.Score(refPrompts, references)).Rate;
+                if (withoutReference > 0)
+                {
+                    metrics["rows_without_reference"] = withoutReference;
+                    Console.Error.WriteLine($"note: {withoutReference} of {prompts.Count} rows have no reference: BLEU, chrF, TER, ROUGE, METEOR and the win rate over references score the other {withReference.Count}.");
+                }
             }
             metrics["seconds"] = clock.Elapsed.TotalSeconds;
 
             string dir = r.GetValue(output)!;
             MetricsReport.WriteJson(dir, metrics);
-            var rows = prompts.Select((p, i) => new EvaluatedSample(p, completions[i], references?[i], rewards?[i])).ToList();
+            var rows = prompts.Select((p, i) => new EvaluatedSample(p, completions[i], rowsRead[i].Reference, rewards?[i])).ToList();
             WriteSamples(Path.Combine(dir, "samples.jsonl"), rows);
             MetricsReport.WriteHtml(dir, $"rlhf eval: {r.GetValue(model)} on {Path.GetFileName(r.GetValue(data))}", metrics, rows);
 
@@ -104,24 +123,36 @@ public static class EvalCommand
         return command;
     }
 
-    /// <summary>Prompt/completion (or prompt/reference) rows give references; prompt-only rows do not.</summary>
-    static (List<string> Prompts, List<string>? References) ReadData(string path, int limit)
+    /// <summary>Prompt/completion (or prompt/reference) rows give references; rows without one are kept with none.</summary>
+    static List<EvalPrompt> ReadData(string path, int limit, FieldMap fields)
     {
         path = RlhfSharp.Hub.HubResolver.FromEnvironment().ResolveFile(path); // hf://datasets/...: the cached copy
         if (!File.Exists(path)) throw new RlhfException($"{path}: file not found.");
-        IEnumerable<T> Take<T>(IReadOnlyList<T> xs) => limit > 0 ? xs.Take(limit) : xs;
-        foreach (var map in new[] { new FieldMap { CompletionField = "reference" }, FieldMap.None })
+        var rows = DatasetLoader.LoadEvalPrompts(path, fields).Records;
+        if (rows.Count == 0) throw new RlhfException($"{path}: no prompts in the file.");
+        return limit > 0 ? rows.Take(limit).ToList() : rows.ToList();
+    }
+
+    /// <summary><c>--field prompt=question</c> → a <see cref="FieldMap"/>; <c>reference</c> names the column read as the completion.</summary>
+    internal static FieldMap ParseFields(IEnumerable<string> specs)
+    {
+        var map = new FieldMap();
+        foreach (var spec in specs)
         {
-            try
+            int eq = spec.IndexOf('=');
+            string field = eq > 0 ? spec[..eq].Trim() : "", column = eq > 0 ? spec[(eq + 1)..].Trim() : "";
+            if (field.Length == 0 || column.Length == 0) throw new RlhfException($"--field '{spec}': expected FIELD=COLUMN, e.g. --field prompt=question.");
+            map = field switch
             {
-                var demos = Take(DatasetLoader.LoadDemonstrations(path, map).Records).ToList();
-                if (demos.Count > 0) return (demos.Select(d => d.Prompt).ToList(), demos.Select(d => d.Completion).ToList());
-            }
-            catch (RlhfException) { } // not prompt + reference rows: try the next reading
+                "prompt" => map with { PromptField = column },
+                "completion" or "reference" => map with { CompletionField = column },
+                "messages" => map with { MessagesField = column },
+                "chosen" => map with { ChosenField = column },
+                "rejected" => map with { RejectedField = column },
+                _ => throw new RlhfException($"--field '{spec}': '{field}' is not a field rlhf eval reads; use prompt, reference (or completion), messages, chosen or rejected."),
+            };
         }
-        var prompts = Take(DatasetLoader.LoadPrompts(path).Records).Select(p => p.Prompt).ToList();
-        if (prompts.Count == 0) throw new RlhfException($"{path}: no prompts in the file.");
-        return (prompts, null);
+        return map;
     }
 
     static IRewardFunction? Judge(string? spec, ScalarType dtype) => spec switch

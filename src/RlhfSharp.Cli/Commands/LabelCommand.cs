@@ -42,7 +42,7 @@ public static class LabelCommand
         var k = new Option<int>("--k") { Description = "Responses sampled per prompt.", DefaultValueFactory = _ => 4 };
         var task = TaskOption("Task for generated items; default rank (demo when there is no --model)");
         var perItem = PerItem();
-        var sampling = new SamplingArguments();
+        var sampling = new SamplingArguments(defaultSeed: 0);
         var command = new Command("serve", "Run the labelling web app (JSON API with bearer tokens, pages at /, dashboard at /admin).") { db, urls, model, prompts, k, task, perItem };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>

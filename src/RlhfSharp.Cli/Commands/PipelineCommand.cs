@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Text.Json;
 using RlhfSharp.Pipeline;
 using RlhfSharp.Recipes;
-using Spectre.Console;
 
 namespace RlhfSharp.Cli.Commands;
 
@@ -20,14 +19,16 @@ public static class PipelineCommand
             Description = "Methods to train from the same SFT model and RM and compare, comma-separated, or 'all': " +
                           string.Join(",", Enum.GetValues<AlignmentMethod>().Select(Name)) + " (default: ppo, or the recipe's algos).",
         };
+        var check = new Option<bool>("--check") { Description = "Check the recipe and --set values, print the resolved recipe, and stop (nothing is loaded or written)." };
         var command = new Command("pipeline", "Run SFT → reward model → PPO (or the methods of --algo) on the built-in 'kinder stories' task (or a recipe) and write a report.")
-            { recipe, set, output, resume, algo };
+            { recipe, set, output, resume, algo, check };
         command.SetAction(r => Program.Run(() =>
         {
             if (RlhfSharp.Distributed.DataParallel.Size > 1)
                 throw new RlhfException("rlhf pipeline does not run under mpirun: run its stages (rlhf sft, rm, ppo) with mpirun instead (docs/distributed.md).");
             var config = Recipe.Load<PipelineConfig>(r.GetValue(recipe), r.GetValue(set));
             if (r.GetValue(algo) is string list) config = config with { Algos = ParseMethods(list) };
+            if (r.GetValue(check)) { Console.WriteLine(Recipe.Serialize(config)); return 0; }
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             RunFolder.Check(dir, config, r.GetValue(resume));
             RlhfSharp.Checkpoints.Durable.CheckWritable(dir);
@@ -38,12 +39,7 @@ public static class PipelineCommand
                     new KinderStoriesPipeline(config, dir) { Progress = progress, Log = log }.Run(cancel));
             }
             catch (RlhfException) { RunFolder.RemoveIfUnstarted(dir); throw; }
-            var table = new Table().AddColumns("policy", "gold mean", "gold 95% CI", "proxy (RM)", "KL to SFT", "train s", "train tok/s");
-            foreach (var (name, s) in summary.Policies)
-                table.AddRow(name, $"{s.GoldMean:0.000}", $"[[{s.GoldCi95[0]:0.000}, {s.GoldCi95[1]:0.000}]]", $"{s.ProxyMean:0.000}", $"{s.KlToSft:0.000}",
-                    s.TrainSeconds > 0 ? $"{s.TrainSeconds:0}" : "", s.TrainSeconds > 0 ? $"{s.TrainTokensPerSecond:0}" : "");
-            AnsiConsole.Write(table);
-            Console.WriteLine($"RM accuracy {summary.RmAccuracy:0.000}, annotator–gold agreement {summary.AnnotatorGoldAgreement:0.000}");
+            foreach (var line in SummaryTable.Lines(summary)) Console.WriteLine(line);
             Console.WriteLine($"report: {Path.Combine(dir, "report.html")}");
             return 0;
         }));

@@ -17,12 +17,12 @@ public static class StageCommands
 {
     public static IEnumerable<Command> Create()
     {
-        yield return Stage("sft", "Supervised fine-tuning on demonstrations (loss on responses only).", (recipe, data, stages, cancel) =>
+        yield return Stage("sft", "Supervised fine-tuning on demonstrations (loss on responses only).", "sft.epochs=1", (recipe, data, stages, cancel) =>
         {
             var (train, eval) = data.Sft();
             return stages.Sft(recipe.Sft, train, eval, cancel);
         });
-        yield return Stage("rm", "Train a reward model on rankings or pairwise preferences (InstructGPT K-wise loss).", (recipe, data, stages, cancel) =>
+        yield return Stage("rm", "Train a reward model on rankings or pairwise preferences (InstructGPT K-wise loss).", "rm.epochs=1", (recipe, data, stages, cancel) =>
         {
             var (train, eval, centering) = data.RewardModel();
             return stages.RewardModel(recipe.Rm, stages.StartingPoint("sft"), train, eval, centering, cancel);
@@ -34,28 +34,41 @@ public static class StageCommands
         }, dataParallel: false);
         // The alignment methods, as rlhf pipeline --algo runs them.
         foreach (var method in MethodTable.All)
-            yield return Stage(method.Command, method.Description, (recipe, data, stages, cancel) => method.Run(recipe, data.ForMethods(), stages, cancel),
+            yield return Stage(method.Command, method.Description, SetExample(method.Method), (recipe, data, stages, cancel) => method.Run(recipe, data.ForMethods(), stages, cancel),
                 method.Stage, method.DataParallel);
     }
+
+    /// <summary>A <c>--set</c> example for the help of a method's command: a key of the section it reads (rlhf ipo reads dpo.*).</summary>
+    static string SetExample(AlignmentMethod method) => method switch
+    {
+        AlignmentMethod.Ppo => "ppo.steps=20",
+        AlignmentMethod.Dpo or AlignmentMethod.Ipo or AlignmentMethod.Kto or AlignmentMethod.Orpo or AlignmentMethod.Simpo => "dpo.epochs=1",
+        AlignmentMethod.Rs => "rs.iterations=1",
+        AlignmentMethod.OnlineDpo => "online_dpo.iterations=1",
+        _ => "grpo.steps=20",
+    };
 
     internal delegate Dictionary<string, double> StageBody(StageRecipe recipe, RecipeData data, RunStages stages, CancellationToken cancel);
 
     /// <param name="folder">The stage's folder in the run when it differs from the command's name.</param>
     /// <param name="dataParallel">Whether the stage trains data-parallel under <c>mpirun</c> (docs/distributed.md); the
     /// others refuse more than one rank rather than train N copies side by side.</param>
-    internal static Command Stage(string name, string description, StageBody body, string? folder = null, bool dataParallel = true)
+    /// <param name="setExample">The <c>--set</c> example of the help: a key this command reads (help examples are run by CliHelpExampleTests).</param>
+    internal static Command Stage(string name, string description, string setExample, StageBody body, string? folder = null, bool dataParallel = true)
     {
         var recipe = new Option<string?>("--recipe", "-r") { Description = "Recipe file (JSON), e.g. recipes/hh-rlhf.json." };
-        var set = new Option<string[]>("--set") { Description = $"Override a recipe value, e.g. --set {name}.epochs=1 (repeatable)." };
+        var set = new Option<string[]>("--set") { Description = $"Override a recipe value, e.g. --set {setExample} (repeatable)." };
+        var check = new Option<bool>("--check") { Description = "Check the recipe and --set values, print the resolved recipe, and stop (nothing is loaded or written)." };
         var output = new Option<string?>("--out", "-o") { Description = "Run folder shared by the stages (default runs/<recipe name>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue a stopped stage from its checkpoint." };
         var skipInvalid = new Option<bool>("--skip-invalid") { Description = "Skip and count malformed records instead of stopping at the first (recipe key skip_invalid)." };
-        var command = new Command(name, description) { recipe, set, output, resume, skipInvalid };
+        var command = new Command(name, description) { recipe, set, output, resume, skipInvalid, check };
         command.SetAction(r => Program.Run(() =>
         {
             if (!dataParallel && DataParallel.Size > 1)
                 throw new RlhfException($"rlhf {name} does not train data-parallel yet: run it without mpirun (data-parallel: sft, rm, ppo, the dpo family and the grpo family).");
             var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), [.. r.GetValue(set) ?? [], .. r.GetValue(skipInvalid) ? ["skip_invalid=true"] : Array.Empty<string>()]);
+            if (r.GetValue(check)) { Console.WriteLine(Recipe.Serialize(config)); return 0; }
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             var state = new StageState(Path.Combine(dir, folder ?? name));
             if (state.IsDone && !r.GetValue(resume)) throw new RlhfException($"{state.Dir} is already done: remove it to train again.");

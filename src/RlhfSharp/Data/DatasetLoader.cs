@@ -72,6 +72,23 @@ public static class DatasetLoader
         });
 
     /// <summary>
+    /// Prompts for <c>rlhf eval</c>, each with its reference when the row has one: the <c>completion</c> of a
+    /// prompt/completion row, or a <c>reference</c> column. Rows without a reference stay (reference null), so the
+    /// reference metrics can score the rows that have one instead of none.
+    /// </summary>
+    public static LoadResult<EvalPrompt> LoadEvalPrompts(string path, FieldMap? fieldMap = null) =>
+        Load<EvalPrompt>(path, fieldMap, false, (format, row) => format switch
+        {
+            DatasetFormat.PromptCompletion => [new EvalPrompt(row.String("prompt"), row.Row["reference"] is not null ? row.String("reference", allowEmpty: true)
+                : row.Row["completion"] is null ? null : row.String("completion", allowEmpty: true))],
+            DatasetFormat.PromptOnly => [new EvalPrompt(row.String("prompt"), row.Row["reference"] is null ? null : row.String("reference", allowEmpty: true))],
+            DatasetFormat.Labeled or DatasetFormat.Preference or DatasetFormat.Ranking => [new EvalPrompt(row.String("prompt"), null)],
+            DatasetFormat.ImplicitPreference => [Pair(format, row) is { Prompt.Length: > 0 } p ? new EvalPrompt(p.Prompt, null)
+                : throw new BadRowException("chosen/rejected have no \"\\n\\nAssistant:\" turn to split a prompt from")],
+            _ => throw WrongFormat(format, "evaluation prompts", "a prompt field, and optionally completion or reference"),
+        });
+
+    /// <summary>
     /// KTO examples from <c>prompt</c>/<c>completion</c>/<c>label</c> rows (label: a boolean, or "true"/"false"/1/0
     /// in CSV). A file of preference rows gives two examples per row, chosen desirable and rejected undesirable, in
     /// TRL's order (<see cref="LabeledCompletion.Unpair"/>: each block's chosen, then its rejected).
@@ -154,8 +171,11 @@ public static class DatasetLoader
 
     private static BadRowException WrongFormat(DatasetFormat? format, string wanted, string fields) =>
         new(format is null
-            ? $"no known fields for {wanted}; expected {fields} (rename columns with a field map)"
-            : $"a {format} row cannot be read as {wanted}; expected {fields} (rename columns with a field map)");
+            ? $"no known fields for {wanted}; expected {fields} ({RenameHint})"
+            : $"a {format} row cannot be read as {wanted}; expected {fields} ({RenameHint})");
+
+    /// <summary>Where a user renames columns: the stage recipes' <c>fields</c> section, and <c>rlhf eval --field</c>.</summary>
+    const string RenameHint = "rename columns with --set fields.prompt_field=question in a stage command, or --field prompt=question in rlhf eval";
 
     private static Demonstration Conversation(RowFields row)
     {

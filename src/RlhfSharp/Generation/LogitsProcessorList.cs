@@ -17,6 +17,8 @@ public sealed class LogitsProcessorList(IReadOnlyList<ILogitsProcessor> processo
     public static LogitsProcessorList For(SamplingOptions o, IReadOnlyCollection<int> eosIds, long vocabSize, ITokenMask? tokenMask = null)
     {
         var list = new List<ILogitsProcessor>();
+        // OpenAI adds logit_bias to the model's logits before anything else.
+        if (o.LogitBias is { Count: > 0 } bias) list.Add(new LogitBiasProcessor(bias));
         if (o.RepetitionPenalty != 1.0) list.Add(new RepetitionPenaltyProcessor(o.RepetitionPenalty));
         if (o.FrequencyPenalty != 0) list.Add(new FrequencyPenaltyProcessor(o.FrequencyPenalty));
         if (o.PresencePenalty != 0) list.Add(new PresencePenaltyProcessor(o.PresencePenalty));

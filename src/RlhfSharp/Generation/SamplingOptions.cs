@@ -35,6 +35,11 @@ public sealed record SamplingOptions
     public IReadOnlyList<string> StopStrings { get; init; } = [];
     /// <summary>Stop a row at its first EOS.</summary>
     public bool StopAtEos { get; init; } = true;
+    /// <summary>
+    /// OpenAI's <c>logit_bias</c>: token id → a value in −100…100 added to that token's logit before penalties, truncation
+    /// and sampling (−100 bans a token in practice, 100 all but forces it). Null or empty: none.
+    /// </summary>
+    public IReadOnlyDictionary<int, double>? LogitBias { get; init; }
     /// <summary>Seed of the sampler's own generator; the same seed, prompts and options give the same tokens.</summary>
     public ulong Seed { get; init; } = 0;
 
@@ -49,6 +54,8 @@ public sealed record SamplingOptions
         if (RepetitionPenalty <= 0) throw new RlhfException($"repetition_penalty must be > 0, got {RepetitionPenalty}.");
         if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw new RlhfException($"presence_penalty must be between -2 and 2, got {PresencePenalty}.");
         if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw new RlhfException($"frequency_penalty must be between -2 and 2, got {FrequencyPenalty}.");
+        if (LogitBias?.FirstOrDefault(kv => !(kv.Value >= -100 && kv.Value <= 100)) is { Key: var id, Value: var v } && !(v >= -100 && v <= 100))
+            throw new RlhfException($"logit_bias of token {id} must be between -100 and 100, got {v}.");
         if (TopLogprobs < 0) throw new RlhfException($"top_logprobs must be ≥ 0, got {TopLogprobs}.");
         if (double.IsNaN(Temperature) || Temperature < 0) throw new RlhfException($"temperature must be ≥ 0, got {Temperature}.");
     }

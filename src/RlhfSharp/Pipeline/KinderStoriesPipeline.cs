@@ -121,7 +121,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             var spec = MethodTable.Of(method);
             trained[method] = Stage(spec.Stage, () => spec.Run(config, data, stages, cancel));
         }
-        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, trained, (RunStages.HoldOut(rankings).Eval, rmEval), cancel);
+        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, (rmTrain.Count, rmEval.Count), trained, (RunStages.HoldOut(rankings).Eval, rmEval), cancel);
         return summary;
     }
 
@@ -227,7 +227,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
     }
 
     PipelineSummary Evaluate(PretrainedModel base_, GoldRubric gold, List<string> prompts, Dictionary<string, double> feedback, Dictionary<string, double> rmDone,
-        Dictionary<AlignmentMethod, Dictionary<string, double>> trained, (List<Ranking> Texts, List<Algorithms.Reward.RankedGroup> Ids) heldOut, CancellationToken cancel)
+        (int Train, int Eval) rmRankings, Dictionary<AlignmentMethod, Dictionary<string, double>> trained,
+        (List<Ranking> Texts, List<Algorithms.Reward.RankedGroup> Ids) heldOut, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         var e = config.Eval;
@@ -271,7 +272,10 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         var summary = new PipelineSummary
         {
             Policies = results.ToDictionary(kv => kv.Key, kv => kv.Value.Score),
-            RmAccuracy = rmDone.GetValueOrDefault("eval_accuracy"),
+            // No held-out rankings (a run too small to spare any): no accuracy, rather than a 0 that reads as a failed RM.
+            RmAccuracy = rmDone.TryGetValue("eval_accuracy", out double accuracy) && rmRankings.Eval > 0 ? accuracy : null,
+            RmTrainRankings = rmRankings.Train,
+            RmEvalRankings = rmRankings.Eval,
             RmGoldAccuracy = rmOnHeldOut.Gold,
             HeldOutAnnotatorGoldAgreement = rmOnHeldOut.Annotators,
             AnnotatorGoldAgreement = feedback.GetValueOrDefault("annotator_gold_agreement"),
@@ -286,7 +290,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         HtmlReport.Write(Path.Combine(runDir, "report.html"), $"RlhfSharp: {config.Name}", summary.Policies,
             new Dictionary<string, double>
             {
-                ["reward model pair accuracy (held-out rankings)"] = summary.RmAccuracy,
+                ["reward model pair accuracy (held-out rankings)"] = summary.RmAccuracy ?? double.NaN,
                 ["reward model pair accuracy against gold (the same held-out responses ordered by the gold rubric)"] = summary.RmGoldAccuracy,
                 ["annotator agreement with gold"] = summary.AnnotatorGoldAgreement,
                 ["annotator agreement with gold (held-out rankings)"] = summary.HeldOutAnnotatorGoldAgreement,

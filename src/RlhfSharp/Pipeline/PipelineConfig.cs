@@ -70,6 +70,7 @@ public sealed record EvalConfig
 /// published defaults (see each record) changed where a 260K-parameter model on 2 CPU cores needs it: larger
 /// learning rates (tiny models train at 1e-3, as llama2.c trained stories260K at 5e-4), smaller batches, fewer steps.
 /// </summary>
+[RlhfSharp.Recipes.RecipeFor("rlhf pipeline (the built-in kinder-stories task)")]
 public sealed record PipelineConfig : IMethodConfigs
 {
     public string Name { get; init; } = "kinder-stories";

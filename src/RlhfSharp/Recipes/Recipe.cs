@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using RlhfSharp.Data;
+using RlhfSharp.Training;
 
 namespace RlhfSharp.Recipes;
 
@@ -44,14 +45,40 @@ public static class Recipe
             catch (JsonException e) { throw new RlhfException($"{path}: invalid JSON at line {e.LineNumber + 1} ({e.Message})."); }
         }
         foreach (var o in overrides ?? []) Apply(root, o);
+        string source = path ?? "recipe";
+        var reader = typeof(T).GetCustomAttribute<RecipeForAttribute>()?.Reader ?? "this command";
+        var others = typeof(T).Assembly.GetTypes()
+            .Where(t => t != typeof(T) && t.GetCustomAttribute<RecipeForAttribute>() is not null)
+            .Select(t => (t, t.GetCustomAttribute<RecipeForAttribute>()!.Reader)).ToList();
+        RecipeSchema.Check(root, typeof(T), source, reader, others);
         T config;
         try { config = root.Deserialize<T>(Json) ?? new T(); }
         catch (JsonException e)
         {
-            throw new RlhfException($"{path ?? "recipe"}: {Describe(e)}");
+            throw new RlhfException($"{source}: {Describe(e)}");
         }
-        Validate(config!, "", path ?? "recipe");
+        Validate(config!, "", source);
+        CrossCheck(config!, "", source);
         return config;
+    }
+
+    /// <summary>
+    /// Runs each section's own cross-field checks (<see cref="StageConfig.Validate"/>, e.g. <c>sft.lora.r</c> ≥ 1,
+    /// <c>ppo.mini_batch_size</c> ≤ <c>ppo.rollout_batch_size</c>) when the recipe is read, so a mistake in a late stage
+    /// stops the run before the early stages have spent minutes.
+    /// </summary>
+    static void CrossCheck(object config, string prefix, string source)
+    {
+        try
+        {
+            if (config is StageConfig stage) stage.Validate(prefix.TrimEnd('.'));
+            else if (config.GetType().GetMethod("Validate", BindingFlags.Public | BindingFlags.Instance, Type.EmptyTypes) is { } validate) validate.Invoke(config, null);
+        }
+        catch (TargetInvocationException e) when (e.InnerException is RlhfException inner) { throw new RlhfException($"{source}: {inner.Message}"); }
+        catch (RlhfException e) { throw new RlhfException($"{source}: {e.Message}"); }
+        foreach (var (key, property) in RecipeSchema.Keys(config.GetType()))
+            if (property.GetValue(config) is { } value && value.GetType() is { IsClass: true } type && type != typeof(string) && type.Namespace?.StartsWith("RlhfSharp", StringComparison.Ordinal) == true)
+                CrossCheck(value, prefix + key + ".", source);
     }
 
     /// <summary>
@@ -70,25 +97,19 @@ public static class Recipe
             if (value is null && !property.PropertyType.IsValueType && new NullabilityInfoContext().Create(property).WriteState == NullabilityState.NotNull)
                 throw new RlhfException($"{source}: {key} must not be null: give {(property.PropertyType == typeof(string) ? "a string" : "a value")} or leave the key out for its default.");
             if (property.GetCustomAttribute<RangeAttribute>() is { } range && value is not null && !range.IsValid(value))
-                throw new RlhfException($"{source}: {key} must be {Describe(range)}, got {Convert.ToString(value, CultureInfo.InvariantCulture)}.");
+                throw new RlhfException($"{source}: {key} must be {RecipeSchema.Describe(range)}, got {Convert.ToString(value, CultureInfo.InvariantCulture)}.");
             if (value is not null && value.GetType() is { IsClass: true } type && type != typeof(string) && type.Namespace?.StartsWith("RlhfSharp", StringComparison.Ordinal) == true)
                 Validate(value, key + ".", source);
         }
-    }
-
-    static string Describe(RangeAttribute r)
-    {
-        bool openEnded = r.Maximum is int.MaxValue or double.MaxValue;
-        if (openEnded) return $"{(r.MinimumIsExclusive ? ">" : "≥")} {Convert.ToString(r.Minimum, CultureInfo.InvariantCulture)}{(r.Maximum is double ? " and finite" : "")}";
-        return $"in {(r.MinimumIsExclusive ? "(" : "[")}{Convert.ToString(r.Minimum, CultureInfo.InvariantCulture)}, {Convert.ToString(r.Maximum, CultureInfo.InvariantCulture)}{(r.MaximumIsExclusive ? ")" : "]")}";
     }
 
     static string Describe(JsonException e)
     {
         string where = e.Path is { Length: > 2 } p ? $" at '{p.TrimStart('$', '.')}'" : "";
         // The parser's own sentence names .NET types ("could not be mapped to any .NET member contained in type ..."): say it plainly.
+        // RecipeSchema.Check has refused what it can name; whatever is left is said without the parser's .NET type names.
         if (e.Message.Contains("could not be mapped")) return $"unknown key{where} (a typo, or a key of another section?)";
-        return $"bad value{where}: {e.Message.Split(" Path:")[0]}";
+        return $"bad value{where}.";
     }
 
     /// <summary>Applies <c>a.b.c=value</c>; the value is read as JSON when it parses (numbers, true, [..]) and as a string otherwise.</summary>

@@ -34,7 +34,10 @@ public static class HtmlReport
         html.Append("</table>");
         html.Append("<h2>Plots</h2>");
         foreach (var plot in plots.Where(File.Exists))
-            html.Append($"<figure><img alt=\"{E(Path.GetFileName(plot))}\" src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(plot))}\"><figcaption>{E(Path.GetFileName(plot))}</figcaption></figure>");
+        {
+            string caption = Caption(plot);
+            html.Append($"<figure><img alt=\"{E(caption)}\" src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(plot))}\"><figcaption>{E(caption)}</figcaption></figure>");
+        }
         html.Append("<h2>Samples</h2><table><tr><th>prompt</th>");
         var names = policies.Keys.ToList();
         foreach (var n in names) html.Append($"<th>{E(n)}</th>");
@@ -51,5 +54,22 @@ public static class HtmlReport
         html.Append($"</table><h2>Config</h2><pre>{E(configJson)}</pre></body></html>");
         File.WriteAllText(path + ".tmp", html.ToString());
         File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    /// <summary>What to read from a plot of the run, by its stage folder and file name (the file name alone said nothing).</summary>
+    public static string Caption(string plot)
+    {
+        string file = Path.GetFileName(plot), stage = Path.GetFileName(Path.GetDirectoryName(plot)) ?? "";
+        return (stage, file) switch
+        {
+            (_, "gold_vs_kl.png") => "Gold reward against KL to the SFT model, one point per policy with its 95% interval: up is better; a method that moves far right without rising paid KL for nothing, and one that falls at high KL over-optimised the reward model.",
+            ("sft", "loss.png") => "SFT: loss on the response tokens per step; the eval loss should fall with the train loss, and a rising eval loss means over-fitting.",
+            ("rm", "accuracy.png") => "Reward model: how often it ranks the preferred response higher, on training pairs and held-out pairs; 0.5 is chance, and the held-out line is what the later stages rely on.",
+            (_, "reward.png") => $"{stage}: reward of the policy's samples per step; the proxy (reward model) should rise, and a gold reward that stalls or falls while the proxy rises is reward hacking.",
+            (_, "kl.png") => $"{stage}: KL of the policy to its reference per step; it grows as the policy moves away, and a steep rise means the KL penalty is too weak.",
+            (_, "loss.png") => $"{stage}: training loss per step, with the eval loss when pairs were held out.",
+            (_, "margin.png") => $"{stage}: the implicit reward margin between chosen and rejected responses; it should grow on held-out pairs, not only on training pairs.",
+            _ => $"{stage}: {Path.GetFileNameWithoutExtension(file).Replace('_', ' ')}",
+        };
     }
 }

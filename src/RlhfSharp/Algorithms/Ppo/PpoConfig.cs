@@ -98,4 +98,16 @@ public sealed record PpoConfig : StageConfig
     public OptimizerConfig ActorOptimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Cosine };
     /// <summary>Critic learning rate (OpenRLHF critic_learning_rate = 9e-6).</summary>
     public OptimizerConfig CriticOptimizer { get; init; } = new() { LearningRate = 9e-6, Schedule = ScheduleKind.Cosine };
+
+    /// <inheritdoc/>
+    public override void Validate(string section)
+    {
+        base.Validate(section);
+        // OpenRLHF splits each rollout batch into train_batch_size minibatches; a minibatch larger than the batch would
+        // silently become the whole batch, so the step count and the learning-rate schedule would not be what was asked.
+        if (MiniBatchSize > RolloutBatchSize)
+            throw new RlhfException($"{section}.mini_batch_size ({MiniBatchSize}) must not exceed {section}.rollout_batch_size ({RolloutBatchSize}): a minibatch is a slice of a rollout batch.");
+        if (KlTargetPerToken is not null && KlTargetPerSequence is not null)
+            throw new RlhfException($"{section}: set kl_target_per_token (OpenRLHF's unit) or kl_target_per_sequence (Ziegler et al.'s and TRL's), not both.");
+    }
 }

@@ -57,8 +57,7 @@ public sealed class PpoTrainer
     {
         this.policy = policy; this.reference = reference; this.critic = critic; this.score = score;
         this.sampler = sampler; this.padId = padId; this.config = config;
-        if (config.KlTargetPerToken is not null && config.KlTargetPerSequence is not null)
-            throw new RlhfException("ppo: set kl_target_per_token (OpenRLHF's unit) or kl_target_per_sequence (Ziegler et al.'s and TRL's), not both.");
+        config.Validate("ppo");
         if (config.Critic == CriticKind.SeparateFromRewardModel && critic is null)
             throw new RlhfException("PPO: the critic kind is 'separate' but no critic model was given.");
         if (config.Critic == CriticKind.ValueHead)

@@ -44,10 +44,10 @@ public sealed record DpoConfig : EpochStageConfig
     public override void Validate(string section)
     {
         base.Validate(section);
-        if (BatchSize < 1) throw new RlhfException("batch size must be at least 1.");
+        if (BatchSize < 1) throw new RlhfException($"{section}.batch_size must be at least 1.");
         // TRL refuses a per-device batch of 1: the only mismatched pair would be the example itself, and the KL
         // reference point would equal the implied reward.
-        if (Loss == PreferenceLossKind.Kto && BatchSize < 2) throw new RlhfException("KTO needs batch_size ≥ 2 for its KL reference point.");
+        if (Loss == PreferenceLossKind.Kto && BatchSize < 2) throw new RlhfException($"KTO needs {section}.batch_size ≥ 2 for its KL reference point.");
     }
 
     /// <summary>Whether the loss compares against a frozen reference model (SimPO and ORPO do not).</summary>

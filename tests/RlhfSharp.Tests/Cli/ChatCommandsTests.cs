@@ -1,0 +1,30 @@
+using System.Text.Json.Nodes;
+
+namespace RlhfSharp.Tests.Cli;
+
+/// <summary>Issue 15, <c>rlhf chat</c>: a banner, /help /reset /system /save that never reach the model, and a note when a reply is cut.</summary>
+public sealed class ChatCommandsTests : IDisposable
+{
+    readonly string tmp = Directory.CreateTempSubdirectory("rlhf-chat-").FullName;
+    public void Dispose() => Directory.Delete(tmp, recursive: true);
+
+    [Fact]
+    public void Slash_commands_manage_the_conversation_and_a_cut_reply_is_noted()
+    {
+        string saved = Path.Combine(tmp, "chat.json");
+        string input = "/help\n/system Be kind.\nTom had a ball\n/reset\nLily went\n/save " + saved + "\n/nope\n\n";
+        var r = RlhfProcess.RunWithInput(input, "chat", "--model", "stories260k", "--temperature", "0", "--max-new-tokens", "6");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("chat with", r.Stderr);
+        Assert.Contains("template plain", r.Stderr);
+        Assert.Contains("/reset", r.Stdout);
+        Assert.Contains("unknown command /nope", r.Stdout);
+        Assert.Contains("(cut at 6 tokens: --max-new-tokens", r.Stderr);
+        var messages = JsonNode.Parse(File.ReadAllText(saved))!["messages"]!.AsArray();
+        // /reset forgot the first exchange but kept the system prompt; no command became a message.
+        Assert.Equal(["system", "user", "assistant"], messages.Select(m => (string)m!["role"]!));
+        Assert.Equal("Be kind.", (string?)messages[0]!["content"]);
+        Assert.Equal("Lily went", (string?)messages[1]!["content"]);
+        Assert.False(string.IsNullOrEmpty((string?)messages[2]!["content"]));
+    }
+}

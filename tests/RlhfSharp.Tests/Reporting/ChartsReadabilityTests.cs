@@ -1,0 +1,46 @@
+using RlhfSharp.Reporting;
+
+namespace RlhfSharp.Tests.Reporting;
+
+/// <summary>Issue 15, plots: integer ticks on step axes, the trained policy in the strongest colour, captions that say what to read.</summary>
+public sealed class ChartsReadabilityTests : IDisposable
+{
+    readonly string tmp = Directory.CreateTempSubdirectory("rlhf-charts-").FullName;
+    public void Dispose() => Directory.Delete(tmp, recursive: true);
+
+    static List<IReadOnlyDictionary<string, double>> Rows(int steps) =>
+        [.. Enumerable.Range(1, steps).Select(s => (IReadOnlyDictionary<string, double>)new Dictionary<string, double> { ["step"] = s, ["loss"] = 3.0 / s })];
+
+    [Fact]
+    public void A_three_step_run_gets_only_whole_step_ticks()
+    {
+        var plot = Charts.LinesPlot(Rows(3), "step", [("loss", "train loss")], "loss", "nats");
+        plot.GetImage(900, 420); // ticks are generated when the plot is laid out
+        var ticks = plot.Axes.Bottom.TickGenerator.Ticks.Where(t => t.IsMajor).Select(t => t.Position).ToList();
+        Assert.NotEmpty(ticks);
+        Assert.All(ticks, t => Assert.Equal(Math.Round(t), t, 9));
+    }
+
+    static double Saturation(ScottPlot.Color c) => (Math.Max(c.R, Math.Max(c.G, c.B)) - Math.Min(c.R, Math.Min(c.G, c.B))) / 255.0;
+
+    [Fact]
+    public void Trained_policies_get_saturated_colours_and_baselines_greys()
+    {
+        var colors = Charts.PolicyColors(["base", "sft", "best_of_4", "ppo", "dpo", "grpo"]);
+        foreach (var baseline in new[] { "base", "sft", "best_of_4" }) Assert.Equal(0, Saturation(colors[baseline]));
+        foreach (var trained in new[] { "ppo", "dpo", "grpo" }) Assert.True(Saturation(colors[trained]) > 0.4, $"{trained}: {colors[trained]}");
+        Assert.Equal(3, new[] { "ppo", "dpo", "grpo" }.Select(p => colors[p]).Distinct().Count());
+    }
+
+    [Fact]
+    public void Report_plots_carry_captions_that_say_what_to_read_not_file_names()
+    {
+        string ppo = Directory.CreateDirectory(Path.Combine(tmp, "ppo")).FullName;
+        Charts.Lines(Rows(3), "step", [("loss", "kl")], "PPO: KL", "nats", Path.Combine(ppo, "kl.png"));
+        string report = Path.Combine(tmp, "report.html");
+        HtmlReport.Write(report, "t", new Dictionary<string, PolicyScore>(), new Dictionary<string, double>(), [Path.Combine(ppo, "kl.png")], [], "{}");
+        string html = File.ReadAllText(report);
+        Assert.Contains("<figcaption>ppo: KL of the policy to its reference per step", html);
+        Assert.DoesNotContain("<figcaption>kl.png", html);
+    }
+}
