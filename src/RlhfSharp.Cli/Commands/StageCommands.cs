@@ -27,7 +27,7 @@ public static class StageCommands
             var (train, eval, centering) = data.RewardModel();
             return stages.RewardModel(recipe.Rm, stages.StartingPoint("sft"), train, eval, centering, cancel);
         });
-        yield return Stage("prm", "Train a process reward model on step-labelled completions (TRL PRMTrainer: a score at each step's separator).", (recipe, data, stages, cancel) =>
+        yield return Stage("prm", "Train a process reward model on step-labelled completions (TRL PRMTrainer: a score at each step's separator).", "prm.epochs=1", (recipe, data, stages, cancel) =>
         {
             var (train, eval) = data.ProcessRewardModel();
             return stages.ProcessRewardModel(recipe.Prm, stages.StartingPoint("sft"), RlhfSharp.Rewards.StepSplit.Separator, train, eval, cancel);
@@ -45,6 +45,9 @@ public static class StageCommands
         AlignmentMethod.Dpo or AlignmentMethod.Ipo or AlignmentMethod.Kto or AlignmentMethod.Orpo or AlignmentMethod.Simpo => "dpo.epochs=1",
         AlignmentMethod.Rs => "rs.iterations=1",
         AlignmentMethod.OnlineDpo => "online_dpo.iterations=1",
+        AlignmentMethod.A2c => "ppo.steps=20",
+        AlignmentMethod.Nlpo => "nlpo.top_mask=0.9",
+        AlignmentMethod.Ilql => "ilql.epochs=1",
         _ => "grpo.steps=20",
     };
 
