@@ -53,7 +53,8 @@ public sealed class SelfInstruct(Teacher teacher, SelfInstructOptions options)
     /// <summary>The prompt of request <paramref name="request"/>: "Come up with a series of tasks:" and a numbered list to continue.</summary>
     public string ListPrompt(IReadOnlyList<SeedTask> seeds, IReadOnlyList<string> machine, int request)
     {
-        var rng = new Random(HashCode.Combine(options.Seed, request));
+        // Not HashCode.Combine: .NET randomises it per process, and a rerun must ask the same questions.
+        var rng = new Random(unchecked(options.Seed * 1_000_003 + request));
         var chosen = machine.OrderBy(_ => rng.Next()).Take(options.MachineInstructions).ToList();
         chosen.AddRange(seeds.Select(s => s.Instruction).OrderBy(_ => rng.Next()).Take(options.PromptInstructions - chosen.Count));
         chosen = chosen.OrderBy(_ => rng.Next()).ToList();
@@ -118,11 +119,11 @@ public sealed class SelfInstruct(Teacher teacher, SelfInstructOptions options)
                                         $"(see {requests.Path} for the reasons); is it a model that can continue a numbered list?");
         }
 
-        var todo = kept.Select((instruction, i) => (Id: $"instance-{i}", Instruction: instruction)).Where(x => !output.IsDone(x.Id) && !requests.IsDone($"no-output-{x.Id}")).ToList();
+        var todo = kept.Select((instruction, i) => (Id: $"instance-{i}", Index: i, Instruction: instruction)).Where(x => !output.IsDone(x.Id) && !requests.IsDone($"no-output-{x.Id}")).ToList();
         int finished = kept.Count - todo.Count, skipped = 0;
         await Task.WhenAll(todo.Select(async item =>
         {
-            var example = seeds[new Random(HashCode.Combine(options.Seed, item.Id)).Next(seeds.Count)];
+            var example = seeds[new Random(unchecked(options.Seed * 1_000_003 - 1 - item.Index)).Next(seeds.Count)];
             var reply = await teacher.AskAsync([new UserChatMessage(InstancePrompt(example, item.Instruction))], cancel: cancel);
             var parsed = ParseInstance(reply.Text);
             var record = new JsonObject { ["id"] = item.Id, ["instruction"] = item.Instruction };
