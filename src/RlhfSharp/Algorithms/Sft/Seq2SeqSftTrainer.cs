@@ -52,15 +52,7 @@ public sealed class Seq2SeqSftTrainer(T5ForConditionalGeneration model, SftConfi
                 lossSum += nll.item<float>();
                 tokens += micro.Sum(e => e.PromptIds.Length + e.TargetIds.Length);
             }
-            var summed = DataParallel.Sum(lossSum, tokens);
-            double gradNorm = optimizer.Apply(summed[0]);
-            row["epoch"] = (double)(step + 1) / stepsPerEpoch;
-            row["loss"] = summed[0] / Math.Max(1, targets);
-            row["grad_norm"] = gradNorm;
-            row["skipped_steps"] = optimizer.SkippedSteps;
-            row["lr"] = optimizer.LearningRate;
-            row["tokens_per_s"] = summed[1] / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-            clock.Restart();
+            SftTrainer.FinishStep(row, lossSum, tokens, targets, step, stepsPerEpoch, optimizer, clock);
         }, cancel);
         model.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();

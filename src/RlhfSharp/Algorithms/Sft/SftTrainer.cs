@@ -59,19 +59,28 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
                 lossSum += nll.item<float>();
                 tokens += micro.Sum(e => e.InputIds.Length);
             }
-            // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
-            var summed = DataParallel.Sum(lossSum, tokens);
-            double gradNorm = optimizer.Apply(summed[0]);
-            row["epoch"] = (double)(step + 1) / stepsPerEpoch;
-            row["loss"] = summed[0] / Math.Max(1, targets);
-            row["grad_norm"] = gradNorm;
-            row["skipped_steps"] = optimizer.SkippedSteps;
-            row["lr"] = optimizer.LearningRate;
-            row["tokens_per_s"] = summed[1] / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-            clock.Restart();
+            FinishStep(row, lossSum, tokens, targets, step, stepsPerEpoch, optimizer, clock);
         }, cancel);
         model.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
+    }
+
+    /// <summary>
+    /// The end of an SFT step, shared with <see cref="Seq2SeqSftTrainer"/>: the loss and token count summed over the ranks
+    /// first (so every rank sees the same loss and skips, or not, the same step), the optimizer step, and the metrics row.
+    /// </summary>
+    internal static void FinishStep(IDictionary<string, double> row, double lossSum, double tokens, double targets, int step, int stepsPerEpoch,
+        Optimizer optimizer, Stopwatch clock)
+    {
+        var summed = DataParallel.Sum(lossSum, tokens);
+        double gradNorm = optimizer.Apply(summed[0]);
+        row["epoch"] = (double)(step + 1) / stepsPerEpoch;
+        row["loss"] = summed[0] / Math.Max(1, targets);
+        row["grad_norm"] = gradNorm;
+        row["skipped_steps"] = optimizer.SkippedSteps;
+        row["lr"] = optimizer.LearningRate;
+        row["tokens_per_s"] = summed[1] / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        clock.Restart();
     }
 
     /// <summary>Mean negative log-likelihood per target token and its perplexity (each rank scores its shard).</summary>
