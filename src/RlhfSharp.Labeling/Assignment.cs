@@ -13,4 +13,14 @@ public sealed record Assignment(long AssignmentId, string Task, string Prompt, I
 public sealed record Annotator(long Id, string Name, bool IsAdmin);
 
 /// <summary>How far one annotator has come: labels given and items still open to them.</summary>
-public sealed record Progress(string Name, bool Admin, long Labels, long Available);
+public sealed record Progress(string Name, bool Admin, long Labels, long Available)
+{
+    /// <summary><see cref="Available"/> per task (every task named, 0 included), so a page filtered to one task can say what waits in the others.</summary>
+    public IReadOnlyDictionary<string, long> AvailableByTask { get; init; } = new Dictionary<string, long>();
+
+    /// <summary>Items this annotator could label that still lack labels, but whose places other annotators' open assignments hold now.</summary>
+    public long HeldByOthers { get; init; }
+
+    /// <summary>Items this annotator skipped.</summary>
+    public long Skipped { get; init; }
+}

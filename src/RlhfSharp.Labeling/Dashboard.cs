@@ -11,6 +11,9 @@ public sealed record Dashboard(
     IReadOnlyList<TaskProgress> Tasks, long Labels, long LabelsLastHour, double? LabelsPerMinute,
     double? PairwiseAgreement, long PairwiseComparisons, double? KrippendorffAlpha, IReadOnlyList<AnnotatorRow> Annotators)
 {
+    /// <summary>When a rate is shown, for the page to say why one is missing.</summary>
+    public string RateRule => $"rates are shown from {MinRateLabels} labels over {MinRateSpan.TotalMinutes:0} minutes";
+
     /// <summary>Reads the store and computes every number (agreement over all rank and pair labels).</summary>
     public static Dashboard Build(LabelStore store)
     {
@@ -32,12 +35,24 @@ public sealed record Dashboard(
             Finite(agreement.PairwiseAgreement), agreement.PairwiseComparisons, Finite(agreement.Alpha), rows);
     }
 
-    // Labels per unit of time between the first and the last label; undefined for fewer than two.
-    static double? Rate(IReadOnlyList<StoredLabel> labels, double unitMs)
+    /// <summary>
+    /// A rate needs this many labels over at least <see cref="MinRateSpan"/>: from two labels 11 s apart, "641.5 labels/hour"
+    /// says nothing about a person's pace (breaks, reading time and warm-up are not in it yet).
+    /// </summary>
+    public const int MinRateLabels = 10;
+
+    /// <inheritdoc cref="MinRateLabels"/>
+    public static readonly TimeSpan MinRateSpan = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Labels per <paramref name="unitMs"/> between the first and the last label; null (shown as "–") until there are
+    /// <see cref="MinRateLabels"/> labels spread over <see cref="MinRateSpan"/>.
+    /// </summary>
+    public static double? Rate(IReadOnlyList<StoredLabel> labels, double unitMs)
     {
-        if (labels.Count < 2) return null;
+        if (labels.Count < MinRateLabels) return null;
         double span = labels.Max(l => l.CreatedMs) - labels.Min(l => l.CreatedMs);
-        return span <= 0 ? null : (labels.Count - 1) / (span / unitMs);
+        return span < MinRateSpan.TotalMilliseconds ? null : (labels.Count - 1) / (span / unitMs);
     }
 
     static double? Finite(double? x) => x is double v && double.IsFinite(v) ? v : null;

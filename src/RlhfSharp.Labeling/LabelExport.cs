@@ -20,7 +20,8 @@ public enum LabelExportFormat
 /// <summary>
 /// Writes committed labels in the formats the training commands read (<see cref="RlhfSharp.Data.DatasetLoader"/>).
 /// Every annotator's label is its own row, as InstructGPT trained on each labeller's comparisons; items labelled by
-/// N annotators give N rows. The file appears whole or not at all (temp file + rename).
+/// N annotators give N rows. Ties in pair items are left out: no preference format has a row for "neither is better".
+/// The file appears whole or not at all (temp file + rename).
 /// </summary>
 public static class LabelExport
 {

@@ -190,6 +190,12 @@ public sealed class LabelStore
     // ---- assignments and labels ----
 
     /// <summary>
+    /// SQL: assignment <c>a</c> holds one of its item's places: it is labelled, or open, not skipped and younger than
+    /// <see cref="AssignmentTimeout"/> (<c>$cutoff</c>). A skipped assignment gives its place to someone else at once.
+    /// </summary>
+    const string HoldsPlace = "(a.done = 1 OR (a.skipped_ms IS NULL AND a.created_ms > $cutoff))";
+
+    /// <summary>
     /// The annotator's open assignment (of <paramref name="task"/>, when given), else a new one on the first item they
     /// have not seen that still lacks labels, else null. An item is offered to at most its wanted number of annotators
     /// at once; abandoned assignments free their place after <see cref="AssignmentTimeout"/>.
@@ -199,14 +205,14 @@ public sealed class LabelStore
         string? taskName = task?.Name();
         var open = Scalar(c, tx, """
             SELECT a.id FROM assignments a JOIN items i ON i.id = a.item_id
-            WHERE a.annotator_id = $me AND a.done = 0 AND ($task IS NULL OR i.task = $task) ORDER BY a.id LIMIT 1
+            WHERE a.annotator_id = $me AND a.done = 0 AND a.skipped_ms IS NULL AND ($task IS NULL OR i.task = $task) ORDER BY a.id LIMIT 1
             """, ("$me", who.Id), ("$task", taskName));
         if (open is long assignment) return Load(c, tx, assignment);
-        var item = Scalar(c, tx, """
+        var item = Scalar(c, tx, $$"""
             SELECT i.id FROM items i
             WHERE ($task IS NULL OR i.task = $task)
               AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.annotator_id = $me)
-              AND (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id AND (a.done = 1 OR a.created_ms > $cutoff)) < i.labels_wanted
+              AND (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id AND {{HoldsPlace}}) < i.labels_wanted
             ORDER BY i.id LIMIT 1
             """, ("$me", who.Id), ("$task", taskName), ("$cutoff", Now() - (long)AssignmentTimeout.TotalMilliseconds));
         if (item is not long itemId) return null;
@@ -259,15 +265,17 @@ public sealed class LabelStore
                     ? new SubmitOutcome(SubmitStatus.KeyReused, Problem: "this Idempotency-Key was already used with a different label body; a retry must send the same body, a new label a new key")
                     : new SubmitOutcome(SubmitStatus.Duplicate, r.GetInt64(0), CountLabels(c, tx, who.Id));
         }
-        long itemId; bool done;
-        using (var find = Command(c, tx, "SELECT item_id, done FROM assignments WHERE id = $a AND annotator_id = $me", ("$a", label.AssignmentId), ("$me", who.Id)))
+        long itemId; bool done, skipped;
+        using (var find = Command(c, tx, "SELECT item_id, done, skipped_ms IS NOT NULL FROM assignments WHERE id = $a AND annotator_id = $me", ("$a", label.AssignmentId), ("$me", who.Id)))
         using (var r = find.ExecuteReader())
         {
             if (!r.Read()) return new SubmitOutcome(SubmitStatus.NotFound, Problem: "no such assignment for you");
             itemId = r.GetInt64(0);
             done = r.GetInt64(1) != 0;
+            skipped = r.GetInt64(2) != 0;
         }
         if (done) return new SubmitOutcome(SubmitStatus.Conflict, Problem: "this assignment already has a label");
+        if (skipped) return new SubmitOutcome(SubmitStatus.Conflict, Problem: "you skipped this item; undo the skip to label it");
         var (task, _, ids) = Item(c, tx, "SELECT i.task, '', i.response_ids FROM items i WHERE i.id = $id", itemId);
         if (label.Problem(LabelTasks.Parse(task)!.Value, ids, Limits) is string problem) return new SubmitOutcome(SubmitStatus.Invalid, Problem: problem);
         var labelId = (long)Scalar(c, tx, """
@@ -281,18 +289,77 @@ public sealed class LabelStore
     static long CountLabels(SqliteConnection c, SqliteTransaction? tx, long annotatorId) =>
         (long)Scalar(c, tx, "SELECT COUNT(*) FROM labels WHERE annotator_id = $me", ("$me", annotatorId))!;
 
-    /// <summary>Labels given and items still open to <paramref name="who"/> (own open assignments included).</summary>
+    /// <summary>
+    /// Labels given and items still open to <paramref name="who"/> (own open assignments included), per task too, and
+    /// the items <paramref name="who"/> could label but whose places other annotators' open assignments hold now.
+    /// </summary>
     public Progress Progress(Annotator who)
     {
         using var c = Connect();
-        long available = (long)Scalar(c, null, """
-            SELECT COUNT(*) FROM items i
-            WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.annotator_id = $me AND a.done = 1)
-              AND (EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.annotator_id = $me)
-                   OR (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id AND (a.done = 1 OR a.created_ms > $cutoff)) < i.labels_wanted)
-            """, ("$me", who.Id), ("$cutoff", Now() - (long)AssignmentTimeout.TotalMilliseconds))!;
-        return new Progress(who.Name, who.IsAdmin, CountLabels(c, null, who.Id), available);
+        var byTask = LabelTasks.Names.ToDictionary(t => t, _ => 0L);
+        long held = 0;
+        // Items this annotator has neither labelled nor skipped: open to them when they hold an assignment or a place is free.
+        using (var command = Command(c, null, $$"""
+            SELECT i.task,
+                   EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.annotator_id = $me)
+                   OR (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id AND {{HoldsPlace}}) < i.labels_wanted,
+                   (SELECT COUNT(*) FROM assignments a WHERE a.item_id = i.id AND a.done = 1) < i.labels_wanted
+            FROM items i
+            WHERE NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.annotator_id = $me AND (a.done = 1 OR a.skipped_ms IS NOT NULL))
+            """, ("$me", who.Id), ("$cutoff", Now() - (long)AssignmentTimeout.TotalMilliseconds)))
+        using (var r = command.ExecuteReader())
+            while (r.Read())
+            {
+                if (r.GetInt64(1) != 0) byTask[r.GetString(0)]++;
+                else if (r.GetInt64(2) != 0) held++;
+            }
+        long skipped = (long)Scalar(c, null, "SELECT COUNT(*) FROM assignments WHERE annotator_id = $me AND skipped_ms IS NOT NULL", ("$me", who.Id))!;
+        return new Progress(who.Name, who.IsAdmin, CountLabels(c, null, who.Id), byTask.Values.Sum()) { AvailableByTask = byTask, HeldByOthers = held, Skipped = skipped };
     }
+
+    /// <summary>
+    /// Skips one of the annotator's open assignments: they will not be offered the item again, and its place goes to
+    /// another annotator at once. <see cref="SubmitStatus.Stored"/> means the skip was recorded; <see cref="Undo"/> takes it back.
+    /// </summary>
+    public SubmitOutcome Skip(Annotator who, long assignmentId) => Write((c, tx) =>
+    {
+        using (var find = Command(c, tx, "SELECT done, skipped_ms IS NOT NULL FROM assignments WHERE id = $a AND annotator_id = $me", ("$a", assignmentId), ("$me", who.Id)))
+        using (var r = find.ExecuteReader())
+        {
+            if (!r.Read()) return new SubmitOutcome(SubmitStatus.NotFound, Problem: "no such assignment for you");
+            if (r.GetInt64(0) != 0) return new SubmitOutcome(SubmitStatus.Conflict, Problem: "this assignment already has a label; undo it first");
+            // Skipping twice (a retried request) is the same skip.
+            if (r.GetInt64(1) != 0) return new SubmitOutcome(SubmitStatus.Duplicate, AnnotatorLabels: CountLabels(c, tx, who.Id));
+        }
+        using (var skip = Command(c, tx, "UPDATE assignments SET skipped_ms = $now WHERE id = $a", ("$a", assignmentId), ("$now", Now()))) skip.ExecuteNonQuery();
+        return new SubmitOutcome(SubmitStatus.Stored, AnnotatorLabels: CountLabels(c, tx, who.Id));
+    });
+
+    /// <summary>
+    /// Takes back the annotator's last action: their newest label is deleted, or their newest skip forgotten, whichever
+    /// came last. The assignment is open again (holding a place anew) and comes back with what the label said, so the
+    /// annotator can change it. Null when there is nothing to undo.
+    /// </summary>
+    public UndoOutcome? Undo(Annotator who) => Write((c, tx) =>
+    {
+        long? labelId = null, labelAssignment = null, labelMs = null;
+        string? body = null;
+        using (var last = Command(c, tx, "SELECT id, assignment_id, created_ms, body FROM labels WHERE annotator_id = $me ORDER BY id DESC LIMIT 1", ("$me", who.Id)))
+        using (var r = last.ExecuteReader())
+            if (r.Read()) (labelId, labelAssignment, labelMs, body) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetString(3));
+        long? skipAssignment = null, skipMs = null;
+        using (var last = Command(c, tx, "SELECT id, skipped_ms FROM assignments WHERE annotator_id = $me AND skipped_ms IS NOT NULL ORDER BY skipped_ms DESC, id DESC LIMIT 1", ("$me", who.Id)))
+        using (var r = last.ExecuteReader())
+            if (r.Read()) (skipAssignment, skipMs) = (r.GetInt64(0), r.GetInt64(1));
+        if (labelId is null && skipAssignment is null) return null;
+        bool undoSkip = skipAssignment is not null && (labelMs is null || skipMs >= labelMs);
+        long assignment = undoSkip ? skipAssignment!.Value : labelAssignment!.Value;
+        if (!undoSkip)
+            using (var delete = Command(c, tx, "DELETE FROM labels WHERE id = $l", ("$l", labelId))) delete.ExecuteNonQuery();
+        using (var reopen = Command(c, tx, "UPDATE assignments SET done = 0, skipped_ms = NULL, created_ms = $now WHERE id = $a", ("$a", assignment), ("$now", Now())))
+            reopen.ExecuteNonQuery();
+        return new UndoOutcome(undoSkip ? null : labelId, Load(c, tx, assignment), undoSkip ? null : LabelSubmission.FromStoredJson(body!) with { AssignmentId = assignment });
+    });
 
     /// <summary>Every committed label with its item, prompt, responses and annotator, in label order.</summary>
     public IReadOnlyList<StoredLabel> Labels()

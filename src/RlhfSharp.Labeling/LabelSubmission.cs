@@ -8,14 +8,19 @@ public sealed record Rating(long ResponseId, int Quality, string[]? Flags = null
 
 /// <summary>
 /// A label as the client sends it (<c>POST /api/labels</c>) and as the database stores it. Exactly the field of the
-/// item's task is set: <see cref="Ranking"/> (response ids, best first), <see cref="Choice"/> (the better response id),
-/// <see cref="Ratings"/> (one per response) or <see cref="Demonstration"/> (the text).
+/// item's task is set: <see cref="Ranking"/> (response ids, best first), <see cref="Choice"/> (the better response id) or
+/// <see cref="Tie"/> (neither is better), <see cref="Ratings"/> (one per response) or <see cref="Demonstration"/> (the text).
 /// </summary>
 public sealed record LabelSubmission
 {
     public long AssignmentId { get; init; }
     public long[]? Ranking { get; init; }
     public long? Choice { get; init; }
+    /// <summary>
+    /// A pair judged equally good (or equally bad): Anthropic's HH interface and Argilla's ranking allow it. A tie is kept
+    /// and counted, but no preference file takes one (TRL's pairs need a chosen and a rejected), so exports leave it out.
+    /// </summary>
+    public bool? Tie { get; init; }
     public Rating[]? Ratings { get; init; }
     public string? Demonstration { get; init; }
 
@@ -40,8 +45,9 @@ public sealed record LabelSubmission
     /// </summary>
     public string? Problem(LabelTask task, IReadOnlyList<long> responseIds, LabelLimits limits)
     {
-        int set = (Ranking is null ? 0 : 1) + (Choice is null ? 0 : 1) + (Ratings is null ? 0 : 1) + (Demonstration is null ? 0 : 1);
-        if (set != 1) return $"a {task.Name()} label carries exactly one of ranking, choice, ratings or demonstration (got {set})";
+        int set = (Ranking is null ? 0 : 1) + (Choice is null ? 0 : 1) + (Tie is true ? 1 : 0) + (Ratings is null ? 0 : 1) + (Demonstration is null ? 0 : 1);
+        if (set != 1) return $"a {task.Name()} label carries exactly one of ranking, choice, tie, ratings or demonstration (got {set})";
+        if (Tie is true && task != LabelTask.Pair) return "'tie' is for pair items only";
         var ids = responseIds.ToHashSet();
         switch (task)
         {
@@ -51,7 +57,8 @@ public sealed record LabelSubmission
                     return $"'ranking' must list each of the {ids.Count} response ids exactly once";
                 return null;
             case LabelTask.Pair:
-                if (Choice is not long c) return "a pair label needs 'choice': the id of the better response";
+                if (Tie is true) return null;
+                if (Choice is not long c) return "a pair label needs 'choice': the id of the better response (or 'tie': true)";
                 return ids.Contains(c) ? null : "'choice' is not one of the item's response ids";
             case LabelTask.Rate:
                 if (Ratings is null) return "a rate label needs 'ratings': one {response_id, quality, flags} per response";

@@ -46,6 +46,22 @@ public sealed class LabelingClient(HttpClient http, string token)
         return await response.Content.ReadFromJsonAsync<Assignment>(Json, cancel);
     }
 
+    /// <summary>Skips an open assignment: the item is not offered to this annotator again.</summary>
+    public async Task SkipAsync(long assignmentId, CancellationToken cancel = default)
+    {
+        using var response = await http.SendAsync(Request(HttpMethod.Post, $"/api/assignments/{assignmentId}/skip"), cancel);
+        await Ensure(response, cancel);
+    }
+
+    /// <summary>Takes back this annotator's last label or skip; null when there was nothing to undo.</summary>
+    public async Task<UndoOutcome?> UndoAsync(CancellationToken cancel = default)
+    {
+        using var response = await http.SendAsync(Request(HttpMethod.Post, "/api/undo"), cancel);
+        if (response.StatusCode == HttpStatusCode.NotFound) return null;
+        await Ensure(response, cancel);
+        return await response.Content.ReadFromJsonAsync<UndoOutcome>(Json, cancel);
+    }
+
     /// <summary>Sends one label once. Network failures throw <see cref="HttpRequestException"/>; the caller retries with the same key.</summary>
     public async Task<SubmitReply> SubmitAsync(LabelSubmission label, string idempotencyKey, CancellationToken cancel = default)
     {

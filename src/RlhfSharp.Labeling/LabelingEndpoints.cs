@@ -48,6 +48,21 @@ public sealed class LabelingEndpoints(LabelStore store)
             return store.Next(who, wanted) is { } assignment ? Results.Json(assignment, Json) : Results.NoContent();
         }));
         api.MapPost("/labels", (Delegate)SubmitAsync);
+        api.MapPost("/assignments/{id:long}/skip", (HttpContext context, long id) => Authorized(context, who =>
+        {
+            var outcome = store.Skip(who, id);
+            return outcome.Status switch
+            {
+                SubmitStatus.Stored or SubmitStatus.Duplicate => Results.Json(new { Skipped = id, Labels = outcome.AnnotatorLabels }, Json),
+                SubmitStatus.NotFound => Error(404, outcome.Problem!),
+                _ => Error(409, outcome.Problem!),
+            };
+        }));
+        // Undo is not idempotent (a retry would undo one more): the page sends it once per click and shows what came back.
+        api.MapPost("/undo", (HttpContext context) => Authorized(context, who =>
+            store.Undo(who) is { } undone
+                ? Results.Json(new { undone.LabelId, undone.Assignment, undone.Previous, Labels = store.Progress(who).Labels }, Json)
+                : Error(404, "nothing to undo: you have no label or skip yet")));
         api.MapGet("/admin/stats", (HttpContext context) => Authorized(context, who =>
             who.IsAdmin ? Results.Json(Dashboard.Build(store), Json) : Error(403, "the dashboard needs an admin token")));
         api.MapFallback(() => Error(404, "no such endpoint"));

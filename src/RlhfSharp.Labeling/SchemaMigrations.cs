@@ -59,6 +59,10 @@ public static class SchemaMigrations
         CREATE INDEX labels_by_item ON labels(item_id);
         CREATE INDEX responses_by_prompt ON responses(prompt_id);
         """,
+        // 3: skipping an item (the annotator will not label it: its place is freed for others); the time, so undo finds the last action.
+        """
+        ALTER TABLE assignments ADD COLUMN skipped_ms INTEGER;
+        """,
     ];
 
     /// <summary>The version a database has once every migration ran.</summary>

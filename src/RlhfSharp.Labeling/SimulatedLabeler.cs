@@ -30,6 +30,22 @@ public sealed class SimulatedLabeler(LabelingClient client, SimulatedAnnotator a
         return done;
     }
 
+    /// <summary>
+    /// Why items are left that this annotator did not label, from its <see cref="Progress"/> after a run: places held by
+    /// other annotators' open assignments, demonstrations (which need a writer), skips. "Nothing is left" when none is.
+    /// </summary>
+    public static string WhatIsLeft(Progress after)
+    {
+        var reasons = new List<string>();
+        if (after.HeldByOthers > 0)
+            reasons.Add($"{after.HeldByOthers} item(s) still need labels, but other annotators' open assignments hold their places " +
+                "(a place frees when its annotator labels or skips the item, or when the assignment times out: 30 min by default)");
+        if (after.AvailableByTask.GetValueOrDefault("demo") is > 0 and var demos)
+            reasons.Add($"{demos} demo item(s) need a writer; simulated annotators only rank, compare and rate");
+        if (after.Skipped > 0) reasons.Add($"{after.Skipped} item(s) skipped by this annotator");
+        return reasons.Count == 0 ? "nothing is left for this annotator: every item has its labels or was labelled by them" : string.Join("; ", reasons);
+    }
+
     /// <summary>This annotator's label for one assignment.</summary>
     public LabelSubmission Judge(Assignment assignment)
     {

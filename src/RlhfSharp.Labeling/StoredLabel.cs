@@ -5,10 +5,11 @@ namespace RlhfSharp.Labeling;
 public sealed record StoredLabel(long Id, long ItemId, LabelTask Task, string Prompt, IReadOnlyList<CandidateResponse> Responses,
     long AnnotatorId, string Annotator, LabelSubmission Body, long CreatedMs, string IdempotencyKey)
 {
-    /// <summary>The response ids best first for a rank or pair label (pair: chosen, rejected); null for other tasks.</summary>
+    /// <summary>The response ids best first for a rank or pair label (pair: chosen, rejected); null for a tie and other tasks.</summary>
     public IReadOnlyList<long>? Order => Task switch
     {
         LabelTask.Rank => Body.Ranking,
+        LabelTask.Pair when Body.Tie is true => null,
         LabelTask.Pair => [Body.Choice!.Value, .. Responses.Select(r => r.Id).Where(id => id != Body.Choice)],
         _ => null,
     };

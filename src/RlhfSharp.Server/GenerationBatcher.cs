@@ -70,11 +70,28 @@ public sealed class GenerationBatcher : IDisposable
                 while (waiting.Reader.TryRead(out var r)) pending.Add(r);
                 // Run catches generation failures per batch; this guard keeps the one loop alive whatever else
                 // goes wrong, because every later request would otherwise wait forever.
-                try { foreach (var batch in Plan(pending)) Run(batch); }
+                try
+                {
+                    foreach (var r in pending.Where(r => r.EchoLogprobs && !r.Cancel.IsCancellationRequested)) SendPromptLogprobs(r);
+                    // max_tokens 0 (echo): nothing to generate; each choice ends at once, cut by its length.
+                    foreach (var r in pending.Where(r => r.MaxTokens == 0))
+                    {
+                        for (int i = 0; i < r.Choices; i++) r.Events.Writer.TryWrite(new ChoiceEvent(i, "", "length"));
+                        r.Events.Writer.TryComplete();
+                    }
+                    foreach (var batch in Plan(pending.Where(r => r.MaxTokens > 0).ToList())) Run(batch);
+                }
                 catch (Exception e) { foreach (var r in pending) r.Events.Writer.TryComplete(e); }
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested) { }
+    }
+
+    /// <summary>Scores the prompt once and gives every choice its copy, ahead of the generated tokens.</summary>
+    void SendPromptLogprobs(GenerationRequest r)
+    {
+        var tokens = PromptLogprobs.Of(model, r.PromptIds, r.TopLogprobs ?? 0);
+        for (int i = 0; i < r.Choices; i++) r.Events.Writer.TryWrite(new ChoiceEvent(i, "", Logprobs: tokens, Prompt: true));
     }
 
     /// <summary>Groups rows by sampling key and packs each group into batches that fit the model.</summary>

@@ -23,6 +23,11 @@ public sealed class GenerationRequest
     /// <summary>Null: no logprobs; k: each token's log-probability and its k most likely alternatives.</summary>
     public int? TopLogprobs { get; init; }
     /// <summary>
+    /// Legacy completions' <c>echo</c> with <c>logprobs</c>: before generating, each choice gets an event with the
+    /// prompt's own tokens and their log-probabilities (<see cref="ChoiceEvent.Prompt"/>).
+    /// </summary>
+    public bool EchoLogprobs { get; init; }
+    /// <summary>
     /// Seed of the batch's generator. Rows of a batch share one generator, so a seeded sampled request repeats
     /// exactly only when it is batched with the same neighbours (e.g. alone); greedy requests always repeat. Null (no
     /// <c>seed</c> in the request): the batch draws a fresh seed, so identical unseeded requests differ, as OpenAI's do.
@@ -43,6 +48,7 @@ public sealed class GenerationRequest
 /// <summary>
 /// New text of choice <paramref name="Index"/>; a non-null <paramref name="FinishReason"/> ("stop" or "length") ends it,
 /// and then <paramref name="CompletionTokens"/> counts its generated tokens. <paramref name="Logprobs"/> (when asked
-/// for) covers the tokens generated since the previous event of the choice.
+/// for) covers the tokens generated since the previous event of the choice. <paramref name="Prompt"/>: the event carries
+/// the prompt's tokens (<see cref="GenerationRequest.EchoLogprobs"/>), sent before any generated text.
 /// </summary>
-public readonly record struct ChoiceEvent(int Index, string Delta, string? FinishReason = null, int CompletionTokens = 0, IReadOnlyList<TokenLogprob>? Logprobs = null);
+public readonly record struct ChoiceEvent(int Index, string Delta, string? FinishReason = null, int CompletionTokens = 0, IReadOnlyList<TokenLogprob>? Logprobs = null, bool Prompt = false);

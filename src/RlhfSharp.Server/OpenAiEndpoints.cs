@@ -70,8 +70,6 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             var request = OpenAiRequest.Parse(body, chat);
             if (request.Model is string asked && asked != options.ModelName)
                 throw new OpenAiError(404, $"The model '{OpenAiError.Echo(asked)}' does not exist: this server serves '{options.ModelName}' (GET /v1/models).", param: "model", code: "model_not_found");
-            if (request.Echo && request.TopLogprobs is not null)
-                throw OpenAiError.Invalid("echo", "echo with logprobs is not supported by this server (the prompt's own logprobs are not computed): drop one of them.");
             CheckLength(request, chat);
             // Completions take several prompts; each is its own request to the batcher (they share its batches), and its
             // choices are numbered prompt × n + choice, as OpenAI numbers them.
@@ -139,7 +137,8 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         if (ids.Length == 0) throw OpenAiError.Invalid(param, "The prompt encodes to no tokens.");
         int positions = model.Model.Config.MaxPositions;
         int room = positions - ids.Length;
-        if (room < 1) throw new OpenAiError(400, $"The prompt has {ids.Length} tokens; the model's context is {positions}.", param: param, code: "context_length_exceeded");
+        // Scoring (echo, max_tokens 0) may fill the whole context; generating needs one position more.
+        if (room < (request.MaxTokens == 0 ? 0 : 1)) throw new OpenAiError(400, $"The prompt has {ids.Length} tokens; the model's context is {positions}.", param: param, code: "context_length_exceeded");
         long cap = Math.Min(options.MaxTokensCap, room);
         // No max_tokens: the rest of the context, within the server's cap (OpenAI's chat default is the context's remainder);
         // a reply cut there ends with finish_reason "length".
@@ -164,6 +163,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             PresencePenalty = request.PresencePenalty,
             FrequencyPenalty = request.FrequencyPenalty,
             TopLogprobs = request.TopLogprobs,
+            EchoLogprobs = request.Echo && request.TopLogprobs is not null,
             Seed = request.Seed,
             Cancel = aborted,
         };
@@ -188,7 +188,8 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         var choices = new JsonArray();
         for (int i = 0; i < total; i++)
         {
-            JsonNode? lp = request.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], promptTexts[i / n].Length);
+            // With echo the logprobs begin with the prompt's tokens, so their text offsets count from 0.
+            JsonNode? lp = request.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], request.Echo ? 0 : promptTexts[i / n].Length);
             choices.Add(chat
                 ? new JsonObject { ["index"] = i, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text[i].ToString() }, ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" }
                 : new JsonObject { ["index"] = i, ["text"] = text[i].ToString(), ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" });
@@ -204,7 +205,8 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
     async Task Stream(HttpContext context, OpenAiRequest request, List<GenerationRequest> works, bool chat, int promptTokens, List<string> promptTexts)
     {
         int n = (int)request.N, total = works.Count * n;
-        var offsets = Enumerable.Range(0, total).Select(i => promptTexts[i / n].Length).ToArray();
+        bool echoLogprobs = request.Echo && request.TopLogprobs is not null;
+        var offsets = Enumerable.Range(0, total).Select(i => echoLogprobs ? 0 : promptTexts[i / n].Length).ToArray();
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";
         string id = NewId(chat);
@@ -229,7 +231,8 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             return chunk;
         }
         if (chat) for (int i = 0; i < total; i++) await Send(Chunk(i, null, null, role: true));
-        if (request.Echo) for (int i = 0; i < total; i++) await Send(Chunk(i, promptTexts[i / n], null));
+        // With logprobs the echoed prompt waits for its scores, which come from the batcher as the choice's first event.
+        if (request.Echo && !echoLogprobs) for (int i = 0; i < total; i++) await Send(Chunk(i, promptTexts[i / n], null));
         // The prompts' requests generate side by side; their events are merged in arrival order.
         var merged = System.Threading.Channels.Channel.CreateUnbounded<(int Work, ChoiceEvent Event)>();
         var pumps = works.Select(async (w, k) =>
@@ -243,7 +246,8 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             await foreach (var (k, e) in merged.Reader.ReadAllAsync(context.RequestAborted))
             {
                 int index = k * n + e.Index;
-                if (e.FinishReason is null) await Send(Chunk(index, e.Delta, null, tokens: e.Logprobs));
+                if (e.Prompt) await Send(Chunk(index, promptTexts[k], null, tokens: e.Logprobs));
+                else if (e.FinishReason is null) await Send(Chunk(index, e.Delta, null, tokens: e.Logprobs));
                 else { completionTokens += e.CompletionTokens; await Send(Chunk(index, null, e.FinishReason, tokens: e.Logprobs is { Count: > 0 } ? e.Logprobs : null)); }
             }
         }
@@ -294,17 +298,22 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         var offsets = new JsonArray();
         foreach (var t in tokens)
         {
-            var alternatives = new JsonObject();
-            foreach (var x in t.Top) alternatives.TryAdd(x.Token, x.Logprob);
-            alternatives.TryAdd(t.Token, t.Logprob);
-            top.Add(alternatives);
+            // The prompt's first token has no logprob (NaN from PromptLogprobs): null, as OpenAI sends.
+            if (float.IsNaN(t.Logprob)) top.Add(null);
+            else
+            {
+                var alternatives = new JsonObject();
+                foreach (var x in t.Top) alternatives.TryAdd(x.Token, x.Logprob);
+                alternatives.TryAdd(t.Token, t.Logprob);
+                top.Add(alternatives);
+            }
             offsets.Add(offset);
             offset += t.Token.Length;
         }
         return new JsonObject
         {
             ["tokens"] = new JsonArray(tokens.Select(t => (JsonNode)t.Token).ToArray()),
-            ["token_logprobs"] = new JsonArray(tokens.Select(t => (JsonNode)t.Logprob).ToArray()),
+            ["token_logprobs"] = new JsonArray(tokens.Select(t => float.IsNaN(t.Logprob) ? null : (JsonNode)t.Logprob).ToArray()),
             ["top_logprobs"] = top,
             ["text_offset"] = offsets,
         };

@@ -51,7 +51,7 @@ public sealed record OpenAiRequest
             PresencePenalty = Number(o, "presence_penalty", -2, 2) ?? 0,
             FrequencyPenalty = Number(o, "frequency_penalty", -2, 2) ?? 0,
             TopLogprobs = chat ? ChatLogprobs(o) : (int?)Integer(o, "logprobs", 0, max: 5),
-            MaxTokens = Integer(o, "max_completion_tokens", 1) ?? Integer(o, "max_tokens", 1),
+            MaxTokens = Integer(o, "max_completion_tokens", 1) ?? Integer(o, "max_tokens", chat ? 1 : 0),
             Stop = Stops(o),
             N = Integer(o, "n", 1) ?? 1,
             Seed = Integer(o, "seed", long.MinValue) is long seed ? (ulong)seed : null,
@@ -59,7 +59,12 @@ public sealed record OpenAiRequest
             Stream = Bool(o, "stream") ?? false,
             IncludeUsage = o["stream_options"] is JsonObject so && Bool(so, "include_usage") == true,
         };
-        return chat ? request with { Messages = ReadMessages(o) } : request with { Prompts = ReadPrompts(o), Echo = Bool(o, "echo") ?? false };
+        if (chat) return request with { Messages = ReadMessages(o) };
+        bool echo = Bool(o, "echo") ?? false;
+        // max_tokens 0 with echo scores a text without generating (lm-evaluation-harness's loglikelihood requests do this);
+        // without echo nothing would come back.
+        if (request.MaxTokens == 0 && !echo) throw OpenAiError.Invalid("max_tokens", "'max_tokens' must be ≥ 1, got 0 (0 is for scoring a prompt with echo).");
+        return request with { Prompts = ReadPrompts(o), Echo = echo };
     }
 
     /// <summary>The fields this server reads; <c>user</c> (an end-user id for abuse monitoring) is accepted and needs nothing.</summary>

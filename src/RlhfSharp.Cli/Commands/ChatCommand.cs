@@ -34,13 +34,22 @@ public static class ChatCommand
             CancellationTokenSource? replying = null;
             ConsoleCancelEventHandler onCancel = (_, e) => { if (replying is { } c) { e.Cancel = true; c.Cancel(); } };
             Console.CancelKeyPress += onCancel;
+            // At a terminal: line editing and history (LineEditor); from a pipe or file, plain lines.
+            var editor = Console.IsInputRedirected || Console.IsOutputRedirected ? null : new LineEditor(() => Console.ReadKey(intercept: true), Console.Out);
             try
             {
                 int turn = 0;
                 while (true)
                 {
-                    Console.Write("> ");
-                    string? line = Console.ReadLine();
+                    string? line;
+                    if (editor is null) { Console.Write("> "); line = Console.ReadLine(); }
+                    else
+                    {
+                        // While typing, Ctrl-C is a key (drop the line, as in bash); while a reply streams it is the signal that stops it.
+                        Console.TreatControlCAsInput = true;
+                        try { line = editor.ReadLine("> "); }
+                        finally { Console.TreatControlCAsInput = false; }
+                    }
                     if (string.IsNullOrEmpty(line)) return 0;
                     if (line.StartsWith('/'))
                     {
@@ -50,7 +59,8 @@ public static class ChatCommand
                         {
                             case "/help":
                                 Console.WriteLine("/help  this list\n/reset  forget the conversation (the system prompt stays)\n/system TEXT  set the system prompt (empty: none)\n" +
-                                                  "/save FILE  write the conversation as JSON ({\"messages\": [...]}, TRL's conversational format)\nan empty line or Ctrl-D quits; Ctrl-C stops a reply");
+                                                  "/save FILE  write the conversation as JSON ({\"messages\": [...]}, TRL's conversational format)\nan empty line or Ctrl-D quits; Ctrl-C stops a reply" +
+                                                  (editor is null ? "" : "\nediting: ←/→ Home/End, ↑/↓ earlier lines, Ctrl-U/Ctrl-K delete to start/end, Ctrl-W a word, Ctrl-C drops the line"));
                                 break;
                             case "/reset":
                                 messages.RemoveAll(m => m.Role != "system");

@@ -151,9 +151,12 @@ public static class LabelCommand
         var command = new Command("simulate", "Label through the HTTP API with the pipeline's simulated annotators (gold rubric + noise).") { url, tokens, max, temperature, seed, model };
         command.SetAction(r => Program.Run(() =>
         {
+            string address = r.GetValue(url)!;
+            if (!Uri.TryCreate(address, UriKind.Absolute, out var baseUri) || baseUri.Scheme is not ("http" or "https"))
+                throw new RlhfException($"--url {address}: give the server's address with its scheme, e.g. http://{address.Split("://")[^1]}");
             using var pretrained = PretrainedModel.Load(r.GetValue(model)!);
             var gold = new GoldRubric(VaderLexicon.Default, new FluencyScorer(pretrained.Model, pretrained.Tokenizer));
-            using var http = new HttpClient { BaseAddress = new Uri(r.GetValue(url)!), Timeout = TimeSpan.FromSeconds(30) };
+            using var http = new HttpClient { BaseAddress = baseUri, Timeout = TimeSpan.FromSeconds(30) };
             var list = r.GetValue(tokens)!;
             var random = new Random(r.GetValue(seed));
             int total = 0;
@@ -161,9 +164,31 @@ public static class LabelCommand
             for (int i = 0; i < list.Length; i++)
             {
                 var annotator = new SimulatedAnnotator(i, r.GetValue(temperature), 0, random.Next());
-                int done = new SimulatedLabeler(new LabelingClient(http, list[i]), annotator, gold).RunAsync(r.GetValue(max)).GetAwaiter().GetResult();
-                Console.Error.WriteLine($"annotator {i + 1}: {done} labels");
-                total += done;
+                var client = new LabelingClient(http, list[i]);
+                try
+                {
+                    int done = new SimulatedLabeler(client, annotator, gold).RunAsync(r.GetValue(max)).GetAwaiter().GetResult();
+                    string left = r.GetValue(max) > 0 && done == r.GetValue(max) ? "" : ": " + SimulatedLabeler.WhatIsLeft(client.MeAsync().GetAwaiter().GetResult());
+                    Console.Error.WriteLine($"annotator {i + 1}: {done} labels{left}");
+                    total += done;
+                }
+                // HttpClient's own words ("Connection refused (127.0.0.1:18082)") do not say what to do about it.
+                catch (HttpRequestException e) when (e.StatusCode is null)
+                {
+                    throw new RlhfException($"cannot reach the labelling server at {address} ({e.Message}): start it with 'rlhf label serve --db FILE', or give its address with --url");
+                }
+                catch (HttpRequestException e) when (e.StatusCode == System.Net.HttpStatusCode.Unauthorized)
+                {
+                    throw new RlhfException($"--token number {i + 1} is not an annotator token of {address}: make one with 'rlhf label add-annotator NAME --db FILE' on the server's database");
+                }
+                catch (HttpRequestException e)
+                {
+                    throw new RlhfException($"the labelling server at {address} refused a request ({e.Message})");
+                }
+                catch (TaskCanceledException e) when (e.InnerException is TimeoutException)
+                {
+                    throw new RlhfException($"the labelling server at {address} did not answer within {http.Timeout.TotalSeconds:0} s");
+                }
             }
             Console.WriteLine($"{total} labels from {list.Length} simulated annotators");
             return 0;

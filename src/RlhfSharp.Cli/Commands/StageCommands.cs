@@ -70,7 +70,8 @@ public static class StageCommands
         {
             if (!dataParallel && DataParallel.Size > 1)
                 throw new RlhfException($"rlhf {name} does not train data-parallel yet: run it without mpirun (data-parallel: sft, rm, ppo, the dpo family and the grpo family).");
-            var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), [.. r.GetValue(set) ?? [], .. r.GetValue(skipInvalid) ? ["skip_invalid=true"] : Array.Empty<string>()]);
+            var config = Recipe.Load<StageRecipe>(r.GetValue(recipe), [.. r.GetValue(set) ?? [], .. r.GetValue(skipInvalid) ? ["skip_invalid=true"] : Array.Empty<string>()],
+                note: Console.Error.WriteLine);
             if (r.GetValue(check)) { Console.WriteLine(Recipe.Serialize(config)); return 0; }
             string dir = r.GetValue(output) ?? Path.Combine("runs", config.Name);
             var state = new StageState(Path.Combine(dir, folder ?? name));

@@ -2,7 +2,7 @@
 // textContent, never as markup, so it is shown as typed and cannot run.
 "use strict";
 
-const state = { token: null, assignment: null, key: null, task: "", choice: null, busy: false };
+const state = { token: null, assignment: null, key: null, task: "", choice: null, busy: false, statusTimer: null, me: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, props = {}, children = []) {
@@ -34,7 +34,14 @@ async function api(method, path, body, key) {
 }
 
 function show(id, visible) { $(id).hidden = !visible; }
-function status(text, error = false) { $("status").textContent = text; $("status").className = error ? "error" : ""; }
+
+// A note about what just happened to the previous item fades after a while, so it is not read as being about the next.
+function status(text, error = false, fade = false) {
+  clearTimeout(state.statusTimer);
+  $("status").textContent = text;
+  $("status").className = error ? "error" : "";
+  if (fade) state.statusTimer = setTimeout(() => { $("status").textContent = ""; }, 8000);
+}
 
 async function signIn(event) {
   event.preventDefault();
@@ -42,25 +49,47 @@ async function signIn(event) {
   const me = await api("GET", "/api/me");
   if (me.status !== 200) { $("signin-error").textContent = "That token is not valid."; return; }
   sessionStorage.setItem("rlhf-token", state.token);
+  $("signin-error").textContent = "";
   start(me.data);
+}
+
+// Tokens are bearer tokens kept in this tab only: signing out forgets it here (the server keeps no session to end).
+function signOut() {
+  sessionStorage.removeItem("rlhf-token");
+  Object.assign(state, { token: null, assignment: null, key: null, task: "", choice: null, me: null });
+  for (const id of ["work", "dashboard", "progress-wrap", "signout", "item", "empty"]) show(id, false);
+  $("who").textContent = "";
+  status("");
+  $("token").value = "";
+  show("signin", true);
+  $("signin-error").textContent = "Signed out.";
+  $("token").focus();
 }
 
 function start(me) {
   show("signin", false);
+  show("signout", true);
   $("who").textContent = me.name + (me.admin ? " (admin)" : "");
   if (location.pathname === "/admin") { show("dashboard", true); loadDashboard(); return; }
   show("work", true);
   show("progress-wrap", true);
+  setFilter(state.task);
   updateProgress(me);
   loadNext();
 }
 
 function updateProgress(me) {
+  state.me = me;
   $("count").textContent = String(me.labels);
   const total = me.labels + me.available;
   $("progress").max = Math.max(total, 1);
   $("progress").value = me.labels;
   $("progress-text").textContent = me.labels + " of " + total + " done";
+  // Each filter says how many items wait in it, so a filter that hides work cannot go unnoticed.
+  for (const b of document.querySelectorAll("#tasks button")) {
+    const n = b.dataset.task ? (me.available_by_task || {})[b.dataset.task] || 0 : me.available;
+    b.querySelector(".n").textContent = "(" + n + ")";
+  }
 }
 
 async function refreshProgress() {
@@ -68,42 +97,89 @@ async function refreshProgress() {
   if (me.status === 200) updateProgress(me.data);
 }
 
+function setFilter(task) {
+  state.task = task;
+  for (const o of document.querySelectorAll("#tasks button")) o.setAttribute("aria-pressed", String(o.dataset.task === task));
+}
+
+const TASK_NAMES = { rank: "rank", pair: "pair", rate: "rate", demo: "write" };
+
 async function loadNext() {
   const query = state.task ? "?task=" + encodeURIComponent(state.task) : "";
   const next = await api("GET", "/api/next" + query);
-  if (next.status === 204) { state.assignment = null; show("item", false); show("empty", true); return; }
+  if (next.status === 204) { state.assignment = null; show("item", false); showEmpty(); return; }
   if (next.status !== 200) { status((next.data && next.data.error) || "Could not load the next item.", true); return; }
   show("empty", false);
   render(next.data);
 }
 
+// Says why nothing is shown: a filter hiding the other tasks' items, other annotators holding the rest, or truly done.
+function showEmpty() {
+  const me = state.me || { available: 0, available_by_task: {}, held_by_others: 0 };
+  const elsewhere = state.task ? me.available - ((me.available_by_task || {})[state.task] || 0) : 0;
+  let text = state.task ? "No " + TASK_NAMES[state.task] + " items left for you." : "Nothing left to label. Thank you!";
+  if (elsewhere > 0) text += " " + elsewhere + (elsewhere === 1 ? " item waits" : " items wait") + " in other tasks.";
+  if (!elsewhere && me.held_by_others > 0)
+    text += " " + me.held_by_others + (me.held_by_others === 1 ? " item is" : " items are") + " open with other annotators; it may come back to you if they skip it.";
+  $("empty-text").textContent = text;
+  show("show-all", elsewhere > 0);
+  show("empty", true);
+  (elsewhere > 0 ? $("show-all") : $("undo-empty")).focus();
+}
+
 const HELP = {
   rank: "Order the responses best (top) to worst. Drag them, or focus one (Tab, or its number key) and move it with ↑/↓ (or k/j). Enter submits.",
-  pair: "Which response is better? Click it or press 1 / 2, then Enter.",
-  rate: "Rate each response from 1 (terrible) to 7 (excellent) and flag any problem. Enter submits.",
-  demo: "Write (or edit) the response the assistant should give. Ctrl+Enter submits.",
+  pair: "Which response is better? Click it or press 1 / 2; if neither is better, press T (tie). Then Enter.",
+  rate: "Rate each response from 1 (terrible) to 7 (excellent): click a number, or press 1–7 for the highlighted response. Tab reaches the flags (Space ticks one). Enter submits.",
+  demo: "Write (or edit) the response the assistant should give. Ctrl+Enter submits; Esc leaves the text box (then S skips, U undoes).",
 };
 const TITLES = { rank: "Rank the responses", pair: "Choose the better response", rate: "Rate the responses", demo: "Write a demonstration" };
 
-function render(assignment) {
+// previous: the label being changed after an undo, shown as it was given.
+function render(assignment, previous = null) {
   state.assignment = assignment;
   state.key = newKey();
   state.choice = null;
   show("item", true);
-  $("task-title").textContent = TITLES[assignment.task];
+  $("task-title").textContent = TITLES[assignment.task] + (state.task ? " (showing " + TASK_NAMES[state.task] + " items only)" : "");
   $("help").textContent = HELP[assignment.task];
   $("prompt").textContent = assignment.prompt;
+  $("submit").textContent = assignment.task === "demo" ? "Submit (Ctrl+Enter)" : "Submit (Enter)";
+  show("tie", assignment.task === "pair");
+  $("tie").setAttribute("aria-pressed", "false");
   const area = $("task-area");
   area.replaceChildren();
-  if (assignment.task === "rank") area.append(rankList(assignment.responses));
-  else if (assignment.task === "pair") area.append(pairCards(assignment.responses));
-  else if (assignment.task === "rate") area.append(...assignment.responses.map(rateCard));
-  else {
+  let focus;
+  if (assignment.task === "rank") {
+    let responses = assignment.responses;
+    if (previous && previous.ranking) responses = previous.ranking.map((id) => responses.find((r) => r.id === id));
+    const list = rankList(responses);
+    area.append(list);
+    focus = list.firstElementChild;
+  } else if (assignment.task === "pair") {
+    const list = pairCards(assignment.responses);
+    area.append(list);
+    if (previous && previous.tie) choose("tie");
+    else if (previous && previous.choice) choose(previous.choice);
+    focus = list;
+  } else if (assignment.task === "rate") {
+    const cards = assignment.responses.map(rateCard);
+    area.append(...cards);
+    if (previous && previous.ratings)
+      for (const r of previous.ratings) {
+        const c = area.querySelector('.card.rate[data-id="' + r.response_id + '"]');
+        setQuality(c, r.quality);
+        for (const f of r.flags || []) c.querySelector('.flag[value="' + f + '"]').checked = true;
+      }
+    focus = cards[0];
+  } else {
     const text = el("textarea", { id: "demonstration", maxlength: "20000", "aria-label": "Demonstration" });
-    text.value = assignment.responses.length ? assignment.responses[0].text : "";
+    text.value = previous && previous.demonstration !== undefined ? previous.demonstration : assignment.responses.length ? assignment.responses[0].text : "";
     area.append(text);
-    text.focus();
+    focus = text;
   }
+  // Focus moves into the new item: left on a task button or Submit, Enter would press that button instead of submitting.
+  focus.focus();
 }
 
 function card(response, index) {
@@ -149,36 +225,55 @@ function rankList(responses) {
 }
 
 function pairCards(responses) {
-  const list = el("ol", { id: "pair", class: "cards pair" }, responses.map(card));
+  const list = el("ol", { id: "pair", class: "cards pair", tabindex: "-1", "aria-label": "The two responses" }, responses.map(card));
   list.addEventListener("click", (e) => { const item = e.target.closest(".card"); if (item) choose(Number(item.dataset.id)); });
   return list;
 }
 
-function choose(id) {
-  state.choice = id;
-  for (const item of document.querySelectorAll("#pair .card")) item.classList.toggle("chosen", Number(item.dataset.id) === id);
+// choice: a response id, or "tie".
+function choose(choice) {
+  state.choice = choice;
+  for (const item of document.querySelectorAll("#pair .card")) {
+    item.classList.toggle("chosen", Number(item.dataset.id) === choice);
+    item.classList.toggle("tied", choice === "tie");
+  }
+  $("tie").setAttribute("aria-pressed", String(choice === "tie"));
 }
 
 function rateCard(response, index) {
-  const quality = el("select", { class: "quality", "aria-label": "Quality of response " + (index + 1) },
-    [el("option", { value: "", text: "quality…" }), ...[1, 2, 3, 4, 5, 6, 7].map((q) => el("option", { value: String(q), text: String(q) }))]);
+  const name = "quality-" + response.id;
+  const scale = el("span", { class: "scale", role: "radiogroup", "aria-label": "Quality of response " + (index + 1) + ", 1 (terrible) to 7 (excellent)" },
+    [1, 2, 3, 4, 5, 6, 7].map((q) => el("label", { class: "q" }, [el("input", { type: "radio", name, value: String(q) }), String(q)])));
   const flags = ["harmful", "wrong", "off_topic"].map((flag) =>
     el("label", {}, [el("input", { type: "checkbox", class: "flag", value: flag }), " " + flag.replace("_", "-")]));
-  return el("div", { class: "card rate", dataset: { id: String(response.id) } },
+  return el("div", { class: "card rate", tabindex: "0", dataset: { id: String(response.id) } },
     [el("span", { class: "rank", text: String(index + 1) }),
-     el("div", {}, [el("pre", { text: response.text }), el("div", { class: "rating" }, [quality, ...flags])])]);
+     el("div", {}, [el("pre", { text: response.text }), el("div", { class: "rating" }, [el("span", { text: "quality:" }), scale, el("span", { text: "flags:" }), ...flags])])]);
+}
+
+function setQuality(card, q) {
+  const radio = card.querySelector('input[type=radio][value="' + q + '"]');
+  if (radio) radio.checked = true;
+}
+
+function quality(card) {
+  const checked = card.querySelector("input[type=radio]:checked");
+  return checked ? Number(checked.value) : null;
 }
 
 function labelBody() {
   const a = state.assignment;
   if (a.task === "rank") return { ranking: [...document.querySelectorAll("#ranking .card")].map((c) => Number(c.dataset.id)) };
-  if (a.task === "pair") return state.choice === null ? "Choose a response first (1 or 2)." : { choice: state.choice };
+  if (a.task === "pair") {
+    if (state.choice === null) return "Choose a response first (1 or 2), or T for a tie.";
+    return state.choice === "tie" ? { tie: true } : { choice: state.choice };
+  }
   if (a.task === "rate") {
     const ratings = [];
     for (const c of document.querySelectorAll(".card.rate")) {
-      const q = c.querySelector(".quality").value;
-      if (!q) return "Give every response a quality from 1 to 7.";
-      ratings.push({ response_id: Number(c.dataset.id), quality: Number(q), flags: [...c.querySelectorAll(".flag:checked")].map((f) => f.value) });
+      const q = quality(c);
+      if (q === null) { c.focus(); return "Give every response a quality from 1 to 7 (response " + c.querySelector(".rank").textContent + " has none)."; }
+      ratings.push({ response_id: Number(c.dataset.id), quality: q, flags: [...c.querySelectorAll(".flag:checked")].map((f) => f.value) });
     }
     return { ratings };
   }
@@ -199,7 +294,7 @@ async function submit() {
       try { result = await api("POST", "/api/labels", body, state.key); }
       catch { await new Promise((r) => setTimeout(r, 500 * (attempt + 1))); continue; }
       if (result.status === 200 || result.status === 201) {
-        status("Saved label #" + result.data.label_id + ".");
+        status("Saved your label of the previous item (#" + result.data.label_id + "). U undoes it.", false, true);
         $("count").textContent = String(result.data.labels);
         await refreshProgress();
         await loadNext();
@@ -212,18 +307,69 @@ async function submit() {
   } finally { state.busy = false; }
 }
 
+async function skip() {
+  if (!state.assignment || state.busy) return;
+  state.busy = true;
+  try {
+    const result = await api("POST", "/api/assignments/" + state.assignment.assignment_id + "/skip");
+    if (result.status !== 200) { status((result.data && result.data.error) || "Could not skip.", true); return; }
+    status("Skipped the previous item. U undoes it.", false, true);
+    await refreshProgress();
+    await loadNext();
+  } finally { state.busy = false; }
+}
+
+async function undo() {
+  if (state.busy) return;
+  state.busy = true;
+  try {
+    const result = await api("POST", "/api/undo");
+    if (result.status === 404) { status("Nothing to undo.", true); return; }
+    if (result.status !== 200) { status((result.data && result.data.error) || "Could not undo.", true); return; }
+    const d = result.data;
+    status(d.label_id ? "Took back label #" + d.label_id + ": change it and submit again." : "Took back the skip.", false, true);
+    await refreshProgress();
+    show("empty", false);
+    render(d.assignment, d.previous);
+  } finally { state.busy = false; }
+}
+
 document.addEventListener("keydown", (e) => {
-  if (!state.assignment || $("work").hidden) return;
-  const inText = e.target.tagName === "TEXTAREA";
-  if (e.key === "Enter" && (!inText || e.ctrlKey) && e.target.tagName !== "BUTTON" && e.target.tagName !== "SELECT") { e.preventDefault(); submit(); return; }
-  if (inText || e.target.tagName === "SELECT") return;
-  const n = Number(e.key);
-  if (n >= 1 && n <= 9) {
-    const cards = document.querySelectorAll("#task-area .card");
-    if (n > cards.length) return;
-    if (state.assignment.task === "pair") choose(Number(cards[n - 1].dataset.id));
-    else cards[n - 1].focus();
+  if ($("work").hidden) return;
+  const tag = e.target.tagName;
+  const inText = tag === "TEXTAREA" || tag === "INPUT" && e.target.type === "text";
+  if (inText) {
+    if (e.key === "Enter" && e.ctrlKey) { e.preventDefault(); submit(); }
+    else if (e.key === "Escape") e.target.blur();
+    return;
   }
+  if (e.ctrlKey || e.altKey || e.metaKey) return;
+  // A focused button does what it says on Enter/Space (the browser clicks it); everywhere else Enter submits.
+  if (tag === "BUTTON" && (e.key === "Enter" || e.key === " ")) return;
+  const key = e.key.toLowerCase();
+  if (key === "u") { e.preventDefault(); undo(); return; }
+  if (!state.assignment) return;
+  if (e.key === "Enter") { e.preventDefault(); submit(); return; }
+  if (key === "s") { e.preventDefault(); skip(); return; }
+  const task = state.assignment.task;
+  if (key === "t" && task === "pair") { e.preventDefault(); choose("tie"); return; }
+  const n = Number(e.key);
+  if (!(n >= 1 && n <= 9)) return;
+  if (task === "rate") {
+    if (n > 7) return;
+    e.preventDefault();
+    const cards = [...document.querySelectorAll(".card.rate")];
+    // The highlighted response: the one holding focus, else the first without a quality.
+    const current = e.target.closest && e.target.closest(".card.rate") || cards.find((c) => quality(c) === null) || cards[0];
+    setQuality(current, n);
+    const next = cards.slice(cards.indexOf(current) + 1).find((c) => quality(c) === null) || cards.find((c) => quality(c) === null);
+    (next || current).focus();
+    return;
+  }
+  const cards = document.querySelectorAll("#task-area .card");
+  if (n > cards.length) return;
+  if (task === "pair") choose(Number(cards[n - 1].dataset.id));
+  else cards[n - 1].focus();
 });
 
 function fmt(x, digits = 3) { return x === null || x === undefined ? "–" : Number(x).toFixed(digits); }
@@ -232,9 +378,11 @@ async function loadDashboard() {
   const stats = await api("GET", "/api/admin/stats");
   if (stats.status !== 200) { $("dash-summary").textContent = (stats.data && stats.data.error) || "Could not load the dashboard."; return; }
   const d = stats.data;
+  const perMinute = d.labels_per_minute === null ? "no rate yet" : fmt(d.labels_per_minute, 1) + " per minute overall";
   $("dash-summary").replaceChildren(
-    el("p", { text: "labels: " + d.labels + " (last hour: " + d.labels_last_hour + ", overall " + fmt(d.labels_per_minute, 1) + " per minute)" }),
+    el("p", { text: "labels: " + d.labels + " (last hour: " + d.labels_last_hour + "; " + perMinute + ")" }),
     el("p", { text: "pairwise agreement: " + fmt(d.pairwise_agreement) + " over " + d.pairwise_comparisons + " comparisons; Krippendorff's alpha (ordinal, rankings): " + fmt(d.krippendorff_alpha) }));
+  $("dash-rate-rule").textContent = "– : not enough data yet; " + d.rate_rule + ".";
   $("dash-tasks").tBodies[0].replaceChildren(...d.tasks.map((t) =>
     el("tr", {}, [t.task, t.items, t.complete, t.labels].map((v) => el("td", { text: String(v) })))));
   $("dash-annotators").tBodies[0].replaceChildren(...d.annotators.map((a) =>
@@ -245,15 +393,16 @@ async function loadDashboard() {
 document.addEventListener("DOMContentLoaded", async () => {
   $("signin-form").addEventListener("submit", signIn);
   $("submit").addEventListener("click", submit);
+  $("skip").addEventListener("click", skip);
+  $("undo").addEventListener("click", undo);
+  $("undo-empty").addEventListener("click", undo);
+  $("tie").addEventListener("click", () => choose("tie"));
+  $("signout").addEventListener("click", signOut);
   $("refresh").addEventListener("click", loadDashboard);
-  for (const b of document.querySelectorAll("#tasks button")) {
-    b.setAttribute("aria-pressed", String(b.dataset.task === state.task));
-    b.addEventListener("click", () => {
-      state.task = b.dataset.task;
-      for (const o of document.querySelectorAll("#tasks button")) o.setAttribute("aria-pressed", String(o === b));
-      loadNext();
-    });
-  }
+  $("show-all").addEventListener("click", () => { setFilter(""); loadNext(); });
+  for (const b of document.querySelectorAll("#tasks button"))
+    b.addEventListener("click", () => { setFilter(b.dataset.task); loadNext(); });
+  setFilter("");
   const saved = sessionStorage.getItem("rlhf-token");
   if (saved) {
     state.token = saved;

@@ -20,7 +20,7 @@ namespace RlhfSharp.Pipeline;
 /// stage configs. Stages share a run folder: later stages start from <c>&lt;run&gt;/sft/checkpoint</c> when it
 /// exists, and the online ones score with <c>&lt;run&gt;/rm/checkpoint</c>.
 /// </summary>
-[RlhfSharp.Recipes.RecipeFor("the stage commands (rlhf sft, rm, ppo, dpo, grpo, …)")]
+[RlhfSharp.Recipes.RecipeFor("the stage commands (rlhf sft, rm, ppo, dpo, grpo, …)", Adopts = typeof(PipelineConfig))]
 public sealed record StageRecipe : IMethodConfigs
 {
     public string Name { get; init; } = "custom";

@@ -28,7 +28,9 @@ public static class Recipe
     };
 
     /// <summary>Loads <paramref name="path"/> (or defaults when null), applies overrides, returns the typed config.</summary>
-    public static T Load<T>(string? path, IEnumerable<string>? overrides = null) where T : new()
+    /// <param name="note">Told what was left out when the file is a recipe of another command that this one adopts
+    /// (<see cref="RecipeForAttribute.Adopts"/>: a stage command given the pipeline's recipe).</param>
+    public static T Load<T>(string? path, IEnumerable<string>? overrides = null, Action<string>? note = null) where T : new()
     {
         JsonObject root;
         if (path is null) root = JsonSerializer.SerializeToNode(new T(), Json)!.AsObject();
@@ -44,9 +46,10 @@ public static class Recipe
             try { root = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true }) as JsonObject ?? throw new RlhfException($"{path}: a recipe must be a JSON object."); }
             catch (JsonException e) { throw new RlhfException($"{path}: invalid JSON at line {e.LineNumber + 1} ({e.Message})."); }
         }
+        var reader = typeof(T).GetCustomAttribute<RecipeForAttribute>()?.Reader ?? "this command";
+        if (path is not null && typeof(T).GetCustomAttribute<RecipeForAttribute>()?.Adopts is { } adopted) root = Adopt(root, typeof(T), adopted, path, reader, note);
         foreach (var o in overrides ?? []) Apply(root, o);
         string source = path ?? "recipe";
-        var reader = typeof(T).GetCustomAttribute<RecipeForAttribute>()?.Reader ?? "this command";
         var others = typeof(T).Assembly.GetTypes()
             .Where(t => t != typeof(T) && t.GetCustomAttribute<RecipeForAttribute>() is not null)
             .Select(t => (t, t.GetCustomAttribute<RecipeForAttribute>()!.Reader)).ToList();
@@ -60,6 +63,28 @@ public static class Recipe
         Validate(config!, "", source);
         CrossCheck(config!, "", source);
         return config;
+    }
+
+    /// <summary>
+    /// A file of <paramref name="adopted"/>'s recipe read as <paramref name="type"/>'s: when every key of
+    /// <paramref name="root"/> is one of <paramref name="adopted"/>'s and some are not <paramref name="type"/>'s, the keys
+    /// both take with the same type (model, the stage sections) are kept and the others dropped, with a note saying so.
+    /// Any other file is returned as it is, for the schema check to name its unknown key.
+    /// </summary>
+    static JsonObject Adopt(JsonObject root, Type type, Type adopted, string path, string reader, Action<string>? note)
+    {
+        var own = RecipeSchema.Keys(type).ToDictionary(k => k.Key, k => k.Property.PropertyType);
+        var theirs = RecipeSchema.Keys(adopted).ToDictionary(k => k.Key, k => k.Property.PropertyType);
+        var keys = root.Select(kv => kv.Key).ToList();
+        if (keys.All(own.ContainsKey) || !keys.All(theirs.ContainsKey)) return root;
+        var kept = keys.Where(k => own.TryGetValue(k, out var t) && t == theirs[k]).ToList();
+        var dropped = keys.Except(kept).ToList();
+        var result = new JsonObject();
+        foreach (var key in kept) result[key] = root[key]?.DeepClone();
+        string otherReader = adopted.GetCustomAttribute<RecipeForAttribute>()?.Reader ?? "another command";
+        note?.Invoke($"{path} is the recipe of {otherReader}; {reader} take its {string.Join(", ", kept)} " +
+                     $"and leave {string.Join(", ", dropped)} to it. It names no data files (the pipeline makes its own): give yours with --set, e.g. --set sft_data=FILE.");
+        return result;
     }
 
     /// <summary>

@@ -9,4 +9,11 @@ public sealed class RecipeForAttribute(string reader) : Attribute
 {
     /// <summary>The commands, as a user types them: <c>rlhf pipeline</c>.</summary>
     public string Reader { get; } = reader;
+
+    /// <summary>
+    /// A recipe type whose files this one also reads: the keys both take (with the same type) are kept, the rest are
+    /// left to that type's commands with a note. The stage commands read the pipeline's recipe this way, so one file
+    /// (recipes/kinder-stories.json) serves <c>rlhf pipeline</c> and <c>rlhf sft|rm|ppo|…</c>.
+    /// </summary>
+    public Type? Adopts { get; set; }
 }

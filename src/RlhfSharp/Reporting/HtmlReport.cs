@@ -20,14 +20,16 @@ public static class HtmlReport
         var html = new StringBuilder();
         html.Append($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{E(title)}</title><style>")
             .Append("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}")
-            .Append("td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}")
-            .Append("img{max-width:100%;margin:0.5em 0}pre{background:#f8f8f8;padding:1em;overflow:auto;font-size:12px}.story{white-space:pre-wrap;max-width:360px}")
+            .Append("td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}td.ci{white-space:nowrap}")
+            .Append("img{max-width:100%;margin:0.5em 0}pre{background:#f8f8f8;padding:1em;overflow:auto;font-size:12px}.story{white-space:pre-wrap;min-width:220px;max-width:360px}")
+            // A samples table with many policies scrolls in its own box; the page (plots, scores) keeps the window's width.
+            .Append(".wide{overflow-x:auto;max-width:100%}")
             .Append("</style></head><body>");
         html.Append($"<h1>{E(title)}</h1>");
         html.Append("<h2>Policies on held-out prompts</h2><table><tr><th>policy</th><th>gold mean</th><th>gold 95% CI</th><th>proxy (RM) mean</th><th>KL to SFT</th><th>KL 95% CI</th><th>samples</th><th>train seconds</th><th>train tokens/s</th></tr>");
         foreach (var (name, s) in policies)
-            html.Append($"<tr><td>{E(name)}</td><td class=num>{F(s.GoldMean)}</td><td class=num>[{F(s.GoldCi95[0])}, {F(s.GoldCi95[1])}]</td>" +
-                        $"<td class=num>{F(s.ProxyMean)}</td><td class=num>{F(s.KlToSft)}</td><td class=num>[{F(s.KlCi95[0])}, {F(s.KlCi95[1])}]</td><td class=num>{s.Samples}</td>" +
+            html.Append($"<tr><td>{E(name)}</td><td class=num>{F(s.GoldMean)}</td><td class='num ci'>[{F(s.GoldCi95[0])}, {F(s.GoldCi95[1])}]</td>" +
+                        $"<td class=num>{F(s.ProxyMean)}</td><td class=num>{F(s.KlToSft)}</td><td class='num ci'>[{F(s.KlCi95[0])}, {F(s.KlCi95[1])}]</td><td class=num>{s.Samples}</td>" +
                         $"<td class=num>{(s.TrainSeconds > 0 ? F(s.TrainSeconds) : "–")}</td><td class=num>{(s.TrainSeconds > 0 ? s.TrainTokensPerSecond.ToString("0", System.Globalization.CultureInfo.InvariantCulture) : "–")}</td></tr>");
         html.Append("</table><table>");
         foreach (var (k, v) in headline) html.Append($"<tr><th>{E(k)}</th><td class=num>{F(v)}</td></tr>");
@@ -38,7 +40,7 @@ public static class HtmlReport
             string caption = Caption(plot);
             html.Append($"<figure><img alt=\"{E(caption)}\" src=\"data:image/png;base64,{Convert.ToBase64String(File.ReadAllBytes(plot))}\"><figcaption>{E(caption)}</figcaption></figure>");
         }
-        html.Append("<h2>Samples</h2><table><tr><th>prompt</th>");
+        html.Append("<h2>Samples</h2><div class=wide><table><tr><th>prompt</th>");
         var names = policies.Keys.ToList();
         foreach (var n in names) html.Append($"<th>{E(n)}</th>");
         html.Append("</tr>");
@@ -51,7 +53,7 @@ public static class HtmlReport
                     : "<td></td>");
             html.Append("</tr>");
         }
-        html.Append($"</table><h2>Config</h2><pre>{E(configJson)}</pre></body></html>");
+        html.Append($"</table></div><h2>Config</h2><pre>{E(configJson)}</pre></body></html>");
         File.WriteAllText(path + ".tmp", html.ToString());
         File.Move(path + ".tmp", path, overwrite: true);
     }

@@ -23,7 +23,7 @@ public class LabelStoreTests : IDisposable
 
         var store = LabelStore.Open(Db);
         Assert.Equal(SchemaMigrations.Latest, store.SchemaVersion);
-        Assert.Equal(2, SchemaMigrations.Latest);
+        Assert.Equal(3, SchemaMigrations.Latest);
         Assert.Equal(1, store.RowCounts()["items"]);
         using var c = new SqliteConnection($"Data Source={Db}");
         c.Open();
@@ -83,7 +83,10 @@ public class LabelStoreTests : IDisposable
         Assert.Equal("p2", c1.Prompt);
         store.Submit(c, "k1", new LabelSubmission { AssignmentId = c1.AssignmentId, Choice = c1.Responses[1].Id });
         Assert.Null(store.Next(c));
-        Assert.Equal(new Progress("c", false, 1, 0), store.Progress(c));
+        var progress = store.Progress(c);
+        Assert.Equal(("c", false, 1L, 0L), (progress.Name, progress.Admin, progress.Labels, progress.Available));
+        Assert.Equal(1, progress.HeldByOthers); // p1 lacks a label, but b's open assignment holds its second place
+
     }
 
     [Fact]

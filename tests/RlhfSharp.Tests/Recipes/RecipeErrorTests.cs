@@ -47,14 +47,32 @@ public sealed class RecipeErrorTests
     }
 
     [Fact]
-    public void The_pipeline_recipe_given_to_a_stage_command_says_which_command_reads_it_and_which_keys_the_stage_commands_take()
+    public void The_pipeline_recipe_serves_the_stage_commands_with_its_sections_and_says_what_it_leaves_out()
     {
-        var e = Assert.Throws<RlhfException>(() => Recipe.Load<StageRecipe>(RepoFile("recipes/kinder-stories.json")));
-        Assert.Contains("'prompts' is a key of the recipe of rlhf pipeline", e.Message);
-        Assert.Contains("sft_data", e.Message);
-        NoDotNetNames(e.Message);
+        string path = RepoFile("recipes/kinder-stories.json");
+        var notes = new List<string>();
+        var config = Recipe.Load<StageRecipe>(path, ["sft_data=demos.jsonl"], notes.Add);
+        // The file's own values (read here with a plain JSON reader), not the stage commands' defaults.
+        var file = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+        Assert.Equal((string)file["name"]!, config.Name);
+        Assert.Equal((int)file["sft"]!["epochs"]!, config.Sft.Epochs);
+        Assert.Equal((double)file["sft"]!["optimizer"]!["learning_rate"]!, config.Sft.Optimizer.LearningRate);
+        Assert.Equal((int)file["ppo"]!["rollout_batch_size"]!, config.Ppo.RolloutBatchSize);
+        Assert.NotEqual(new StageRecipe().Sft.Optimizer.LearningRate, config.Sft.Optimizer.LearningRate);
+        Assert.Equal("demos.jsonl", config.SftData);
+        var note = Assert.Single(notes);
+        Assert.Contains("is the recipe of rlhf pipeline", note);
+        Assert.Contains("leave prompts, feedback, gold", note);
+        Assert.Contains("--set sft_data=FILE", note);
+        NoDotNetNames(note);
+        // A stage recipe given to the pipeline is still refused: the pipeline would ignore its data files.
         var back = Assert.Throws<RlhfException>(() => Recipe.Load<PipelineConfig>(RepoFile("recipes/hh-rlhf.json")));
         Assert.Contains("'rm_data' is a key of the recipe of the stage commands", back.Message);
+        // A file mixing both kinds is an error naming the key, not a silent drop.
+        string mixed = Path.Combine(Path.GetTempPath(), $"mixed-{Guid.NewGuid():N}.json");
+        File.WriteAllText(mixed, "{\"prompts\": {\"train\": 10}, \"sft_data\": \"x.jsonl\"}");
+        try { Assert.Contains("'prompts' is a key of the recipe of rlhf pipeline", Assert.Throws<RlhfException>(() => Recipe.Load<StageRecipe>(mixed)).Message); }
+        finally { File.Delete(mixed); }
     }
 
     [Theory]
