@@ -113,10 +113,10 @@ public class LabelingBrowserTests
         await page.Keyboard.PressAsync("Enter");
         await Assertions.Expect(page.Locator("#count")).ToHaveTextAsync("1");
 
-        // Rate: Tab to the quality box, a digit picks it, Tab to a flag, Space ticks it, Enter submits.
+        // Rate: the response is highlighted, a digit rates it, Tab to its scale and on to a flag, Space ticks it, Enter submits.
         await Assertions.Expect(page.Locator("#task-title")).ToHaveTextAsync("Rate the responses");
-        await page.Locator(".quality").FocusAsync();
         await page.Keyboard.PressAsync("6");
+        await page.Keyboard.PressAsync("Tab");
         await page.Keyboard.PressAsync("Tab");
         await page.Keyboard.PressAsync("Space");
         await page.Locator("#submit").FocusAsync();
