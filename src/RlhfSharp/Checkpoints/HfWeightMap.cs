@@ -27,6 +27,7 @@ public static class HfWeightMap
         ModelFamily.Opt => Models.Opt.OptWeights.Rules(c),
         ModelFamily.GptJ => Models.GptJ.GptJWeights.Rules(c),
         ModelFamily.Bloom => Models.Bloom.BloomWeights.Rules(c),
+        ModelFamily.Rwkv => Models.Rwkv.RwkvWeights.Rules(c),
         _ => throw new RlhfException($"model_type {c.ModelType}: no weight map for family {c.Family}."),
     };
 
@@ -151,7 +152,8 @@ public static class HfWeightMap
     static bool Ignorable(string key, TransformerConfig c) =>
         key.EndsWith(".attn.bias") || key.EndsWith(".attn.masked_bias") || key.EndsWith("rotary_emb.inv_freq")
         || (key == "lm_head.weight" && c.TieWordEmbeddings) || key == "score.weight" || key == "lm_head.weight"
-        || (key == "lm_head.bias" && c.LmHeadBias) || (c.Family == ModelFamily.Neox && (key == "embed_out.weight" || Models.Neox.NeoxWeights.IsBuffer(key)));
+        || (key == "lm_head.bias" && c.LmHeadBias) || (c.Family == ModelFamily.Neox && (key == "embed_out.weight" || Models.Neox.NeoxWeights.IsBuffer(key)))
+        || (c.Family == ModelFamily.Rwkv && key == "head.weight"); // RWKV's LM head, when a score model loads an LM folder
 
     /// <summary>
     /// One of our projection matrices (<c>model.layers.{i}.attn.qkv_proj</c>, …) and the HF modules it is stacked

@@ -272,6 +272,10 @@ public static class HuggingFaceCheckpoint
         ("gptj", true) => "GPTJForSequenceClassification",
         ("bloom", false) => "BloomForCausalLM",
         ("bloom", true) => "BloomForSequenceClassification",
+        ("rwkv", false) => "RwkvForCausalLM",
+        // transformers v4.44 has no RWKV classification head: ours keeps the *ForSequenceClassification layout of the other
+        // families (the body's rwkv.* keys and score.weight), a name our loader and IsScoreModel recognise.
+        ("rwkv", true) => "RwkvForSequenceClassification",
         _ => throw new RlhfException($"no HF architecture for model_type {c.ModelType}"),
     };
 }
