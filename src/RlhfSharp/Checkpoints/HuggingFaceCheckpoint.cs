@@ -125,6 +125,9 @@ public static class HuggingFaceCheckpoint
             var stored = new Dictionary<string, (SafeTensorsHeader Shard, SafeTensorsEntry Entry)>();
             foreach (var shard in shards)
                 foreach (var e in shard.Entries) stored[e.Name] = (shard, e);
+            // A file saved from the bare body (keys without HF's base prefix) is read under the prefixed names.
+            var named = HfWeightMap.WithBasePrefix(config, stored.Keys, placements.Keys);
+            stored = named.ToDictionary(kv => kv.Key, kv => stored[kv.Value]);
             var plan = new List<(SafeTensorsHeader Shard, SafeTensorsEntry Entry, Tensor Target, bool Transpose)>();
             foreach (var (key, p) in placements) // in HF's module order, so the first problem named is the first a reader expects
             {
