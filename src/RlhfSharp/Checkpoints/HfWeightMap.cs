@@ -27,6 +27,7 @@ public static class HfWeightMap
         ModelFamily.Opt => Models.Opt.OptWeights.Rules(c),
         ModelFamily.GptJ => Models.GptJ.GptJWeights.Rules(c),
         ModelFamily.Bloom => Models.Bloom.BloomWeights.Rules(c),
+        ModelFamily.Rwkv => Models.Rwkv.RwkvWeights.Rules(c),
         _ => throw new RlhfException($"model_type {c.ModelType}: no weight map for family {c.Family}."),
     };
 
@@ -145,13 +146,38 @@ public static class HfWeightMap
         return result;
     }
 
+    /// <summary>HF's <c>base_model_prefix</c> of each family: the module the body's keys sit under in a <c>*ForCausalLM</c> file.</summary>
+    public static string BasePrefix(TransformerConfig c) => c.Family switch
+    {
+        ModelFamily.Gpt2 or ModelFamily.GptJ or ModelFamily.Bloom => "transformer",
+        ModelFamily.Neox => "gpt_neox",
+        ModelFamily.Rwkv => "rwkv",
+        _ => "model", // LLaMA and its variants, OPT
+    };
+
+    /// <summary>
+    /// The file's keys as the architecture names them. A checkpoint saved from the bare body (HF's <c>*Model</c>: old
+    /// facebook/opt-* files hold <c>decoder.*</c>, not <c>model.decoder.*</c>) has no key under the base prefix; HF's
+    /// <c>from_pretrained</c> then matches its keys against the expected ones with the prefix removed
+    /// (modeling_utils.py <c>_load_pretrained_model</c>, <c>remove_prefix_from_model</c>). So does this: such a file's
+    /// keys get the prefix wherever that names an expected weight. Files with the prefix are returned unchanged.
+    /// </summary>
+    public static Dictionary<string, string> WithBasePrefix(TransformerConfig c, IEnumerable<string> fileKeys, ICollection<string> expected)
+    {
+        string prefix = BasePrefix(c);
+        var keys = fileKeys.ToList();
+        bool bare = !keys.Any(k => k.StartsWith(prefix, StringComparison.Ordinal)) && expected.Any(k => k.StartsWith(prefix + ".", StringComparison.Ordinal));
+        return keys.ToDictionary(k => bare && expected.Contains(prefix + "." + k) ? prefix + "." + k : k, k => k);
+    }
+
     /// <summary>True for HF keys the loader skips (buffers HF does not load either, a head the model does not have).</summary>
     public static bool IsIgnorable(string key, TransformerConfig c) => Ignorable(key, c);
 
     static bool Ignorable(string key, TransformerConfig c) =>
         key.EndsWith(".attn.bias") || key.EndsWith(".attn.masked_bias") || key.EndsWith("rotary_emb.inv_freq")
         || (key == "lm_head.weight" && c.TieWordEmbeddings) || key == "score.weight" || key == "lm_head.weight"
-        || (key == "lm_head.bias" && c.LmHeadBias) || (c.Family == ModelFamily.Neox && (key == "embed_out.weight" || Models.Neox.NeoxWeights.IsBuffer(key)));
+        || (key == "lm_head.bias" && c.LmHeadBias) || (c.Family == ModelFamily.Neox && (key == "embed_out.weight" || Models.Neox.NeoxWeights.IsBuffer(key)))
+        || (c.Family == ModelFamily.Rwkv && key == "head.weight"); // RWKV's LM head, when a score model loads an LM folder
 
     /// <summary>
     /// One of our projection matrices (<c>model.layers.{i}.attn.qkv_proj</c>, …) and the HF modules it is stacked

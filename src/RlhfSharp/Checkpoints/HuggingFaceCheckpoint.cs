@@ -125,6 +125,9 @@ public static class HuggingFaceCheckpoint
             var stored = new Dictionary<string, (SafeTensorsHeader Shard, SafeTensorsEntry Entry)>();
             foreach (var shard in shards)
                 foreach (var e in shard.Entries) stored[e.Name] = (shard, e);
+            // A file saved from the bare body (keys without HF's base prefix) is read under the prefixed names.
+            var named = HfWeightMap.WithBasePrefix(config, stored.Keys, placements.Keys);
+            stored = named.ToDictionary(kv => kv.Key, kv => stored[kv.Value]);
             var plan = new List<(SafeTensorsHeader Shard, SafeTensorsEntry Entry, Tensor Target, bool Transpose)>();
             foreach (var (key, p) in placements) // in HF's module order, so the first problem named is the first a reader expects
             {
@@ -272,6 +275,10 @@ public static class HuggingFaceCheckpoint
         ("gptj", true) => "GPTJForSequenceClassification",
         ("bloom", false) => "BloomForCausalLM",
         ("bloom", true) => "BloomForSequenceClassification",
+        ("rwkv", false) => "RwkvForCausalLM",
+        // transformers v4.44 has no RWKV classification head: ours keeps the *ForSequenceClassification layout of the other
+        // families (the body's rwkv.* keys and score.weight), a name our loader and IsScoreModel recognise.
+        ("rwkv", true) => "RwkvForSequenceClassification",
         _ => throw new RlhfException($"no HF architecture for model_type {c.ModelType}"),
     };
 }

@@ -28,8 +28,9 @@ public static class MemoryBudget
     }
 
     /// <summary>Bytes of a KV cache for <paramref name="batch"/> sequences of <paramref name="tokens"/> positions.</summary>
-    public static long KvCacheBytes(TransformerConfig c, ScalarType dtype, int batch, int tokens) =>
-        2L * c.NumLayers * batch * c.NumKvHeads * c.HeadDim * tokens * ElementSize(dtype);
+    public static long KvCacheBytes(TransformerConfig c, ScalarType dtype, int batch, int tokens) => c.Family == ModelFamily.Rwkv
+        ? (2L * c.HiddenSize * ElementSize(dtype) + 3L * c.AttentionHiddenSize * 4) * c.NumLayers * batch // RWKV's state: any length
+        : 2L * c.NumLayers * batch * c.NumKvHeads * c.HeadDim * tokens * ElementSize(dtype);
 
     /// <summary>
     /// Refuses a model that will not fit, before it is built. <paramref name="kvCache"/> is the generation the caller

@@ -20,6 +20,7 @@ public static class LoraModel
         "gemma" or "gemma2" or "mixtral" => ["q_proj", "v_proj"],
         "gpt_neox" or "bloom" => ["query_key_value"],
         "opt" or "gptj" => ["q_proj", "v_proj"],
+        "rwkv" => ["key", "value", "receptance"], // each matches both the time mix's and the channel mix's module
         _ => throw new RlhfException($"no default LoRA target modules for model_type {c.ModelType}: set lora.target_modules."),
     };
 

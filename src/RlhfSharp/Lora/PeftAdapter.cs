@@ -143,8 +143,9 @@ public static class PeftAdapter
             {
                 string m = projection.HfModules[i];
                 if (!targeted.Contains(m)) continue;
-                long inFeatures = projection.Ours.EndsWith("down_proj") ? config.IntermediateSize
-                    : projection.Ours.EndsWith("o_proj") ? (long)config.NumHeads * config.HeadDim : config.HiddenSize;
+                long inFeatures = projection.Ours.EndsWith("down_proj") || projection.Ours.EndsWith("ffn.value_proj") ? config.IntermediateSize
+                    : projection.Ours.EndsWith("o_proj") ? (long)config.NumHeads * config.HeadDim
+                    : projection.Ours.EndsWith("attn.output_proj") ? config.AttentionHiddenSize : config.HiddenSize; // the last two: RWKV
                 Check(Prefix + m + ".lora_A.weight", [info.Lora.R, inFeatures]);
                 Check(Prefix + m + ".lora_B.weight", [projection.Rows[i], info.Lora.R]);
             }

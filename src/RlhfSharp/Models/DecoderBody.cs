@@ -40,6 +40,7 @@ public abstract class DecoderBody : nn.Module
         ModelFamily.Neox or ModelFamily.GptJ => new RotaryBody(config, dtype),
         ModelFamily.Opt => new Opt.OptModel(config, dtype),
         ModelFamily.Bloom => new Bloom.BloomModel(config, dtype),
+        ModelFamily.Rwkv => new Rwkv.RwkvModel(config, dtype),
         _ => throw new RlhfException($"model_type {config.ModelType}: no decoder body for family {config.Family}."),
     };
 

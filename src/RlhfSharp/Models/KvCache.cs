@@ -6,7 +6,8 @@ namespace RlhfSharp.Models;
 /// <summary>
 /// Keys and values of every layer for the tokens seen so far, in buffers allocated once for the longest
 /// sequence so decoding writes in place instead of concatenating (O(T) per step). The buffers live outside
-/// any dispose scope: the cache owns them until it is disposed.
+/// any dispose scope: the cache owns them until it is disposed. For RWKV, an RNN, the cache holds its recurrent state
+/// (<see cref="Recurrent"/>) instead, so every sampler decodes any family through the same object.
 /// </summary>
 public sealed class KvCache : IDisposable
 {
@@ -17,9 +18,18 @@ public sealed class KvCache : IDisposable
     public int Length { get; private set; }
     public int Capacity { get; }
 
+    /// <summary>RWKV's recurrent state (constant in size), or null for the attention families.</summary>
+    public Rwkv.RwkvState? Recurrent { get; }
+
     public KvCache(TransformerConfig config, long batch, int capacity, ScalarType dtype, Device device)
     {
         Capacity = capacity;
+        if (config.Family == ModelFamily.Rwkv)
+        {
+            keys = values = [];
+            Recurrent = new Rwkv.RwkvState(config, batch, dtype, device);
+            return;
+        }
         keys = new Tensor[config.NumLayers];
         values = new Tensor[config.NumLayers];
         for (int i = 0; i < config.NumLayers; i++)
@@ -44,6 +54,7 @@ public sealed class KvCache : IDisposable
 
     public void Dispose()
     {
+        Recurrent?.Dispose();
         foreach (var t in keys) t.Dispose();
         foreach (var t in values) t.Dispose();
     }

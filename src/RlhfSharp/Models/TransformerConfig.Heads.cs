@@ -7,8 +7,8 @@ public sealed partial record TransformerConfig
     /// <summary>GPT-J's <c>lm_head</c> has a bias (modeling_gptj.py: <c>nn.Linear(n_embd, vocab_size)</c>); every other family's has none.</summary>
     public bool LmHeadBias { get; init; }
 
-    /// <summary>The HF module name of the LM head: GPT-NeoX calls it <c>embed_out</c> (modeling_gpt_neox.py), the others <c>lm_head</c>.</summary>
-    public string HfLmHead => Family == ModelFamily.Neox ? "embed_out" : "lm_head";
+    /// <summary>The HF module name of the LM head: GPT-NeoX calls it <c>embed_out</c> (modeling_gpt_neox.py), RWKV <c>head</c> (modeling_rwkv.py), the others <c>lm_head</c>.</summary>
+    public string HfLmHead => Family switch { ModelFamily.Neox => "embed_out", ModelFamily.Rwkv => "head", _ => "lm_head" };
 
     /// <summary>Width of the hidden states the heads read: OPT's <c>word_embed_proj_dim</c> (after <c>project_out</c>), else hidden_size.</summary>
     public int HeadWidth => Family == ModelFamily.Opt ? OptProjectionDim : HiddenSize;

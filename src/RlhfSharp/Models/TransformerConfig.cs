@@ -18,6 +18,8 @@ public enum ModelFamily
     GptJ,
     /// <summary>BLOOM: ALiBi, embedding LayerNorm, per-head fused QKV (Bloom/).</summary>
     Bloom,
+    /// <summary>RWKV-4: no attention; time mix (the WKV recurrence) and channel mix with token shift, a recurrent state (Rwkv/).</summary>
+    Rwkv,
 }
 
 /// <summary>
@@ -68,6 +70,7 @@ public sealed partial record TransformerConfig
         "opt" => ModelFamily.Opt,
         "gptj" => ModelFamily.GptJ,
         "bloom" => ModelFamily.Bloom,
+        "rwkv" => ModelFamily.Rwkv,
         _ => ModelFamily.Llama,
     };
     public int HeadDim => ExplicitHeadDim ?? HiddenSize / NumHeads;
@@ -76,7 +79,7 @@ public sealed partial record TransformerConfig
     public long ParameterCount()
     {
         if (Family switch { ModelFamily.Neox => NeoxParameterCount(), ModelFamily.Opt => OptParameterCount(), ModelFamily.GptJ => GptJParameterCount(),
-                ModelFamily.Bloom => BloomParameterCount(), _ => (long?)null } is long own) return own;
+                ModelFamily.Bloom => BloomParameterCount(), ModelFamily.Rwkv => RwkvParameterCount(), _ => (long?)null } is long own) return own;
         long h = HiddenSize, kv = (long)NumKvHeads * HeadDim, q = (long)NumHeads * HeadDim;
         long attn = h * q + 2 * h * kv + q * h + (QkvBias ? q + 2 * kv : 0) + (OutputBias ? h : 0);
         long mlp = Family == ModelFamily.Gpt2
@@ -194,8 +197,9 @@ public sealed partial record TransformerConfig
             case "opt": return ParseOpt(j, source);
             case "gptj": return ParseGptJ(j, source);
             case "bloom": return ParseBloom(j, source);
+            case "rwkv": return ParseRwkv(j, source);
             default:
-                throw new RlhfException($"{source}: model_type '{modelType}' is not supported (supported: gpt2, llama, mistral, qwen2, gemma, gemma2, phi3, mixtral, qwen2_moe, gpt_neox, opt, gptj, bloom).");
+                throw new RlhfException($"{source}: model_type '{modelType}' is not supported (supported: gpt2, llama, mistral, qwen2, gemma, gemma2, phi3, mixtral, qwen2_moe, gpt_neox, opt, gptj, bloom, rwkv).");
         }
     }
 
@@ -207,6 +211,7 @@ public sealed partial record TransformerConfig
         else if (Family == ModelFamily.Opt) OptToJson(j);
         else if (Family == ModelFamily.GptJ) GptJToJson(j);
         else if (Family == ModelFamily.Bloom) BloomToJson(j);
+        else if (Family == ModelFamily.Rwkv) RwkvToJson(j);
         else if (Family == ModelFamily.Gpt2)
         {
             j["vocab_size"] = VocabSize; j["n_embd"] = HiddenSize; j["n_inner"] = IntermediateSize == 4 * HiddenSize ? null : IntermediateSize;

@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace RlhfSharp.Tests.Models;
 
 /// <summary>
-/// OPT, GPT-NeoX, GPT-J and BLOOM against HF transformers v4.44 (fixtures/hf-wave2): forward, KV-cache decoding, greedy
-/// generation, the saved key set, score heads and PEFT's default LoRA targets, at the fixture README's 1e-5 tolerance.
+/// OPT, GPT-NeoX, GPT-J, BLOOM and RWKV-4 against HF transformers v4.44 (fixtures/hf-wave2): forward, KV-cache decoding
+/// (RWKV: its recurrent state), greedy generation, the saved key set, score heads and PEFT's default LoRA targets, at the
+/// fixture README's 1e-5 tolerance. RWKV's own checks are in RwkvParityTests.
 /// </summary>
 public sealed class ClassicFamilyParityTests : IDisposable
 {
@@ -19,7 +20,7 @@ public sealed class ClassicFamilyParityTests : IDisposable
 
     static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
 
-    public static TheoryData<string> Cases => new() { "opt_tiny", "opt_tiny_proj", "neox_tiny_parallel", "neox_tiny_sequential", "gptj_tiny", "bloom_tiny" };
+    public static TheoryData<string> Cases => new() { "opt_tiny", "opt_tiny_proj", "neox_tiny_parallel", "neox_tiny_sequential", "gptj_tiny", "bloom_tiny", "rwkv_tiny" };
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -136,6 +137,7 @@ public sealed class ClassicFamilyParityTests : IDisposable
     [InlineData("neox_tiny_parallel", "GPTNeoXForSequenceClassification")]
     [InlineData("gptj_tiny", "GPTJForSequenceClassification")]
     [InlineData("bloom_tiny", "BloomForSequenceClassification")]
+    [InlineData("rwkv_tiny", "RwkvForSequenceClassification")] // not in transformers v4.44: the same layout, rwkv.* + score.weight
     public void Score_model_round_trips_with_hf_sequence_classification_keys(string name, string architecture)
     {
         var fx = new HfFixture(name, Set);
@@ -147,7 +149,7 @@ public sealed class ClassicFamilyParityTests : IDisposable
         var arch = ((JsonArray)JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))!["architectures"]!)[0]!.GetValue<string>();
         Assert.Equal(architecture, arch);
         // HF's *ForSequenceClassification: the causal LM's body keys, no LM head, and score.weight [labels, head input].
-        var body = ((JsonArray)fx.Expected["saved_keys"]!).Select(k => k!.GetValue<string>()).Where(k => k is not ("lm_head.weight" or "lm_head.bias" or "embed_out.weight"));
+        var body = ((JsonArray)fx.Expected["saved_keys"]!).Select(k => k!.GetValue<string>()).Where(k => k is not ("lm_head.weight" or "lm_head.bias" or "embed_out.weight" or "head.weight"));
         var (_, saved) = HuggingFaceCheckpoint.Read(dir);
         Assert.Equal(body.Append("score.weight").OrderBy(k => k, StringComparer.Ordinal), saved.Keys.OrderBy(k => k, StringComparer.Ordinal));
         Assert.Equal([1L, rm.model.OutputSize], saved["score.weight"].shape);

@@ -13,8 +13,8 @@ using static TorchSharp.torch;
 namespace RlhfSharp.Tests.Training;
 
 /// <summary>
-/// The trainers take any body: SFT → reward model → PPO with a critic → DPO → GRPO on the tiny OPT, GPT-NeoX, GPT-J and
-/// BLOOM fixtures, each stage doing what its objective says, the checkpoints in between written as HF folders.
+/// The trainers take any body: SFT → reward model → PPO with a critic → DPO → GRPO on the tiny OPT, GPT-NeoX, GPT-J,
+/// BLOOM and RWKV-4 fixtures (RWKV's rollouts decode through its recurrent state), each stage doing what its objective says, the checkpoints in between written as HF folders.
 /// </summary>
 public sealed class ClassicFamilyTrainingTests : IDisposable
 {
@@ -30,6 +30,7 @@ public sealed class ClassicFamilyTrainingTests : IDisposable
     [InlineData("neox_tiny_parallel")]
     [InlineData("gptj_tiny")]
     [InlineData("bloom_tiny")]
+    [InlineData("rwkv_tiny")]
     public void Sft_rm_ppo_dpo_grpo_chain_trains_the_family(string name)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(new HfFixture(name, "hf-wave2").Dir);
