@@ -83,8 +83,7 @@ public static class HuggingFaceCheckpoint
     {
         if (PeftAdapter.IsAdapterFolder(dir)) return PeftAdapter.LoadCausalLM(dir, dtype, device);
         var (config, shards) = Open(dir, c => MemoryBudget.Check(c, dtype, scoreHead: false, dir, kvCache));
-        CausalLM model;
-        using (LayerInit.Skipped()) model = new CausalLM(config, dtype); // every weight comes from the files: no random init to throw away
+        var model = new CausalLM(config, dtype);
         return FillFromFiles(model, config, shards, scoreHead: false, dir, device, allowMissingHead: false);
     }
 
@@ -109,10 +108,7 @@ public static class HuggingFaceCheckpoint
         var (config, shards) = Open(dir, c => MemoryBudget.Check(c, dtype, scoreHead: true, dir));
         bool newHead = allowNewHead && !shards.Any(s => s.Find("score.weight") is not null);
         if (newHead) config = config with { NumLabels = numLabels };
-        // A new head starts random, drawn after the body's init as it always was, so a seeded reward model starts the
-        // same as before; a complete checkpoint is built with no init at all.
-        ScoreModel model;
-        using (newHead ? null : LayerInit.Skipped()) model = new ScoreModel(config, dtype);
+        var model = new ScoreModel(config, dtype);
         return FillFromFiles(model, config, shards, scoreHead: true, dir, device, newHead);
     }
 
@@ -148,7 +144,7 @@ public static class HuggingFaceCheckpoint
                 plan.Add((s.Shard, s.Entry, p.Conv1D ? param : param.narrow(0, p.RowOffset, rows), p.Conv1D));
                 filledRows[p.Ours] = filledRows.GetValueOrDefault(p.Ours) + (p.Conv1D ? param.shape[0] : rows);
             }
-            // Built without init, a parameter the files leave partly unfilled would hold whatever the allocator returned.
+            // A parameter the files leave partly unfilled would keep its random init: refuse instead.
             foreach (var (name, param) in parameters)
                 if (filledRows.GetValueOrDefault(name) != (param.dim() == 0 ? 1 : param.shape[0])
                     && !(allowMissingHead && name is "score.weight" or "lm_head.weight"))

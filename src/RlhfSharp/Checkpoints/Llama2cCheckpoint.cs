@@ -127,15 +127,12 @@ public static class Llama2cCheckpoint
 
     /// <summary>
     /// The model in <paramref name="dtype"/>, filled one weight at a time (the largest weight, the embedding, is the only
-    /// float32 staging; no managed copy of the file, no float32 model before a narrower one). A float32 model is built
-    /// with its usual random init first, so the global generator moves as it always did and seeded runs that load the
-    /// built-in stories260K stay as they were; a bf16/f16 one is built without it.
+    /// float32 staging; no managed copy of the file, no float32 model before a narrower one).
     /// </summary>
     public static CausalLM LoadCausalLM(string path, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
         var (config, entries) = Layout(path);
-        CausalLM model;
-        using (dtype == ScalarType.Float32 ? null : LayerInit.Skipped()) model = new CausalLM(config, dtype == ScalarType.Float32 ? null : dtype);
+        var model = new CausalLM(config, dtype == ScalarType.Float32 ? null : dtype);
         try
         {
             var parameters = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);

@@ -30,8 +30,8 @@ public sealed class Attention : nn.Module, ILoraHost
             scale = 1.0 / Math.Sqrt(c.QueryPreAttnScalar ?? headDim);
             softcap = c.AttnLogitSoftcap;
         }
-        qkv_proj = LayerInit.Linear(c.HiddenSize, (heads + 2 * kvHeads) * headDim, hasBias: c.QkvBias, dtype: dtype);
-        o_proj = LayerInit.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
+        qkv_proj = nn.Linear(c.HiddenSize, (heads + 2 * kvHeads) * headDim, hasBias: c.QkvBias, dtype: dtype);
+        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
         RegisterComponents();
     }
 

@@ -34,8 +34,8 @@ public sealed class FusedQkvAttention : nn.Module, ILoraHost
     public FusedQkvAttention(TransformerConfig c, int layer, QkvLayout qkvLayout, PartialRotary? rotary, ScalarType? dtype = null) : base(nameof(FusedQkvAttention))
     {
         heads = c.NumHeads; headDim = c.HeadDim; this.layer = layer; this.qkvLayout = qkvLayout; this.rotary = rotary;
-        qkv_proj = LayerInit.Linear(c.HiddenSize, 3 * heads * headDim, hasBias: c.QkvBias, dtype: dtype);
-        o_proj = LayerInit.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
+        qkv_proj = nn.Linear(c.HiddenSize, 3 * heads * headDim, hasBias: c.QkvBias, dtype: dtype);
+        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
         RegisterComponents();
     }
 

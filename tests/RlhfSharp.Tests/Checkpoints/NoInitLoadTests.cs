@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 namespace RlhfSharp.Tests.Checkpoints;
 
 /// <summary>
-/// A checkpoint load builds its model without random init (issue #20: load time bounded by the disk); everything else
-/// builds layers exactly as TorchSharp does, so random-init models and new heads start as they always did.
+/// Narrow-dtype loads of llama2.c files and LoRA adapters (issue #20: no float32 model before a bf16 one) give exactly
+/// the old float32-then-cast weights; loads still draw the init a seeded run expects.
 /// </summary>
 [Collection(ProcessWideStateCollection.Name)]
 public sealed class NoInitLoadTests : IDisposable
@@ -26,54 +26,8 @@ public sealed class NoInitLoadTests : IDisposable
 
     static bool Identical(Tensor a, Tensor b) => a.dtype == b.dtype && a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
 
-    [Theory]
-    [InlineData("llama_tiny_gqa")]
-    [InlineData("gpt2_tiny")]
-    [InlineData("qwen2_tiny_tied")]
-    public void Loading_a_checkpoint_draws_nothing_from_the_global_generator(string fixture)
-    {
-        torch.manual_seed(7);
-        var before = GeneratorState();
-        using (HuggingFaceCheckpoint.LoadCausalLM(Fixture(fixture))) { }
-        using (HuggingFaceCheckpoint.LoadCausalLM(Fixture(fixture), ScalarType.BFloat16)) { }
-        using (HuggingFaceCheckpoint.LoadScoreModel(Fixture("llama_reward_tiny"))) { }
-        Assert.Equal(before, GeneratorState());
-    }
 
-    [Fact]
-    public void Layers_built_outside_a_load_draw_exactly_what_TorchSharp_draws()
-    {
-        torch.manual_seed(11);
-        using var ours = LayerInit.Linear(24, 40, hasBias: true, dtype: ScalarType.BFloat16);
-        using var ourEmbedding = LayerInit.Embedding(50, 16);
-        torch.manual_seed(11);
-        using var theirs = nn.Linear(24, 40, hasBias: true, dtype: ScalarType.BFloat16);
-        using var theirEmbedding = nn.Embedding(50, 16);
-        Assert.True(Identical(theirs.weight, ours.weight));
-        Assert.True(Identical(theirs.bias!, ours.bias!));
-        Assert.True(Identical(theirEmbedding.weight!, ourEmbedding.weight!));
-        Assert.True(ours.weight.requires_grad && ourEmbedding.weight!.requires_grad);
-    }
 
-    [Fact]
-    public void Layers_built_inside_a_load_are_trainable_uninitialised_storage_of_the_right_dtype()
-    {
-        torch.manual_seed(3);
-        var before = GeneratorState();
-        using (LayerInit.Skipped())
-        {
-            using var linear = LayerInit.Linear(8, 6, hasBias: false, dtype: ScalarType.BFloat16);
-            using var embedding = LayerInit.Embedding(10, 4, ScalarType.Float16);
-            Assert.Equal([6L, 8L], linear.weight.shape);
-            Assert.Null(linear.bias);
-            Assert.Equal(ScalarType.BFloat16, linear.weight.dtype);
-            Assert.Equal([10L, 4L], embedding.weight!.shape);
-            Assert.Equal(ScalarType.Float16, embedding.weight!.dtype);
-            Assert.True(linear.weight.requires_grad && embedding.weight!.requires_grad);
-        }
-        Assert.False(LayerInit.IsSkipped);
-        Assert.Equal(before, GeneratorState());
-    }
 
     [Fact]
     public void A_new_score_head_on_a_language_model_starts_as_the_seeded_full_init_made_it()
