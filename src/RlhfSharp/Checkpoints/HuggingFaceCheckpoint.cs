@@ -106,8 +106,10 @@ public static class HuggingFaceCheckpoint
             return sm;
         }
         var (config, shards) = Open(dir, c => MemoryBudget.Check(c, dtype, scoreHead: true, dir));
-        if (allowNewHead && !shards.Any(s => s.Find("score.weight") is not null)) config = config with { NumLabels = numLabels };
-        return FillFromFiles(new ScoreModel(config, dtype), config, shards, scoreHead: true, dir, device, allowNewHead);
+        bool newHead = allowNewHead && !shards.Any(s => s.Find("score.weight") is not null);
+        if (newHead) config = config with { NumLabels = numLabels };
+        var model = new ScoreModel(config, dtype);
+        return FillFromFiles(model, config, shards, scoreHead: true, dir, device, newHead);
     }
 
     /// <summary>
@@ -129,6 +131,7 @@ public static class HuggingFaceCheckpoint
             var named = HfWeightMap.WithBasePrefix(config, stored.Keys, placements.Keys);
             stored = named.ToDictionary(kv => kv.Key, kv => stored[kv.Value]);
             var plan = new List<(SafeTensorsHeader Shard, SafeTensorsEntry Entry, Tensor Target, bool Transpose)>();
+            var filledRows = new Dictionary<string, long>();
             foreach (var (key, p) in placements) // in HF's module order, so the first problem named is the first a reader expects
             {
                 if (!stored.TryGetValue(key, out var s))
@@ -142,7 +145,13 @@ public static class HuggingFaceCheckpoint
                 if (!s.Entry.Shape.SequenceEqual(want))
                     throw new RlhfException($"{source}: weight '{key}' has shape [{s.Entry.ShapeText}], but config.json implies [{string.Join("x", want)}].");
                 plan.Add((s.Shard, s.Entry, p.Conv1D ? param : param.narrow(0, p.RowOffset, rows), p.Conv1D));
+                filledRows[p.Ours] = filledRows.GetValueOrDefault(p.Ours) + (p.Conv1D ? param.shape[0] : rows);
             }
+            // A parameter the files leave partly unfilled would keep its random init: refuse instead.
+            foreach (var (name, param) in parameters)
+                if (filledRows.GetValueOrDefault(name) != (param.dim() == 0 ? 1 : param.shape[0])
+                    && !(allowMissingHead && name is "score.weight" or "lm_head.weight"))
+                    throw new InvalidOperationException($"{source}: parameter '{name}' is not filled by the weight map of model_type {config.ModelType}");
             var unexpected = stored.Keys.Where(k => !placements.ContainsKey(k) && !HfWeightMap.IsIgnorable(k, config)).ToList();
             if (unexpected.Count > 0)
                 throw new RlhfException($"{source}: unexpected weights {string.Join(", ", unexpected.Take(5).Select(k => $"'{k}'"))}{(unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "")} for model_type {config.ModelType}.");
@@ -165,19 +174,24 @@ public static class HuggingFaceCheckpoint
         return module;
     }
 
-    /// <summary>Loads a state dict in HF names and layouts (a converted llama2.c file) into a new module.</summary>
-    internal static T Build<T>(T module, TransformerConfig config, Dictionary<string, Tensor> hf, bool scoreHead, string source,
-        ScalarType dtype, Device? device, bool allowMissingHead) where T : nn.Module
+    /// <summary>
+    /// One weight of the folder as float32 in our layout ([out, in]; GPT-2's Conv1D transposed), read on its own: the exact
+    /// stored values a LoRA merge adds to when the model itself is held in a narrower dtype. Bounded by that one tensor.
+    /// </summary>
+    internal static Tensor ReadFloat32(string dir, string key, bool scoreHead)
     {
-        var parameters = module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        var ours = HfWeightMap.ToOurs(config, hf, scoreHead, source, name => parameters[name].shape, allowMissingHead);
-        using (no_grad())
-            foreach (var (name, t) in ours) parameters[name].copy_(t);
-        foreach (var t in hf.Values) t.Dispose();
-        module.eval();
-        if (dtype != ScalarType.Float32) module.to(dtype);
-        if (device is not null) module.to(device);
-        return module;
+        var (config, shards) = Open(dir);
+        foreach (var shard in shards)
+            if (shard.Find(key) is { } entry)
+            {
+                bool conv1D = HfWeightMap.Placements(config, scoreHead).TryGetValue(key, out var p) && p.Conv1D;
+                long[] shape = conv1D ? [entry.Shape[1], entry.Shape[0]] : entry.Shape;
+                var result = empty(shape, float32);
+                using var file = File.OpenHandle(shard.Path);
+                SafeTensors.CopyInto(file, shard, entry, result, conv1D);
+                return result;
+            }
+        throw new RlhfException($"{dir}: missing weight '{key}'.");
     }
 
     /// <summary>

@@ -133,13 +133,16 @@ public static class LoraModel
     /// Adds (α/r)·B·A of <paramref name="pair"/> into rows [offset, offset+rows) of our projection weight in
     /// <paramref name="model"/> (PEFT's <c>merge</c>; GPT-2's Conv1D transpose is handled by HfWeightMap on save).
     /// </summary>
-    public static void MergeSlice(nn.Module model, string projection, long offset, Tensor lowRankA, Tensor lowRankB, double scaling)
+    /// <param name="stored">When given, the slice's float32 values on file: the slice becomes their sum with the update, rounded once to the weight's dtype.</param>
+    public static void MergeSlice(nn.Module model, string projection, long offset, Tensor lowRankA, Tensor lowRankB, double scaling, Tensor? stored = null)
     {
         var weight = model.named_parameters().FirstOrDefault(p => p.name == projection + ".weight").parameter
                      ?? throw new InvalidOperationException($"{projection}.weight not found");
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         var delta = lowRankB.to(float32).matmul(lowRankA.to(float32)) * scaling;
-        weight.narrow(0, offset, delta.shape[0]).add_(delta.to(weight.dtype).to(weight.device));
+        var slice = weight.narrow(0, offset, delta.shape[0]);
+        if (stored is not null) slice.copy_(stored.add(delta));
+        else slice.add_(delta.to(weight.dtype).to(weight.device));
     }
 }

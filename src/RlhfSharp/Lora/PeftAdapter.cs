@@ -177,7 +177,14 @@ public static class PeftAdapter
     }
 
     /// <summary>Folds the folder's adapters into the weights of <paramref name="model"/>: W += (α/r)·B·A per HF module (PEFT <c>merge_and_unload</c>).</summary>
-    public static void Merge(nn.Module model, string dir)
+    /// <param name="model">The base model, in any dtype.</param>
+    /// <param name="dir">The adapter folder.</param>
+    /// <param name="baseDir">
+    /// The HF folder or llama2.c file the base was loaded from, when <paramref name="model"/> is held narrower than float32: each targeted
+    /// weight is then re-read from it as float32, the update added there and the sum rounded once, so the merged weights
+    /// are exactly those of a float32 merge converted afterwards, without the model ever existing in float32.
+    /// </param>
+    public static void Merge(nn.Module model, string dir, string? baseDir = null)
     {
         var info = ReadInfo(dir);
         var config = model switch { CausalLM lm => lm.Config, ScoreModel sm => sm.Config, _ => throw new ArgumentException(model.GetType().Name) };
@@ -189,7 +196,12 @@ public static class PeftAdapter
             {
                 string m = projection.HfModules[i];
                 if (targeted.Contains(m))
-                    LoraModel.MergeSlice(model, projection.Ours, offset, weights[Prefix + m + ".lora_A.weight"], weights[Prefix + m + ".lora_B.weight"], info.Lora.Scaling);
+                {
+                    using var stored = baseDir is null ? null
+                        : Directory.Exists(baseDir) ? HuggingFaceCheckpoint.ReadFloat32(baseDir, m + ".weight", model is ScoreModel)
+                        : Llama2cCheckpoint.ReadFloat32(baseDir, m + ".weight");
+                    LoraModel.MergeSlice(model, projection.Ours, offset, weights[Prefix + m + ".lora_A.weight"], weights[Prefix + m + ".lora_B.weight"], info.Lora.Scaling, stored);
+                }
                 offset += projection.Rows[i];
             }
         }
@@ -213,9 +225,10 @@ public static class PeftAdapter
     public static CausalLM LoadCausalLM(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null, string? baseOverride = null)
     {
         string basePath = ResolveBase(dir, baseOverride);
-        var model = Directory.Exists(basePath) ? HuggingFaceCheckpoint.LoadCausalLM(basePath) : Llama2cCheckpoint.LoadCausalLM(basePath);
-        Merge(model, dir);
-        if (dtype != ScalarType.Float32) model.to(dtype);
+        // The base is built in its dtype straight from the files, so no float32 copy of a narrower model ever exists;
+        // the merge then adds to the float32 values on file and rounds once (see Merge).
+        var model = Directory.Exists(basePath) ? HuggingFaceCheckpoint.LoadCausalLM(basePath, dtype) : Llama2cCheckpoint.LoadCausalLM(basePath, dtype);
+        Merge(model, dir, dtype == ScalarType.Float32 ? null : basePath);
         if (device is not null) model.to(device);
         return model;
     }
@@ -230,15 +243,17 @@ public static class PeftAdapter
             throw new RlhfException($"{Path.Combine(dir, WeightsFile)}: missing '{Prefix}score.weight' (modules_to_save): a reward adapter needs its score head.");
         int labels = (int)score.shape[0];
         foreach (var t in weights.Values) t.Dispose();
-        var model = HuggingFaceCheckpoint.LoadScoreModel(ResolveBase(dir, baseOverride), allowNewHead: true, numLabels: labels);
-        Merge(model, dir);
+        string basePath = ResolveBase(dir, baseOverride);
+        bool narrow = dtype != ScalarType.Float32;
+        // Built in its dtype (the saved head below replaces any new one), merged against the float32 values on file.
+        var model = HuggingFaceCheckpoint.LoadScoreModel(basePath, dtype, allowNewHead: true, numLabels: labels);
+        Merge(model, dir, narrow ? basePath : null);
         string reward = Path.Combine(dir, RewardFile);
         if (File.Exists(reward) && JsonNode.Parse(File.ReadAllText(reward)) is JsonObject r)
         {
             model.RewardMean = r["reward_mean"]?.GetValue<double>();
             model.RewardStd = r["reward_std"]?.GetValue<double>();
         }
-        if (dtype != ScalarType.Float32) model.to(dtype);
         if (device is not null) model.to(device);
         return model;
     }

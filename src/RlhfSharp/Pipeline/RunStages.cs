@@ -135,7 +135,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "ppo"); // NLPO and A2C read the ppo section too
-        using var reference = Reference(policy, policyDir, lora);
+        using var reference = Reference(policy, policyDir, lora, config.ReferenceDtype, "ppo");
         using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
         if (critic is not null) UseLora(critic, config.Lora, config.Seed + 1, "ppo"); // OpenRLHF puts LoRA on the critic too
@@ -168,7 +168,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         string stage = PreferenceTrainer.StageName(config.Loss);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
-        using var reference = config.NeedsReference ? Reference(policy, policyDir, lora) : null;
+        using var reference = config.NeedsReference ? Reference(policy, policyDir, lora, config.ReferenceDtype, "dpo") : null;
         var state = new StageState(Dir(stage), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
@@ -184,7 +184,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         config = config with { Loss = PreferenceLossKind.Kto };
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
-        using var reference = Reference(policy, policyDir, lora);
+        using var reference = Reference(policy, policyDir, lora, config.ReferenceDtype, "dpo");
         var state = new StageState(Dir("kto"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("kto"), "metrics.jsonl"), state.SavedStep);
         var trainer = new PreferenceTrainer(policy, reference, config, PadId) { Progress = Progress, Metrics = metrics };
@@ -213,7 +213,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         string stage = config.StageName;
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "grpo");
-        using var reference = Reference(policy, policyDir, lora);
+        using var reference = Reference(policy, policyDir, lora, config.ReferenceDtype, stage);
         using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         var state = new StageState(Dir(stage), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
@@ -262,7 +262,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Dpo.Lora, config.Seed, "online_dpo.dpo");
-        using var reference = Reference(policy, policyDir, lora);
+        using var reference = Reference(policy, policyDir, lora, config.Dpo.ReferenceDtype, "online_dpo.dpo");
         using var reward = judge is null ? new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer) : null;
         using var metrics = new MetricsLog(Path.Combine(Dir("online_dpo"), "metrics.jsonl"));
         var trainer = new OnlineDpoTrainer(policy, reference, judge ?? reward!.Score, new Sampler(policy, base_.Tokenizer), PadId, config)
@@ -319,8 +319,9 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// The frozen reference: with LoRA, the policy itself with its adapters switched off (one copy of the weights),
     /// else a second copy loaded from <paramref name="policyDir"/>.
     /// </summary>
-    static CausalLM Reference(CausalLM policy, string policyDir, bool lora) =>
-        lora ? policy.WithoutAdapters() : HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+    /// <param name="dtype">The stage's <c>reference_dtype</c> (float32 under LoRA), named by <paramref name="section"/> in errors.</param>
+    static CausalLM Reference(CausalLM policy, string policyDir, bool lora, string dtype, string section) =>
+        lora ? policy.WithoutAdapters() : HuggingFaceCheckpoint.LoadCausalLM(policyDir, Models.ModelDtype.Parse(dtype, $"{section}.reference_dtype"));
 
     /// <summary>
     /// A stage's checkpoint: the full HF model, or, when LoRA trained, the PEFT adapter folder on top of

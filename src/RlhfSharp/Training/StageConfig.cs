@@ -25,4 +25,15 @@ public abstract record StageConfig
     /// naming the recipe key. <paramref name="section"/> is the config's key in the recipe (<c>sft</c>, <c>grpo</c>, …).
     /// </summary>
     public virtual void Validate(string section) => Lora?.Validate(section);
+
+    /// <summary>
+    /// Checks a stage's <c>reference_dtype</c>: a dtype name, and float32 under LoRA, whose reference is the policy's own
+    /// base with the adapters off (one copy of the weights, in the policy's dtype).
+    /// </summary>
+    protected void ValidateReferenceDtype(string section, string referenceDtype)
+    {
+        var dtype = Models.ModelDtype.Parse(referenceDtype, $"{section}.reference_dtype");
+        if (Lora is not null && dtype != TorchSharp.torch.ScalarType.Float32)
+            throw new RlhfException($"{section}.reference_dtype: with {section}.lora the reference is the policy's base with its adapters off, not a second model; leave reference_dtype at float32.");
+    }
 }

@@ -86,11 +86,17 @@ public sealed record GroupRlConfig : StageConfig
     /// <see cref="MiniBatchSize"/> make one optimizer step; the loss is normalised over all of them.
     /// </summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Constant, WarmupRatio = 0 };
+    /// <summary>
+    /// The element type the frozen reference model is held in: float32 (transformers' default) or bf16/f16, half the
+    /// memory (its log-probs are still computed in float32). Issue #20's dtype key for frozen roles.
+    /// </summary>
+    public string ReferenceDtype { get; init; } = "float32";
 
     /// <inheritdoc/>
     public override void Validate(string section)
     {
         base.Validate(section);
+        ValidateReferenceDtype(StageName, ReferenceDtype);
         if (GroupSize < 2 && Estimator is AdvantageEstimator.Grpo or AdvantageEstimator.Rloo or AdvantageEstimator.ReinforcePpBaseline)
             throw new RlhfException($"{StageName}: group_size must be at least 2 (its baseline comes from the other completions of the prompt).");
         if (MiniBatchSize < 1 || Optimizer.GradientAccumulation < 1 || Epochs < 1)

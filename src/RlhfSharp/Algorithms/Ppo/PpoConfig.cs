@@ -94,6 +94,11 @@ public sealed record PpoConfig : StageConfig
     public double? EmaBeta { get; init; }
 
     public CriticKind Critic { get; init; } = CriticKind.SeparateFromRewardModel;
+    /// <summary>
+    /// The element type the frozen reference model is held in: float32 (transformers' default) or bf16/f16, half the
+    /// memory (its log-probs are still computed in float32). Issue #20's dtype key for frozen roles.
+    /// </summary>
+    public string ReferenceDtype { get; init; } = "float32";
     /// <summary>Actor learning rate (OpenRLHF actor_learning_rate = 1e-6).</summary>
     public OptimizerConfig ActorOptimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Cosine };
     /// <summary>Critic learning rate (OpenRLHF critic_learning_rate = 9e-6).</summary>
@@ -103,6 +108,7 @@ public sealed record PpoConfig : StageConfig
     public override void Validate(string section)
     {
         base.Validate(section);
+        ValidateReferenceDtype(section, ReferenceDtype);
         // OpenRLHF splits each rollout batch into train_batch_size minibatches; a minibatch larger than the batch would
         // silently become the whole batch, so the step count and the learning-rate schedule would not be what was asked.
         if (MiniBatchSize > RolloutBatchSize)

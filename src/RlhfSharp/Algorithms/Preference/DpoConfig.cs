@@ -37,6 +37,11 @@ public sealed record DpoConfig : EpochStageConfig
     /// <c>precompute_ref_log_probs</c> = false): one reference forward per example instead of one per epoch.
     /// </summary>
     public bool PrecomputeReferenceLogprobs { get; init; }
+    /// <summary>
+    /// The element type the frozen reference model is held in: float32 (transformers' default) or bf16/f16, half the
+    /// memory (its log-probs are still computed in float32). Issue #20's dtype key for frozen roles.
+    /// </summary>
+    public string ReferenceDtype { get; init; } = "float32";
     /// <summary>TRL <c>learning_rate</c> = 1e-6, linear decay, no warmup, no weight decay (HF <c>TrainingArguments</c>).</summary>
     public OptimizerConfig Optimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Linear, WarmupRatio = 0, MinLearningRateRatio = 0, Beta2 = 0.999 };
 
@@ -44,6 +49,7 @@ public sealed record DpoConfig : EpochStageConfig
     public override void Validate(string section)
     {
         base.Validate(section);
+        ValidateReferenceDtype(section, ReferenceDtype);
         if (BatchSize < 1) throw new RlhfException($"{section}.batch_size must be at least 1.");
         // TRL refuses a per-device batch of 1: the only mismatched pair would be the example itself, and the KL
         // reference point would equal the implied reward.
