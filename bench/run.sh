@@ -75,6 +75,10 @@ both train model=gpt2 batch=4 seq=256 steps=2 warmup=1
 # The classic RLHF families (issue 13): Pythia-160M (GPT-NeoX) and OPT-125M shapes, random weights.
 both train model=pythia160m batch=4 seq=256 steps=2 warmup=1
 both train model=opt125m batch=4 seq=256 steps=2 warmup=1
+# The modern families (issue 18): Gemma 2's shape, and Mixtral's next to the dense model with its active parameters.
+both train model=gemma2s batch=4 seq=128 steps=2 warmup=1
+both train model=mixtral-s batch=4 seq=128 steps=2 warmup=1
+both train model=mixtral-dense batch=4 seq=128 steps=2 warmup=1
 # (b) KV-cache sampling at temperature 1, prompt 8 tokens, 256 new tokens.
 both gen model=stories260k batch=32 new=256
 both gen model=stories260k batch=32 new=256 threads=1
@@ -84,6 +88,9 @@ fi
 both gen model=gpt2 batch=4 new=32
 both gen model=pythia160m batch=4 new=32
 both gen model=opt125m batch=4 new=32
+both gen model=gemma2s batch=4 new=32
+both gen model=mixtral-s batch=4 new=32
+both gen model=mixtral-dense batch=4 new=32
 # Batch-1 decoding of GPT-2 small (memory-bandwidth bound).
 both gen model=gpt2 batch=1 new=16
 # No cache: the full sequence through the model per new token.

@@ -21,6 +21,9 @@ public abstract class DecoderBody : nn.Module
     /// <summary>The token embedding: a tied LM head multiplies by its weight, and its device and dtype are the model's.</summary>
     public abstract Embedding Embeddings { get; }
 
+    /// <summary>The router logits and expert load of a mixture-of-experts body's training forwards; null for a dense body.</summary>
+    public virtual RouterRecord? Router => null;
+
     /// <summary>Width of the hidden states <see cref="Forward"/> returns, the input of every head.</summary>
     public virtual int OutputSize => Config.HiddenSize;
 

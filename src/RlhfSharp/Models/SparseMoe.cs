@@ -21,10 +21,9 @@ public sealed class SparseMoe : nn.Module<Tensor, Tensor>
 #pragma warning restore IDE1006
     readonly MoeConfig moe;
 
-    /// <summary>Router logits (tokens, experts) of the last forward in training mode, for the load-balancing loss; null otherwise.</summary>
-    public Tensor? LastRouterLogits { get; private set; }
-    /// <summary>(token, slot) assignments per expert in the last forward, padding included: the load a log shows.</summary>
-    public long[] LastLoad { get; private set; } = [];
+    /// <summary>The body's record this layer writes its router logits and load into (set by the body), and its place in it.</summary>
+    internal RouterRecord? Record { get; set; }
+    internal int RecordIndex { get; set; }
 
     public SparseMoe(TransformerConfig c, ScalarType? dtype = null) : base(nameof(SparseMoe))
     {
@@ -45,7 +44,9 @@ public sealed class SparseMoe : nn.Module<Tensor, Tensor>
         var shape = x.shape;
         var flat = x.reshape(-1, shape[^1]);                         // (N, hidden)
         var logits = gate.forward(flat);                             // (N, E)
-        LastRouterLogits = training ? logits : null;
+        // A training forward (training mode, gradients on) leaves its logits for the load-balancing loss.
+        bool record = Record is not null && training && is_grad_enabled();
+        if (record) Record!.Logits[RecordIndex] = logits;
         var probs = logits.softmax(1, ScalarType.Float32);           // float32 whatever the weights' dtype, as HF
         var (weights, chosen) = probs.topk(moe.TopK, -1);            // (N, k)
         if (moe.NormTopK) weights = weights / weights.sum(-1, keepdim: true);
@@ -54,8 +55,17 @@ public sealed class SparseMoe : nn.Module<Tensor, Tensor>
         int k = moe.TopK, e = moe.NumExperts;
         var slots = chosen.reshape(-1);                              // (N·k): the expert of each (token, slot)
         var order = slots.argsort();                                 // grouped by expert
-        var load = slots.bincount(null, e).cpu().data<long>().ToArray(); // one host copy per layer: the slice sizes
-        LastLoad = load;
+        long[] load;
+        if (!record) load = slots.bincount(null, e).cpu().data<long>().ToArray(); // one host copy per layer: the slice sizes
+        else
+        {
+            // The real tokens' picks, for the expert-load log, ride along in the same host copy.
+            var counted = Record!.Mask is null ? slots : slots.masked_select(Record.Mask.ne(0).repeat_interleave(k));
+            var both = cat([slots.bincount(null, e), counted.bincount(null, e)]).cpu().data<long>().ToArray();
+            load = both[..e];
+            var sum = Record.Load[RecordIndex];
+            for (int i = 0; i < e; i++) sum[i] += both[e + i];
+        }
         var tokens = order.div(k, rounding_mode: RoundingMode.floor);
         var routed = flat.index_select(0, tokens);                   // (N·k, hidden), expert by expert
         var parts = new List<Tensor>(e);

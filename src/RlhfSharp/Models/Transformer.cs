@@ -19,6 +19,9 @@ public sealed class Transformer : DecoderBody
 
     public override Embedding Embeddings => embed_tokens;
 
+    readonly RouterRecord? router;
+    public override RouterRecord? Router => router;
+
     /// <param name="c">The architecture.</param>
     /// <param name="dtype">Element type of every parameter (default: float32), so a bf16 model never exists in float32 first.</param>
     public Transformer(TransformerConfig c, ScalarType? dtype = null) : base(nameof(Transformer), c)
@@ -28,6 +31,12 @@ public sealed class Transformer : DecoderBody
         layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i, dtype)).ToArray());
         norm = Norm(c, dtype);
         RegisterComponents();
+        var sparse = layers.Select(l => l.mlp).OfType<SparseMoe>().ToArray();
+        if (sparse.Length > 0)
+        {
+            router = new RouterRecord(sparse.Length, c.Moe!.NumExperts);
+            for (int i = 0; i < sparse.Length; i++) (sparse[i].Record, sparse[i].RecordIndex) = (router, i);
+        }
         // A non-persistent buffer: it follows the module across devices and never enters a checkpoint.
         // Cast like the rest of the module (as module.to(dtype) did before models were built in their dtype), so results stay bit-identical.
         register_buffer("inv_freq", tensor(RopeScaling.InverseFrequencies(c.HeadDim, c.RopeTheta, c.RopeScaling).Select(f => (float)f).ToArray()).to(dtype ?? float32), persistent: false);
@@ -90,6 +99,8 @@ public sealed class Transformer : DecoderBody
             if (grouped) windowMask = windowMask.repeat(1, 1, Config.NumHeads / Config.NumKvHeads, 1);
         }
 
+        // HF's load-balancing loss leaves padding out by the 2-D attention mask of the forward (load_balancing_loss_func).
+        if (router is not null && training && is_grad_enabled()) router.Mask = cache is null ? attentionMask?.reshape(-1) : null;
         for (int i = 0; i < layers.Count; i++)
         {
             hiddenStates?.Add(x);

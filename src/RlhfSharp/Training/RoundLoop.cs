@@ -26,7 +26,11 @@ public sealed class RoundLoop
         {
             cancel.ThrowIfCancellationRequested();
             var row = new Dictionary<string, double> { ["iteration"] = r + 1 };
+            // The round's own training (SFT on the picks, DPO on the pairs) runs its steps without a metrics log: the round's row
+            // carries the expert load of all of them.
+            var expertLoad = Algorithms.Common.ExpertLoadLog.Begin(new Dictionary<string, nn.Module> { ["policy"] = Policy });
             round(r, row);
+            expertLoad.WriteInto(row);
             last = row;
             checkpoint.Save(r + 1);
             Metrics?.Write(row);

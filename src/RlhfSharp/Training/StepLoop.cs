@@ -57,8 +57,9 @@ public sealed class StepLoop
                 throw new OperationCanceledException(cancel);
             }
             var row = new Dictionary<string, double> { ["step"] = s + 1 };
+            var expertLoad = Algorithms.Common.ExpertLoadLog.Begin(Modules); // mixtures of experts: collapse shows
             step(s, row);
-            foreach (var module in Modules.Values) Algorithms.Common.RouterBalanceLoss.LogLoad(module, row); // mixtures of experts: collapse shows
+            expertLoad.WriteInto(row);
             if (Evaluate is not null && ((s + 1) % StepsPerEpoch == 0 || s + 1 == TotalSteps))
                 foreach (var (k, v) in Evaluate()) row[k] = v;
             Metrics?.Write(row);

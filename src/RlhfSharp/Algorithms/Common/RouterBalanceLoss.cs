@@ -14,7 +14,7 @@ namespace RlhfSharp.Algorithms.Common;
 public static class RouterBalanceLoss
 {
     /// <param name="gateLogits">Each sparse layer's router logits (B·T, E), in layer order.</param>
-    /// <param name="attentionMask">(B, T), 1 for real tokens; null counts every token.</param>
+    /// <param name="attentionMask">(B, T) or flattened (B·T), 1 for real tokens; null counts every token.</param>
     public static Tensor Compute(IReadOnlyList<Tensor> gateLogits, int numExperts, int topK, Tensor? attentionMask)
     {
         var logits = cat(gateLogits.ToArray(), 0);                        // (L·B·T, E)
@@ -40,36 +40,25 @@ public static class RouterBalanceLoss
     }
 
     /// <summary>
-    /// <c>router_aux_loss_coef</c> times the loss of the router logits <paramref name="model"/>'s last forward in training
-    /// mode recorded, or null when the config does not ask for it (<c>output_router_logits</c> false, or no experts).
+    /// <c>router_aux_loss_coef</c> times the load-balancing loss of the last training forward (training mode, gradients
+    /// on) through <paramref name="model"/>'s body, padding left out by that forward's attention mask; null when the config
+    /// does not ask for it (<c>output_router_logits</c> false, or a dense model) or no training forward is waiting. The one
+    /// place every trained stage adds the router's loss, right after its forward: SFT and the preference family as HF's
+    /// <c>MixtralForCausalLM</c>/<c>Qwen2MoeForCausalLM</c> loss and TRL's <c>aux_loss_enabled</c>, RM, the PPO actor
+    /// (and its ptx term) and critic as OpenRLHF (<c>ppo_actor.py</c>/<c>ppo_critic.py</c>: <c>loss + aux_loss *
+    /// aux_loss_coef</c>), the group-RL family alike. The logits are taken, so a second call without a new forward is null.
+    /// The unweighted loss is tallied for the metrics row (<see cref="ExpertLoadLog"/>'s <c>aux_loss</c>).
     /// </summary>
-    public static Tensor? Weighted(CausalLM model, Tensor? attentionMask)
+    /// <param name="model">A <see cref="CausalLM"/>, a <see cref="ScoreModel"/> or their body.</param>
+    public static Tensor? Weighted(nn.Module model)
     {
-        if (model.Config.Moe is not { OutputRouterLogits: true } moe) return null;
-        var logits = model.model.modules().OfType<SparseMoe>().Select(s => s.LastRouterLogits).ToList();
-        if (logits.Count == 0 || logits.Any(l => l is null)) return null;
-        return Compute(logits!, moe.NumExperts, moe.TopK, attentionMask) * moe.RouterAuxLossCoef;
-    }
-
-    /// <summary>
-    /// The expert load of the last forward of every mixture-of-experts module in <paramref name="module"/>, into a metrics
-    /// row: the largest and smallest share of (token, slot) picks any expert got, over all sparse layers (1/E each when
-    /// balanced; a collapsed router shows as max → 1, min → 0).
-    /// </summary>
-    public static void LogLoad(nn.Module module, Dictionary<string, double> row)
-    {
-        double max = 0, min = 1;
-        bool any = false;
-        foreach (var moe in module.modules().OfType<SparseMoe>())
-        {
-            long total = moe.LastLoad.Sum();
-            if (total == 0) continue;
-            any = true;
-            max = Math.Max(max, moe.LastLoad.Max() / (double)total);
-            min = Math.Min(min, moe.LastLoad.Min() / (double)total);
-        }
-        if (!any) return;
-        row["expert_load_max"] = max;
-        row["expert_load_min"] = min;
+        var body = model as DecoderBody ?? model.modules().OfType<DecoderBody>().FirstOrDefault();
+        if (body?.Router is not { } record || body.Config.Moe is not { } moe) return null;
+        var logits = record.Take();
+        if (!moe.OutputRouterLogits || logits is null) return null;
+        var aux = Compute(logits, moe.NumExperts, moe.TopK, record.Mask);
+        record.AuxSum += aux.item<float>();
+        record.AuxCount++;
+        return aux * moe.RouterAuxLossCoef;
     }
 }

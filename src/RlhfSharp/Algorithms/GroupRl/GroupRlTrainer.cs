@@ -224,6 +224,7 @@ public sealed class GroupRlTrainer
             var seq = Pick(exp.Sequences);
             var mask = Pick(exp.ActionMask);
             var logits = policy.Forward(seq, Pick(exp.AttentionMask), Pick(exp.Positions));
+            var aux = RouterBalanceLoss.Weighted(policy);
             var logprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
             var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEpsLow, clipEpsHigh: config.ClipEpsHigh);
             var perToken = pol.PerTokenLoss;
@@ -235,7 +236,8 @@ public sealed class GroupRlTrainer
                 klLoss += MaskedStats.MaskedMean(k3.detach(), mask).item<float>();
             }
             var microLoss = GroupRlLoss.Aggregate(perToken, mask, config.LossAggregation, stepTokens, chunk.Length, config.MaxNewTokens);
-            microLoss.backward();
+            // The router's loss of this micro-batch's forward, weighted by its rows' share of the step's.
+            (aux is null ? microLoss : microLoss + aux * ((double)index.shape[0] / chunk.Length)).backward();
             loss += microLoss.item<float>();
             clip += pol.ClipFraction.item<float>();
             approxKl += pol.ApproxKl.item<float>();

@@ -117,6 +117,7 @@ public sealed class IlqlTrainer
         var b = IlqlBatch.Create(batch, rewards, padId, device, dtype);
         var hidden = new List<Tensor>();
         policy.Forward(b.InputIds, b.AttentionMask, Transformer.PositionsFromMask(b.AttentionMask), hiddenStates: hidden);
+        var aux = Common.RouterBalanceLoss.Weighted(policy);
         var h = hidden[^1];                                                   // (B, T, H), after the final norm (HF hidden_states[-1])
         var actionHidden = IlqlBatch.Select(h, b.ActionIxs);                  // (B, A, H)
         var (qs, targetQs, values) = heads.Forward(actionHidden, IlqlBatch.Select(h, b.StateIxs));
@@ -130,7 +131,7 @@ public sealed class IlqlTrainer
             (output.V.detach() * m).sum() / n, (output.Q[0].detach() * m).sum() / n, (output.TargetQ * m).sum() / n,
             (output.AwacWeight * m).sum() / n,
         ]).to(ScalarType.Float64).cpu().data<double>().ToArray();
-        return (output.Loss, new Dictionary<string, double>
+        return (aux is null ? output.Loss : output.Loss + aux, new Dictionary<string, double>
         {
             ["loss"] = v[0], ["loss_q"] = v[1], ["loss_v"] = v[2], ["loss_cql"] = v[3], ["loss_awac"] = v[4],
             ["values_mean"] = v[5], ["qvalues_mean"] = v[6], ["target_qvalues_mean"] = v[7], ["awac_weight_mean"] = v[8],

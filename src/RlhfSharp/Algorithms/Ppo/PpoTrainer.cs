@@ -240,6 +240,7 @@ public sealed class PpoTrainer
             mask = Pick(exp.ActionMask);
             hidden = valueHead is null ? null : new List<Tensor>();
             var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
+            var aux = RouterBalanceLoss.Weighted(policy);
             Tensor logprobs, tokenEntropy;
             if (exp.AllowedTokens is null)
             {
@@ -256,7 +257,8 @@ public sealed class PpoTrainer
                 ? PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction)
                 : PolicyLoss(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask);
             var entropy = MaskedStats.MaskedMean(tokenEntropy, mask);
-            actorLoss = pol.Loss * share;
+            // OpenRLHF ppo_actor.py: actor_loss + aux_loss * aux_loss_coef, weighted like the rest by this rank's share.
+            actorLoss = (aux is null ? pol.Loss : pol.Loss + aux) * share;
             metrics["policy_loss"] = pol.Loss.item<float>() * share;
             metrics["clipfrac"] = pol.ClipFraction.item<float>() * share;
             metrics["approx_kl"] = pol.ApproxKl.item<float>() * share;
@@ -272,9 +274,12 @@ public sealed class PpoTrainer
             {
                 var b = TokenBatch.RightPad(examples.Select(e => e.InputIds).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
                 var lp = TokenLogprobs.Of(policy.Forward(b.Ids, b.AttentionMask), b.Ids);
+                var ptxAux = RouterBalanceLoss.Weighted(policy);
                 var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
                 var ptxLoss = -(lp * lm).sum() / ptxTokens;
-                actorLoss = actorLoss is null ? config.PtxCoef * ptxLoss : actorLoss + config.PtxCoef * ptxLoss;
+                // OpenRLHF: ptx_coef · (ptx_loss + aux_loss · aux_loss_coef), the router's term of this rank's examples.
+                var ptxTerm = ptxAux is null ? ptxLoss : ptxLoss + ptxAux * ((double)examples.Count / drawn.Count);
+                actorLoss = actorLoss is null ? config.PtxCoef * ptxTerm : actorLoss + config.PtxCoef * ptxTerm;
                 metrics["ptx_loss"] = ptxLoss.item<float>();
             }
         }
@@ -302,8 +307,10 @@ public sealed class PpoTrainer
             if (rows.Length > 0)
             {
                 var values = critic!.TokenScores(seq!, attention!, positions!).select(2, 0).narrow(1, p - 1, n);
+                // A critic with experts adds its router's loss too (OpenRLHF ppo_critic.py: critic_loss + aux_loss * aux_loss_coef).
+                var aux = RouterBalanceLoss.Weighted(critic);
                 var value = Value(values, Pick(exp.Values), Pick(exp.Returns), mask!);
-                (value.Loss * share).backward();
+                ((aux is null ? value.Loss : value.Loss + aux) * share).backward();
                 metrics["value_loss"] = value.Loss.item<float>() * share;
                 metrics["value_clipfrac"] = value.ClipFraction.item<float>() * share;
             }

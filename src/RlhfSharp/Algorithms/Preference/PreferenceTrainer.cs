@@ -157,6 +157,8 @@ public sealed class PreferenceTrainer
         long b = batch.Count;
         var sequences = PairSequences(batch);
         var (sum, count) = SequenceLogprobs.Of(policy, sequences, padId);
+        // Mixtral / Qwen2-MoE: the router's loss of the concatenated forward, as TRL's aux_loss_enabled (dpo_trainer.py).
+        var aux = RouterBalanceLoss.Weighted(policy);
         var (chosen, rejected) = (sum.narrow(0, 0, b), sum.narrow(0, b, b));
         var (chosenCount, rejectedCount) = (count.narrow(0, 0, b), count.narrow(0, b, b));
         Tensor? refChosen = null, refRejected = null;
@@ -205,7 +207,7 @@ public sealed class PreferenceTrainer
         metrics["rewards/margins"] = v[4];
         metrics["logps/chosen"] = v[5];
         metrics["logps/rejected"] = v[6];
-        return (output.Loss, metrics);
+        return (aux is null ? output.Loss : output.Loss + aux, metrics);
     }
 
     /// <summary>
@@ -219,6 +221,7 @@ public sealed class PreferenceTrainer
         long b = micro.Count;
         var sequences = KtoSequences(examples, partners, micro);
         var (sum, _) = SequenceLogprobs.Of(policy, sequences.Take(micro.Count).ToList(), padId);
+        var aux = RouterBalanceLoss.Weighted(policy);
         Tensor policyKl;
         using (no_grad()) policyKl = SequenceLogprobs.Of(policy, sequences.Skip(micro.Count).ToList(), padId).Sum;
         var refSum = ReferenceLogprobs(sequences, referenceRows, precomputed);
@@ -240,7 +243,7 @@ public sealed class PreferenceTrainer
             ["loss"] = v[0], ["rewards/chosen"] = v[1], ["rewards/rejected"] = v[2], ["rewards/margins"] = v[1] - v[2], ["kl"] = v[3],
             ["logps/chosen"] = v[4], ["logps/rejected"] = v[5],
         };
-        return (output.Loss, metrics);
+        return (aux is null ? output.Loss : output.Loss + aux, metrics);
     }
 
     /// <summary>Summed reference log-probs of <paramref name="sequences"/>: looked up when precomputed, else one no_grad forward.</summary>

@@ -68,6 +68,7 @@ public sealed class ProcessRewardTrainer(ScoreModel model, ProcessRewardConfig c
         var labelTensor = tensor(labels, [batch.Count, t], device: device);
         var logits = model.TokenScores(tokens.Ids, tokens.AttentionMask, Transformer.PositionsFromMask(tokens.AttentionMask));
         var loss = ProcessRewardLoss.Loss(logits, labelTensor);
+        if (Common.RouterBalanceLoss.Weighted(model) is { } aux) loss = loss + aux;
         using var _ = no_grad();
         var mask = labelTensor.ne(ProcessRewardLoss.Ignore);
         var predicted = logits.argmax(-1);

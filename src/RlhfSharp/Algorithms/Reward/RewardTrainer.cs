@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Distributed;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
@@ -75,6 +76,8 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
     {
         if (groups.Count == 0) return (null, 0, 0, 0);
         var perGroup = Scores(groups);
+        // The router's loss of the one forward over the groups' sequences, weighted like the groups' share of the step.
+        var aux = RouterBalanceLoss.Weighted(model);
         var losses = new List<Tensor>();
         for (int i = 0; i < groups.Count; i++)
         {
@@ -93,6 +96,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
             }
         }
         var loss = stack(losses).sum() / denominator;
+        if (aux is not null) loss = loss + aux * ((double)groups.Count / denominator);
         var (correct, pairs, best) = PairAccuracy(perGroup);
         return (loss, correct, pairs, best);
     }

@@ -54,7 +54,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
                 var nll = -(logprobs * mask).sum();
                 var loss = nll / Math.Max(1, targets);
                 // Mixtral / Qwen2-MoE with output_router_logits: HF's loss adds the router's balancing term, per forward.
-                if (Algorithms.Common.RouterBalanceLoss.Weighted(model, batch.AttentionMask) is { } aux) loss = loss + aux * ((double)micro.Count / indices.Count);
+                if (Algorithms.Common.RouterBalanceLoss.Weighted(model) is { } aux) loss = loss + aux * ((double)micro.Count / indices.Count);
                 loss.backward();
                 lossSum += nll.item<float>();
                 tokens += micro.Sum(e => e.InputIds.Length);
