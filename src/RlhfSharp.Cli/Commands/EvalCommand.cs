@@ -55,11 +55,19 @@ public static class EvalCommand
             var prompts = rowsRead.Select(x => x.Prompt).ToList();
             var type = DtypeOption.Read(r, dtype);
             var judge = Judge(r.GetValue(reward), type);
-            using var policy = PretrainedModel.Load(r.GetValue(model)!, type, kvCache: (BatchSize, options.MaxNewTokens));
+            // An encoder-decoder (T5) answers the prompts with its decoder; perplexity is of the output given the prompt.
+            bool seq2seq = PretrainedSeq2SeqModel.IsSeq2Seq(r.GetValue(model)!);
+            if (seq2seq && r.GetValue(referenceModel) is not null)
+                throw new RlhfException("--reference-model (KL and head-to-head win rate) is not supported for encoder-decoder (T5) models yet.");
+            using var t5 = seq2seq ? PretrainedSeq2SeqModel.Load(r.GetValue(model)!, type) : null;
+            using var policy = seq2seq ? null : PretrainedModel.Load(r.GetValue(model)!, type, kvCache: (BatchSize, options.MaxNewTokens));
             using var refModel = r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp, type) : null;
+            Func<List<string>, List<string>, double> perplexity = t5 is not null
+                ? (ps, cs) => Seq2SeqPerplexity.Compute(t5, ps, cs).Perplexity
+                : (ps, cs) => Perplexity.Compute(policy!.Model, policy.Tokenizer, cs.Select((c, i) => ps[i] + c).ToList()).Perplexity;
             var clock = Stopwatch.StartNew();
 
-            var (completions, lengths, kl) = Generate(policy, refModel, prompts, options);
+            var (completions, lengths, kl) = t5 is not null ? GenerateSeq2Seq(t5, prompts, options) : Generate(policy!, refModel, prompts, options);
             var metrics = new Dictionary<string, double>
             {
                 ["samples"] = prompts.Count,
@@ -67,7 +75,7 @@ public static class EvalCommand
                 ["distinct_1"] = Distinct.N(completions, 1),
                 ["distinct_2"] = Distinct.N(completions, 2),
                 ["self_bleu"] = SelfBleu.Score(completions),
-                ["perplexity_samples"] = Perplexity.Compute(policy.Model, policy.Tokenizer, completions.Select((c, i) => prompts[i] + c).ToList()).Perplexity,
+                ["perplexity_samples"] = perplexity(prompts, completions),
             };
             if (kl is not null) metrics["kl_to_reference"] = kl.Average();
             double[]? rewards = judge?.Score(prompts, completions);
@@ -97,7 +105,7 @@ public static class EvalCommand
                 metrics["rougeL"] = pairs.Average(p => Rouge.L(p.Second, p.First).FMeasure);
                 metrics["rougeLsum"] = pairs.Average(p => Rouge.Lsum(p.Second, p.First).FMeasure);
                 metrics["meteor"] = pairs.Average(p => Meteor.Score([p.Second], p.First));
-                metrics["perplexity_references"] = Perplexity.Compute(policy.Model, policy.Tokenizer, refPrompts.Select((p, i) => p + references[i]).ToList()).Perplexity;
+                metrics["perplexity_references"] = perplexity(refPrompts, references);
                 if (judge is not null)
                     metrics["win_rate_vs_reference"] = WinRate.FromScores(withReference.Select(i => rewards![i]).ToArray(), judge.Score(refPrompts, references)).Rate;
                 if (withoutReference > 0)
@@ -195,6 +203,22 @@ public static class EvalCommand
             if (reference is not null) kl!.AddRange(KlToReference.PerSampleValues(policy.Model, reference.Model, batch));
         }
         return (texts, lengths, kl);
+    }
+
+    /// <summary>Samples an encoder-decoder in batches: the prompt (with EOS) to the encoder, the output from the decoder.</summary>
+    static (List<string> Texts, List<double> Lengths, List<double>? Kl) GenerateSeq2Seq(PretrainedSeq2SeqModel policy, List<string> prompts, SamplingOptions options)
+    {
+        var sampler = new Seq2SeqSampler(policy.Model, policy.Tokenizer);
+        var texts = new List<string>();
+        var lengths = new List<double>();
+        var ids = prompts.Select(policy.EncodePrompt).ToList();
+        for (int start = 0; start < ids.Count; start += BatchSize)
+        {
+            var done = sampler.Generate(ids.Skip(start).Take(BatchSize).ToList(), options with { Seed = options.Seed + (ulong)start });
+            texts.AddRange(done.Select(c => c.Text));
+            lengths.AddRange(done.Select(c => (double)c.NewIds.Length));
+        }
+        return (texts, lengths, null);
     }
 
     static void WriteSamples(string path, List<EvaluatedSample> rows)

@@ -82,18 +82,21 @@ public static class StageCommands
             if (state.SavedStep is not null && File.Exists(recipeFile) && Recipe.FirstDifference(File.ReadAllText(recipeFile), resolved) is string key)
                 throw new RlhfException($"{recipeFile}: the stopped run was trained with a different '{key}': resume with the same recipe and --set values (a resumed run must repeat the uninterrupted one), or start a new --out.");
             Durable.CheckWritable(state.Dir);
-            if (name is "sft" or "dpo" or "ipo" && PretrainedSeq2SeqModel.IsSeq2Seq(config.Model))
+            if (PretrainedSeq2SeqModel.IsSeq2Seq(config.Model))
             {
-                // An encoder-decoder (T5): Pipeline/Seq2SeqSftStage.cs and Seq2SeqDpoStage.cs.
+                // An encoder-decoder (T5): Pipeline/Seq2SeqSftStage.cs, Seq2SeqDpoStage.cs and Seq2SeqPpoStage.cs.
+                if (name is not ("sft" or "dpo" or "ipo" or "simpo" or "orpo" or "ppo" or "nlpo"))
+                    throw new RlhfException($"rlhf {name} does not support encoder-decoder (T5) models yet; a T5 model trains with rlhf sft, dpo (also loss cdpo), ipo, simpo, orpo, ppo and nlpo.");
                 using var seq2seq = PretrainedSeq2SeqModel.Load(config.Model);
                 var numbers = WithIntactCheckpoint(state, () => ConsoleProgress.Run((progress, log, cancel) =>
                 {
                     var started = DateTime.UtcNow;
                     var first = new FirstReport(progress, () => { if (DataParallel.IsRoot) Durable.WriteAllText(recipeFile, resolved); });
-                    var n = name == "sft"
-                        ? Seq2SeqSftStage.Run(config, seq2seq, state, first, Console.Error.WriteLine, cancel)
+                    var n = name == "sft" ? Seq2SeqSftStage.Run(config, seq2seq, state, first, Console.Error.WriteLine, cancel)
+                        : name is "ppo" or "nlpo" ? Seq2SeqPpoStage.Run(config, seq2seq, dir, state, first, Console.Error.WriteLine, cancel, name == "nlpo" ? config.Nlpo : null)
                         : Seq2SeqDpoStage.Run(config, seq2seq, dir, name == "ipo" ? Algorithms.Preference.PreferenceLossKind.Ipo
-                            : config.Dpo.Loss is Algorithms.Preference.PreferenceLossKind.Cdpo ? config.Dpo.Loss : Algorithms.Preference.PreferenceLossKind.Sigmoid,
+                            : name == "simpo" ? Algorithms.Preference.PreferenceLossKind.Simpo : name == "orpo" ? Algorithms.Preference.PreferenceLossKind.Orpo
+                            : config.Dpo.Loss, // rlhf dpo: the recipe's dpo.loss (sigmoid by default; kto is refused by the trainer)
                             state, first, Console.Error.WriteLine, cancel);
                     n["seconds"] = (DateTime.UtcNow - started).TotalSeconds;
                     state.MarkDone(n);

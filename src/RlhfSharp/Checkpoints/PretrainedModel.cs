@@ -46,6 +46,8 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
     public static PretrainedModel Load(string spec, ScalarType dtype = ScalarType.Float32, Device? device = null, (int Batch, int Tokens)? kvCache = null)
     {
         string path = Resolve(spec);
+        if (Directory.Exists(path) && PretrainedSeq2SeqModel.IsSeq2Seq(path))
+            throw new RlhfException($"{path} is an encoder-decoder (T5) model; this command takes decoder-only models. T5 works with rlhf generate, eval, tokenize, sft, dpo, ipo, simpo, orpo, ppo and nlpo.");
         var model = Directory.Exists(path)
             ? HuggingFaceCheckpoint.LoadCausalLM(path, dtype, device, kvCache)
             : Llama2cCheckpoint.LoadCausalLM(path, dtype, device);

@@ -11,6 +11,7 @@ public sealed record PretrainedSeq2SeqModel(T5ForConditionalGeneration Model, IT
     public static bool IsSeq2Seq(string spec)
     {
         var path = PretrainedModel.Resolve(spec);
+        if (Directory.Exists(path) && Lora.PeftAdapter.IsAdapterFolder(path)) return IsSeq2Seq(Lora.PeftAdapter.ResolveBase(path));
         return Directory.Exists(path) && T5Config.IsT5(path);
     }
 
@@ -18,7 +19,7 @@ public sealed record PretrainedSeq2SeqModel(T5ForConditionalGeneration Model, IT
     public static PretrainedSeq2SeqModel Load(string spec, ScalarType dtype = ScalarType.Float32, Device? device = null)
     {
         string path = PretrainedModel.Resolve(spec);
-        var model = T5Checkpoint.Load(path, dtype, device);
+        var model = Lora.T5Lora.LoadMerged(path, dtype, device); // a T5 folder, or a PEFT adapter on one
         var tokenizer = TokenizerLoader.Load(path);
         if (tokenizer.VocabSize > model.Config.VocabSize)
             throw new RlhfException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {model.Config.VocabSize}: they do not belong together.");

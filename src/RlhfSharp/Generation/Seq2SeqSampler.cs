@@ -33,6 +33,46 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
         }).ToList();
     }
 
+    /// <summary>
+    /// Rollouts for PPO as a <see cref="SampleBatch"/>: <see cref="SampleBatch.Sequences"/> = the right-padded encoder
+    /// prompts (width P = <see cref="SampleBatch.PromptLength"/>) followed by the decoder tokens after the start token
+    /// (pad after a row finished), the attention mask = the encoder mask then the response mask, so the rows decode to
+    /// (prompt, completion) text as the decoder-only rollouts do.
+    /// </summary>
+    /// <param name="tokenMask">When given, only the tokens it allows can be picked at each step (NLPO's masking policy).</param>
+    public SampleBatch Rollouts(IReadOnlyList<int[]> prompts, SamplingOptions options, CancellationToken cancel = default, ITokenMask? tokenMask = null)
+    {
+        using var scope = NewDisposeScope();
+        var (ids, mask) = RightPad(prompts);
+        var rawLists = Enumerable.Range(0, prompts.Count).Select(_ => new List<float>()).ToArray();
+        var (tokens, logprobs, reasons) = Sample(ids, mask, options, useCache: true, cancel: cancel, modelLogprobs: rawLists, tokenMask: tokenMask);
+        int b = prompts.Count, p = (int)ids.shape[1], n = Math.Max(1, tokens.Max(t => t.Length));
+        var response = new long[b * n];
+        var responseMask = new float[b * n];
+        var lp = new float[b * n];
+        var raw = new float[b * n];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < n; j++)
+            {
+                bool real = j < tokens[i].Length;
+                response[i * n + j] = real ? tokens[i][j] : PadId;
+                responseMask[i * n + j] = real ? 1 : 0;
+                lp[i * n + j] = real ? logprobs[i][j] : 0;
+                raw[i * n + j] = real ? rawLists[i][j] : 0;
+            }
+        var device = ids.device;
+        var rm = tensor(responseMask, [b, n], device: device);
+        return new SampleBatch
+        {
+            Sequences = cat([ids, tensor(response, [b, n], device: device)], 1).MoveToOuterDisposeScope(),
+            AttentionMask = cat([mask, rm.to(ScalarType.Int64)], 1).MoveToOuterDisposeScope(),
+            ResponseMask = rm.MoveToOuterDisposeScope(),
+            Logprobs = tensor(lp, [b, n], device: device).MoveToOuterDisposeScope(),
+            ModelLogprobs = tensor(raw, [b, n], device: device).MoveToOuterDisposeScope(),
+            PromptLength = p, NewTokens = tokens, FinishReasons = reasons,
+        };
+    }
+
     /// <summary>Prompts right-padded with <see cref="PadId"/> (T5 tokenizers pad on the right), and their 0/1 mask.</summary>
     public (Tensor Ids, Tensor Mask) RightPad(IReadOnlyList<int[]> prompts)
     {
@@ -54,10 +94,15 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
     /// <summary>
     /// New decoder tokens per row, their log-probs under the sampling distribution and why each row stopped.
     /// <paramref name="useCache"/> false recomputes the whole decoder every step (the plain loop the cached one is
-    /// checked against); <paramref name="stepLogits"/> receives each step's raw logits (B, V).
+    /// checked against); <paramref name="stepLogits"/> receives each step's raw logits (B, V); <paramref name="modelLogprobs"/>,
+    /// when given, each row's log-softmax of the raw logits at its chosen tokens. <paramref name="tokenMask"/> gets the
+    /// encoder prompts (right-padded) in <see cref="ITokenMask.Begin"/> and each step's decoder input in
+    /// <see cref="ITokenMask.Advance"/> (with the encoder mask; positions are unused by T5), and forbids tokens after
+    /// <c>min_new_tokens</c> and before the temperature and the warpers, as the decoder-only sampler orders its processors.
     /// </summary>
     public (int[][] Tokens, float[][] Logprobs, FinishReason[] Reasons) Sample(Tensor inputIds, Tensor attentionMask, SamplingOptions o,
-        bool useCache = true, List<Tensor>? stepLogits = null, Action<int, int>? onToken = null, CancellationToken cancel = default)
+        bool useCache = true, List<Tensor>? stepLogits = null, Action<int, int>? onToken = null, CancellationToken cancel = default,
+        List<float>[]? modelLogprobs = null, ITokenMask? tokenMask = null)
     {
         o.Validate();
         if (o.RepetitionPenalty != 1.0 || o.PresencePenalty != 0 || o.FrequencyPenalty != 0 || o.TopLogprobs is not null)
@@ -76,10 +121,11 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
         var eos = EosIds.ToHashSet();
         // Every row's decoder input so far: the start token, then what was chosen (pad for finished rows).
         var decoded = new List<long[]> { Enumerable.Repeat((long)model.Config.DecoderStartTokenId, b).ToArray() };
+        tokenMask?.Begin(inputIds, attentionMask, maxNew);
         for (int s = 0; s < maxNew; s++)
         {
             cancel.ThrowIfCancellationRequested();
-            long[] next; float[] nextLogprob;
+            long[] next; float[] nextLogprob, nextRaw;
             using (NewDisposeScope())
             {
                 Tensor input = useCache
@@ -91,6 +137,7 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
                 var scores = logits;
                 if (s < o.MinNewTokens && eos.Count > 0)
                     scores = scores.index_fill(1, tensor(eos.Select(x => (long)x).ToArray(), device: device), float.NegativeInfinity);
+                if (tokenMask is not null) scores = new TokenMaskProcessor(tokenMask).Process(scores, null!);
                 Tensor chosen, logprob;
                 if (o.Greedy)
                 {
@@ -107,15 +154,17 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
                     chosen = filtered.softmax(-1).multinomial(1, generator: generator);
                     logprob = filtered.log_softmax(-1).gather(1, chosen);
                 }
-                var host = cat([chosen.to(ScalarType.Float32), logprob], 1).cpu().data<float>().ToArray();
-                next = new long[b]; nextLogprob = new float[b];
-                for (int i = 0; i < b; i++) { next[i] = (long)host[2 * i]; nextLogprob[i] = host[2 * i + 1]; }
+                var raw = logits.log_softmax(-1).gather(1, chosen);
+                var host = cat([chosen.to(ScalarType.Float32), logprob, raw], 1).cpu().data<float>().ToArray();
+                next = new long[b]; nextLogprob = new float[b]; nextRaw = new float[b];
+                for (int i = 0; i < b; i++) { next[i] = (long)host[3 * i]; nextLogprob[i] = host[3 * i + 1]; nextRaw[i] = host[3 * i + 2]; }
             }
             for (int i = 0; i < b; i++)
             {
                 if (finished[i]) { next[i] = PadId; continue; }
                 tokens[i].Add((int)next[i]);
                 logprobs[i].Add(nextLogprob[i]);
+                modelLogprobs?[i].Add(nextRaw[i]);
                 onToken?.Invoke(i, (int)next[i]);
                 if (o.StopAtEos && eos.Contains((int)next[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
                 else if (o.StopStrings.Count > 0 && tokenizer is not null && o.StopStrings.Any(t => t.Length > 0 && tokenizer.Decode(tokens[i]).Contains(t, StringComparison.Ordinal)))
@@ -123,6 +172,8 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
             }
             decoded.Add(next);
             if (finished.All(f => f)) break;
+            if (tokenMask is not null)
+                using (NewDisposeScope()) tokenMask.Advance(tensor(next, [b, 1], device: device), attentionMask, zeros(b, 1, ScalarType.Int64, device));
         }
         return (tokens.Select(t => t.ToArray()).ToArray(), logprobs.Select(l => l.ToArray()).ToArray(), reasons);
     }

@@ -54,18 +54,27 @@ public static class PeftAdapter
             _ => throw new ArgumentException($"cannot save adapters of a {model.GetType().Name}"),
         };
         var lora = body.Lora ?? throw new InvalidOperationException("the model has no LoRA adapters");
+        // GPT-2's Conv1D stores [in, out]; PEFT then transposes B·A when merging. lora_A/lora_B keep nn.Linear shapes.
+        Write(model, lora, scoreHead ? "SEQ_CLS" : "CAUSAL_LM", body.Config.Family == ModelFamily.Gpt2, scoreHead, dir, baseModel, writeExtras);
+    }
+
+    /// <summary>The PEFT key of one factor (<c>lora_A</c> or <c>lora_B</c>) of the HF module <paramref name="hfModule"/>.</summary>
+    public static string Key(string hfModule, string factor) => Prefix + hfModule + "." + factor + ".weight";
+
+    /// <summary>Writes adapter_config.json and the adapter tensors of <paramref name="model"/> (any model with adapters).</summary>
+    internal static void Write(nn.Module model, LoraConfig lora, string taskType, bool fanInFanOut, bool scoreHead, string dir, string baseModel, Action<string>? writeExtras)
+    {
         var config = new JsonObject
         {
             ["peft_type"] = "LORA",
-            ["task_type"] = scoreHead ? "SEQ_CLS" : "CAUSAL_LM",
+            ["task_type"] = taskType,
             ["base_model_name_or_path"] = Path.GetFullPath(baseModel),
             ["r"] = lora.R,
             ["lora_alpha"] = lora.Alpha,
             ["lora_dropout"] = lora.Dropout,
             ["target_modules"] = new JsonArray(lora.TargetModules!.Select(t => (JsonNode)t).ToArray()),
             ["bias"] = "none",
-            // GPT-2's Conv1D stores [in, out]; PEFT then transposes B·A when merging. lora_A/lora_B keep nn.Linear shapes.
-            ["fan_in_fan_out"] = body.Config.Family == ModelFamily.Gpt2,
+            ["fan_in_fan_out"] = fanInFanOut,
             ["modules_to_save"] = scoreHead ? new JsonArray("score") : null,
             ["init_lora_weights"] = true,
             ["inference_mode"] = true,

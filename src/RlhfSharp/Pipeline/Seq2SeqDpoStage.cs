@@ -2,6 +2,7 @@ using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
+using RlhfSharp.Lora;
 using RlhfSharp.Training;
 
 namespace RlhfSharp.Pipeline;
@@ -26,14 +27,22 @@ public static class Seq2SeqDpoStage
         var (train, eval) = RunStages.HoldOut(pairs);
         string sft = Path.Combine(runDir, "sft", "checkpoint");
         string start = Directory.Exists(sft) ? sft : baseModel.Path;
-        using var policy = T5Checkpoint.Load(start);
-        using var reference = T5Checkpoint.Load(start);
         var config = recipe.Dpo with { Loss = loss };
+        using var policy = T5Lora.LoadMerged(start);
+        if (config.Lora is { } lora)
+        {
+            lora.Validate("dpo");
+            TorchSharp.torch.manual_seed((long)config.Seed);
+            T5Lora.Attach(policy, lora);
+        }
+        // With LoRA the reference is the policy with its adapters off; else a second copy of the starting point.
+        using var reference = config.Lora is null && config.NeedsReference ? T5Lora.LoadMerged(start) : null;
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
-        var trainer = new Seq2SeqDpoTrainer(policy, reference, config, baseModel.Tokenizer.PadId ?? policy.Config.PadTokenId) { Progress = progress, Metrics = metrics };
+        var trainer = new Seq2SeqDpoTrainer(policy, reference ?? policy, config, baseModel.Tokenizer.PadId ?? policy.Config.PadTokenId) { Progress = progress, Metrics = metrics };
         var result = trainer.Train(train, eval, state, cancel);
-        if (DataParallel.IsRoot) T5Checkpoint.Save(policy, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
+        if (DataParallel.IsRoot && policy.Lora is not null) T5Lora.Save(policy, state.CheckpointDir, start, baseModel.WriteTokenizerFiles);
+        else if (DataParallel.IsRoot) T5Checkpoint.Save(policy, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
         return result;
     }
 }

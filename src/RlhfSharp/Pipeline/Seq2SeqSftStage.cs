@@ -2,6 +2,7 @@ using RlhfSharp.Algorithms.Sft;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
+using RlhfSharp.Lora;
 using RlhfSharp.Training;
 
 namespace RlhfSharp.Pipeline;
@@ -25,11 +26,19 @@ public static class Seq2SeqSftStage
             ? new Seq2SeqExample(model.EncodePrompt(d.Prompt), model.EncodePrompt(d.Completion))
             : throw new RlhfException($"{path}: record {i + 1} is a chat (messages); encoder-decoder SFT takes prompt/completion records.")).ToList();
         var (train, eval) = RunStages.HoldOut(examples);
+        if (recipe.Sft.Lora is { } lora)
+        {
+            lora.Validate("sft");
+            TorchSharp.torch.manual_seed((long)recipe.Sft.Seed); // a rerun starts from the same A
+            T5Lora.Attach(model.Model, lora);
+        }
         state = new StageState(state.Dir, recipe.Sft.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
         var trainer = new Seq2SeqSftTrainer(model.Model, recipe.Sft, model.Tokenizer.PadId ?? model.Model.Config.PadTokenId) { Progress = progress, Metrics = metrics };
         var result = trainer.Train(train, eval, state, cancel);
-        if (DataParallel.IsRoot) T5Checkpoint.Save(model.Model, state.CheckpointDir, writeExtras: model.WriteTokenizerFiles);
+        // With LoRA the checkpoint is the PEFT adapter folder on the base model, which later stages load merged.
+        if (DataParallel.IsRoot && model.Model.Lora is not null) T5Lora.Save(model.Model, state.CheckpointDir, model.Path, model.WriteTokenizerFiles);
+        else if (DataParallel.IsRoot) T5Checkpoint.Save(model.Model, state.CheckpointDir, writeExtras: model.WriteTokenizerFiles);
         return result;
     }
 }

@@ -12,10 +12,12 @@ public sealed class Seq2SeqCliTests : IDisposable
     public void Dispose() { _dir.Dispose(); _files.Dispose(); }
 
     /// <summary>The v1.1 fixture model with a small Unigram tokenizer of its 89 ids (any tokenizer will do: the prompt is ids).</summary>
-    private string T5Folder()
+    private string T5Folder() => T5Folder(_dir.Path);
+
+    internal static string T5Folder(string root)
     {
         var source = Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "t5v11_tiny_gated");
-        var dir = Path.Combine(_dir.Path, "t5");
+        var dir = Path.Combine(root, "t5");
         Directory.CreateDirectory(dir);
         foreach (var name in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(source, name), Path.Combine(dir, name));
         var vocab = new JsonArray(new JsonArray("<pad>", 0.0), new JsonArray("</s>", 0.0), new JsonArray("<unk>", 0.0));

@@ -15,16 +15,18 @@ namespace RlhfSharp.Algorithms.Ppo;
 /// <summary>
 /// PPO against a reward with a per-token KL penalty to the SFT model (Ziegler et al. 2019; Stiennon et al. 2020;
 /// InstructGPT §3.5), in OpenRLHF's arrangement: sample → score → KL-shaped rewards → GAE → clipped policy and value
-/// losses for a few epochs of minibatches, plus PPO-ptx and an optional EMA of the actor.
+/// losses for a few epochs of minibatches, plus PPO-ptx and an optional EMA of the actor. The actor is an
+/// <see cref="IPpoActor"/>: a decoder-only model (<see cref="CausalActor"/>) or an encoder-decoder whose value head sits
+/// on the decoder (<see cref="Seq2SeqActor"/>); only sampling and the forward pass differ between them.
 /// </summary>
 public sealed class PpoTrainer
 {
-    readonly CausalLM policy, reference;
+    readonly IPpoActor actor, referenceActor;
+    readonly CausalLM? policy; // the decoder-only actor's model, for PPO-ptx and the EMA
     readonly ScoreModel? critic;
     readonly ValueHead? valueHead;
     readonly Func<SampleBatch, Tensor> score;
     readonly PpoConfig config;
-    readonly Sampler sampler;
     readonly int padId;
 
     public IProgress<TrainingProgress>? Progress { get; init; }
@@ -54,38 +56,53 @@ public sealed class PpoTrainer
     /// <param name="score">Scores each rollout (B), e.g. the reward model at the last real token.</param>
     /// <param name="critic">The critic for <see cref="CriticKind.SeparateFromRewardModel"/>; null for a value head.</param>
     public PpoTrainer(CausalLM policy, CausalLM reference, ScoreModel? critic, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, PpoConfig config)
+        : this(new CausalActor(policy, sampler), new CausalActor(reference), critic, score, padId, config) { }
+
+    /// <param name="reference">The frozen reference; it may be the policy's own module with its LoRA adapters off.</param>
+    public PpoTrainer(IPpoActor policy, IPpoActor reference, ScoreModel? critic, Func<SampleBatch, Tensor> score, int padId, PpoConfig config)
     {
-        this.policy = policy; this.reference = reference; this.critic = critic; this.score = score;
-        this.sampler = sampler; this.padId = padId; this.config = config;
+        actor = policy; referenceActor = reference; this.policy = (policy as CausalActor)?.Model;
+        this.critic = critic; this.score = score; this.padId = padId; this.config = config;
         config.Validate("ppo");
         if (config.Critic == CriticKind.SeparateFromRewardModel && critic is null)
             throw new RlhfException("PPO: the critic kind is 'separate' but no critic model was given.");
+        if (this.policy is null)
+        {
+            // RL4LMs' and TRL's seq2seq policies put the value head on the decoder; a separate critic, PPO-ptx and the EMA
+            // are decoder-only features here.
+            if (config.Critic != CriticKind.ValueHead) throw new RlhfException("PPO: an encoder-decoder policy takes ppo.critic = value_head (a value head on its decoder); a separate critic is not supported for it.");
+            if (config.EmaBeta is not null) throw new RlhfException("PPO: ppo.ema_beta is not supported for an encoder-decoder policy.");
+        }
         if (config.Critic == CriticKind.ValueHead)
         {
-            var weight = policy.model.Embeddings.weight!;
+            var (dtype, device) = policy.Placement;
             torch.manual_seed((long)config.Seed); // the new head starts the same on every run, so runs are repeatable
-            valueHead = new ValueHead(policy.model.OutputSize);
-            valueHead.to(weight.dtype).to(weight.device);
+            valueHead = new ValueHead(policy.HiddenSize);
+            valueHead.to(dtype).to(device);
         }
-        reference.eval();
-        foreach (var p in reference.parameters()) p.requires_grad = false;
+        if (!ReferenceEquals(reference.Module, policy.Module))
+        {
+            reference.Module.eval();
+            foreach (var p in reference.Module.parameters()) p.requires_grad = false;
+        }
         // Old log-probs and values come from eval mode, new ones from train mode: the same function only without dropout.
-        LoraModel.DisableDropout(policy);
+        LoraModel.DisableDropout(policy.Module);
         if (critic is not null) LoraModel.DisableDropout(critic);
     }
 
     public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, IReadOnlyList<SftExample> ptx, StageState? state = null, CancellationToken cancel = default)
     {
         if (prompts.Count == 0) throw new RlhfException("PPO: no prompts.");
+        if (policy is null && config.PtxCoef > 0 && ptx.Count > 0) throw new RlhfException("PPO: ppo.ptx_coef > 0 (PPO-ptx) is not supported for an encoder-decoder policy; set it to 0.");
         int batch = Math.Min(config.RolloutBatchSize, prompts.Count);
         int updatesPerStep = config.PpoEpochs * ((batch + config.MiniBatchSize - 1) / config.MiniBatchSize);
-        var actorParams = policy.parameters().Concat(valueHead?.parameters() ?? []);
+        var actorParams = actor.Module.parameters().Concat(valueHead?.parameters() ?? []);
         using var actorOpt = new Optimizer(actorParams, config.ActorOptimizer, config.Steps * updatesPerStep);
         using var criticOpt = critic is null ? null : new Optimizer(critic.parameters(), config.CriticOptimizer, config.Steps * updatesPerStep);
         var kl = new KlController(config.InitKlCoef, config.KlTargetPerToken ?? config.KlTargetPerSequence, config.KlHorizon);
-        if (config.EmaBeta is not null) Ema = policy.Clone();
+        if (config.EmaBeta is not null) Ema = policy!.Clone();
 
-        var modules = new Dictionary<string, nn.Module> { ["policy"] = policy };
+        var modules = new Dictionary<string, nn.Module> { ["policy"] = actor.Module };
         if (critic is not null) modules["critic"] = critic;
         if (valueHead is not null) modules["value_head"] = valueHead;
         if (Ema is not null) modules["ema"] = Ema;
@@ -107,15 +124,14 @@ public sealed class PpoTrainer
             using var _ = NewDisposeScope();
             // Under mpirun each rank samples its shard of the step's prompts (rows [offset, offset + shard) of the batch)
             // with its own seed; rank 0's is the single-process seed.
-            var (ids, mask) = sampler.LeftPad(DataParallel.Shard(chosen));
             int offset = DataParallel.ShardStart(chosen.Count);
-            policy.eval();
+            actor.Module.eval();
             using var recorder = ActionSpace?.NewRollout();
-            using var rollout = sampler.Sample(ids, mask, new SamplingOptions
+            using var rollout = actor.Rollout(DataParallel.Shard(chosen), new SamplingOptions
             {
                 MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP,
                 Seed = config.Seed + (ulong)step * 7919 + (ulong)DataParallel.Rank * 1_000_003,
-            }, tokenMask: recorder);
+            }, recorder);
             double generateSeconds = clock.Elapsed.TotalSeconds;
             var extra = RolloutMetrics?.Invoke(rollout);
             clock.Restart();
@@ -124,7 +140,7 @@ public sealed class PpoTrainer
             ActionSpace?.AfterRollout(step);
             clock.Restart();
 
-            policy.train(); critic?.train();
+            actor.Module.train(); critic?.train();
             var sums = new Dictionary<string, double>();
             int updates = 0;
             var rng = new Random((int)((config.Seed + (ulong)step) % int.MaxValue));
@@ -158,7 +174,7 @@ public sealed class PpoTrainer
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = stats["response_length"] * chosen.Count / Math.Max(1e-9, generateSeconds);
         }, cancel);
-        policy.eval(); critic?.eval();
+        actor.Module.eval(); critic?.eval();
         return last;
     }
 
@@ -174,16 +190,18 @@ public sealed class PpoTrainer
         var positions = Transformer.PositionsFromMask(attention);
         var mask = rollout.ResponseMask;
 
-        var hidden = valueHead is null ? null : new List<Tensor>();
         // At the rollouts' temperature (OpenRLHF models/actor.py), so the ratio is of the policy that sampled.
-        var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
-        var oldLogprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
+        var forward = actor.Forward(seq, attention, positions, p, withHidden: valueHead is not null);
+        var logits = forward.Logits;
+        int start = forward.Start;
+        var oldLogprobs = TokenLogprobs.Of(logits, forward.Tokens, config.Temperature).narrow(1, start, n);
         // Under a masked action space the ratio is of masked distributions, while the KL penalty keeps the unmasked
         // log-probs (RL4LMs alg_wrappers.py: old log_prob is forward_policy's masked log_probs, kl_div = raw_log_probs − ref).
         var rawLogprobs = oldLogprobs;
-        if (allowed is not null) oldLogprobs = MaskedActionSpace.Logprobs(logits.narrow(1, p - 1, n), seq.narrow(1, p, n), allowed, config.Temperature);
-        var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq, config.Temperature).narrow(1, p - 1, n);
-        var values = Values(seq, attention, positions, hidden).narrow(1, p - 1, n) * mask;
+        if (allowed is not null) oldLogprobs = MaskedActionSpace.Logprobs(logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
+        var refForward = referenceActor.Forward(seq, attention, positions, p, withHidden: false);
+        var refLogprobs = TokenLogprobs.Of(refForward.Logits, refForward.Tokens, config.Temperature).narrow(1, refForward.Start, n);
+        var values = Values(seq, attention, positions, forward.Hidden).narrow(1, start, n) * mask;
         var scores = score(rollout).to(float32).reshape(-1);
         var kl = KlEstimator.PerToken(rawLogprobs, refLogprobs, config.KlEstimator) * mask;
         var rewards = KlShapedReward.Compute(scores, kl, mask, klCoef, (-config.RewardClip, config.RewardClip));
@@ -204,9 +222,9 @@ public sealed class PpoTrainer
     }
 
     /// <summary>Per-token values (B, T): the critic's, or the value head's on the policy's last hidden state.</summary>
-    Tensor Values(Tensor seq, Tensor attention, Tensor positions, List<Tensor>? policyHidden) => critic is not null
+    Tensor Values(Tensor seq, Tensor attention, Tensor positions, Tensor? policyHidden) => critic is not null
         ? critic.TokenScores(seq, attention, positions).select(2, 0)
-        : valueHead!.forward(policyHidden![^1]);
+        : valueHead!.forward(policyHidden!);
 
     /// <summary>
     /// One update on the minibatch <paramref name="chunk"/> (rows of the global batch). Each rank trains the rows it holds
@@ -232,26 +250,27 @@ public sealed class PpoTrainer
         {
             ["policy_loss"] = 0, ["value_loss"] = 0, ["clipfrac"] = 0, ["approx_kl"] = 0, ["entropy"] = 0, ["value_clipfrac"] = 0, ["ptx_loss"] = 0,
         };
-        List<Tensor>? hidden = null;
+        ActorForward? forward = null;
         Tensor? seq = null, attention = null, positions = null, mask = null;
         if (rows.Length > 0)
         {
             seq = Pick(exp.Sequences); attention = Pick(exp.AttentionMask); positions = Pick(exp.Positions);
             mask = Pick(exp.ActionMask);
-            hidden = valueHead is null ? null : new List<Tensor>();
-            var logits = policy.Forward(seq, attention, positions, hiddenStates: hidden);
-            var aux = RouterBalanceLoss.Weighted(policy);
+            forward = actor.Forward(seq, attention, positions, p, withHidden: valueHead is not null);
+            var logits = forward.Logits;
+            int start = forward.Start;
+            var aux = RouterBalanceLoss.Weighted(actor.Module);
             Tensor logprobs, tokenEntropy;
             if (exp.AllowedTokens is null)
             {
-                logprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
-                tokenEntropy = TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, p - 1, n);
+                logprobs = TokenLogprobs.Of(logits, forward.Tokens, config.Temperature).narrow(1, start, n);
+                tokenEntropy = TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, start, n);
             }
             else
             {
                 var allowed = Pick(exp.AllowedTokens);
-                logprobs = MaskedActionSpace.Logprobs(logits.narrow(1, p - 1, n), seq.narrow(1, p, n), allowed, config.Temperature);
-                tokenEntropy = MaskedActionSpace.Entropy(logits.narrow(1, p - 1, n), allowed, config.Temperature);
+                logprobs = MaskedActionSpace.Logprobs(logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
+                tokenEntropy = MaskedActionSpace.Entropy(logits.narrow(1, start, n), allowed, config.Temperature);
             }
             var pol = PolicyLoss is null
                 ? PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction)
@@ -273,7 +292,7 @@ public sealed class PpoTrainer
             if (examples.Count > 0)
             {
                 var b = TokenBatch.RightPad(examples.Select(e => e.InputIds).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
-                var lp = TokenLogprobs.Of(policy.Forward(b.Ids, b.AttentionMask), b.Ids);
+                var lp = TokenLogprobs.Of(policy!.Forward(b.Ids, b.AttentionMask), b.Ids);
                 var ptxAux = RouterBalanceLoss.Weighted(policy);
                 var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
                 var ptxLoss = -(lp * lm).sum() / ptxTokens;
@@ -289,7 +308,7 @@ public sealed class PpoTrainer
         {
             if (rows.Length > 0)
             {
-                var values = valueHead.forward(hidden![^1]).narrow(1, p - 1, n);
+                var values = valueHead.forward(forward!.Hidden!).narrow(1, forward.Start, n);
                 var value = Value(values, Pick(exp.Values), Pick(exp.Returns), mask!);
                 actorLoss = actorLoss! + config.ValueCoef * value.Loss * share;
                 metrics["value_loss"] = value.Loss.item<float>() * share;
@@ -373,7 +392,7 @@ public sealed class PpoTrainer
         double beta = config.EmaBeta!.Value;
         EmaUpdates++;
         using var _ = no_grad();
-        var current = policy.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var current = policy!.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         foreach (var (name, e) in Ema!.named_parameters()) e.mul_(beta).add_(current[name], alpha: 1 - beta);
     }
 }

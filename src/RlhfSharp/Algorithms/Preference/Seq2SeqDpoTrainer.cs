@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using RlhfSharp.Data;
 using RlhfSharp.Distributed;
+using RlhfSharp.Lora;
 using RlhfSharp.Models.T5;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
@@ -26,14 +27,16 @@ public sealed class Seq2SeqDpoTrainer
     public Seq2SeqDpoTrainer(T5ForConditionalGeneration policy, T5ForConditionalGeneration reference, DpoConfig config, int padId)
     {
         config.Validate("dpo");
-        if (config.Loss is not (PreferenceLossKind.Sigmoid or PreferenceLossKind.Cdpo or PreferenceLossKind.Ipo))
-            throw new RlhfException($"{config.Loss} is not supported for encoder-decoder models yet (dpo, cdpo and ipo are).");
-        if (config.Lora is not null) throw new RlhfException("LoRA is not supported for encoder-decoder models yet.");
+        if (config.Loss is not (PreferenceLossKind.Sigmoid or PreferenceLossKind.Cdpo or PreferenceLossKind.Ipo or PreferenceLossKind.Simpo or PreferenceLossKind.Orpo))
+            throw new RlhfException($"{config.Loss} is not supported for encoder-decoder models yet (dpo, cdpo, ipo, simpo and orpo are).");
         this.policy = policy;
         this.reference = reference;
         this.config = config;
         this.padId = padId;
-        foreach (var p in reference.parameters()) p.requires_grad = false;
+        // With LoRA the reference is the policy itself with its adapters switched off (one copy of the weights).
+        if (!ReferenceEquals(policy, reference)) foreach (var p in reference.parameters()) p.requires_grad = false;
+        else if (policy.Lora is null && config.NeedsReference) throw new RlhfException("DPO: the reference is the policy itself, which needs LoRA adapters to switch off.");
+        LoraModel.DisableDropout(policy); // the policy's log-probs are compared with the dropout-free reference's
     }
 
     public Dictionary<string, double> Train(IReadOnlyList<Seq2SeqPreference> train, IReadOnlyList<Seq2SeqPreference> eval, StageState? state = null, CancellationToken cancel = default)
@@ -51,7 +54,7 @@ public sealed class Seq2SeqDpoTrainer
             StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
         policy.train();
-        reference.eval();
+        if (!ReferenceEquals(policy, reference)) reference.eval();
         var clock = Stopwatch.StartNew();
         loop.Run((step, row) =>
         {
@@ -97,15 +100,27 @@ public sealed class Seq2SeqDpoTrainer
         var (lp, mask) = Seq2SeqLogprobs.Of(policy, prompts, targets, padId);
         var sum = lp.sum(1);
         var count = mask.sum(1);
-        Tensor refSum;
-        using (no_grad()) refSum = Seq2SeqLogprobs.Of(reference, prompts, targets, padId).Logprobs.sum(1);
         var (chosen, rejected) = (sum.narrow(0, 0, b), sum.narrow(0, b, b));
-        var (refChosen, refRejected) = (refSum.narrow(0, 0, b), refSum.narrow(0, b, b));
+        var (chosenCount, rejectedCount) = (count.narrow(0, 0, b), count.narrow(0, b, b));
+        Tensor refChosen = chosen, refRejected = rejected; // unused by SimPO and ORPO, which have no reference
+        if (config.NeedsReference)
+        {
+            Tensor refSum;
+            using (no_grad())
+            using (ReferenceEquals(policy, reference) ? LoraModel.AdaptersOff(policy) : null)
+                refSum = Seq2SeqLogprobs.Of(reference, prompts, targets, padId).Logprobs.sum(1);
+            (refChosen, refRejected) = (refSum.narrow(0, 0, b), refSum.narrow(0, b, b));
+        }
+        // SimPO and ORPO read length-averaged log-probs and ORPO adds the token-mean NLL of the chosen labels, as
+        // PreferenceTrainer does for decoder-only models (TRL CPO/ORPO average_log_prob=True on the labels).
         var output = config.Loss switch
         {
             PreferenceLossKind.Sigmoid => DpoLoss.Sigmoid(chosen, rejected, refChosen, refRejected, config.Beta),
             PreferenceLossKind.Cdpo => DpoLoss.Sigmoid(chosen, rejected, refChosen, refRejected, config.Beta, config.LabelSmoothing),
-            _ => DpoLoss.IpoLengthNormalised(chosen, rejected, refChosen, refRejected, count.narrow(0, 0, b), count.narrow(0, b, b), config.Beta),
+            PreferenceLossKind.Simpo => SimpoLoss.Compute(chosen / chosenCount, rejected / rejectedCount, config.Beta, config.SimpoGamma, config.LabelSmoothing),
+            PreferenceLossKind.Orpo => OrpoLoss.Compute(chosen / chosenCount, rejected / rejectedCount, -chosen.sum() / chosenCount.sum(), config.Beta) is var o
+                ? new PreferenceLossOutput(o.Loss, o.OddsRatioLosses, o.ChosenRewards, o.RejectedRewards) : null!,
+            _ => DpoLoss.IpoLengthNormalised(chosen, rejected, refChosen, refRejected, chosenCount, rejectedCount, config.Beta),
         };
         var (cr, rr) = (output.ChosenRewards, output.RejectedRewards);
         var v = stack([output.Loss.detach(), cr.mean(), rr.mean(), cr.gt(rr).to(ScalarType.Float32).mean(), (cr - rr).mean(),

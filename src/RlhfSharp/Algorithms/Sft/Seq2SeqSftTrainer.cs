@@ -11,7 +11,8 @@ namespace RlhfSharp.Algorithms.Sft;
 /// Supervised fine-tuning of an encoder-decoder (T5): the prompt is the encoder's input and the cross-entropy is on
 /// the target tokens only, the decoder reading them shifted right behind the start token (transformers v4.44
 /// T5ForConditionalGeneration with <c>labels</c>; TRL's SFT of encoder-decoder models). As in <see cref="SftTrainer"/>,
-/// the loss is averaged over every target token of an optimizer step, so accumulation equals one large batch.
+/// the loss is averaged over every target token of an optimizer step, so accumulation equals one large batch. With LoRA
+/// attached (<see cref="Lora.T5Lora.Attach"/>) only the adapters require gradients, so only they are trained.
 /// </summary>
 public sealed class Seq2SeqSftTrainer(T5ForConditionalGeneration model, SftConfig config, int padId)
 {
@@ -22,7 +23,6 @@ public sealed class Seq2SeqSftTrainer(T5ForConditionalGeneration model, SftConfi
     {
         if (train.Count == 0) throw new RlhfException("SFT: no training examples.");
         if (config.Packing) throw new RlhfException("SFT packing is for decoder-only models; an encoder-decoder trains on (prompt, target) pairs.");
-        if (config.Lora is not null) throw new RlhfException("LoRA is not supported for encoder-decoder models yet.");
         var examples = train.Select(e => e.Truncate(config.MaxLength)).Where(e => e.TargetIds.Length > 0 && e.PromptIds.Length > 0).ToList();
         if (examples.Count == 0) throw new RlhfException("SFT: no example has both a prompt and a target.");
         int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;

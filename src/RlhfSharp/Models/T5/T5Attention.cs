@@ -1,3 +1,4 @@
+using RlhfSharp.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -10,13 +11,14 @@ namespace RlhfSharp.Models.T5;
 /// additive bias (relative positions and the mask). Only the first layer of each stack owns
 /// <c>relative_attention_bias</c>; the stack computes the bias once and every layer adds it.
 /// </summary>
-public sealed class T5Attention : nn.Module
+public sealed class T5Attention : nn.Module, ILoraHost
 {
 #pragma warning disable IDE1006 // HF parameter names
     public readonly Linear q, k, v, o;
     public readonly Embedding? relative_attention_bias;
 #pragma warning restore IDE1006
     readonly int heads, dKv;
+    LoraAdapter? qLora, kLora, vLora, oLora; // attached after loading (T5Lora.Attach), registered as <projection>_lora
 
     public T5Attention(T5Config c, bool hasRelativeAttentionBias, ScalarType? dtype = null) : base(nameof(T5Attention))
     {
@@ -29,9 +31,25 @@ public sealed class T5Attention : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Adds a LoRA adapter to <c>q</c>, <c>k</c>, <c>v</c> or <c>o</c> (PEFT's T5 targets are q and v).</summary>
+    public void AttachLora(string projection, LoraAdapter adapter)
+    {
+        switch (projection)
+        {
+            case "q": qLora = adapter; break;
+            case "k": kLora = adapter; break;
+            case "v": vLora = adapter; break;
+            case "o": oLora = adapter; break;
+            default: throw new ArgumentException($"T5 attention has no projection '{projection}'");
+        }
+        register_module(projection + "_lora", adapter);
+    }
+
+    static Tensor Project(Linear linear, LoraAdapter? lora, Tensor x) => lora is null ? linear.forward(x) : lora.Add(x, linear.forward(x));
+
     /// <summary>Keys or values of <paramref name="states"/> (B, Tk, d_model) as (B, heads, Tk, d_kv).</summary>
-    public Tensor Keys(Tensor states) => Split(k.forward(states));
-    public Tensor Values(Tensor states) => Split(v.forward(states));
+    public Tensor Keys(Tensor states) => Split(Project(k, kLora, states));
+    public Tensor Values(Tensor states) => Split(Project(v, vLora, states));
 
     Tensor Split(Tensor x) => x.view(x.shape[0], x.shape[1], heads, dKv).transpose(1, 2);
 
@@ -42,12 +60,12 @@ public sealed class T5Attention : nn.Module
     public Tensor Forward(Tensor x, Tensor keys, Tensor values, Tensor bias)
     {
         long b = x.shape[0], t = x.shape[1];
-        var query = Split(q.forward(x));
+        var query = Split(Project(q, qLora, x));
         var scores = matmul(query, keys.transpose(2, 3)) + bias;
         // modeling_t5.py: softmax in float32, then back to the scores' dtype.
         var weights = nn.functional.softmax(scores.to(ScalarType.Float32), -1).to(scores.dtype);
         var y = matmul(weights, values).transpose(1, 2).reshape(b, t, heads * dKv);
-        return o.forward(y);
+        return Project(o, oLora, y);
     }
 
     /// <summary>The position bias (1, heads, T, Tk) from this layer's bucket embedding.</summary>

@@ -21,6 +21,9 @@ public sealed class T5ForConditionalGeneration : nn.Module
 
     public T5Config Config { get; }
 
+    /// <summary>The LoRA adapters attached to the projections (<see cref="Lora.T5Lora.Attach"/>), or null.</summary>
+    public Lora.LoraConfig? Lora { get; internal set; }
+
     public T5ForConditionalGeneration(T5Config config, ScalarType? dtype = null) : base(nameof(T5ForConditionalGeneration))
     {
         Config = config;

@@ -1,3 +1,4 @@
+using RlhfSharp.Lora;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -37,11 +38,12 @@ public sealed class T5LayerCrossAttention : nn.Module
 }
 
 /// <summary>The feed-forward sub-layer: <c>wo(act(wi x))</c> (v1.0 relu), or <c>wo(act(wi_0 x) · wi_1 x)</c> (v1.1 gated-gelu).</summary>
-public sealed class T5DenseFF : nn.Module<Tensor, Tensor>
+public sealed class T5DenseFF : nn.Module<Tensor, Tensor>, ILoraHost
 {
     public readonly Linear? wi, wi_0, wi_1;
     public readonly Linear wo;
     readonly string act;
+    readonly Dictionary<string, LoraAdapter> lora = []; // attached after loading (T5Lora.Attach), registered as <projection>_lora
 
     public T5DenseFF(T5Config c, ScalarType? dtype) : base(nameof(T5DenseFF))
     {
@@ -56,10 +58,21 @@ public sealed class T5DenseFF : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Adds a LoRA adapter to <c>wi</c>, <c>wi_0</c>, <c>wi_1</c> or <c>wo</c> (targets such as <c>all-linear</c>).</summary>
+    public void AttachLora(string projection, LoraAdapter adapter)
+    {
+        if (projection is not ("wi" or "wi_0" or "wi_1" or "wo") || (projection == "wi") != (wi is not null))
+            throw new ArgumentException($"T5 feed-forward has no projection '{projection}'");
+        lora[projection] = adapter;
+        register_module(projection + "_lora", adapter);
+    }
+
+    Tensor Project(string name, Linear linear, Tensor x) => lora.TryGetValue(name, out var a) ? a.Add(x, linear.forward(x)) : linear.forward(x);
+
     public override Tensor forward(Tensor x)
     {
-        var h = wi is not null ? Act(wi.forward(x)) : Act(wi_0!.forward(x)) * wi_1!.forward(x);
-        return wo.forward(h);
+        var h = wi is not null ? Act(Project("wi", wi, x)) : Act(Project("wi_0", wi_0!, x)) * Project("wi_1", wi_1!, x);
+        return Project("wo", wo, h);
     }
 
     Tensor Act(Tensor x) => act switch

@@ -1,0 +1,135 @@
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Models.T5;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Lora;
+
+/// <summary>
+/// LoRA on T5 (PEFT's <c>get_peft_model</c> on <c>T5ForConditionalGeneration</c>). T5's projections are separate
+/// <c>nn.Linear</c>s named as HF names them (<c>encoder.block.0.layer.0.SelfAttention.q</c>, …<c>EncDecAttention.v</c>,
+/// …<c>DenseReluDense.wi_0</c>), so each targeted module gets one <see cref="LoraPair"/> and its PEFT key is
+/// <c>base_model.model.</c> + that name + <c>.lora_A.weight</c>. PEFT's default targets for model_type t5 are
+/// <c>q</c> and <c>v</c> (peft/utils/constants.py <c>TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING["t5"]</c>),
+/// which match the self-attention and the cross-attention of every block.
+/// </summary>
+public static class T5Lora
+{
+    /// <summary>PEFT's default targets for T5 (also mt5).</summary>
+    public static readonly IReadOnlyList<string> DefaultTargets = ["q", "v"];
+
+    /// <summary>PEFT's <c>task_type</c> for an encoder-decoder LM.</summary>
+    public const string TaskType = "SEQ_2_SEQ_LM";
+
+    /// <summary>
+    /// Every linear layer that <paramref name="targets"/> select, by HF module name: a target matches a module named exactly
+    /// so or ending in "." + target (PEFT's rule); <c>all-linear</c> takes every linear layer but the output head. A target
+    /// that matches nothing is an error, as in PEFT.
+    /// </summary>
+    public static List<(string Module, Linear Linear)> Targets(T5ForConditionalGeneration model, IReadOnlyList<string> targets)
+    {
+        var linears = model.named_modules().Where(m => m.module is Linear && m.name != "lm_head").Select(m => (m.name, (Linear)m.module)).ToList();
+        bool Matches(string module, string t) => t == LoraModel.AllLinear || module == t || module.EndsWith("." + t, StringComparison.Ordinal);
+        var unmatched = targets.Where(t => !linears.Any(l => Matches(l.name, t))).ToList();
+        if (unmatched.Count > 0)
+        {
+            var names = linears.Select(l => l.name[(l.name.LastIndexOf('.') + 1)..]).Distinct();
+            throw new RlhfException($"lora target_modules: {string.Join(", ", unmatched.Select(t => $"'{t}'"))} not found in this t5 model; its projections are {string.Join(", ", names)}.");
+        }
+        return linears.Where(l => targets.Any(t => Matches(l.name, t))).ToList();
+    }
+
+    /// <summary>
+    /// Freezes <paramref name="model"/> and attaches adapters to the modules <see cref="LoraConfig.TargetModules"/> names
+    /// (default q and v). Returns the number of adapter parameters.
+    /// </summary>
+    public static long Attach(T5ForConditionalGeneration model, LoraConfig config)
+    {
+        if (model.Lora is not null) throw new InvalidOperationException("the model already has LoRA adapters");
+        config.Validate("lora");
+        var targets = config.TargetModules ?? DefaultTargets;
+        var selected = Targets(model, targets);
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        var modules = model.named_modules().ToDictionary(m => m.name, m => m.module);
+        long count = 0;
+        foreach (var (name, linear) in selected)
+        {
+            int dot = name.LastIndexOf('.');
+            var owner = modules[name[..dot]] as ILoraHost ?? throw new InvalidOperationException($"{name}: its module takes no LoRA adapters");
+            var weight = linear.weight!;
+            var adapter = new LoraAdapter(weight.shape[1], [(name, weight.shape[0])], new HashSet<string> { name }, config, weight.dtype, weight.device);
+            owner.AttachLora(name[(dot + 1)..], adapter);
+            count += adapter.parameters().Sum(p => p.numel());
+        }
+        model.Lora = config with { TargetModules = [.. targets] };
+        return count;
+    }
+
+    /// <summary>Writes the adapters as a PEFT folder (task_type SEQ_2_SEQ_LM) for the base <paramref name="baseModel"/>.</summary>
+    public static void Save(T5ForConditionalGeneration model, string dir, string baseModel, Action<string>? writeExtras = null) =>
+        PeftAdapter.Write(model, model.Lora ?? throw new InvalidOperationException("the model has no LoRA adapters"), TaskType,
+            fanInFanOut: false, scoreHead: false, dir, baseModel, writeExtras);
+
+    /// <summary>Reads the folder's adapter tensors, checked against the modules its target_modules select in <paramref name="model"/>.</summary>
+    static Dictionary<string, Tensor> ReadWeights(string dir, PeftAdapter.Info info, T5ForConditionalGeneration model)
+    {
+        string path = Path.Combine(dir, PeftAdapter.WeightsFile);
+        if (info.ScoreHead) throw new RlhfException($"{Path.Combine(dir, PeftAdapter.ConfigFile)}: task_type SEQ_CLS is a reward model's; a T5 model takes {TaskType} adapters.");
+        var weights = SafeTensors.Load(path);
+        var expected = new HashSet<string>();
+        foreach (var (name, linear) in Targets(model, info.Lora.TargetModules!))
+        {
+            var w = linear.weight!;
+            Check(PeftAdapter.Key(name, "lora_A"), [info.Lora.R, w.shape[1]]);
+            Check(PeftAdapter.Key(name, "lora_B"), [w.shape[0], info.Lora.R]);
+        }
+        var extra = weights.Keys.Where(k => !expected.Contains(k)).ToList();
+        if (extra.Count > 0) throw new RlhfException($"{path}: unexpected tensors {string.Join(", ", extra.Take(3).Select(k => $"'{k}'"))} for target_modules [{string.Join(", ", info.Lora.TargetModules!)}].");
+        return weights;
+
+        void Check(string key, long[] shape)
+        {
+            expected.Add(key);
+            if (!weights.TryGetValue(key, out var t)) throw new RlhfException($"{path}: missing '{key}'.");
+            if (!t.shape.SequenceEqual(shape))
+                throw new RlhfException($"{path}: '{key}' has shape [{string.Join("x", t.shape)}], but the base model and r = {info.Lora.R} imply [{string.Join("x", shape)}].");
+        }
+    }
+
+    /// <summary>Attaches the folder's adapters to <paramref name="model"/> (its base) with their saved values, to train on.</summary>
+    public static void Load(T5ForConditionalGeneration model, string dir)
+    {
+        var info = PeftAdapter.ReadInfo(dir);
+        var weights = ReadWeights(dir, info, model);
+        Attach(model, info.Lora);
+        using (no_grad())
+            foreach (var (key, p) in PeftAdapter.StateDict(model))
+                if (weights.TryGetValue(key, out var t)) p.copy_(t);
+        foreach (var t in weights.Values) t.Dispose();
+    }
+
+    /// <summary>Folds the folder's adapters into the weights: W += (α/r)·B·A per targeted module (PEFT <c>merge_and_unload</c>).</summary>
+    public static void Merge(T5ForConditionalGeneration model, string dir)
+    {
+        var info = PeftAdapter.ReadInfo(dir);
+        var weights = ReadWeights(dir, info, model);
+        foreach (var (name, _) in Targets(model, info.Lora.TargetModules!))
+            LoraModel.MergeSlice(model, name, 0, weights[PeftAdapter.Key(name, "lora_A")], weights[PeftAdapter.Key(name, "lora_B")], info.Lora.Scaling);
+        foreach (var t in weights.Values) t.Dispose();
+    }
+
+    /// <summary>
+    /// A T5 folder, or a PEFT adapter folder on a T5 base (loaded with the adapters merged, as a later stage or
+    /// <c>--model</c> reads a LoRA stage's checkpoint).
+    /// </summary>
+    public static T5ForConditionalGeneration LoadMerged(string dir, ScalarType dtype = ScalarType.Float32, Device? device = null)
+    {
+        if (!PeftAdapter.IsAdapterFolder(dir)) return T5Checkpoint.Load(dir, dtype, device);
+        var model = LoadMerged(PeftAdapter.ResolveBase(dir)); // the base may itself be an adapter folder (LoRA SFT, then LoRA DPO)
+        Merge(model, dir);
+        if (dtype != ScalarType.Float32) model.to(dtype);
+        if (device is not null && device.type != DeviceType.CPU) model.to(device);
+        return model;
+    }
+}

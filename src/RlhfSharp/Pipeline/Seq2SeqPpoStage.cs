@@ -1,0 +1,73 @@
+using RlhfSharp.Algorithms.Nlpo;
+using RlhfSharp.Algorithms.Ppo;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Data;
+using RlhfSharp.Distributed;
+using RlhfSharp.Generation;
+using RlhfSharp.Lora;
+using RlhfSharp.Rewards;
+using RlhfSharp.Training;
+
+namespace RlhfSharp.Pipeline;
+
+/// <summary>
+/// <c>rlhf ppo</c> when the model is an encoder-decoder (T5), as RL4LMs' seq2seq PPO and TRL's
+/// <c>AutoModelForSeq2SeqLMWithValueHead</c> run it: prompts from <c>ppo_prompts</c> go to the encoder (tokenised with EOS
+/// as T5's tokenizer does), the decoder samples the response, and <see cref="PpoTrainer"/> trains it with a value head on
+/// the decoder, the per-token KL to the frozen starting point and GAE over the decoder steps (<see cref="Seq2SeqActor"/>).
+/// It starts from the run's SFT checkpoint (else the base model). The rewards score the decoded text, so they are the
+/// recipe's text sources (rules, http, prm); an <c>rm</c> term reads the policy's token ids and needs its tokenizer.
+/// <c>rlhf nlpo</c> is the same run with NLPO's masking policy on the decoder (<see cref="Seq2SeqMaskingPolicy"/>).
+/// </summary>
+public static class Seq2SeqPpoStage
+{
+    /// <param name="nlpo">NLPO's masking policy settings for <c>rlhf nlpo</c>; null for PPO.</param>
+    public static Dictionary<string, double> Run(StageRecipe recipe, PretrainedSeq2SeqModel baseModel, string runDir, StageState state,
+        IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel, NlpoConfig? nlpo = null)
+    {
+        if (recipe.Rewards.Count == 0 || recipe.Rewards.Any(r => r.Source == RewardSourceKind.Rm))
+            throw new RlhfException("rewards: an 'rm' term scores the policy's token ids with a decoder-only reward model, which a T5 policy's tokenizer does not share; "
+                + "give a T5 policy text rewards (e.g. --set 'rewards=[{\"source\":\"vader\"}]': vader, afinn, length, keyword, repetition, http or prm).");
+        string path = RecipeData.Require(recipe.PpoPrompts, "ppo_prompts");
+        var loaded = DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid);
+        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
+        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
+        var records = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
+        // T5's tokenizer truncates on the right and keeps its EOS (truncation_side "right").
+        var prompts = records.Select(p => baseModel.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens
+            ? ids.Take(recipe.MaxPromptTokens - 1).Append(ids[^1]).ToArray() : ids).ToList();
+
+        var config = recipe.Ppo;
+        if (config.Critic != CriticKind.ValueHead)
+        {
+            warn?.Invoke("ppo.critic: an encoder-decoder policy's critic is a value head on its decoder (RL4LMs, TRL); training with ppo.critic = value_head.");
+            config = config with { Critic = CriticKind.ValueHead };
+        }
+        string sft = Path.Combine(runDir, "sft", "checkpoint");
+        string start = Directory.Exists(sft) ? sft : baseModel.Path;
+        using var policy = T5Lora.LoadMerged(start);
+        if (config.Lora is { } lora)
+        {
+            lora.Validate("ppo");
+            TorchSharp.torch.manual_seed((long)config.Seed);
+            T5Lora.Attach(policy, lora);
+        }
+        // With LoRA the reference is the policy with its adapters off; else a second copy of the starting point.
+        using var referenceModel = config.Lora is null ? T5Lora.LoadMerged(start) : null;
+        var reference = referenceModel is null ? new Seq2SeqActor(policy, adaptersOff: true) : new Seq2SeqActor(referenceModel);
+        using var reward = new RolloutReward(recipe.Rewards, Path.Combine(runDir, "rm", "checkpoint"), policy.Config.VocabSize, baseModel.Tokenizer);
+        state = new StageState(state.Dir, config.KeepLast);
+        using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
+        var sampler = new Seq2SeqSampler(policy, baseModel.Tokenizer);
+        // RL4LMs never masks the tokenizer's special ids, so an output can always end.
+        using var masking = nlpo is null ? null : new Seq2SeqMaskingPolicy(policy, nlpo, [.. sampler.EosIds.Append(sampler.PadId).Distinct()]);
+        var trainer = new PpoTrainer(new Seq2SeqActor(policy, sampler), reference, null, reward.Score, sampler.PadId, config)
+        {
+            Progress = progress, Metrics = metrics, Stage = nlpo is null ? "ppo" : "nlpo", ActionSpace = masking,
+        };
+        var result = trainer.Train(prompts, [], state, cancel);
+        if (DataParallel.IsRoot && policy.Lora is not null) T5Lora.Save(policy, state.CheckpointDir, start, baseModel.WriteTokenizerFiles);
+        else if (DataParallel.IsRoot) T5Checkpoint.Save(policy, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
+        return result.Where(kv => kv.Key is "reward_mean" or "kl" or "kl_coef" or "response_length").ToDictionary();
+    }
+}
