@@ -58,19 +58,9 @@ public sealed class T5DenseFF : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        var h = wi is not null ? Act(wi.forward(x)) : Act(wi_0!.forward(x)) * wi_1!.forward(x);
+        var h = wi is not null ? Activation.Apply(act, wi.forward(x)) : Activation.Apply(act, wi_0!.forward(x)) * wi_1!.forward(x);
         return wo.forward(h);
     }
-
-    Tensor Act(Tensor x) => act switch
-    {
-        "relu" => nn.functional.relu(x),
-        // gelu_new is the tanh approximation (Hendrycks & Gimpel 2016, Eq. 2), as in GPT-2.
-        "gelu_new" or "gelu_pytorch_tanh" => nn.functional.gelu(x, GELU.Approximate.tanh),
-        "gelu" => nn.functional.gelu(x),
-        "silu" => nn.functional.silu(x),
-        _ => throw new RlhfException($"T5 activation {act} is not supported"),
-    };
 }
 
 /// <summary><c>layer.1</c> (encoder) or <c>layer.2</c> (decoder): the feed-forward sub-layer.</summary>
