@@ -17,7 +17,7 @@ namespace RlhfSharp.Algorithms.Ppo;
 /// InstructGPT §3.5), in OpenRLHF's arrangement: sample → score → KL-shaped rewards → GAE → clipped policy and value
 /// losses for a few epochs of minibatches, plus PPO-ptx and an optional EMA of the actor.
 /// </summary>
-public sealed class PpoTrainer
+public sealed class PpoTrainer : StageTrainer
 {
     readonly CausalLM policy, reference;
     readonly ScoreModel? critic;
@@ -27,8 +27,6 @@ public sealed class PpoTrainer
     readonly Sampler sampler;
     readonly int padId;
 
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
     /// <summary>Extra numbers to log for each rollout batch (e.g. a hidden gold score the policy never sees).</summary>
     public Func<SampleBatch, IReadOnlyDictionary<string, double>>? RolloutMetrics { get; init; }
     /// <summary>The EMA of the actor, when <see cref="PpoConfig.EmaBeta"/> is set.</summary>
