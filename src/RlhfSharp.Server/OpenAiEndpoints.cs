@@ -70,7 +70,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             var request = OpenAiRequest.Parse(body, chat);
             if (request.Model is string asked && asked != options.ModelName)
                 throw new OpenAiError(404, $"The model '{OpenAiError.Echo(asked)}' does not exist: this server serves '{options.ModelName}' (GET /v1/models).", param: "model", code: "model_not_found");
-            if (request.Echo && request.TopLogprobs is not null)
+            if (request.Echo && request.Sampling.TopLogprobs is not null)
                 throw OpenAiError.Invalid("echo", "echo with logprobs is not supported by this server (the prompt's own logprobs are not computed): drop one of them.");
             CheckLength(request, chat);
             // Completions take several prompts; each is its own request to the batcher (they share its batches), and its
@@ -149,7 +149,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
                 param: "max_tokens", code: "context_length_exceeded");
         if (request.N > options.MaxChoices) throw OpenAiError.Invalid("n", $"n must be at most {options.MaxChoices}, got {request.N}.");
         int vocab = model.Model.Config.VocabSize;
-        if (request.LogitBias?.Keys.FirstOrDefault(id => id >= vocab) is int outside && outside >= vocab)
+        if (request.Sampling.LogitBias?.Keys.FirstOrDefault(id => id >= vocab) is int outside && outside >= vocab)
             throw OpenAiError.Invalid("logit_bias", $"logit_bias: token id {outside} is outside the model's vocabulary (0..{vocab - 1}).");
         return new GenerationRequest
         {
@@ -158,12 +158,12 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             MaxTokens = (int)maxTokens,
             Stop = request.Stop,
             // top_p 0 keeps one token: the most likely, i.e. greedy decoding.
-            Temperature = request.TopP == 0 ? 0 : request.Temperature,
-            TopP = request.TopP == 0 ? 1 : request.TopP,
-            LogitBias = request.LogitBias is { Count: > 0 } bias ? bias : null,
-            PresencePenalty = request.PresencePenalty,
-            FrequencyPenalty = request.FrequencyPenalty,
-            TopLogprobs = request.TopLogprobs,
+            Sampling = request.Sampling with
+            {
+                Temperature = request.Sampling.TopP == 0 ? 0 : request.Sampling.Temperature,
+                TopP = request.Sampling.TopP == 0 ? 1 : request.Sampling.TopP,
+                LogitBias = request.Sampling.LogitBias is { Count: > 0 } bias ? bias : null,
+            },
             Seed = request.Seed,
             Cancel = aborted,
         };
@@ -188,7 +188,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         var choices = new JsonArray();
         for (int i = 0; i < total; i++)
         {
-            JsonNode? lp = request.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], promptTexts[i / n].Length);
+            JsonNode? lp = request.Sampling.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], promptTexts[i / n].Length);
             choices.Add(chat
                 ? new JsonObject { ["index"] = i, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text[i].ToString() }, ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" }
                 : new JsonObject { ["index"] = i, ["text"] = text[i].ToString(), ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" });
