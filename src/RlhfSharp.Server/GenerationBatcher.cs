@@ -90,7 +90,7 @@ public sealed class GenerationBatcher : IDisposable
     /// <summary>Scores the prompt once and gives every choice its copy, ahead of the generated tokens.</summary>
     void SendPromptLogprobs(GenerationRequest r)
     {
-        var tokens = PromptLogprobs.Of(model, r.PromptIds, r.TopLogprobs ?? 0);
+        var tokens = PromptLogprobs.Of(model, r.PromptIds, r.Sampling.TopLogprobs ?? 0);
         for (int i = 0; i < r.Choices; i++) r.Events.Writer.TryWrite(new ChoiceEvent(i, "", Logprobs: tokens, Prompt: true));
     }
 
@@ -103,9 +103,9 @@ public sealed class GenerationBatcher : IDisposable
         foreach (var r in pending.Except(live)) r.Events.Writer.TryComplete();
         // Greedy rows ignore top_p and seed, so they share a key with other greedy rows of the same penalties and bias;
         // unseeded rows share the key "no seed" (null), so they still batch together under one fresh seed.
-        foreach (var group in live.GroupBy(r => r.Temperature <= 0
-                     ? (0.0, 1.0, (ulong?)0UL, r.PresencePenalty, r.FrequencyPenalty, BiasKey(r.LogitBias))
-                     : (r.Temperature, r.TopP, r.Seed, r.PresencePenalty, r.FrequencyPenalty, BiasKey(r.LogitBias))))
+        foreach (var group in live.GroupBy(r => r.Sampling.Temperature <= 0
+                     ? (0.0, 1.0, (ulong?)0UL, r.Sampling.PresencePenalty, r.Sampling.FrequencyPenalty, BiasKey(r.Sampling.LogitBias))
+                     : (r.Sampling.Temperature, r.Sampling.TopP, r.Seed, r.Sampling.PresencePenalty, r.Sampling.FrequencyPenalty, BiasKey(r.Sampling.LogitBias))))
         {
             List<Row> current = [];
             int longestPrompt = 0, mostTokens = 0;
@@ -133,17 +133,12 @@ public sealed class GenerationBatcher : IDisposable
     void Run(List<Row> batch)
     {
         var first = batch[0].Request;
-        var sampling = new SamplingOptions
+        var sampling = first.Sampling with
         {
             MaxNewTokens = batch.Max(r => r.Request.MaxTokens),
-            Temperature = first.Temperature,
-            TopP = first.TopP,
             Seed = first.Seed ?? (ulong)Random.Shared.NextInt64(long.MinValue, long.MaxValue),
-            LogitBias = first.LogitBias,
-            PresencePenalty = first.PresencePenalty,
-            FrequencyPenalty = first.FrequencyPenalty,
             // Rows that asked for fewer alternatives take a prefix of the batch's largest request.
-            TopLogprobs = batch.Select(r => r.Request.TopLogprobs).Max(),
+            TopLogprobs = batch.Select(r => r.Request.Sampling.TopLogprobs).Max(),
         };
         // Linked to the server's stop, so shutdown waits for one decoding step, not for the whole batch.
         using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token);
@@ -179,7 +174,7 @@ public sealed class GenerationBatcher : IDisposable
         // EOS is not part of the completion: neither its text, its count nor its logprob is reported.
         if (eos.Contains(token)) { Finish(row, "stop"); return; }
         row.Tokens.Add(token);
-        if (r.TopLogprobs is int k) row.Logprobs.Add(Describe(sampled, k));
+        if (r.Sampling.TopLogprobs is int k) row.Logprobs.Add(Describe(sampled, k));
         string text = model.Tokenizer.Decode(row.Tokens);
         int stopAt = FirstStop(text, r.Stop);
         if (stopAt >= 0) { Emit(row, text[..stopAt]); Finish(row, "stop"); }
@@ -232,7 +227,7 @@ public sealed class GenerationBatcher : IDisposable
 
     static List<TokenLogprob>? TakeLogprobs(Row row)
     {
-        if (row.Request.TopLogprobs is null) return null;
+        if (row.Request.Sampling.TopLogprobs is null) return null;
         var taken = row.Logprobs.ToList();
         row.Logprobs.Clear();
         return taken;

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using RlhfSharp.Generation;
 
 namespace RlhfSharp.Server;
 
@@ -13,15 +14,11 @@ public sealed class GenerationRequest
     public int Choices { get; init; } = 1;
     public required int MaxTokens { get; init; }
     public IReadOnlyList<string> Stop { get; init; } = [];
-    /// <summary>0 is greedy.</summary>
-    public double Temperature { get; init; } = 1.0;
-    public double TopP { get; init; } = 1.0;
-    /// <summary>OpenAI's presence penalty, −2…2 (see <see cref="Generation.SamplingOptions.PresencePenalty"/>).</summary>
-    public double PresencePenalty { get; init; }
-    /// <summary>OpenAI's frequency penalty, −2…2.</summary>
-    public double FrequencyPenalty { get; init; }
-    /// <summary>Null: no logprobs; k: each token's log-probability and its k most likely alternatives.</summary>
-    public int? TopLogprobs { get; init; }
+    /// <summary>
+    /// Temperature (0 is greedy), top_p, the presence and frequency penalties, logit_bias and top_logprobs (null: no
+    /// logprobs; k: each token's log-probability and its k most likely alternatives). A batch's rows share all but the last.
+    /// </summary>
+    public SamplingOptions Sampling { get; init; } = new();
     /// <summary>
     /// Legacy completions' <c>echo</c> with <c>logprobs</c>: before generating, each choice gets an event with the
     /// prompt's own tokens and their log-probabilities (<see cref="ChoiceEvent.Prompt"/>).
@@ -33,8 +30,6 @@ public sealed class GenerationRequest
     /// <c>seed</c> in the request): the batch draws a fresh seed, so identical unseeded requests differ, as OpenAI's do.
     /// </summary>
     public ulong? Seed { get; init; }
-    /// <summary>OpenAI's <c>logit_bias</c> (token id → bias added to its logit), or null.</summary>
-    public IReadOnlyDictionary<int, double>? LogitBias { get; init; }
     /// <summary>The client's connection: when it goes away the rows stop and the batch may end early.</summary>
     public CancellationToken Cancel { get; init; }
 

@@ -148,7 +148,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
                 param: "max_tokens", code: "context_length_exceeded");
         if (request.N > options.MaxChoices) throw OpenAiError.Invalid("n", $"n must be at most {options.MaxChoices}, got {request.N}.");
         int vocab = model.Model.Config.VocabSize;
-        if (request.LogitBias?.Keys.FirstOrDefault(id => id >= vocab) is int outside && outside >= vocab)
+        if (request.Sampling.LogitBias?.Keys.FirstOrDefault(id => id >= vocab) is int outside && outside >= vocab)
             throw OpenAiError.Invalid("logit_bias", $"logit_bias: token id {outside} is outside the model's vocabulary (0..{vocab - 1}).");
         return new GenerationRequest
         {
@@ -157,13 +157,13 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             MaxTokens = (int)maxTokens,
             Stop = request.Stop,
             // top_p 0 keeps one token: the most likely, i.e. greedy decoding.
-            Temperature = request.TopP == 0 ? 0 : request.Temperature,
-            TopP = request.TopP == 0 ? 1 : request.TopP,
-            LogitBias = request.LogitBias is { Count: > 0 } bias ? bias : null,
-            PresencePenalty = request.PresencePenalty,
-            FrequencyPenalty = request.FrequencyPenalty,
-            TopLogprobs = request.TopLogprobs,
-            EchoLogprobs = request.Echo && request.TopLogprobs is not null,
+            Sampling = request.Sampling with
+            {
+                Temperature = request.Sampling.TopP == 0 ? 0 : request.Sampling.Temperature,
+                TopP = request.Sampling.TopP == 0 ? 1 : request.Sampling.TopP,
+                LogitBias = request.Sampling.LogitBias is { Count: > 0 } bias ? bias : null,
+            },
+            EchoLogprobs = request.Echo && request.Sampling.TopLogprobs is not null,
             Seed = request.Seed,
             Cancel = aborted,
         };
@@ -189,7 +189,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
         for (int i = 0; i < total; i++)
         {
             // With echo the logprobs begin with the prompt's tokens, so their text offsets count from 0.
-            JsonNode? lp = request.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], request.Echo ? 0 : promptTexts[i / n].Length);
+            JsonNode? lp = request.Sampling.TopLogprobs is null ? null : chat ? ChatLogprobs(logprobs[i]) : CompletionLogprobs(logprobs[i], request.Echo ? 0 : promptTexts[i / n].Length);
             choices.Add(chat
                 ? new JsonObject { ["index"] = i, ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = text[i].ToString() }, ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" }
                 : new JsonObject { ["index"] = i, ["text"] = text[i].ToString(), ["logprobs"] = lp, ["finish_reason"] = finish[i] ?? "length" });
@@ -205,7 +205,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
     async Task Stream(HttpContext context, OpenAiRequest request, List<GenerationRequest> works, bool chat, int promptTokens, List<string> promptTexts)
     {
         int n = (int)request.N, total = works.Count * n;
-        bool echoLogprobs = request.Echo && request.TopLogprobs is not null;
+        bool echoLogprobs = request.Echo && request.Sampling.TopLogprobs is not null;
         var offsets = Enumerable.Range(0, total).Select(i => echoLogprobs ? 0 : promptTexts[i / n].Length).ToArray();
         context.Response.ContentType = "text/event-stream";
         context.Response.Headers.CacheControl = "no-cache";

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using RlhfSharp.Generation;
 using RlhfSharp.Tokenization;
 
 namespace RlhfSharp.Server;
@@ -17,17 +18,13 @@ public sealed record OpenAiRequest
     public IReadOnlyList<PromptInput>? Prompts { get; init; }
     /// <summary>Completions' <c>echo</c>: the prompt's text comes back in front of each completion.</summary>
     public bool Echo { get; init; }
-    /// <summary>OpenAI's <c>logit_bias</c>: token id → a number in −100…100 added to its logit before sampling; null when not given.</summary>
-    public IReadOnlyDictionary<int, double>? LogitBias { get; init; }
-    public double Temperature { get; init; } = 1.0;
-    public double TopP { get; init; } = 1.0;
-    public double PresencePenalty { get; init; }
-    public double FrequencyPenalty { get; init; }
     /// <summary>
-    /// Null: no logprobs. Otherwise the number of alternatives per token: chat's <c>top_logprobs</c> (0–20, with
-    /// <c>logprobs: true</c>) or the legacy completions' <c>logprobs</c> (0–5).
+    /// temperature, top_p, presence_penalty, frequency_penalty, logit_bias (token id → a number in −100…100 added to its
+    /// logit before sampling; null when not given) and the logprobs asked for: null for none, otherwise the number of
+    /// alternatives per token, chat's <c>top_logprobs</c> (0–20, with <c>logprobs: true</c>) or the legacy completions'
+    /// <c>logprobs</c> (0–5).
     /// </summary>
-    public int? TopLogprobs { get; init; }
+    public SamplingOptions Sampling { get; init; } = new();
     public long? MaxTokens { get; init; }
     public IReadOnlyList<string> Stop { get; init; } = [];
     public long N { get; init; } = 1;
@@ -45,17 +42,20 @@ public sealed record OpenAiRequest
         var request = new OpenAiRequest
         {
             Model = String(o, "model"),
-            Temperature = Number(o, "temperature", 0, 2) ?? 1.0,
-            // top_p 0 keeps only the most likely token: greedy, as OpenAI treats it.
-            TopP = Number(o, "top_p", 0, 1) ?? 1.0,
-            PresencePenalty = Number(o, "presence_penalty", -2, 2) ?? 0,
-            FrequencyPenalty = Number(o, "frequency_penalty", -2, 2) ?? 0,
-            TopLogprobs = chat ? ChatLogprobs(o) : (int?)Integer(o, "logprobs", 0, max: 5),
+            Sampling = new SamplingOptions
+            {
+                Temperature = Number(o, "temperature", 0, 2) ?? 1.0,
+                // top_p 0 keeps only the most likely token: greedy, as OpenAI treats it.
+                TopP = Number(o, "top_p", 0, 1) ?? 1.0,
+                PresencePenalty = Number(o, "presence_penalty", -2, 2) ?? 0,
+                FrequencyPenalty = Number(o, "frequency_penalty", -2, 2) ?? 0,
+                TopLogprobs = chat ? ChatLogprobs(o) : (int?)Integer(o, "logprobs", 0, max: 5),
+                LogitBias = ReadLogitBias(o),
+            },
             MaxTokens = Integer(o, "max_completion_tokens", 1) ?? Integer(o, "max_tokens", chat ? 1 : 0),
             Stop = Stops(o),
             N = Integer(o, "n", 1) ?? 1,
             Seed = Integer(o, "seed", long.MinValue) is long seed ? (ulong)seed : null,
-            LogitBias = ReadLogitBias(o),
             Stream = Bool(o, "stream") ?? false,
             IncludeUsage = o["stream_options"] is JsonObject so && Bool(so, "include_usage") == true,
         };

@@ -25,6 +25,31 @@ public static class AtomicDirectory
     }
 
     /// <summary>
+    /// Writes the folder <paramref name="target"/>: <paramref name="fill"/> writes into a temporary folder beside it (after
+    /// what a killed writer left there is removed), which then <see cref="Replace"/>s the target. When anything fails the
+    /// temporary folder is deleted and the target is as it was. Every checkpoint folder (HF models, T5, PEFT adapters) is saved so.
+    /// </summary>
+    public static void Write(string target, Action<string> fill)
+    {
+        string full = Path.GetFullPath(target);
+        string parent = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(parent);
+        RemoveLeftovers(full);
+        string tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            fill(tmp);
+            Replace(tmp, full);
+        }
+        catch
+        {
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Deletes what a killed writer left beside <paramref name="target"/>: its temporary folders (<c>.name.tmp-*</c>)
     /// and a previous copy it had moved aside (<c>name.old-*</c>). Only for targets one process writes at a time.
     /// </summary>

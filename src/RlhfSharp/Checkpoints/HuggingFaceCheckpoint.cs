@@ -1,10 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using RlhfSharp.Lora;
-using RlhfSharp.Models;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace RlhfSharp.Checkpoints;
 
 /// <summary>
@@ -213,24 +206,12 @@ public static class HuggingFaceCheckpoint
         var ours = model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
         var hf = HfWeightMap.ToHf(config, ours, scoreHead);
 
-        string full = Path.GetFullPath(dir);
-        string parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        AtomicDirectory.RemoveLeftovers(full);
-        string tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
-        try
+        AtomicDirectory.Write(dir, tmp =>
         {
             File.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToJson(Architecture(config, scoreHead)).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             WriteWeights(tmp, hf, bf16, maxShardBytes);
             writeExtras?.Invoke(tmp);
-            AtomicDirectory.Replace(tmp, full);
-        }
-        catch
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-            throw;
-        }
+        });
     }
 
     static void WriteWeights(string dir, List<KeyValuePair<string, Tensor>> hf, bool bf16, long maxShardBytes)

@@ -1,10 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using RlhfSharp.Models;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace RlhfSharp.Checkpoints;
 
 /// <summary>

@@ -76,23 +76,11 @@ public static class T5Checkpoint
     /// replaces <paramref name="dir"/>; <paramref name="writeExtras"/> adds tokenizer files.</summary>
     public static void Save(T5ForConditionalGeneration model, string dir, bool bf16 = false, Action<string>? writeExtras = null)
     {
-        string full = Path.GetFullPath(dir);
-        string parent = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(parent);
-        AtomicDirectory.RemoveLeftovers(full);
-        string tmp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
-        try
+        AtomicDirectory.Write(dir, tmp =>
         {
             File.WriteAllText(Path.Combine(tmp, "config.json"), model.Config.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             SafeTensors.Save(Path.Combine(tmp, WeightsFile), model.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)), bf16);
             writeExtras?.Invoke(tmp);
-            AtomicDirectory.Replace(tmp, full);
-        }
-        catch
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-            throw;
-        }
+        });
     }
 }

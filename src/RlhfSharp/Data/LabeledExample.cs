@@ -1,5 +1,3 @@
-using RlhfSharp.Tokenization;
-
 namespace RlhfSharp.Data;
 
 /// <summary>
@@ -16,8 +14,7 @@ public sealed record LabeledExample(int[] PromptIds, int[] CompletionIds, bool L
     /// </summary>
     public static LabeledExample Create(ITokenizer tokenizer, LabeledCompletion labeled, int maxLength, int maxPromptLength, bool addBos)
     {
-        // A pair with the completion on both sides reuses the pairwise truncation rules exactly.
-        var pair = PreferenceExample.Create(tokenizer, new Preference(labeled.Prompt, labeled.Completion, labeled.Completion), maxLength, maxPromptLength, addBos);
-        return new LabeledExample(pair.PromptIds, pair.ChosenIds, labeled.Label);
+        var (prompt, completion) = PreferenceExample.CreateSingle(tokenizer, labeled.Prompt, labeled.Completion, maxLength, maxPromptLength, addBos);
+        return new LabeledExample(prompt, completion, labeled.Label);
     }
 }

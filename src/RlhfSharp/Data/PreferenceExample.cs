@@ -51,4 +51,14 @@ public sealed record PreferenceExample(int[] PromptIds, int[] ChosenIds, int[] R
         int[] Cut(int[] completion) => completion.Length <= room ? completion : completion[..room];
         return new PreferenceExample(prompt, Cut(chosen.InputIds[promptLength..]), Cut(rejected.InputIds[promptLength..]), preference.Margin);
     }
+
+    /// <summary>
+    /// One completion (KTO's labelled, ILQL's scored) with exactly the pairwise length handling of <see cref="Create"/>:
+    /// the pair with the completion on both sides.
+    /// </summary>
+    public static (int[] PromptIds, int[] CompletionIds) CreateSingle(ITokenizer tokenizer, string prompt, string completion, int maxLength, int maxPromptLength, bool addBos)
+    {
+        var pair = Create(tokenizer, new Preference(prompt, completion, completion), maxLength, maxPromptLength, addBos);
+        return (pair.PromptIds, pair.ChosenIds);
+    }
 }

@@ -1,5 +1,3 @@
-using RlhfSharp.Tokenization;
-
 namespace RlhfSharp.Data;
 
 /// <summary>One tokenized ILQL example: prompt ids, completion ids (EOS included unless truncated) and its reward.</summary>
@@ -12,7 +10,7 @@ public sealed record ScoredExample(int[] PromptIds, int[] CompletionIds, double 
     /// </summary>
     public static ScoredExample Create(ITokenizer tokenizer, ScoredCompletion scored, int maxLength, int maxPromptLength, bool addBos)
     {
-        var pair = PreferenceExample.Create(tokenizer, new Preference(scored.Prompt, scored.Completion, scored.Completion), maxLength, maxPromptLength, addBos);
-        return new ScoredExample(pair.PromptIds, pair.ChosenIds, scored.Reward);
+        var (prompt, completion) = PreferenceExample.CreateSingle(tokenizer, scored.Prompt, scored.Completion, maxLength, maxPromptLength, addBos);
+        return new ScoredExample(prompt, completion, scored.Reward);
     }
 }

@@ -1,10 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using RlhfSharp.Checkpoints;
-using RlhfSharp.Models;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace RlhfSharp.Lora;
 
 /// <summary>
@@ -85,24 +78,14 @@ public static class PeftAdapter
             ["rank_pattern"] = new JsonObject(),
             ["alpha_pattern"] = new JsonObject(),
         };
-        string full = Path.GetFullPath(dir);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(tmp);
-        try
+        AtomicDirectory.Write(dir, tmp =>
         {
             File.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             SafeTensors.Save(Path.Combine(tmp, WeightsFile), StateDict(model));
             if (model is ScoreModel { RewardMean: not null } rm)
                 File.WriteAllText(Path.Combine(tmp, RewardFile), new JsonObject { ["reward_mean"] = rm.RewardMean, ["reward_std"] = rm.RewardStd }.ToJsonString());
             writeExtras?.Invoke(tmp);
-            AtomicDirectory.Replace(tmp, full);
-        }
-        catch
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true);
-            throw;
-        }
+        });
     }
 
     /// <summary>Reads <c>adapter_config.json</c>; anything we do not implement (DoRA, rsLoRA, per-layer ranks, biases) is an error naming the key.</summary>

@@ -1,8 +1,3 @@
-using TorchSharp;
-using RlhfSharp.Lora;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-
 namespace RlhfSharp.Models;
 
 /// <summary>
@@ -10,18 +5,13 @@ namespace RlhfSharp.Models;
 /// family, and an optional KV cache. q, k and v come from one fused projection (fewer ops per step; the
 /// checkpoint code splits and joins HF's separate q/k/v weights).
 /// </summary>
-public sealed class Attention : nn.Module, ILoraHost
+public sealed class Attention : AttentionBase
 {
-#pragma warning disable IDE1006
-    public readonly Linear qkv_proj;
-    public readonly Linear o_proj;
-#pragma warning restore IDE1006
-    LoraAdapter? qkvLora, oLora; // attached after loading (LoraModel.Attach), registered as <projection>_lora
     readonly int heads, kvHeads, headDim, layer;
     readonly bool rotary;
     readonly double? scale, softcap; // Gemma 2: query_pre_attn_scalar^-1/2 and attn_logit_softcapping (null: sdpa's defaults)
 
-    public Attention(TransformerConfig c, int layer, ScalarType? dtype = null) : base(nameof(Attention))
+    public Attention(TransformerConfig c, int layer, ScalarType? dtype = null) : base(nameof(Attention), c, c.NumHeads + 2 * c.NumKvHeads, dtype)
     {
         heads = c.NumHeads; kvHeads = c.NumKvHeads; headDim = c.HeadDim; this.layer = layer;
         rotary = c.Family == ModelFamily.Llama;
@@ -30,21 +20,7 @@ public sealed class Attention : nn.Module, ILoraHost
             scale = 1.0 / Math.Sqrt(c.QueryPreAttnScalar ?? headDim);
             softcap = c.AttnLogitSoftcap;
         }
-        qkv_proj = nn.Linear(c.HiddenSize, (heads + 2 * kvHeads) * headDim, hasBias: c.QkvBias, dtype: dtype);
-        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
         RegisterComponents();
-    }
-
-    /// <summary>Adds a LoRA adapter to <c>qkv_proj</c> or <c>o_proj</c>.</summary>
-    public void AttachLora(string projection, LoraAdapter adapter)
-    {
-        switch (projection)
-        {
-            case "qkv_proj": qkvLora = adapter; break;
-            case "o_proj": oLora = adapter; break;
-            default: throw new ArgumentException($"attention has no projection '{projection}'");
-        }
-        register_module(projection + "_lora", adapter);
     }
 
     /// <param name="x">(B, T, hidden)</param>
@@ -53,9 +29,7 @@ public sealed class Attention : nn.Module, ILoraHost
     public Tensor Forward(Tensor x, (Tensor Cos, Tensor Sin)? rope, Tensor? mask, KvCache? cache)
     {
         long b = x.shape[0], t = x.shape[1];
-        var qkv = qkv_proj.forward(x);
-        if (qkvLora is not null) qkv = qkvLora.Add(x, qkv);
-        qkv = qkv.view(b, t, heads + 2 * kvHeads, headDim);
+        var qkv = ProjectQkv(x).view(b, t, heads + 2 * kvHeads, headDim);
         Tensor q, k, v;
         if (rope is var (cos, sin))
         {
@@ -88,14 +62,7 @@ public sealed class Attention : nn.Module, ILoraHost
             var probs = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
             y = probs.matmul(v).view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
         }
-        else if (rep == 1)
-        {
-            q = q.transpose(1, 2); // (B, h, T, hd)
-            y = mask is null
-                ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
-                : nn.functional.scaled_dot_product_attention(q, k, v, mask);
-            y = y.transpose(1, 2).reshape(b, t, heads * headDim);
-        }
+        else if (rep == 1) y = Attend(q, k, v, mask);
         else
         {
             // Grouped-query: fold the query heads that share a KV head into the query-length axis, so K/V are
@@ -104,6 +71,6 @@ public sealed class Attention : nn.Module, ILoraHost
             y = nn.functional.scaled_dot_product_attention(qg, k, v, mask ?? throw new ArgumentException("grouped-query attention needs an explicit mask"));
             y = y.view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
         }
-        return oLora is null ? o_proj.forward(y) : oLora.Add(y, o_proj.forward(y));
+        return ProjectOut(y);
     }
 }

@@ -48,13 +48,27 @@ public abstract class DecoderBody : nn.Module
     };
 
     /// <summary>
-    /// Refuses <paramref name="tokens"/> positions (cache + input) beyond the context before any work: past it a
-    /// learned-position model indexes out of range and a rotary or ALiBi one runs on distances it never saw.
+    /// The input's length and the tokens already in <paramref name="cache"/>, after refusing a sequence (cache + input)
+    /// beyond the context, before any work: past it a learned-position model indexes out of range and a rotary or ALiBi
+    /// one runs on distances it never saw (issue: a 512-position LLaMA ran 730 ids and trained on 2048).
     /// </summary>
-    protected void CheckContext(long tokens)
+    protected (long T, int Past, Device Device) NewTokens(Tensor inputIds, KvCache? cache)
     {
-        if (tokens > Config.MaxPositions)
-            throw new RlhfException($"a sequence of {tokens} tokens is longer than the model's context of {Config.MaxPositions} positions " +
-                                    "(config.json): shorten the input (max_length, max_prompt_length, max_new_tokens).");
+        long t = inputIds.shape[1];
+        int past = cache?.Length ?? 0;
+        if (past + t > Config.MaxPositions)
+            throw new RlhfException($"a sequence of {past + t} tokens is longer than the model's context of {Config.MaxPositions} positions " +
+                                    "(max_position_embeddings or n_positions in config.json): shorten the input (max_length, max_prompt_length, max_new_tokens).");
+        return (t, past, inputIds.device);
     }
+
+    /// <summary>HF's default <c>position_ids</c> of the new tokens: past … past + t − 1 in every row, (1, t).</summary>
+    protected static Tensor CountedPositions(int past, long t, Device device) => arange(past, past + t, dtype: int64, device: device).unsqueeze(0);
+
+    /// <summary>
+    /// The layers' additive mask (<see cref="Transformer.AdditiveMask(Tensor?, int, long, ScalarType, Device)"/>), or null
+    /// when plain causal attention does: no padding and no cache.
+    /// </summary>
+    protected static Tensor? LayerMask(Tensor? attentionMask, KvCache? cache, int past, long t, ScalarType dtype, Device device) =>
+        attentionMask is not null || cache is not null ? Transformer.AdditiveMask(attentionMask, past, t, dtype, device) : null;
 }

@@ -1,8 +1,3 @@
-using TorchSharp;
-using RlhfSharp.Lora;
-using TorchSharp.Modules;
-using static TorchSharp.torch;
-
 namespace RlhfSharp.Models;
 
 /// <summary>
@@ -11,7 +6,7 @@ namespace RlhfSharp.Models;
 /// head in HF too (<see cref="QkvLayout.PerHead"/>, the HF weight unchanged); OPT and GPT-J have separate q/k/v that the
 /// weight map stacks as blocks (<see cref="QkvLayout.Blocks"/>).
 /// </summary>
-public sealed class FusedQkvAttention : nn.Module, ILoraHost
+public sealed class FusedQkvAttention : AttentionBase
 {
     /// <summary>How q, k and v sit in the fused projection's output.</summary>
     public enum QkvLayout
@@ -22,33 +17,14 @@ public sealed class FusedQkvAttention : nn.Module, ILoraHost
         PerHead,
     }
 
-#pragma warning disable IDE1006
-    public readonly Linear qkv_proj;
-    public readonly Linear o_proj;
-#pragma warning restore IDE1006
-    LoraAdapter? qkvLora, oLora; // attached after loading (LoraModel.Attach), registered as <projection>_lora
     readonly int heads, headDim, layer;
     readonly QkvLayout qkvLayout;
     readonly PartialRotary? rotary;
 
-    public FusedQkvAttention(TransformerConfig c, int layer, QkvLayout qkvLayout, PartialRotary? rotary, ScalarType? dtype = null) : base(nameof(FusedQkvAttention))
+    public FusedQkvAttention(TransformerConfig c, int layer, QkvLayout qkvLayout, PartialRotary? rotary, ScalarType? dtype = null) : base(nameof(FusedQkvAttention), c, 3 * c.NumHeads, dtype)
     {
         heads = c.NumHeads; headDim = c.HeadDim; this.layer = layer; this.qkvLayout = qkvLayout; this.rotary = rotary;
-        qkv_proj = nn.Linear(c.HiddenSize, 3 * heads * headDim, hasBias: c.QkvBias, dtype: dtype);
-        o_proj = nn.Linear(heads * headDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
         RegisterComponents();
-    }
-
-    /// <summary>Adds a LoRA adapter to <c>qkv_proj</c> or <c>o_proj</c>.</summary>
-    public void AttachLora(string projection, LoraAdapter adapter)
-    {
-        switch (projection)
-        {
-            case "qkv_proj": qkvLora = adapter; break;
-            case "o_proj": oLora = adapter; break;
-            default: throw new ArgumentException($"attention has no projection '{projection}'");
-        }
-        register_module(projection + "_lora", adapter);
     }
 
     /// <param name="x">(B, T, hidden)</param>
@@ -57,8 +33,7 @@ public sealed class FusedQkvAttention : nn.Module, ILoraHost
     public Tensor Forward(Tensor x, (Tensor Cos, Tensor Sin)? angles, Tensor? mask, KvCache? cache)
     {
         long b = x.shape[0], t = x.shape[1];
-        var qkv = qkv_proj.forward(x);
-        if (qkvLora is not null) qkv = qkvLora.Add(x, qkv);
+        var qkv = ProjectQkv(x);
         // (B, T, 3, h, hd) or (B, T, h, 3, hd): pick q, k, v along the "3" axis.
         int axis = qkvLayout == QkvLayout.Blocks ? 2 : 3;
         qkv = qkvLayout == QkvLayout.Blocks ? qkv.view(b, t, 3, heads, headDim) : qkv.view(b, t, heads, 3, headDim);
@@ -71,11 +46,6 @@ public sealed class FusedQkvAttention : nn.Module, ILoraHost
         k = k.transpose(1, 2); // (B, h, T, hd)
         v = v.transpose(1, 2);
         if (cache is not null) (k, v) = cache.Append(layer, k, v);
-        q = q.transpose(1, 2);
-        var y = mask is null
-            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
-            : nn.functional.scaled_dot_product_attention(q, k, v, mask);
-        y = y.transpose(1, 2).reshape(b, t, heads * headDim);
-        return oLora is null ? o_proj.forward(y) : oLora.Add(y, o_proj.forward(y));
+        return ProjectOut(Attend(q, k, v, mask));
     }
 }

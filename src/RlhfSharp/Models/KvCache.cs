@@ -22,20 +22,22 @@ public sealed class KvCache : IDisposable
     public Rwkv.RwkvState? Recurrent { get; }
 
     public KvCache(TransformerConfig config, long batch, int capacity, ScalarType dtype, Device device)
+        : this(config.Family == ModelFamily.Rwkv ? 0 : config.NumLayers, batch, config.NumKvHeads, config.HeadDim, capacity, dtype, device)
+    {
+        if (config.Family == ModelFamily.Rwkv) Recurrent = new Rwkv.RwkvState(config, batch, dtype, device);
+    }
+
+    /// <summary>A cache of <paramref name="layers"/> layers of (batch, heads, capacity, headDim) keys and values: any
+    /// decoder's self-attention (the T5 decoder's too, <see cref="T5.T5DecoderCache"/>).</summary>
+    public KvCache(int layers, long batch, int heads, int headDim, int capacity, ScalarType dtype, Device device)
     {
         Capacity = capacity;
-        if (config.Family == ModelFamily.Rwkv)
+        keys = new Tensor[layers];
+        values = new Tensor[layers];
+        for (int i = 0; i < layers; i++)
         {
-            keys = values = [];
-            Recurrent = new Rwkv.RwkvState(config, batch, dtype, device);
-            return;
-        }
-        keys = new Tensor[config.NumLayers];
-        values = new Tensor[config.NumLayers];
-        for (int i = 0; i < config.NumLayers; i++)
-        {
-            keys[i] = zeros([batch, config.NumKvHeads, capacity, config.HeadDim], dtype, device).DetachFromDisposeScope();
-            values[i] = zeros([batch, config.NumKvHeads, capacity, config.HeadDim], dtype, device).DetachFromDisposeScope();
+            keys[i] = zeros([batch, heads, capacity, headDim], dtype, device).DetachFromDisposeScope();
+            values[i] = zeros([batch, heads, capacity, headDim], dtype, device).DetachFromDisposeScope();
         }
     }
 

@@ -15,7 +15,7 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, ILoraHost
     public readonly Linear up_proj;   // gated: [gate; up] stacked on the output axis
     public readonly Linear down_proj;
 #pragma warning restore IDE1006
-    LoraAdapter? upLora, downLora; // attached after loading (LoraModel.Attach), registered as <projection>_lora
+    readonly LoraSlots lora; // adapters attached after loading (LoraModel.Attach)
     readonly bool gated;
     readonly string act;
 
@@ -28,41 +28,22 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, ILoraHost
         act = c.HiddenAct;
         up_proj = nn.Linear(c.HiddenSize, (gated ? 2 : 1) * intermediateSize, hasBias: c.MlpBias, dtype: dtype);
         down_proj = nn.Linear(intermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype: dtype);
+        lora = new LoraSlots(this, "the MLP", (nameof(up_proj), up_proj), (nameof(down_proj), down_proj));
         RegisterComponents();
     }
 
     /// <summary>Adds a LoRA adapter to <c>up_proj</c> (LLaMA: gate and up) or <c>down_proj</c>.</summary>
-    public void AttachLora(string projection, LoraAdapter adapter)
-    {
-        switch (projection)
-        {
-            case "up_proj": upLora = adapter; break;
-            case "down_proj": downLora = adapter; break;
-            default: throw new ArgumentException($"the MLP has no projection '{projection}'");
-        }
-        register_module(projection + "_lora", adapter);
-    }
+    public void AttachLora(string projection, LoraAdapter adapter) => lora.Attach(projection, adapter);
 
     public override Tensor forward(Tensor x)
     {
-        var h = up_proj.forward(x);
-        if (upLora is not null) h = upLora.Add(x, h);
+        var h = lora.Forward(up_proj, x);
         if (gated)
         {
             var parts = h.chunk(2, -1);
-            h = Activate(parts[0]) * parts[1];
+            h = Activation.Apply(act, parts[0]) * parts[1];
         }
-        else h = Activate(h);
-        return downLora is null ? down_proj.forward(h) : downLora.Add(h, down_proj.forward(h));
+        else h = Activation.Apply(act, h);
+        return lora.Forward(down_proj, h);
     }
-
-    Tensor Activate(Tensor x) => act switch
-    {
-        "silu" => nn.functional.silu(x),
-        // gelu_new (GPT-2) is the tanh approximation of GELU (Hendrycks & Gimpel 2016, Eq. 2).
-        "gelu_new" or "gelu_pytorch_tanh" => nn.functional.gelu(x, GELU.Approximate.tanh),
-        "gelu" => nn.functional.gelu(x),
-        "relu" => nn.functional.relu(x),
-        _ => throw new RlhfException($"activation '{act}' is not supported"),
-    };
 }

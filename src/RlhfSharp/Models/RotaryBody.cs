@@ -36,14 +36,11 @@ public sealed class RotaryBody : DecoderBody
     public override Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         KvCache? cache = null, List<Tensor>? hiddenStates = null)
     {
-        long t = inputIds.shape[1];
-        int past = cache?.Length ?? 0;
-        CheckContext(past + t);
-        var device = inputIds.device;
-        positionIds ??= arange(past, past + t, dtype: int64, device: device).unsqueeze(0);
+        var (t, past, device) = NewTokens(inputIds, cache);
+        positionIds ??= CountedPositions(past, t, device);
         var x = embed_tokens.forward(inputIds);
         var angles = rotary.Angles(positionIds, x.dtype);
-        var mask = attentionMask is not null || cache is not null ? Transformer.AdditiveMask(attentionMask, past, t, x.dtype, device) : null;
+        var mask = LayerMask(attentionMask, cache, past, t, x.dtype, device);
         x = ResidualBlock.RunAll(layers, x, angles, mask, cache, hiddenStates);
         x = norm.forward(x);
         hiddenStates?.Add(x);

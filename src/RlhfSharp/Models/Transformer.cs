@@ -52,15 +52,8 @@ public sealed class Transformer : DecoderBody
     public override Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         KvCache? cache = null, List<Tensor>? hiddenStates = null)
     {
-        long t = inputIds.shape[1];
-        int past = cache?.Length ?? 0;
-        // Past the context a learned-position model indexes out of range and a rotary one runs on positions it never
-        // saw: refuse for every family, before any work (issue: a 512-position LLaMA ran 730 ids and trained on 2048).
-        if (past + t > Config.MaxPositions)
-            throw new RlhfException($"a sequence of {past + t} tokens is longer than the model's context of {Config.MaxPositions} positions " +
-                                    "(max_position_embeddings in config.json): shorten the input (max_length, max_prompt_length, max_new_tokens).");
-        var device = inputIds.device;
-        positionIds ??= arange(past, past + t, dtype: int64, device: device).unsqueeze(0);
+        var (t, past, device) = NewTokens(inputIds, cache);
+        positionIds ??= CountedPositions(past, t, device);
 
         var x = embed_tokens.forward(inputIds);
         if (embed_positions is not null) x = x + embed_positions.forward(positionIds);

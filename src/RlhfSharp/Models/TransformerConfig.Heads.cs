@@ -16,6 +16,16 @@ public sealed partial record TransformerConfig
     /// <summary>Parameters of the LM head alone: 0 when tied to the embedding.</summary>
     public long LmHeadParameters => TieWordEmbeddings ? 0 : (long)VocabSize * HeadWidth + (LmHeadBias ? VocabSize : 0);
 
+    /// <summary>
+    /// The shape of a family whose every attention head has its own K/V (GPT-NeoX, OPT, GPT-J, BLOOM), from the sizes its
+    /// reader took under the family's own config.json keys and defaults (HF's <c>attribute_map</c> and configuration_*.py).
+    /// </summary>
+    static TransformerConfig MultiHead(string modelType, int vocab, int hidden, int intermediate, int layers, int heads, int positions, double normEps) => new()
+    {
+        ModelType = modelType, VocabSize = vocab, HiddenSize = hidden, IntermediateSize = intermediate,
+        NumLayers = layers, NumHeads = heads, NumKvHeads = heads, MaxPositions = positions, NormEps = normEps,
+    };
+
     /// <summary>The keys every family reads alike: special token ids, the score head's labels and OpenRLHF's reward normalisation.</summary>
     TransformerConfig WithTokensAndLabels(JsonObject j, string source) => this with
     {

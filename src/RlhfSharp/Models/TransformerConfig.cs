@@ -153,13 +153,7 @@ public sealed partial record TransformerConfig
                     TieWordEmbeddings = Bool(j, "tie_word_embeddings", source) ?? true,
                     QkvBias = true, OutputBias = true, MlpBias = true,
                     HiddenAct = CheckAct(act, source, "activation_function"),
-                    BosTokenId = Int(j, "bos_token_id", source),
-                    EosTokenIds = Ids(j, "eos_token_id", source),
-                    PadTokenId = Int(j, "pad_token_id", source),
-                    NumLabels = Labels(j, source),
-                    RewardMean = Bool(j, "normalize_reward", source) == true ? Dbl(j, "mean", source) : null,
-                    RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
-                };
+                }.WithTokensAndLabels(j, source);
             }
             case "llama" or "mistral" or "qwen2":
             case "gemma" or "gemma2" or "phi3" or "mixtral" or "qwen2_moe": // their own keys: TransformerConfig.Variants.cs
@@ -184,14 +178,8 @@ public sealed partial record TransformerConfig
                     OutputBias = modelType != "qwen2" && attnBias,
                     MlpBias = Bool(j, "mlp_bias", source) ?? false,
                     HiddenAct = CheckAct(Str(j, "hidden_act", source) ?? "silu", source, "hidden_act"),
-                    BosTokenId = Int(j, "bos_token_id", source),
-                    EosTokenIds = Ids(j, "eos_token_id", source),
-                    PadTokenId = Int(j, "pad_token_id", source),
-                    NumLabels = Labels(j, source),
                     ExplicitHeadDim = Int(j, "head_dim", source),
-                    RewardMean = Bool(j, "normalize_reward", source) == true ? Dbl(j, "mean", source) : null,
-                    RewardStd = Bool(j, "normalize_reward", source) == true ? Dbl(j, "std", source) : null,
-                };
+                }.WithTokensAndLabels(j, source);
             }
             case "gpt_neox": return ParseNeox(j, source);
             case "opt": return ParseOpt(j, source);
@@ -254,11 +242,8 @@ public sealed partial record TransformerConfig
 
     static RlhfException Missing(string source, string key) => new($"{source}: required key '{key}' is missing.");
 
-    static string CheckAct(string act, string source, string key) => act switch
-    {
-        "silu" or "gelu_new" or "gelu_pytorch_tanh" or "gelu" or "relu" => act,
-        _ => throw new RlhfException($"{source}: {key} '{act}' is not supported (supported: silu, gelu_new, gelu_pytorch_tanh, gelu, relu)."),
-    };
+    static string CheckAct(string act, string source, string key) =>
+        Activation.IsSupported(act) ? act : throw new RlhfException($"{source}: {key} '{act}' is not supported (supported: {Activation.Names}).");
 
     static int Labels(JsonObject j, string source)
     {

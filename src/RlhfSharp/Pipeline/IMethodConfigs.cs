@@ -1,12 +1,3 @@
-using RlhfSharp.Algorithms.A2c;
-using RlhfSharp.Algorithms.GroupRl;
-using RlhfSharp.Algorithms.Ilql;
-using RlhfSharp.Algorithms.Nlpo;
-using RlhfSharp.Algorithms.OnlineDpo;
-using RlhfSharp.Algorithms.Ppo;
-using RlhfSharp.Algorithms.Preference;
-using RlhfSharp.Algorithms.RejectionSampling;
-
 namespace RlhfSharp.Pipeline;
 
 /// <summary>

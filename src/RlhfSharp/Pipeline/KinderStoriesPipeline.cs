@@ -1,17 +1,4 @@
-using System.Diagnostics;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using RlhfSharp.Checkpoints;
-using RlhfSharp.Data;
-using RlhfSharp.Evaluation;
-using RlhfSharp.Generation;
-using RlhfSharp.Models;
 using RlhfSharp.Recipes;
-using RlhfSharp.Reporting;
-using RlhfSharp.Rewards;
-using RlhfSharp.Tokenization;
-using RlhfSharp.Training;
-using static TorchSharp.torch;
 
 namespace RlhfSharp.Pipeline;
 

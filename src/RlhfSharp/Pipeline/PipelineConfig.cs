@@ -1,17 +1,3 @@
-using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Algorithms.GroupRl;
-using RlhfSharp.Algorithms.A2c;
-using RlhfSharp.Algorithms.Ilql;
-using RlhfSharp.Algorithms.Nlpo;
-using RlhfSharp.Algorithms.OnlineDpo;
-using RlhfSharp.Algorithms.Ppo;
-using RlhfSharp.Algorithms.Preference;
-using RlhfSharp.Algorithms.RejectionSampling;
-using RlhfSharp.Algorithms.Reward;
-using RlhfSharp.Algorithms.Sft;
-using RlhfSharp.Rewards;
-using RlhfSharp.Training;
-
 namespace RlhfSharp.Pipeline;
 
 /// <summary>Story openings: how many for training and how many held out for the final evaluation.</summary>

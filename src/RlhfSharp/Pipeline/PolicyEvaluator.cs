@@ -1,13 +1,3 @@
-using System.Diagnostics;
-using RlhfSharp.Evaluation;
-using RlhfSharp.Generation;
-using RlhfSharp.Models;
-using RlhfSharp.Reporting;
-using RlhfSharp.Rewards;
-using RlhfSharp.Tokenization;
-using RlhfSharp.Training;
-using static TorchSharp.torch;
-
 namespace RlhfSharp.Pipeline;
 
 /// <summary>One policy's completions on the held-out prompts and their scores.</summary>

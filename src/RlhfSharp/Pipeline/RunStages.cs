@@ -1,26 +1,3 @@
-using RlhfSharp.Algorithms.A2c;
-using RlhfSharp.Algorithms.GroupRl;
-using RlhfSharp.Algorithms.Ilql;
-using RlhfSharp.Algorithms.Nlpo;
-using RlhfSharp.Algorithms.OnlineDpo;
-using RlhfSharp.Algorithms.Ppo;
-using RlhfSharp.Algorithms.Preference;
-using RlhfSharp.Algorithms.RejectionSampling;
-using RlhfSharp.Algorithms.Reward;
-using RlhfSharp.Algorithms.Sft;
-using RlhfSharp.Checkpoints;
-using RlhfSharp.Data;
-using RlhfSharp.Distributed;
-using RlhfSharp.Generation;
-using RlhfSharp.Lora;
-using RlhfSharp.Models;
-using RlhfSharp.Reporting;
-using RlhfSharp.Rewards;
-using RlhfSharp.Tokenization;
-using RlhfSharp.Training;
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace RlhfSharp.Pipeline;
 
 /// <summary>

@@ -1,12 +1,4 @@
-using System.ComponentModel.DataAnnotations;
-using System.Globalization;
 using System.Reflection;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
-using RlhfSharp.Data;
-using RlhfSharp.Training;
 
 namespace RlhfSharp.Recipes;
 

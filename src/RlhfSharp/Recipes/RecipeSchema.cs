@@ -1,10 +1,5 @@
 using System.Collections;
-using System.ComponentModel.DataAnnotations;
-using System.Globalization;
 using System.Reflection;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using System.Text.Json.Serialization;
 
 namespace RlhfSharp.Recipes;
 

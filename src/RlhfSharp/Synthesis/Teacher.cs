@@ -2,6 +2,8 @@ using System.ClientModel;
 using System.ClientModel.Primitives;
 using OpenAI;
 using OpenAI.Chat;
+// The OpenAI SDK's message, not our template's (RlhfSharp.Tokenization.ChatMessage, a global using).
+using ChatMessage = OpenAI.Chat.ChatMessage;
 
 namespace RlhfSharp.Synthesis;
 

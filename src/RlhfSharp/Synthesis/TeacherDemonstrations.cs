@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using OpenAI.Chat;
+using ChatMessage = OpenAI.Chat.ChatMessage; // not RlhfSharp.Tokenization's (a global using)
 
 namespace RlhfSharp.Synthesis;
 

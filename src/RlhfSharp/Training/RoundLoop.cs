@@ -38,4 +38,25 @@ public sealed class RoundLoop
         }
         return last;
     }
+
+    /// <summary>
+    /// Runs rounds of the online methods that relabel their own samples (rejection sampling, online DPO): each round a
+    /// seeded subset of <paramref name="perRound"/> prompts, <paramref name="sample"/> (the policy's samples judged; it
+    /// writes its numbers into the row and returns what to train on), then <paramref name="train"/> on that (its numbers
+    /// logged under <paramref name="trainPrefix"/>), with the time each half took. Round r's seeds derive from
+    /// <paramref name="seed"/> + r, so a resumed run repeats the same rounds.
+    /// </summary>
+    public Dictionary<string, double> RunSampleAndTrain<T>(IReadOnlyList<int[]> prompts, int perRound, ulong seed,
+        Func<List<int[]>, int, Dictionary<string, double>, T> sample, Func<T, int, Dictionary<string, double>> train, string trainPrefix,
+        CancellationToken cancel) => Run((round, row) =>
+    {
+        var clock = Stopwatch.StartNew();
+        var chosen = SeededOrder.Subset(prompts, perRound, seed + (ulong)round);
+        var data = sample(chosen, round, row);
+        double sampleSeconds = clock.Elapsed.TotalSeconds;
+        var result = train(data, round);
+        row["time_sample"] = sampleSeconds;
+        row["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds;
+        foreach (var (k, v) in result) row[trainPrefix + k] = v;
+    }, cancel);
 }

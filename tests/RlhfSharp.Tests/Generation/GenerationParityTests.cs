@@ -12,54 +12,13 @@ public class GenerationParityTests
     [InlineData("gpt2_tiny")]
     [InlineData("llama_tiny_gqa")]
     [InlineData("qwen2_tiny_tied")]
-    public void Greedy_tokens_equal_hf_generate_single_and_left_padded_batch(string name)
-    {
-        var fx = new HfFixture(name);
-        using var model = HuggingFaceCheckpoint.LoadCausalLM(fx.Dir);
-        foreach (var c in fx.Cases("generate"))
-        {
-            var ids = HfFixture.IntRows(c["input_ids"]!);
-            var mask = HfFixture.IntRows(c["attention_mask"]!);
-            var prompts = ids.Select((row, i) => row.Where((_, j) => mask[i][j] == 1).Select(x => (int)x).ToArray()).ToList();
-            var sampler = new Sampler(model) { PadId = 0, EosIds = [((JsonObject)c["generate_kwargs"]!)["eos_token_id"]!.GetValue<int>()] };
-            var result = sampler.Generate(prompts, new SamplingOptions { Temperature = 0, MaxNewTokens = c["max_new_tokens"]!.GetValue<int>() });
-            var expected = HfFixture.IntRows(c["new_tokens"]!);
-            for (int i = 0; i < prompts.Count; i++)
-                Assert.Equal(expected[i].Select(x => (int)x), result[i].NewIds);
-        }
-    }
+    public void Greedy_tokens_equal_hf_generate_single_and_left_padded_batch(string name) => HfParity.GreedyTokens(new HfFixture(name));
 
     [Theory]
     [InlineData("gpt2_tiny")]
     [InlineData("llama_tiny_gqa")]
     [InlineData("qwen2_tiny_tied")]
-    public void Kv_cache_step_logits_match_hf_and_a_full_forward(string name)
-    {
-        var fx = new HfFixture(name);
-        using var model = HuggingFaceCheckpoint.LoadCausalLM(fx.Dir);
-        using var _ = no_grad();
-        foreach (var c in fx.Cases("generate"))
-        {
-            using var scope = NewDisposeScope();
-            var sequences = HfFixture.Ints(c["sequences"])!;
-            var promptMask = HfFixture.Ints(c["attention_mask"])!;
-            var stepLogits = HfFixture.Floats(c["step_logits"]!); // (steps, B, V)
-            long b = sequences.shape[0], p = promptMask.shape[1], steps = stepLogits.shape[0];
-            var fullMask = cat([promptMask, ones(b, steps, int64)], 1);
-            var positions = Transformer.PositionsFromMask(fullMask);
-
-            using var cache = new KvCache(model.Config, b, (int)(p + steps), float32, CPU);
-            var logits = model.Forward(sequences.narrow(1, 0, p), promptMask, positions.narrow(1, 0, p), cache, lastOnly: true).squeeze(1);
-            var fullForward = model.Forward(sequences.narrow(1, 0, p + steps - 1), fullMask.narrow(1, 0, p + steps - 1), positions.narrow(1, 0, p + steps - 1));
-            for (long s = 0; s < steps; s++)
-            {
-                HfFixture.AssertClose(stepLogits[s], logits, null, $"{name}/{c["name"]} step {s} (KV cache vs HF)");
-                HfFixture.AssertClose(fullForward.select(1, p - 1 + s), logits, null, $"{name}/{c["name"]} step {s} (KV cache vs full forward)");
-                if (s + 1 < steps)
-                    logits = model.Forward(sequences.narrow(1, p + s, 1), fullMask.narrow(1, 0, p + s + 1), positions.narrow(1, p + s, 1), cache, lastOnly: true).squeeze(1);
-            }
-        }
-    }
+    public void Kv_cache_step_logits_match_hf_and_a_full_forward(string name) => HfParity.KvCacheStepLogits(new HfFixture(name), name);
 
     static readonly int[] Stories260KGreedyOracle =
     [

@@ -12,34 +12,7 @@ public class HfParityTests
     [InlineData("gpt2_tiny")]
     [InlineData("llama_tiny_gqa")]
     [InlineData("qwen2_tiny_tied")]
-    public void Causal_lm_logits_hidden_states_and_logprobs_match_hf(string name)
-    {
-        var fx = new HfFixture(name);
-        using var model = HuggingFaceCheckpoint.LoadCausalLM(fx.Dir);
-        foreach (var c in fx.Cases("forward"))
-        {
-            using var scope = NewDisposeScope();
-            string what = $"{name}/{c["name"]}";
-            var ids = HfFixture.Ints(c["input_ids"])!;
-            var mask = HfFixture.Ints(c["attention_mask"]);
-            var positions = HfFixture.Ints(c["position_ids"]);
-            var compare = HfFixture.Ints(c["compare_mask"])!;
-            var hidden = new List<Tensor>();
-            using var _ = no_grad();
-            var logits = model.Forward(ids, mask, positions, hiddenStates: hidden);
-
-            HfFixture.AssertClose(HfFixture.Floats(c["logits"]!), logits, compare, what + " logits");
-            var expectedHidden = (JsonArray)c["hidden_states"]!;
-            Assert.Equal(expectedHidden.Count, hidden.Count);
-            for (int i = 0; i < hidden.Count; i++)
-                HfFixture.AssertClose(HfFixture.Floats(expectedHidden[i]!), hidden[i], compare, $"{what} hidden_states[{i}]");
-
-            var logprobs = logits.narrow(1, 0, ids.shape[1] - 1).log_softmax(-1)
-                .gather(2, ids.narrow(1, 1, ids.shape[1] - 1).unsqueeze(-1)).squeeze(-1);
-            HfFixture.AssertClose(HfFixture.Floats(c["token_logprobs"]!), logprobs, HfFixture.Ints(c["token_logprobs_mask"]), what + " token_logprobs");
-            Assert.False(logits.isnan().any().item<bool>(), what + ": NaN in logits (padded rows must stay finite)");
-        }
-    }
+    public void Causal_lm_logits_hidden_states_and_logprobs_match_hf(string name) => HfParity.Forward(new HfFixture(name), name);
 
     [Fact]
     public void Reward_model_scores_and_pooling_match_hf()

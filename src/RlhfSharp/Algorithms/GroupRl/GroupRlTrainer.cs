@@ -16,15 +16,13 @@ namespace RlhfSharp.Algorithms.GroupRl;
 /// PPO-clipped policy loss (ε low/high) plus an optional k3 KL loss to the frozen reference, for a few epochs of
 /// gradient-accumulated micro-batches. TRL's GRPOTrainer and OpenRLHF's experience maker in CleanRL's shape.
 /// </summary>
-public sealed class GroupRlTrainer
+public sealed class GroupRlTrainer : StageTrainer
 {
     readonly CausalLM policy, reference;
     readonly Func<SampleBatch, Tensor> score;
     readonly GroupRlConfig config;
     readonly Sampler sampler;
 
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
     /// <summary>Extra numbers to log for each rollout batch (e.g. a hidden gold score the policy never sees).</summary>
     public Func<SampleBatch, IReadOnlyDictionary<string, double>>? RolloutMetrics { get; init; }
 

@@ -14,15 +14,12 @@ namespace RlhfSharp.Algorithms.Ilql;
 /// Rewards are normalised over the training set first (trlX <c>make_experience</c>). The heads are what decoding adds
 /// to the logits afterwards (<see cref="IlqlDecoding"/>).
 /// </summary>
-public sealed class IlqlTrainer
+public sealed class IlqlTrainer : StageTrainer
 {
     readonly CausalLM policy;
     readonly IlqlHeads heads;
     readonly IlqlConfig config;
     readonly int padId;
-
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
 
     public IlqlTrainer(CausalLM policy, IlqlHeads heads, IlqlConfig config, int padId)
     {
@@ -41,23 +38,16 @@ public sealed class IlqlTrainer
         var examples = train.Where(Usable).ToList();
         if (examples.Count == 0) throw new RlhfException($"ILQL: no example keeps a prompt token and a completion token at max_length {config.MaxLength}.");
         var rewards = IlqlLoss.NormalizeRewards(examples.Select(e => e.Reward).ToList());
-        int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
-        int stepsPerEpoch = (examples.Count + perStep - 1) / perStep;
-        int total = Math.Min(stepsPerEpoch * config.Epochs, config.TotalSteps);
-        using var optimizer = new Optimizer(policy.parameters().Concat(heads.Trainable), config.Optimizer, total);
-        var loop = new StepLoop
+        using var loop = new EpochLoop("ilql", config, config.Optimizer, examples.Count, policy.parameters().Concat(heads.Trainable),
+            new Dictionary<string, nn.Module> { ["policy"] = policy, ["ilql_heads"] = heads }, config.TotalSteps)
         {
-            Stage = "ilql", TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
-            Modules = new Dictionary<string, nn.Module> { ["policy"] = policy, ["ilql_heads"] = heads },
-            Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
-            StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
+            State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
         policy.train();
         heads.train();
-        var clock = Stopwatch.StartNew();
         var last = loop.Run((step, row) =>
         {
-            var indices = SeededOrder.EpochBatch(examples.Count, perStep, step, config.Seed);
+            var indices = loop.Batch(step);
             var sums = new Dictionary<string, double>();
             for (int m = 0; m < indices.Count; m += config.BatchSize)
             {
@@ -68,14 +58,9 @@ public sealed class IlqlTrainer
                 (loss * ((double)micro.Count / indices.Count)).backward();
                 foreach (var (k, v) in metrics) sums[k] = sums.GetValueOrDefault(k) + v * micro.Count / indices.Count;
             }
-            row["grad_norm"] = optimizer.Apply(sums["loss"]);
+            double gradNorm = loop.Optimizer.Apply(sums["loss"]);
             if ((step + 1) % config.StepsForTargetQSync == 0) heads.SyncTargets(config.Alpha);
-            row["epoch"] = (double)(step + 1) / stepsPerEpoch;
-            foreach (var (k, v) in sums) row[k] = v;
-            row["skipped_steps"] = optimizer.SkippedSteps;
-            row["lr"] = optimizer.LearningRate;
-            row["examples_per_s"] = indices.Count / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-            clock.Restart();
+            loop.EndStep(row, step, gradNorm, sums, "examples_per_s", indices.Count);
         }, cancel);
         policy.eval();
         heads.eval();

@@ -13,11 +13,8 @@ namespace RlhfSharp.Algorithms.OnlineDpo;
 /// pass on those pairs (reference = the frozen starting policy) moves the policy. Ties carry no preference and are
 /// dropped.
 /// </summary>
-public sealed class OnlineDpoTrainer(CausalLM policy, CausalLM reference, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, OnlineDpoConfig config)
+public sealed class OnlineDpoTrainer(CausalLM policy, CausalLM reference, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, OnlineDpoConfig config) : StageTrainer
 {
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
-
     /// <summary>
     /// Runs the rounds; with <paramref name="state"/>, the policy is saved after every round and a stopped run resumes
     /// at the next one (<see cref="RoundCheckpoint"/>).
@@ -26,20 +23,17 @@ public sealed class OnlineDpoTrainer(CausalLM policy, CausalLM reference, Func<S
     {
         if (prompts.Count == 0) throw new RlhfException("online DPO: no prompts.");
         var loop = new RoundLoop { Stage = "online_dpo", Rounds = config.Iterations, Policy = policy, State = state, Metrics = Metrics, Progress = Progress };
-        return loop.Run((round, row) =>
+        return loop.RunSampleAndTrain(prompts, config.PromptsPerIteration, config.Seed, (chosen, round, row) =>
         {
-            var clock = Stopwatch.StartNew();
-            var chosen = SeededOrder.Subset(prompts, config.PromptsPerIteration, config.Seed + (ulong)round);
             var (pairs, meanReward) = SampleAndLabel(chosen, round, cancel);
-            double sampleSeconds = clock.Elapsed.TotalSeconds;
-            var trainer = new PreferenceTrainer(policy, reference, config.Dpo with { Seed = config.Seed + (ulong)round }, padId);
-            var result = pairs.Count > 0 ? trainer.Train(pairs, [], cancel: cancel) : new Dictionary<string, double>();
             row["reward_mean"] = meanReward;
             row["pairs"] = pairs.Count;
-            row["time_sample"] = sampleSeconds;
-            row["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds;
-            foreach (var (k, v) in result) row["dpo_" + k] = v;
-        }, cancel);
+            return pairs;
+        }, (pairs, round) =>
+        {
+            var trainer = new PreferenceTrainer(policy, reference, config.Dpo with { Seed = config.Seed + (ulong)round }, padId);
+            return pairs.Count > 0 ? trainer.Train(pairs, [], cancel: cancel) : new Dictionary<string, double>();
+        }, "dpo_", cancel);
     }
 
     (List<PreferenceExample> Pairs, double MeanReward) SampleAndLabel(List<int[]> prompts, int round, CancellationToken cancel)

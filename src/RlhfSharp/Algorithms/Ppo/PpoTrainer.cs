@@ -19,7 +19,7 @@ namespace RlhfSharp.Algorithms.Ppo;
 /// <see cref="IPpoActor"/>: a decoder-only model (<see cref="CausalActor"/>) or an encoder-decoder whose value head sits
 /// on the decoder (<see cref="Seq2SeqActor"/>); only sampling and the forward pass differ between them.
 /// </summary>
-public sealed class PpoTrainer
+public sealed class PpoTrainer : StageTrainer
 {
     readonly IPpoActor actor, referenceActor;
     readonly CausalLM? policy; // the decoder-only actor's model, for PPO-ptx and the EMA
@@ -29,8 +29,6 @@ public sealed class PpoTrainer
     readonly PpoConfig config;
     readonly int padId;
 
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
     /// <summary>Extra numbers to log for each rollout batch (e.g. a hidden gold score the policy never sees).</summary>
     public Func<SampleBatch, IReadOnlyDictionary<string, double>>? RolloutMetrics { get; init; }
     /// <summary>The EMA of the actor, when <see cref="PpoConfig.EmaBeta"/> is set.</summary>

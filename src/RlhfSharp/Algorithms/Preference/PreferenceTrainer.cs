@@ -16,15 +16,12 @@ namespace RlhfSharp.Algorithms.Preference;
 /// reference is run under no_grad or once before training
 /// (<see cref="DpoConfig.PrecomputeReferenceLogprobs"/>). SimPO and ORPO need no reference: pass null.
 /// </summary>
-public sealed class PreferenceTrainer
+public sealed class PreferenceTrainer : StageTrainer
 {
     readonly CausalLM policy;
     readonly CausalLM? reference;
     readonly DpoConfig config;
     readonly int padId;
-
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
 
     public PreferenceTrainer(CausalLM policy, CausalLM? reference, DpoConfig config, int padId)
     {
@@ -106,44 +103,13 @@ public sealed class PreferenceTrainer
     Dictionary<string, double> Run(int count, Func<IReadOnlyList<int>, (Tensor Loss, Dictionary<string, double> Metrics)> microStep,
         Func<Dictionary<string, double>> evaluate, bool hasEval, StageState? state, CancellationToken cancel, bool sequential)
     {
-        string stage = StageName(config.Loss);
-        int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
-        int stepsPerEpoch = (count + perStep - 1) / perStep;
-        int total = stepsPerEpoch * config.Epochs;
-        using var optimizer = new Optimizer(policy.parameters(), config.Optimizer, total);
-        var loop = new StepLoop
+        using var loop = new EpochLoop(StageName(config.Loss), config, config.Optimizer, count, policy.parameters(), new Dictionary<string, nn.Module> { ["policy"] = policy })
         {
-            Stage = stage, TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
-            Modules = new Dictionary<string, nn.Module> { ["policy"] = policy }, Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
-            StepsPerEpoch = stepsPerEpoch, Evaluate = hasEval ? evaluate : null,
+            State = state, Metrics = Metrics, Progress = Progress, Evaluate = hasEval ? evaluate : null,
         };
         policy.train();
         reference?.eval();
-        var clock = Stopwatch.StartNew();
-        loop.Run((step, row) =>
-        {
-            var indices = SeededOrder.EpochBatch(count, perStep, step, config.Seed, sequential);
-            var mine = DataParallel.Shard(indices);
-            var sums = new MetricSums();
-            for (int m = 0; m < mine.Count; m += config.BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                var micro = mine.Skip(m).Take(config.BatchSize).ToList();
-                var (loss, metrics) = microStep(micro);
-                // Each micro-batch's mean loss, weighted by its share of the step (all ranks'): the gradient of the step's mean.
-                (loss * ((double)micro.Count / indices.Count)).backward();
-                sums.Add(metrics, micro.Count);
-            }
-            sums = sums.AcrossRanks(); // first, so every rank sees the same loss and skips (or not) the same step
-            double gradNorm = optimizer.Apply(sums.Keys.Contains("loss") ? sums.Mean("loss") : (double?)null);
-            row["epoch"] = (double)(step + 1) / stepsPerEpoch;
-            foreach (var key in sums.Keys) row[key] = sums.Mean(key);
-            row["grad_norm"] = gradNorm;
-            row["skipped_steps"] = optimizer.SkippedSteps;
-            row["lr"] = optimizer.LearningRate;
-            row["examples_per_s"] = indices.Count / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-            clock.Restart();
-        }, cancel);
+        loop.RunMeans(micro => microStep(micro), MetricNames, cancel, sequential);
         policy.eval();
         return hasEval ? evaluate() : new Dictionary<string, double>();
     }
@@ -349,7 +315,7 @@ public sealed class PreferenceTrainer
     {
         bool wasTraining = policy.training;
         policy.eval();
-        var sums = new MetricSums();
+        var sums = new MetricSums(MetricNames);
         // Each rank scores its shard of the batches.
         var batches = DataParallel.Shard(Enumerable.Range(0, (count + config.BatchSize - 1) / config.BatchSize).ToList());
         using (no_grad())
@@ -365,37 +331,7 @@ public sealed class PreferenceTrainer
         return sums.AcrossRanks();
     }
 
-    /// <summary>Example-weighted means of micro-batch diagnostics; a NaN (an empty KTO side) does not count.</summary>
-    sealed class MetricSums
-    {
-        readonly Dictionary<string, (double Sum, double Weight)> sums = [];
-        public IEnumerable<string> Keys => sums.Keys;
-
-        public void Add(IReadOnlyDictionary<string, double> metrics, int weight)
-        {
-            foreach (var (k, v) in metrics)
-            {
-                var (s, w) = sums.GetValueOrDefault(k);
-                sums[k] = double.IsFinite(v) ? (s + v * weight, w + weight) : (s, w);
-            }
-        }
-
-        public double Mean(string key) => sums.TryGetValue(key, out var sw) && sw.Weight > 0 ? sw.Sum / sw.Weight : double.NaN;
-
-        /// <summary>Every metric this trainer can log, so the ranks all-reduce the same numbers in the same order.</summary>
-        static readonly string[] Names = ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
-            "logps/rejected", "nll_loss", "log_odds_ratio", "kl"];
-
-        /// <summary>The sums over every rank (this object itself in one process). A rank with an empty shard adds nothing.</summary>
-        public MetricSums AcrossRanks()
-        {
-            if (DataParallel.World is null) return this;
-            if (sums.Keys.Except(Names).FirstOrDefault() is string unknown) throw new InvalidOperationException($"metric '{unknown}' is missing from MetricSums.Names.");
-            var flat = DataParallel.Sum(Names.SelectMany(n => sums.TryGetValue(n, out var sw) ? new[] { sw.Sum, sw.Weight, 1.0 } : [0, 0, 0]).ToArray());
-            var result = new MetricSums();
-            for (int i = 0; i < Names.Length; i++)
-                if (flat[3 * i + 2] > 0) result.sums[Names[i]] = (flat[3 * i], flat[3 * i + 1]);
-            return result;
-        }
-    }
+    /// <summary>Every metric this trainer can log (<see cref="MetricSums"/>: the ranks all-reduce them in this order).</summary>
+    static readonly string[] MetricNames = ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+        "logps/rejected", "nll_loss", "log_odds_ratio", "kl"];
 }

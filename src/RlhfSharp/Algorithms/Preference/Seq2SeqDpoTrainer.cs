@@ -1,10 +1,4 @@
-using System.Diagnostics;
-using RlhfSharp.Data;
-using RlhfSharp.Distributed;
-using RlhfSharp.Lora;
 using RlhfSharp.Models.T5;
-using RlhfSharp.Training;
-using static TorchSharp.torch;
 
 namespace RlhfSharp.Algorithms.Preference;
 
@@ -15,14 +9,11 @@ namespace RlhfSharp.Algorithms.Preference;
 /// label tokens. Chosen and rejected go through the policy in one batch; the frozen reference runs under no_grad.
 /// The losses are <see cref="DpoLoss"/>'s, as in <see cref="PreferenceTrainer"/>.
 /// </summary>
-public sealed class Seq2SeqDpoTrainer
+public sealed class Seq2SeqDpoTrainer : StageTrainer
 {
     readonly T5ForConditionalGeneration policy, reference;
     readonly DpoConfig config;
     readonly int padId;
-
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
 
     public Seq2SeqDpoTrainer(T5ForConditionalGeneration policy, T5ForConditionalGeneration reference, DpoConfig config, int padId)
     {
@@ -43,43 +34,18 @@ public sealed class Seq2SeqDpoTrainer
     {
         var examples = train.Select(Truncate).Where(e => e.PromptIds.Length > 0 && e.ChosenIds.Length > 0 && e.RejectedIds.Length > 0).ToList();
         if (examples.Count == 0) throw new RlhfException($"{config.Loss}: no pair keeps a prompt and both completions.");
-        int perStep = config.BatchSize * config.Optimizer.GradientAccumulation;
-        int stepsPerEpoch = (examples.Count + perStep - 1) / perStep;
-        int total = stepsPerEpoch * config.Epochs;
-        using var optimizer = new Optimizer(policy.parameters(), config.Optimizer, total);
-        var loop = new StepLoop
+        using var loop = new EpochLoop(PreferenceTrainer.StageName(config.Loss), config, config.Optimizer, examples.Count, policy.parameters(),
+            new Dictionary<string, nn.Module> { ["policy"] = policy })
         {
-            Stage = PreferenceTrainer.StageName(config.Loss), TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
-            Modules = new Dictionary<string, nn.Module> { ["policy"] = policy }, Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
-            StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
+            State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
         policy.train();
         if (!ReferenceEquals(policy, reference)) reference.eval();
-        var clock = Stopwatch.StartNew();
-        loop.Run((step, row) =>
+        loop.RunMeans(micro =>
         {
-            var indices = SeededOrder.EpochBatch(examples.Count, perStep, step, config.Seed);
-            var mine = DataParallel.Shard(indices);
-            var sums = new double[Names.Length];
-            for (int m = 0; m < mine.Count; m += config.BatchSize)
-            {
-                using var scope = NewDisposeScope();
-                var micro = mine.Skip(m).Take(config.BatchSize).Select(i => examples[i]).ToList();
-                var (loss, values) = PairLoss(micro);
-                // Each micro-batch's mean loss weighted by its share of the step: the gradient of the step's mean.
-                (loss * ((double)micro.Count / indices.Count)).backward();
-                for (int k = 0; k < sums.Length; k++) sums[k] += values[k] * micro.Count;
-            }
-            var summed = DataParallel.Sum(sums);
-            double gradNorm = optimizer.Apply(summed[0] / indices.Count);
-            row["epoch"] = (double)(step + 1) / stepsPerEpoch;
-            for (int k = 0; k < Names.Length; k++) row[Names[k]] = summed[k] / indices.Count;
-            row["grad_norm"] = gradNorm;
-            row["skipped_steps"] = optimizer.SkippedSteps;
-            row["lr"] = optimizer.LearningRate;
-            row["examples_per_s"] = indices.Count / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-            clock.Restart();
-        }, cancel);
+            var (loss, values) = PairLoss(micro.Select(i => examples[i]).ToList());
+            return (loss, Names.Zip(values).ToDictionary(p => p.First, p => p.Second));
+        }, Names, cancel);
         policy.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
     }

@@ -1,23 +1,13 @@
-using System.ComponentModel.DataAnnotations;
-using RlhfSharp.Training;
-
 namespace RlhfSharp.Algorithms.ProcessReward;
 
 /// <summary>
 /// Process-reward-model training (Lightman et al. 2023, arXiv:2305.20050; TRL <c>trl/experimental/prm/prm_config.py</c>
 /// at huggingface/trl@f2cd577): a two-class score at the last token of every step, which the step separator ends.
+/// PRMConfig takes epochs, batch size (completions per batch) and <c>max_length</c> (prompt + steps; longer examples lose
+/// their last steps) with the defaults of <see cref="EpochStageConfig"/>: 3, 8 and 1024.
 /// </summary>
-public sealed record ProcessRewardConfig : StageConfig
+public sealed record ProcessRewardConfig : EpochStageConfig
 {
-    /// <summary>HF TrainingArguments' <c>num_train_epochs</c> = 3, which PRMConfig keeps.</summary>
-    [Range(1, int.MaxValue)]
-    public int Epochs { get; init; } = 3;
-    /// <summary>Completions per batch: HF TrainingArguments' <c>per_device_train_batch_size</c> = 8.</summary>
-    [Range(1, int.MaxValue)]
-    public int BatchSize { get; init; } = 8;
-    /// <summary>Prompt + steps, in tokens (TRL PRMConfig <c>max_length</c> = 1024); longer examples lose their last steps.</summary>
-    [Range(2, int.MaxValue)]
-    public int MaxLength { get; init; } = 1024;
     /// <summary>TRL PRMConfig <c>step_separator</c> = "\n": appended to every step, its last token carries the step's label.</summary>
     public string StepSeparator { get; init; } = "\n";
     /// <summary>TRL PRMConfig <c>train_on_last_step_only</c> = false: only the last step's label (an outcome RM on step data) when true.</summary>

@@ -11,11 +11,8 @@ namespace RlhfSharp.Algorithms.ProcessReward;
 /// TRL's PRMTrainer), the loss only where a step ends (<see cref="ProcessRewardLoss"/>). Step accuracy is TRL's
 /// <c>compute_accuracy</c>: argmax of the two classes against the (rounded) label at the labelled tokens.
 /// </summary>
-public sealed class ProcessRewardTrainer(ScoreModel model, ProcessRewardConfig config, int padId)
+public sealed class ProcessRewardTrainer(ScoreModel model, ProcessRewardConfig config, int padId) : StageTrainer
 {
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
-
     public Dictionary<string, double> Train(IReadOnlyList<ProcessRewardExample> train, IReadOnlyList<ProcessRewardExample> eval, StageState? state = null, CancellationToken cancel = default)
     {
         if (train.Count == 0) throw new RlhfException("process reward model: no step-labelled completions to train on.");

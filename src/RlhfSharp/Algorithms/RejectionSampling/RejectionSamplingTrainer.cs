@@ -12,11 +12,8 @@ namespace RlhfSharp.Algorithms.RejectionSampling;
 /// Best-of-n fine-tuning rounds: the policy samples n completions per prompt, the reward picks the best of each
 /// prompt, and supervised fine-tuning on the picks (loss on the completion only) moves the policy towards them.
 /// </summary>
-public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, int? eosId, RejectionSamplingConfig config)
+public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, int? eosId, RejectionSamplingConfig config) : StageTrainer
 {
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
-
     /// <summary>
     /// Runs the rounds; with <paramref name="state"/>, the policy is saved after every round and a stopped run resumes
     /// at the next one (<see cref="RoundCheckpoint"/>).
@@ -25,21 +22,14 @@ public sealed class RejectionSamplingTrainer(CausalLM policy, Func<SampleBatch, 
     {
         if (prompts.Count == 0) throw new RlhfException("rejection sampling: no prompts.");
         var loop = new RoundLoop { Stage = "rs", Rounds = config.Iterations, Policy = policy, State = state, Metrics = Metrics, Progress = Progress };
-        return loop.Run((round, row) =>
+        return loop.RunSampleAndTrain(prompts, config.PromptsPerIteration, config.Seed, (chosen, round, row) =>
         {
-            var clock = Stopwatch.StartNew();
-            var chosen = SeededOrder.Subset(prompts, config.PromptsPerIteration, config.Seed + (ulong)round);
             var (picks, meanReward, meanBest) = SampleAndSelect(chosen, round, cancel);
-            double sampleSeconds = clock.Elapsed.TotalSeconds;
-            var sft = new SftTrainer(policy, config.Sft with { Seed = config.Seed + (ulong)round }, padId, eosId);
-            var sftResult = sft.Train(picks, [], cancel: cancel);
             row["reward_mean"] = meanReward;
             row["reward_best_mean"] = meanBest;
             row["selected"] = picks.Count;
-            row["time_sample"] = sampleSeconds;
-            row["time_train"] = clock.Elapsed.TotalSeconds - sampleSeconds;
-            foreach (var (k, v) in sftResult) row["sft_" + k] = v;
-        }, cancel);
+            return picks;
+        }, (picks, round) => new SftTrainer(policy, config.Sft with { Seed = config.Seed + (ulong)round }, padId, eosId).Train(picks, [], cancel: cancel), "sft_", cancel);
     }
 
     /// <summary>n samples per prompt in one left-padded batch; the best of each prompt becomes an SFT example.</summary>

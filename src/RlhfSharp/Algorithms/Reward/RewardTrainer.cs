@@ -11,11 +11,8 @@ namespace RlhfSharp.Algorithms.Reward;
 /// Trains a scalar reward on human rankings with InstructGPT's K-wise loss: every one of the C(K,2) pairs of a
 /// prompt's responses in the same batch (Eq. 1), the pairwise Bradley–Terry loss with an optional margin when K = 2.
 /// </summary>
-public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int padId)
+public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int padId) : StageTrainer
 {
-    public IProgress<TrainingProgress>? Progress { get; init; }
-    public MetricsLog? Metrics { get; init; }
-
     public Dictionary<string, double> Train(IReadOnlyList<RankedGroup> train, IReadOnlyList<RankedGroup> eval, StageState? state = null, CancellationToken cancel = default)
     {
         if (train.Count == 0) throw new RlhfException("reward model: no rankings to train on.");

@@ -50,10 +50,7 @@ public sealed class BloomModel : DecoderBody
     public override Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         KvCache? cache = null, List<Tensor>? hiddenStates = null)
     {
-        long t = inputIds.shape[1];
-        int past = cache?.Length ?? 0;
-        CheckContext(past + t);
-        var device = inputIds.device;
+        var (t, past, device) = NewTokens(inputIds, cache);
         var x = embed_norm.forward(embed_tokens.forward(inputIds));
         // score += slope_h · key_pos with key_pos = (cumsum(mask) − 1)·mask: softmax is shift-invariant per row, so this
         // is −slope·(i − j) on the real tokens, left padding included.

@@ -15,24 +15,17 @@ public sealed partial record TransformerConfig
         int heads = Int(j, "n_head", source) ?? Int(j, "num_attention_heads", source) ?? 8;
         double eps = Dbl(j, "layer_norm_epsilon", source) ?? 1e-5;
         if (!(eps > 0) || !double.IsFinite(eps)) throw new RlhfException($"{source}: layer_norm_epsilon must be a positive number, got {eps}.");
-        return new TransformerConfig
+        // BloomMLP is always 4 · hidden wide. ALiBi has no position table; BLOOM was trained on 2048 tokens (its
+        // seq_length), the length we allow.
+        return (MultiHead("bloom", vocab: Int(j, "vocab_size", source) ?? 250880, hidden, intermediate: 4 * hidden,
+            layers: Int(j, "n_layer", source) ?? Int(j, "num_hidden_layers", source) ?? 2, heads, positions: Int(j, "seq_length", source) ?? 2048, eps) with
         {
-            ModelType = "bloom",
-            VocabSize = Int(j, "vocab_size", source) ?? 250880,
-            HiddenSize = hidden,
-            IntermediateSize = 4 * hidden, // BloomMLP: always 4 · hidden
-            NumLayers = Int(j, "n_layer", source) ?? Int(j, "num_hidden_layers", source) ?? 2,
-            NumHeads = heads,
-            NumKvHeads = heads,
-            // ALiBi has no position table; BLOOM was trained on 2048 tokens (its seq_length), the length we allow.
-            MaxPositions = Int(j, "seq_length", source) ?? 2048,
-            NormEps = eps,
             ResidualFromNorm = Bool(j, "apply_residual_connection_post_layernorm", source) ?? false,
             TieWordEmbeddings = Bool(j, "tie_word_embeddings", source) ?? true,
             QkvBias = true, OutputBias = true, MlpBias = true,
             // bloom_gelu_forward's 0.79788456 rounds to the same float32 as sqrt(2/π): this is PyTorch's tanh GELU.
             HiddenAct = "gelu_pytorch_tanh",
-        }.WithTokensAndLabels(j, source);
+        }).WithTokensAndLabels(j, source);
     }
 
     void BloomToJson(JsonObject j)

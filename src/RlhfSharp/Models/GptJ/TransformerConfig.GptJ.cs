@@ -18,23 +18,15 @@ public sealed partial record TransformerConfig
             throw new RlhfException($"{source}: rotary_dim {rotary} must be even and at most the head size {hidden / heads}.");
         // The head's bias has no tied counterpart: a tied GPT-J would need a head of its own for it.
         if (Bool(j, "tie_word_embeddings", source) == true) throw new RlhfException($"{source}: tie_word_embeddings true is not supported for gptj.");
-        return new TransformerConfig
+        return (MultiHead("gptj", vocab: Int(j, "vocab_size", source) ?? 50400, hidden, intermediate: Int(j, "n_inner", source) ?? 4 * hidden, // n_inner null: 4 · n_embd
+            layers: Int(j, "n_layer", source) ?? 28, heads, positions: Int(j, "n_positions", source) ?? 2048, eps) with
         {
-            ModelType = "gptj",
-            VocabSize = Int(j, "vocab_size", source) ?? 50400,
-            HiddenSize = hidden,
-            IntermediateSize = Int(j, "n_inner", source) ?? 4 * hidden, // n_inner null: 4 · n_embd
-            NumLayers = Int(j, "n_layer", source) ?? 28,
-            NumHeads = heads,
-            NumKvHeads = heads,
-            MaxPositions = Int(j, "n_positions", source) ?? 2048,
-            NormEps = eps,
             RotaryDims = rotary,
             LmHeadBias = true,
             TieWordEmbeddings = false,
             QkvBias = false, OutputBias = false, MlpBias = true,
             HiddenAct = CheckAct(Str(j, "activation_function", source) ?? "gelu_new", source, "activation_function"),
-        }.WithTokensAndLabels(j, source);
+        }).WithTokensAndLabels(j, source);
     }
 
     void GptJToJson(JsonObject j)

@@ -26,24 +26,16 @@ public sealed partial record TransformerConfig
         if (heads < 1 || hidden % heads != 0) throw new RlhfException($"{source}: hidden_size {hidden} is not divisible by num_attention_heads {heads}.");
         int rotary = (int)((hidden / heads) * pct); // HF: int(head_size * rotary_pct)
         if (rotary % 2 != 0) throw new RlhfException($"{source}: rotary_pct {pct} gives {rotary} rotary dims; rotary needs an even number.");
-        return new TransformerConfig
+        return (MultiHead("gpt_neox", vocab: Int(j, "vocab_size", source) ?? 50432, hidden, intermediate: Int(j, "intermediate_size", source) ?? 24576,
+            layers: Int(j, "num_hidden_layers", source) ?? 44, heads, positions: Int(j, "max_position_embeddings", source) ?? 2048, eps) with
         {
-            ModelType = "gpt_neox",
-            VocabSize = Int(j, "vocab_size", source) ?? 50432,
-            HiddenSize = hidden,
-            IntermediateSize = Int(j, "intermediate_size", source) ?? 24576,
-            NumLayers = Int(j, "num_hidden_layers", source) ?? 44,
-            NumHeads = heads,
-            NumKvHeads = heads,
-            MaxPositions = Int(j, "max_position_embeddings", source) ?? 2048,
-            NormEps = eps,
             RopeTheta = theta,
             RotaryDims = rotary,
             ParallelResidual = Bool(j, "use_parallel_residual", source) ?? true,
             TieWordEmbeddings = Bool(j, "tie_word_embeddings", source) ?? false,
             QkvBias = bias, OutputBias = bias, MlpBias = true,
             HiddenAct = CheckAct(Str(j, "hidden_act", source) ?? "gelu", source, "hidden_act"),
-        }.WithTokensAndLabels(j, source);
+        }).WithTokensAndLabels(j, source);
     }
 
     void NeoxToJson(JsonObject j)

@@ -47,12 +47,9 @@ public sealed class OptModel : DecoderBody
     public override Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         KvCache? cache = null, List<Tensor>? hiddenStates = null)
     {
-        long t = inputIds.shape[1];
-        int past = cache?.Length ?? 0;
-        CheckContext(past + t);
-        var device = inputIds.device;
+        var (t, past, device) = NewTokens(inputIds, cache);
         Tensor positions;
-        if (attentionMask is null) positions = arange(past, past + t, dtype: int64, device: device).unsqueeze(0);
+        if (attentionMask is null) positions = CountedPositions(past, t, device);
         else
         {
             var m = attentionMask.to(int64);
@@ -61,7 +58,7 @@ public sealed class OptModel : DecoderBody
         var x = embed_tokens.forward(inputIds);
         if (project_in is not null) x = project_in.forward(x);
         x = x + embed_positions.forward(positions + TransformerConfig.OptPositionOffset);
-        var mask = attentionMask is not null || cache is not null ? Transformer.AdditiveMask(attentionMask, past, t, x.dtype, device) : null;
+        var mask = LayerMask(attentionMask, cache, past, t, x.dtype, device);
         x = ResidualBlock.RunAll(layers, x, null, mask, cache, hiddenStates);
         if (norm is not null) x = norm.forward(x);
         if (project_out is not null) x = project_out.forward(x);

@@ -27,24 +27,18 @@ public sealed partial record TransformerConfig
         bool bias = Bool(j, "enable_bias", source) ?? true;
         if (Bool(j, "layer_norm_elementwise_affine", source) == false)
             throw new RlhfException($"{source}: layer_norm_elementwise_affine false is not supported for opt.");
-        return new TransformerConfig
+        // normEps fixed: OPT's LayerNorms use nn.LayerNorm's default and config.json has no eps.
+        return (MultiHead("opt", vocab: Int(j, "vocab_size", source) ?? 50272, hidden, intermediate: Int(j, "ffn_dim", source) ?? 3072,
+            layers: Int(j, "num_hidden_layers", source) ?? 12, heads: Int(j, "num_attention_heads", source) ?? 12,
+            positions: Int(j, "max_position_embeddings", source) ?? 2048, normEps: 1e-5) with
         {
-            ModelType = "opt",
-            VocabSize = Int(j, "vocab_size", source) ?? 50272,
-            HiddenSize = hidden,
-            IntermediateSize = Int(j, "ffn_dim", source) ?? 3072,
-            NumLayers = Int(j, "num_hidden_layers", source) ?? 12,
-            NumHeads = Int(j, "num_attention_heads", source) ?? 12,
-            NumKvHeads = Int(j, "num_attention_heads", source) ?? 12,
-            MaxPositions = Int(j, "max_position_embeddings", source) ?? 2048,
-            NormEps = 1e-5, // fixed: OPT's LayerNorms use nn.LayerNorm's default and config.json has no eps
             WordEmbedProjDim = Int(j, "word_embed_proj_dim", source) is int p && p != hidden ? p : null,
             LayerNormBefore = before,
             OptFinalNorm = before && !(Bool(j, "_remove_final_layer_norm", source) ?? false),
             TieWordEmbeddings = Bool(j, "tie_word_embeddings", source) ?? true,
             QkvBias = bias, OutputBias = bias, MlpBias = bias,
             HiddenAct = CheckAct(Str(j, "activation_function", source) ?? "relu", source, "activation_function"),
-        }.WithTokensAndLabels(j, source);
+        }).WithTokensAndLabels(j, source);
     }
 
     void OptToJson(JsonObject j)

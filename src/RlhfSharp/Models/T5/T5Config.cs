@@ -84,8 +84,8 @@ public sealed record T5Config
             DecoderStartTokenId = Int("decoder_start_token_id", d.DecoderStartTokenId),
             Source = json,
         };
-        if (config.DenseActFn is not ("relu" or "gelu_new" or "gelu" or "gelu_pytorch_tanh" or "silu"))
-            throw new RlhfException($"{path}: feed_forward_proj \"{ff}\": activation {config.DenseActFn} is not supported (relu, gelu, gelu_new, silu).");
+        if (!Activation.IsSupported(config.DenseActFn))
+            throw new RlhfException($"{path}: feed_forward_proj \"{ff}\": activation {config.DenseActFn} is not supported ({Activation.Names}).");
         return config;
     }
 

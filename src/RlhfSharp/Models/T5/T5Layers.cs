@@ -71,19 +71,9 @@ public sealed class T5DenseFF : nn.Module<Tensor, Tensor>, ILoraHost
 
     public override Tensor forward(Tensor x)
     {
-        var h = wi is not null ? Act(Project("wi", wi, x)) : Act(Project("wi_0", wi_0!, x)) * Project("wi_1", wi_1!, x);
+        var h = wi is not null ? Activation.Apply(act, Project("wi", wi, x)) : Activation.Apply(act, Project("wi_0", wi_0!, x)) * Project("wi_1", wi_1!, x);
         return Project("wo", wo, h);
     }
-
-    Tensor Act(Tensor x) => act switch
-    {
-        "relu" => nn.functional.relu(x),
-        // gelu_new is the tanh approximation (Hendrycks & Gimpel 2016, Eq. 2), as in GPT-2.
-        "gelu_new" or "gelu_pytorch_tanh" => nn.functional.gelu(x, GELU.Approximate.tanh),
-        "gelu" => nn.functional.gelu(x),
-        "silu" => nn.functional.silu(x),
-        _ => throw new RlhfException($"T5 activation {act} is not supported"),
-    };
 }
 
 /// <summary><c>layer.1</c> (encoder) or <c>layer.2</c> (decoder): the feed-forward sub-layer.</summary>

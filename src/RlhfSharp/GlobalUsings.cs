@@ -1,0 +1,32 @@
+// The namespaces most of the library reads, and every alignment method's (the method table and the pipeline name them all),
+// imported once here instead of at the top of every file. A file still names the ones only it or a few files use.
+global using System.ComponentModel.DataAnnotations;
+global using System.Diagnostics;
+global using System.Globalization;
+global using System.Text;
+global using System.Text.Json;
+global using System.Text.Json.Nodes;
+global using System.Text.Json.Serialization;
+global using TorchSharp;
+global using static TorchSharp.torch;
+global using RlhfSharp.Algorithms.A2c;
+global using RlhfSharp.Algorithms.GroupRl;
+global using RlhfSharp.Algorithms.Ilql;
+global using RlhfSharp.Algorithms.Nlpo;
+global using RlhfSharp.Algorithms.OnlineDpo;
+global using RlhfSharp.Algorithms.Ppo;
+global using RlhfSharp.Algorithms.Preference;
+global using RlhfSharp.Algorithms.RejectionSampling;
+global using RlhfSharp.Algorithms.Reward;
+global using RlhfSharp.Algorithms.Sft;
+global using RlhfSharp.Checkpoints;
+global using RlhfSharp.Data;
+global using RlhfSharp.Distributed;
+global using RlhfSharp.Evaluation;
+global using RlhfSharp.Generation;
+global using RlhfSharp.Lora;
+global using RlhfSharp.Models;
+global using RlhfSharp.Reporting;
+global using RlhfSharp.Rewards;
+global using RlhfSharp.Tokenization;
+global using RlhfSharp.Training;
