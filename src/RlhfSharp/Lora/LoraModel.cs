@@ -130,7 +130,7 @@ public static class LoraModel
     }
 
     /// <summary>
-    /// Adds (α/r)·B·A of <paramref name="pair"/> into rows [offset, offset+rows) of our projection weight in
+    /// Adds (α/r)·B·A (<paramref name="lowRankB"/>·<paramref name="lowRankA"/>) into rows [offset, offset+rows) of our projection weight in
     /// <paramref name="model"/> (PEFT's <c>merge</c>; GPT-2's Conv1D transpose is handled by HfWeightMap on save).
     /// </summary>
     /// <param name="stored">When given, the slice's float32 values on file: the slice becomes their sum with the update, rounded once to the weight's dtype.</param>

@@ -41,7 +41,7 @@ public sealed class StageState(string stageDir, int keepLast = 2)
     public int? SavedStep => Newest()?.Step;
 
     /// <summary>The trainer's extra numbers of the newest checkpoint (e.g. <c>kl_coef</c>).</summary>
-    public JsonObject? SavedExtra => Newest()?.Progress["extra"] as JsonObject;
+    public JsonObject? SavedExtra => Newest()?.Progress?["extra"] as JsonObject;
 
     /// <summary>Steps of the whole checkpoints on disk, oldest first.</summary>
     public IReadOnlyList<int> SavedSteps => Checkpoints().Where(c => c.Progress is not null).Select(c => c.Step).ToList();

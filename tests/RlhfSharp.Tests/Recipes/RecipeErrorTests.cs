@@ -52,8 +52,8 @@ public sealed class RecipeErrorTests
         string path = RepoFile("recipes/kinder-stories.json");
         var notes = new List<string>();
         var config = Recipe.Load<StageRecipe>(path, ["sft_data=demos.jsonl"], notes.Add);
-        // The file's own values (read here with a plain JSON reader), not the stage commands' defaults.
-        var file = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!;
+        // The file's own values (read here with a plain JSON reader; recipes may carry comments), not the stage commands' defaults.
+        var file = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path), documentOptions: new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!;
         Assert.Equal((string)file["name"]!, config.Name);
         Assert.Equal((int)file["sft"]!["epochs"]!, config.Sft.Epochs);
         Assert.Equal((double)file["sft"]!["optimizer"]!["learning_rate"]!, config.Sft.Optimizer.LearningRate);

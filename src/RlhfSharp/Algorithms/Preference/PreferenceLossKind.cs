@@ -9,10 +9,10 @@ public enum PreferenceLossKind
     Ipo,
     /// <summary>Conservative DPO (Mitchell 2023): the sigmoid loss with <see cref="DpoConfig.LabelSmoothing"/> &gt; 0.</summary>
     Cdpo,
-    /// <summary>SimPO (Meng et al. 2024): reference-free, length-averaged, target margin γ: <see cref="Simpo.SimpoLoss"/>.</summary>
+    /// <summary>SimPO (Meng et al. 2024): reference-free, length-averaged, target margin γ: <see cref="SimpoLoss"/>.</summary>
     Simpo,
-    /// <summary>ORPO (Hong et al. 2024): NLL on chosen plus an odds-ratio term, reference-free: <see cref="Orpo.OrpoLoss"/>.</summary>
+    /// <summary>ORPO (Hong et al. 2024): NLL on chosen plus an odds-ratio term, reference-free: <see cref="OrpoLoss"/>.</summary>
     Orpo,
-    /// <summary>KTO (Ethayarajh et al. 2024) on unpaired labelled completions: <see cref="Kto.KtoLoss"/>.</summary>
+    /// <summary>KTO (Ethayarajh et al. 2024) on unpaired labelled completions: <see cref="KtoLoss"/>.</summary>
     Kto,
 }

@@ -97,7 +97,7 @@ public sealed class PreferenceTrainer : StageTrainer
 
     /// <summary>
     /// The shared loop: seeded shuffle per epoch (dataset order when <paramref name="sequential"/>), micro-batches of
-    /// <see cref="DpoConfig.BatchSize"/> accumulated into one optimizer step, one dispose scope per micro-batch, eval at
+    /// <see cref="EpochStageConfig.BatchSize"/> accumulated into one optimizer step, one dispose scope per micro-batch, eval at
     /// each epoch's end, resumable state.
     /// </summary>
     Dictionary<string, double> Run(int count, Func<IReadOnlyList<int>, (Tensor Loss, Dictionary<string, double> Metrics)> microStep,

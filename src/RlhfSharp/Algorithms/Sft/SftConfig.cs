@@ -6,7 +6,7 @@ namespace RlhfSharp.Algorithms.Sft;
 public sealed record SftConfig : EpochStageConfig
 {
     /// <summary>
-    /// Concatenate examples into blocks of <see cref="MaxLength"/> tokens (TRL <c>packing</c> = false by default): fewer
+    /// Concatenate examples into blocks of <see cref="EpochStageConfig.MaxLength"/> tokens (TRL <c>packing</c> = false by default): fewer
     /// pad tokens, at the price of attention across example boundaries.
     /// </summary>
     public bool Packing { get; init; }
