@@ -59,8 +59,8 @@ public static class Seq2SeqPpoStage
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
         var sampler = new Seq2SeqSampler(policy, baseModel.Tokenizer);
-        // RL4LMs never masks the tokenizer's special ids, so an output can always end.
-        using var masking = nlpo is null ? null : new Seq2SeqMaskingPolicy(policy, nlpo, [.. sampler.EosIds.Append(sampler.PadId).Distinct()]);
+        // RL4LMs never masks the tokenizer's all_special_ids (seq2seq_policy.py generate → logits processor), so an output can always end.
+        using var masking = nlpo is null ? null : new Seq2SeqMaskingPolicy(policy, nlpo, [.. baseModel.Tokenizer.SpecialIds.Concat(sampler.EosIds).Append(sampler.PadId).Distinct()]);
         var trainer = new PpoTrainer(new Seq2SeqActor(policy, sampler), reference, null, reward.Score, sampler.PadId, config)
         {
             Progress = progress, Metrics = metrics, Stage = nlpo is null ? "ppo" : "nlpo", ActionSpace = masking,
