@@ -82,7 +82,7 @@ public sealed class Seq2SeqGroupRlTests
         foreach (var key in new[] { "advantage_std", "policy_loss", "clipfrac", "entropy", "grad_norm", "response_length" })
             Assert.All(log.Rows, r => Assert.True(double.IsFinite(r[key]), $"{estimator}: {key} = {r[key]}"));
         if (estimator == AdvantageEstimator.Remax) Assert.All(log.Rows, r => Assert.True(double.IsFinite(r["greedy_score_mean"])));
-        Assert.Contains(policy.named_parameters(), p => !before[p.name].equal(p.parameter).item<bool>());
+        Assert.Contains(policy.named_parameters(), p => !before[p.name].eq(p.parameter).all().item<bool>());
     }
 
     [Fact]

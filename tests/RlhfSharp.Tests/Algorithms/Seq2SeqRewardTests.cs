@@ -56,7 +56,7 @@ public sealed class Seq2SeqRewardTests : IDisposable
         Assert.Equal(0.25, back.RewardMean);
         Assert.Equal(2.0, back.RewardStd);
         var original = rm.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        foreach (var (name, p) in back.named_parameters()) Assert.True(p.equal(original[name]).item<bool>(), name);
+        foreach (var (name, p) in back.named_parameters()) Assert.True(p.eq(original[name]).all().item<bool>(), name);
         using var _ = no_grad();
         var ids = HfFixture.Ints(c["input_ids"])!; var mask = HfFixture.Ints(c["attention_mask"])!;
         var expected = (tensor(c["scores"]!.AsArray().Select(x => (float)x!).ToArray()) - 0.25) / 2.0;
@@ -74,7 +74,7 @@ public sealed class Seq2SeqRewardTests : IDisposable
         using var lm = T5Checkpoint.Load(lmDir);
         var body = lm.named_parameters().Where(p => p.name != "lm_head.weight").ToDictionary(p => p.name, p => p.parameter);
         Assert.Equal(body.Keys.Order(), rm.transformer.named_parameters().Select(p => p.name).Order());
-        foreach (var (name, p) in rm.transformer.named_parameters()) Assert.True(p.equal(body[name]).item<bool>(), name);
+        foreach (var (name, p) in rm.transformer.named_parameters()) Assert.True(p.eq(body[name]).all().item<bool>(), name);
         // _init_weights: weights normal(0, d_model^-0.5), biases zero.
         Assert.Equal(0f, rm.classification_head.dense.bias!.abs().max().item<float>());
         double std = rm.classification_head.dense.weight!.std().item<float>();
