@@ -39,14 +39,7 @@ public static class Seq2SeqGroupRlStage
         var config = recipe.Grpo with { Estimator = estimator };
         string stage = config.StageName;
         Seq2SeqPpoStage.CheckRewards(recipe, runDir);
-        string path = RecipeData.Require(recipe.PpoPrompts, "ppo_prompts");
-        var loaded = DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid);
-        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
-        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
-        var records = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
-        // T5's tokenizer truncates on the right and keeps its EOS (truncation_side "right").
-        var prompts = records.Select(p => baseModel.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens
-            ? ids.Take(recipe.MaxPromptTokens - 1).Append(ids[^1]).ToArray() : ids).ToList();
+        var prompts = Seq2SeqPpoStage.Prompts(recipe, baseModel, warn);
 
         string sft = Path.Combine(runDir, "sft", "checkpoint");
         string start = Directory.Exists(sft) ? sft : baseModel.Path;

@@ -22,6 +22,23 @@ namespace RlhfSharp.Pipeline;
 public static class Seq2SeqPpoStage
 {
     /// <summary>
+    /// The encoder prompts of <c>ppo_prompts</c> for the online stages on T5 (PPO, NLPO, the GRPO family), at most
+    /// <c>max_records</c>, each at most <c>max_prompt_tokens</c>.
+    /// </summary>
+    internal static List<int[]> Prompts(StageRecipe recipe, PretrainedSeq2SeqModel baseModel, Action<string>? warn)
+    {
+        string path = RecipeData.Require(recipe.PpoPrompts, "ppo_prompts");
+        var loaded = DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid);
+        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
+        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
+        var records = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
+        // T5's tokenizer truncates on the right and keeps its EOS (truncation_side "right").
+        var prompts = records.Select(p => baseModel.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens
+            ? ids.Take(recipe.MaxPromptTokens - 1).Append(ids[^1]).ToArray() : ids).ToList();
+        return prompts;
+    }
+
+    /// <summary>
     /// A T5 policy's rewards score its decoded text: rules, http, prm, or an <c>rm</c> term whose folder is a T5 reward model
     /// (<c>rlhf rm</c> on a T5 folder; it reads the text with its own tokenizer). A decoder-only reward model scores the
     /// policy's token ids, which a T5 policy's tokenizer does not share, so it is refused.
@@ -41,14 +58,7 @@ public static class Seq2SeqPpoStage
         IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel, NlpoConfig? nlpo = null)
     {
         CheckRewards(recipe, runDir);
-        string path = RecipeData.Require(recipe.PpoPrompts, "ppo_prompts");
-        var loaded = DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid);
-        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
-        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
-        var records = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
-        // T5's tokenizer truncates on the right and keeps its EOS (truncation_side "right").
-        var prompts = records.Select(p => baseModel.EncodePrompt(p.Prompt) is var ids && ids.Length > recipe.MaxPromptTokens
-            ? ids.Take(recipe.MaxPromptTokens - 1).Append(ids[^1]).ToArray() : ids).ToList();
+        var prompts = Prompts(recipe, baseModel, warn);
 
         var config = recipe.Ppo;
         if (config.Critic != CriticKind.ValueHead)
