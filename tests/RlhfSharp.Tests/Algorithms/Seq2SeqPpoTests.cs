@@ -41,7 +41,7 @@ public sealed class Seq2SeqPpoTests
         HfFixture.AssertClose(HfFixture.Floats(states[^1]!), forward.Hidden!, HfFixture.Ints(f["compare_mask"]), "value head input");
     }
 
-    static int[][] Prompts()
+    internal static int[][] Prompts()
     {
         var f = Forward0;
         var ids = HfFixture.IntRows(f["input_ids"]!); var mask = HfFixture.IntRows(f["attention_mask"]!);
@@ -50,7 +50,7 @@ public sealed class Seq2SeqPpoTests
     }
 
     /// <summary>The share of response tokens with an even id: something the policy can learn in a few steps.</summary>
-    static Tensor Score(SampleBatch b)
+    internal static Tensor Score(SampleBatch b)
     {
         var response = b.Sequences.narrow(1, b.PromptLength, b.ResponseMask.shape[1]);
         return (response.remainder(2).eq(0).to(float32) * b.ResponseMask).sum(1) / b.ResponseMask.sum(1).clamp_min(1) * 5;
