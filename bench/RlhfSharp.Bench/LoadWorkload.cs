@@ -41,10 +41,15 @@ static class LoadWorkload
         // Touch the runtime first (native libraries, a first tensor) so the baseline is the process, not the model.
         using (var warm = ones(8)) warm.sum().item<float>();
         double before = Status("VmHWM");
+        var process = Process.GetCurrentProcess();
+        var cpuBefore = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
 
         using var model = HuggingFaceCheckpoint.LoadCausalLM(dir, dtype);
         double seconds = clock.Elapsed.TotalSeconds;
+        process.Refresh();
+        // CPU seconds (user + kernel) too: on a shared machine the wall clock measures the other processes as much as the load.
+        r["load_cpu_seconds"] = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
         double after = Status("VmHWM");
         long fileBytes = Directory.GetFiles(dir, "*.safetensors").Sum(f => new FileInfo(f).Length);
         long weightBytes = model.parameters().Sum(p => p.numel() * p.element_size());
