@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Loading cost of a Qwen2.5-0.5B-shaped random model (issue #20; docs/PERFORMANCE.md, "Loading a checkpoint").
 #   bench/load-memory.sh [dir=/tmp/rlhf-load-bench]
-# For float32 and bf16 files: the rise of the loading process's peak RSS (VmHWM) over the weights, the whole peak of
-# `rlhf convert` (load, then a streamed save) over the file size (/usr/bin/time), and load seconds over the seconds of
-# `cat FILE > /dev/null`, measured side by side in this run (the file is in the page cache for both).
+# For float32 and bf16 files, side by side in one run: the loading process's peak RSS (VmHWM) over the file size (its
+# rise across the load, and the whole process's), load seconds over the seconds of `cat FILE > /dev/null` (the file in
+# the page cache for both; median of REPS runs, default 3) in wall and in CPU seconds (on a shared machine the wall
+# clock measures the other processes too), and the whole peak of `rlhf convert` (load, then a streamed
+# save) over the file size (/usr/bin/time).
 # (`rlhf generate` cannot be the whole-process probe here: a random Qwen-shaped model samples ids beyond the only
 # tokenizer we may ship, stories260K's 512 tokens, and decoding them fails.) SKIP_BUILD=1 uses the binaries as built.
 # The models are written under /tmp and deleted at the end; they are never committed.
@@ -28,26 +30,30 @@ for dtype in float32 bf16; do
   [ -d "$DIR/tok" ] || $RLHF convert --model stories260k --out "$DIR/tok" >/dev/null
   cp "$DIR"/tok/tokenizer* "$model/"
   cat "$model/model.safetensors" > /dev/null   # warm the page cache for both sides
-  for rep in 1 2; do
-    cat_s=$( { /usr/bin/time -f "%e" cat "$model/model.safetensors" > /dev/null; } 2>&1 )
+  for rep in $(seq 1 "${REPS:-3}"); do
+    t0=$(date +%s%N); cat_cpu=$( { /usr/bin/time -f "%U %S" cat "$model/model.safetensors" > /dev/null; } 2>&1 ); t1=$(date +%s%N)
+    cat_s=$(awk "BEGIN { printf \"%.4f\", ($t1 - $t0) / 1e9 }")   # /usr/bin/time's 10 ms steps are too coarse for 0.2 s
+    cat_cpu=$(echo $cat_cpu | awk '{ printf "%.2f", $1 + $2 }')   # its CPU seconds, user + kernel (10 ms steps)
     row=$("$BENCH" load model="$model" dtype=$dtype threads=2)
     conv=$( { /usr/bin/time -f "%M %e" $RLHF convert --model "$model" --out "$DIR/converted" $([ $dtype = bf16 ] && echo --bf16) > /dev/null; } 2>&1 | tail -1 )
     rm -rf "$DIR/converted"
     file_bytes=$(stat -c %s "$model/model.safetensors")
-    echo "$row" | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r.update(rep=$rep, cat_seconds=$cat_s, convert_peak_mb=${conv% *}/1024, convert_seconds=${conv#* }, file_bytes=$file_bytes); print(json.dumps(r))" | tee -a "$OUT"
+    echo "$row" | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r.update(rep=$rep, cat_seconds=$cat_s, cat_cpu_seconds=$cat_cpu, convert_peak_mb=${conv% *}/1024, convert_seconds=${conv#* }, file_bytes=$file_bytes); print(json.dumps(r))" | tee -a "$OUT"
   done
 done
 rm -rf "$DIR"
 python3 - "$OUT" <<'PY'
 import json, sys, statistics as st
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| Qwen2.5-0.5B-shaped random model | file | load peak rise ÷ weights | `rlhf convert` whole-process peak ÷ file | load s ÷ `cat` s |")
-print("|---|---|---|---|---|")
+print("| Qwen2.5-0.5B-shaped random model | file | load: peak rise ÷ file | load: whole-process peak ÷ file | load s ÷ `cat` s (wall) | load ÷ `cat` (CPU s) | `rlhf convert` whole-process peak ÷ file |")
+print("|---|---|---|---|---|---|---|")
 for d in ("float32", "bfloat16"):
     rs = [r for r in rows if r["dtype"] == d]
     if not rs: continue
-    print("| %s file → %s | %.2f GB | %.2f× | %.2f× (%.0f MB) | %.1f× (%.2f s ÷ %.2f s) |" % (d, d, rs[0]["file_bytes"]/1e9,
-        st.median(r["peak_rise_over_weights"] for r in rs),
-        st.median(r["convert_peak_mb"]*1048576/r["file_bytes"] for r in rs), st.median(r["convert_peak_mb"] for r in rs),
-        st.median(r["load_seconds"]/r["cat_seconds"] for r in rs), st.median(r["load_seconds"] for r in rs), st.median(r["cat_seconds"] for r in rs)))
+    print("| %s file → %s (%d runs) | %.2f GB | %.2f× | %.2f× (%.0f MB) | %.2f× (%.2f s ÷ %.2f s) | %.2f× (%.2f s ÷ %.2f s) | %.2f× (%.0f MB) |" % (d, d, len(rs), rs[0]["file_bytes"]/1e9,
+        st.median(r["peak_rise_over_file"] for r in rs),
+        st.median(r["peak_over_file"] for r in rs), st.median(r["peak_after_mb"] for r in rs),
+        st.median(r["load_seconds"]/r["cat_seconds"] for r in rs), st.median(r["load_seconds"] for r in rs), st.median(r["cat_seconds"] for r in rs),
+        st.median(r["load_cpu_seconds"] for r in rs) / max(st.median(r["cat_cpu_seconds"] for r in rs), 0.01), st.median(r["load_cpu_seconds"] for r in rs), st.median(r["cat_cpu_seconds"] for r in rs),
+        st.median(r["convert_peak_mb"]*1048576/r["file_bytes"] for r in rs), st.median(r["convert_peak_mb"] for r in rs)))
 PY

@@ -76,7 +76,8 @@ public static class HuggingFaceCheckpoint
     {
         if (PeftAdapter.IsAdapterFolder(dir)) return PeftAdapter.LoadCausalLM(dir, dtype, device);
         var (config, shards) = Open(dir, c => MemoryBudget.Check(c, dtype, scoreHead: false, dir, kvCache));
-        var model = new CausalLM(config, dtype);
+        CausalLM model;
+        using (LayerInit.Skipped()) model = new CausalLM(config, dtype); // every weight comes from the files: no random init to throw away
         return FillFromFiles(model, config, shards, scoreHead: false, dir, device, allowMissingHead: false);
     }
 
@@ -101,7 +102,10 @@ public static class HuggingFaceCheckpoint
         var (config, shards) = Open(dir, c => MemoryBudget.Check(c, dtype, scoreHead: true, dir));
         bool newHead = allowNewHead && !shards.Any(s => s.Find("score.weight") is not null);
         if (newHead) config = config with { NumLabels = numLabels };
-        var model = new ScoreModel(config, dtype);
+        // A new head starts random, drawn after the body's init from the generator the caller seeded, as it always was; so
+        // that seeded head stays what it was, the body keeps its init then. A complete checkpoint is built with no init.
+        ScoreModel model;
+        using (newHead ? null : LayerInit.Skipped()) model = new ScoreModel(config, dtype);
         return FillFromFiles(model, config, shards, scoreHead: true, dir, device, newHead);
     }
 
@@ -140,7 +144,8 @@ public static class HuggingFaceCheckpoint
                 plan.Add((s.Shard, s.Entry, p.Conv1D ? param : param.narrow(0, p.RowOffset, rows), p.Conv1D));
                 filledRows[p.Ours] = filledRows.GetValueOrDefault(p.Ours) + (p.Conv1D ? param.shape[0] : rows);
             }
-            // A parameter the files leave partly unfilled would keep its random init: refuse instead.
+            // A parameter the files leave partly unfilled would keep its random init, or uninitialised memory when built
+            // without init (LayerInit): refuse instead.
             foreach (var (name, param) in parameters)
                 if (filledRows.GetValueOrDefault(name) != (param.dim() == 0 ? 1 : param.shape[0])
                     && !(allowMissingHead && name is "score.weight" or "lm_head.weight"))

@@ -20,8 +20,8 @@ public abstract class AttentionBase : nn.Module, ILoraHost
     /// <param name="qkvHeads">Heads the fused projection produces: q, k and v heads together.</param>
     protected AttentionBase(string name, TransformerConfig c, int qkvHeads, ScalarType? dtype) : base(name)
     {
-        qkv_proj = nn.Linear(c.HiddenSize, qkvHeads * c.HeadDim, hasBias: c.QkvBias, dtype: dtype);
-        o_proj = nn.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: c.OutputBias, dtype: dtype);
+        qkv_proj = LayerInit.Linear(c.HiddenSize, qkvHeads * c.HeadDim, hasBias: c.QkvBias, dtype);
+        o_proj = LayerInit.Linear(c.NumHeads * c.HeadDim, c.HiddenSize, hasBias: c.OutputBias, dtype);
         lora = new LoraSlots(this, "attention", (nameof(qkv_proj), qkv_proj), (nameof(o_proj), o_proj));
     }
 

@@ -34,7 +34,7 @@ public sealed class CausalLM : nn.Module
     public CausalLM(TransformerConfig config, ScalarType? dtype = null) : base(nameof(CausalLM))
     {
         model = DecoderBody.Create(config, dtype);
-        if (!config.TieWordEmbeddings) lm_head = nn.Linear(model.OutputSize, config.VocabSize, hasBias: config.LmHeadBias, dtype: dtype);
+        if (!config.TieWordEmbeddings) lm_head = LayerInit.Linear(model.OutputSize, config.VocabSize, hasBias: config.LmHeadBias, dtype);
         RegisterComponents();
     }
 

@@ -26,8 +26,8 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, ILoraHost
     {
         gated = c.Family == ModelFamily.Llama;
         act = c.HiddenAct;
-        up_proj = nn.Linear(c.HiddenSize, (gated ? 2 : 1) * intermediateSize, hasBias: c.MlpBias, dtype: dtype);
-        down_proj = nn.Linear(intermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype: dtype);
+        up_proj = LayerInit.Linear(c.HiddenSize, (gated ? 2 : 1) * intermediateSize, hasBias: c.MlpBias, dtype);
+        down_proj = LayerInit.Linear(intermediateSize, c.HiddenSize, hasBias: c.MlpBias, dtype);
         lora = new LoraSlots(this, "the MLP", (nameof(up_proj), up_proj), (nameof(down_proj), down_proj));
         RegisterComponents();
     }

@@ -27,7 +27,7 @@ public sealed class RotaryBody : DecoderBody
         rotary = new PartialRotary(c.RotaryDims ?? c.HeadDim, c.RopeTheta, gptj ? PartialRotary.Layout.Interleaved : PartialRotary.Layout.RotateHalf);
         var wiring = gptj ? ResidualWiring.ParallelOneNorm : c.ParallelResidual ? ResidualWiring.Parallel : ResidualWiring.Sequential;
         var layout = gptj ? FusedQkvAttention.QkvLayout.Blocks : FusedQkvAttention.QkvLayout.PerHead;
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        embed_tokens = LayerInit.Embedding(c.VocabSize, c.HiddenSize, dtype);
         layers = new ModuleList<ResidualBlock>(Enumerable.Range(0, c.NumLayers).Select(i => new ResidualBlock(c, i, wiring, layout, rotary, dtype)).ToArray());
         norm = nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype);
         RegisterComponents();

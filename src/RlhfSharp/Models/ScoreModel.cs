@@ -29,7 +29,7 @@ public sealed class ScoreModel : nn.Module, IRewardModel
     public ScoreModel(TransformerConfig config, ScalarType? dtype = null) : base(nameof(ScoreModel))
     {
         model = DecoderBody.Create(config, dtype);
-        score = nn.Linear(model.OutputSize, config.NumLabels, hasBias: false, dtype: dtype);
+        score = LayerInit.Linear(model.OutputSize, config.NumLabels, hasBias: false, dtype);
         RewardMean = config.RewardMean;
         RewardStd = config.RewardStd;
         RegisterComponents();

@@ -28,12 +28,12 @@ public sealed class SparseMoe : nn.Module<Tensor, Tensor>
     public SparseMoe(TransformerConfig c, ScalarType? dtype = null) : base(nameof(SparseMoe))
     {
         moe = c.Moe ?? throw new ArgumentException("not a mixture-of-experts config");
-        gate = nn.Linear(c.HiddenSize, moe.NumExperts, hasBias: false, dtype: dtype);
+        gate = LayerInit.Linear(c.HiddenSize, moe.NumExperts, hasBias: false, dtype);
         experts = new ModuleList<Mlp>(Enumerable.Range(0, moe.NumExperts).Select(_ => new Mlp(c, moe.ExpertSize, dtype)).ToArray());
         if (moe.SharedExpertSize is int shared)
         {
             shared_expert = new Mlp(c, shared, dtype);
-            shared_expert_gate = nn.Linear(c.HiddenSize, 1, hasBias: false, dtype: dtype);
+            shared_expert_gate = LayerInit.Linear(c.HiddenSize, 1, hasBias: false, dtype);
         }
         RegisterComponents();
     }

@@ -26,8 +26,8 @@ public sealed class Transformer : DecoderBody
     /// <param name="dtype">Element type of every parameter (default: float32), so a bf16 model never exists in float32 first.</param>
     public Transformer(TransformerConfig c, ScalarType? dtype = null) : base(nameof(Transformer), c)
     {
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
-        if (c.Family == ModelFamily.Gpt2) embed_positions = nn.Embedding(c.MaxPositions, c.HiddenSize, dtype: dtype);
+        embed_tokens = LayerInit.Embedding(c.VocabSize, c.HiddenSize, dtype);
+        if (c.Family == ModelFamily.Gpt2) embed_positions = LayerInit.Embedding(c.MaxPositions, c.HiddenSize, dtype);
         layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i, dtype)).ToArray());
         norm = Norm(c, dtype);
         RegisterComponents();

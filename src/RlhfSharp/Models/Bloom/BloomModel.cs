@@ -23,7 +23,7 @@ public sealed class BloomModel : DecoderBody
     public BloomModel(TransformerConfig c, ScalarType? dtype = null) : base(nameof(BloomModel), c)
     {
         slopes = Slopes(c.NumHeads);
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        embed_tokens = LayerInit.Embedding(c.VocabSize, c.HiddenSize, dtype);
         embed_norm = nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype);
         var wiring = c.ResidualFromNorm ? ResidualWiring.ResidualFromNorm : ResidualWiring.Sequential;
         layers = new ModuleList<ResidualBlock>(Enumerable.Range(0, c.NumLayers)

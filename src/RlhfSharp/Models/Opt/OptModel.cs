@@ -25,12 +25,12 @@ public sealed class OptModel : DecoderBody
     public OptModel(TransformerConfig c, ScalarType? dtype = null) : base(nameof(OptModel), c)
     {
         int p = c.OptProjectionDim;
-        embed_tokens = nn.Embedding(c.VocabSize, p, dtype: dtype);
-        embed_positions = nn.Embedding(c.MaxPositions + TransformerConfig.OptPositionOffset, c.HiddenSize, dtype: dtype);
+        embed_tokens = LayerInit.Embedding(c.VocabSize, p, dtype);
+        embed_positions = LayerInit.Embedding(c.MaxPositions + TransformerConfig.OptPositionOffset, c.HiddenSize, dtype);
         if (c.WordEmbedProjDim is not null)
         {
-            project_in = nn.Linear(p, c.HiddenSize, hasBias: false, dtype: dtype);
-            project_out = nn.Linear(c.HiddenSize, p, hasBias: false, dtype: dtype);
+            project_in = LayerInit.Linear(p, c.HiddenSize, hasBias: false, dtype);
+            project_out = LayerInit.Linear(c.HiddenSize, p, hasBias: false, dtype);
         }
         var wiring = c.LayerNormBefore ? ResidualWiring.Sequential : ResidualWiring.PostNorm;
         layers = new ModuleList<ResidualBlock>(Enumerable.Range(0, c.NumLayers)

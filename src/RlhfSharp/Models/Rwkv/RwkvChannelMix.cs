@@ -26,9 +26,9 @@ public sealed class RwkvChannelMix : nn.Module, ILoraHost
         var type = dtype ?? ScalarType.Float32;
         time_mix_key = new Parameter(zeros([1, 1, h], type));
         time_mix_receptance = new Parameter(zeros([1, 1, h], type));
-        key_proj = nn.Linear(h, i, hasBias: false, dtype: dtype);
-        receptance_proj = nn.Linear(h, h, hasBias: false, dtype: dtype);
-        value_proj = nn.Linear(i, h, hasBias: false, dtype: dtype);
+        key_proj = LayerInit.Linear(h, i, hasBias: false, dtype);
+        receptance_proj = LayerInit.Linear(h, h, hasBias: false, dtype);
+        value_proj = LayerInit.Linear(i, h, hasBias: false, dtype);
         lora = new LoraSlots(this, "the channel mix", (nameof(key_proj), key_proj), (nameof(value_proj), value_proj), (nameof(receptance_proj), receptance_proj));
         RegisterComponents();
     }

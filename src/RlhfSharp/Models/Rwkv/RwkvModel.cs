@@ -36,7 +36,7 @@ public sealed class RwkvModel : DecoderBody
 
     public RwkvModel(TransformerConfig c, ScalarType? dtype = null) : base(nameof(RwkvModel), c)
     {
-        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: dtype);
+        embed_tokens = LayerInit.Embedding(c.VocabSize, c.HiddenSize, dtype);
         layers = new ModuleList<RwkvBlock>(Enumerable.Range(0, c.NumLayers).Select(i => new RwkvBlock(c, i, dtype)).ToArray());
         norm = nn.LayerNorm(c.HiddenSize, OutputNormEps, dtype: dtype);
         RegisterComponents();

@@ -32,10 +32,10 @@ public sealed class RwkvTimeMix : nn.Module, ILoraHost
         time_mix_key = new Parameter(zeros([1, 1, h], type));
         time_mix_value = new Parameter(zeros([1, 1, h], type));
         time_mix_receptance = new Parameter(zeros([1, 1, h], type));
-        key_proj = nn.Linear(h, a, hasBias: false, dtype: dtype);
-        value_proj = nn.Linear(h, a, hasBias: false, dtype: dtype);
-        receptance_proj = nn.Linear(h, a, hasBias: false, dtype: dtype);
-        output_proj = nn.Linear(a, h, hasBias: false, dtype: dtype);
+        key_proj = LayerInit.Linear(h, a, hasBias: false, dtype);
+        value_proj = LayerInit.Linear(h, a, hasBias: false, dtype);
+        receptance_proj = LayerInit.Linear(h, a, hasBias: false, dtype);
+        output_proj = LayerInit.Linear(a, h, hasBias: false, dtype);
         lora = new LoraSlots(this, "the time mix", (nameof(key_proj), key_proj), (nameof(value_proj), value_proj), (nameof(receptance_proj), receptance_proj), (nameof(output_proj), output_proj));
         RegisterComponents();
     }
