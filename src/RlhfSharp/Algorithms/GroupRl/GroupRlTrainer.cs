@@ -130,8 +130,8 @@ public sealed class GroupRlTrainer : StageTrainer
         var mask = rollout.ResponseMask.to(float32);
         // Recomputed rather than taken from the sampler (a full forward without the KV cache is what the update compares
         // against), at the sampling temperature as TRL's grpo_trainer (_get_per_token_logps: logits /= temperature).
-        var oldLogprobs = TokenLogprobs.Of(policy.Forward(seq, attention, positions), seq, config.Temperature).narrow(1, p - 1, n).contiguous();
-        var refLogprobs = TokenLogprobs.Of(reference.Forward(seq, attention, positions), seq, config.Temperature).narrow(1, p - 1, n).contiguous();
+        var oldLogprobs = NextTokenDistributions.Of(policy, seq, attention, positions, config.LogprobChunkSize).Logprobs(seq, config.Temperature, p - 1, n).contiguous();
+        var refLogprobs = NextTokenDistributions.Of(reference, seq, attention, positions, config.LogprobChunkSize).Logprobs(seq, config.Temperature, p - 1, n).contiguous();
         var scores = score(rollout).to(float32).reshape(-1).clamp(-config.RewardClip, config.RewardClip);
         var greedyScores = greedy is null ? null : score(greedy).to(float32).reshape(-1).clamp(-config.RewardClip, config.RewardClip);
         var kl = KlEstimator.K1(oldLogprobs, refLogprobs) * mask;
@@ -192,8 +192,8 @@ public sealed class GroupRlTrainer : StageTrainer
     {
         int p = b.PromptLength, n = (int)b.ResponseMask.shape[1];
         var positions = Transformer.PositionsFromMask(b.AttentionMask);
-        var logprobs = TokenLogprobs.Of(policy.Forward(b.Sequences, b.AttentionMask, positions), b.Sequences, config.Temperature).narrow(1, p - 1, n);
-        var refLogprobs = TokenLogprobs.Of(reference.Forward(b.Sequences, b.AttentionMask, positions), b.Sequences, config.Temperature).narrow(1, p - 1, n);
+        var logprobs = NextTokenDistributions.Of(policy, b.Sequences, b.AttentionMask, positions, config.LogprobChunkSize).Logprobs(b.Sequences, config.Temperature, p - 1, n);
+        var refLogprobs = NextTokenDistributions.Of(reference, b.Sequences, b.AttentionMask, positions, config.LogprobChunkSize).Logprobs(b.Sequences, config.Temperature, p - 1, n);
         return (KlEstimator.K1(logprobs, refLogprobs) * b.ResponseMask.to(float32)).sum(1);
     }
 
@@ -221,9 +221,9 @@ public sealed class GroupRlTrainer : StageTrainer
             Tensor Pick(Tensor t) => t.index_select(0, index);
             var seq = Pick(exp.Sequences);
             var mask = Pick(exp.ActionMask);
-            var logits = policy.Forward(seq, Pick(exp.AttentionMask), Pick(exp.Positions));
+            var next = NextTokenDistributions.Of(policy, seq, Pick(exp.AttentionMask), Pick(exp.Positions), config.LogprobChunkSize);
             var aux = RouterBalanceLoss.Weighted(policy);
-            var logprobs = TokenLogprobs.Of(logits, seq, config.Temperature).narrow(1, p - 1, n);
+            var logprobs = next.Logprobs(seq, config.Temperature, p - 1, n, keepEntropy: true);
             var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEpsLow, clipEpsHigh: config.ClipEpsHigh);
             var perToken = pol.PerTokenLoss;
             if (exp.RefLogprobs is not null)
@@ -239,7 +239,7 @@ public sealed class GroupRlTrainer : StageTrainer
             loss += microLoss.item<float>();
             clip += pol.ClipFraction.item<float>();
             approxKl += pol.ApproxKl.item<float>();
-            using (no_grad()) entropy += MaskedStats.MaskedMean(TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, p - 1, n), mask).item<float>();
+            using (no_grad()) entropy += MaskedStats.MaskedMean(next.Entropy(config.Temperature, p - 1, n), mask).item<float>();
         }
         double gradNorm = optimizer.Apply();
         if (DataParallel.World is not null)
