@@ -149,7 +149,8 @@ public static class ChunkedLogprobs
                     if (gz.dtype == ScalarType.Float32) gWeight.addmm_(gz.t(), h.to(ScalarType.Float32));
                     else gWeight.add_(gz.t().mm(h).to(ScalarType.Float32));
                 }
-                gBias?.add_(gz.sum(0).to(ScalarType.Float32));
+                // sum(dim: 0), not sum(0): a literal 0 converts to ScalarType and binds sum(ScalarType?) (a whole-tensor sum as uint8).
+                gBias?.add_(gz.sum(dim: 0).to(ScalarType.Float32));
             }
             return [gRows!, gWeight?.to(weight.dtype)!, gBias?.to(bias!.dtype)!, null!, null!];
         }
