@@ -83,6 +83,6 @@ static class LogprobMemoryWorkload
     static double Status(string key)
     {
         var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key + ":"));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        return double.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
     }
 }
