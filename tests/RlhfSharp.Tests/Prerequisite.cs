@@ -20,7 +20,13 @@ public static class Prerequisite
 
     public static void Mpirun() => Require(MpirunPath is not null, "Open MPI's mpirun is not installed (Debian: openmpi-bin, libopenmpi-dev)", installable: true);
 
-    public static void Chromium() => Require(File.Exists(ChromiumPath), $"{ChromiumPath} is not installed (Debian: chromium)", installable: true);
+    public static void Chromium()
+    {
+        Require(File.Exists(ChromiumPath), $"{ChromiumPath} is not installed (Debian: chromium)", installable: true);
+        // Playwright waits 5 s for an expectation by default; on a loaded 2-core machine a request and the page's
+        // re-render can take longer (a label saved, the count still old). Waiting longer changes no assertion.
+        Microsoft.Playwright.Assertions.SetDefaultExpectTimeout(30_000);
+    }
 
     /// <summary>iproute2's <c>ip</c>, for the network-namespace test.</summary>
     public static void Ip() => Require(Which("ip") is not null, "iproute2's ip is not installed (Debian: iproute2)", installable: true);

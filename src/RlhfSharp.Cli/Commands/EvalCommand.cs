@@ -57,17 +57,21 @@ public static class EvalCommand
             var judge = Judge(r.GetValue(reward), type);
             // An encoder-decoder (T5) answers the prompts with its decoder; perplexity is of the output given the prompt.
             bool seq2seq = PretrainedSeq2SeqModel.IsSeq2Seq(r.GetValue(model)!);
-            if (seq2seq && r.GetValue(referenceModel) is not null)
-                throw new RlhfException("--reference-model (KL and head-to-head win rate) is not supported for encoder-decoder (T5) models yet.");
+            // A T5 policy's reference is a T5 too: the KL compares the two decoders' log-probs of the same tokens.
+            if (seq2seq && r.GetValue(referenceModel) is string t5Ref && !PretrainedSeq2SeqModel.IsSeq2Seq(t5Ref))
+                throw new RlhfException($"--reference-model {t5Ref}: the policy is an encoder-decoder (T5), so the reference must be a T5 folder with the same tokenizer.");
             using var t5 = seq2seq ? PretrainedSeq2SeqModel.Load(r.GetValue(model)!, type) : null;
+            using var t5Reference = seq2seq && r.GetValue(referenceModel) is string rs ? PretrainedSeq2SeqModel.Load(rs, type) : null;
+            if (t5 is not null && t5Reference is not null && t5Reference.Model.Config.VocabSize != t5.Model.Config.VocabSize)
+                throw new RlhfException($"--reference-model {t5Reference.Path}: vocab_size {t5Reference.Model.Config.VocabSize}, the policy's is {t5.Model.Config.VocabSize}: the KL needs one vocabulary.");
             using var policy = seq2seq ? null : PretrainedModel.Load(r.GetValue(model)!, type, kvCache: (BatchSize, options.MaxNewTokens));
-            using var refModel = r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp, type) : null;
+            using var refModel = !seq2seq && r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp, type) : null;
             Func<List<string>, List<string>, double> perplexity = t5 is not null
                 ? (ps, cs) => Seq2SeqPerplexity.Compute(t5, ps, cs).Perplexity
                 : (ps, cs) => Perplexity.Compute(policy!.Model, policy.Tokenizer, cs.Select((c, i) => ps[i] + c).ToList()).Perplexity;
             var clock = Stopwatch.StartNew();
 
-            var (completions, lengths, kl) = t5 is not null ? GenerateSeq2Seq(t5, prompts, options) : Generate(policy!, refModel, prompts, options);
+            var (completions, lengths, kl) = t5 is not null ? GenerateSeq2Seq(t5, t5Reference, prompts, options) : Generate(policy!, refModel, prompts, options);
             var metrics = new Dictionary<string, double>
             {
                 ["samples"] = prompts.Count,
@@ -80,10 +84,10 @@ public static class EvalCommand
             if (kl is not null) metrics["kl_to_reference"] = kl.Average();
             double[]? rewards = judge?.Score(prompts, completions);
             if (rewards is not null) metrics["reward_mean"] = rewards.Average();
-            if (rewards is not null && refModel is not null)
+            if (rewards is not null && (refModel is not null || t5Reference is not null))
             {
                 // Head to head: the reference model answers the same prompts with the same sampling, the judge picks.
-                var (refCompletions, _, _) = Generate(refModel, null, prompts, options);
+                var (refCompletions, _, _) = t5Reference is not null ? GenerateSeq2Seq(t5Reference, null, prompts, options) : Generate(refModel!, null, prompts, options);
                 metrics["win_rate_vs_reference_model"] = WinRate.FromScores(rewards, judge!.Score(prompts, refCompletions)).Rate;
             }
             // Reference metrics over the rows that have a reference; the others are counted, not silently dropped (issue 15).
@@ -205,20 +209,37 @@ public static class EvalCommand
         return (texts, lengths, kl);
     }
 
-    /// <summary>Samples an encoder-decoder in batches: the prompt (with EOS) to the encoder, the output from the decoder.</summary>
-    static (List<string> Texts, List<double> Lengths, List<double>? Kl) GenerateSeq2Seq(PretrainedSeq2SeqModel policy, List<string> prompts, SamplingOptions options)
+    /// <summary>
+    /// Samples an encoder-decoder in batches: the prompt (with EOS) to the encoder, the output from the decoder; with a
+    /// reference model also the per-sample KL on the same batch (the sampler's rollout rows, the same tokens Generate draws).
+    /// </summary>
+    static (List<string> Texts, List<double> Lengths, List<double>? Kl) GenerateSeq2Seq(PretrainedSeq2SeqModel policy, PretrainedSeq2SeqModel? reference,
+        List<string> prompts, SamplingOptions options)
     {
         var sampler = new Seq2SeqSampler(policy.Model, policy.Tokenizer);
         var texts = new List<string>();
         var lengths = new List<double>();
+        var kl = reference is null ? null : new List<double>();
         var ids = prompts.Select(policy.EncodePrompt).ToList();
         for (int start = 0; start < ids.Count; start += BatchSize)
         {
-            var done = sampler.Generate(ids.Skip(start).Take(BatchSize).ToList(), options with { Seed = options.Seed + (ulong)start });
-            texts.AddRange(done.Select(c => c.Text));
-            lengths.AddRange(done.Select(c => (double)c.NewIds.Length));
+            var chunk = ids.Skip(start).Take(BatchSize).ToList();
+            var chunkOptions = options with { Seed = options.Seed + (ulong)start };
+            if (reference is null)
+            {
+                var done = sampler.Generate(chunk, chunkOptions);
+                texts.AddRange(done.Select(c => c.Text));
+                lengths.AddRange(done.Select(c => (double)c.NewIds.Length));
+                continue;
+            }
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            using var batch = sampler.Rollouts(chunk, chunkOptions);
+            texts.AddRange(batch.NewTokens.Select(t => Sampler.CutAtStop(policy.Tokenizer.Decode(t), options.StopStrings)));
+            lengths.AddRange(batch.NewTokens.Select(t => (double)t.Length));
+            kl!.AddRange(KlToReference.PerSampleValues(policy.Model, reference.Model, batch));
         }
-        return (texts, lengths, null);
+        return (texts, lengths, kl);
     }
 
     static void WriteSamples(string path, List<EvaluatedSample> rows)

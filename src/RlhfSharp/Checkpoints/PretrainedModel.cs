@@ -47,7 +47,7 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
     {
         string path = Resolve(spec);
         if (Directory.Exists(path) && PretrainedSeq2SeqModel.IsSeq2Seq(path))
-            throw new RlhfException($"{path} is an encoder-decoder (T5) model; this command takes decoder-only models. T5 works with rlhf generate, eval, tokenize, sft, dpo, ipo, simpo, orpo, ppo and nlpo.");
+            throw new RlhfException($"{path} is an encoder-decoder (T5) model; this command takes decoder-only models. T5 works with rlhf generate, eval, tokenize, sft, rm, dpo, ipo, kto, simpo, orpo, ppo, nlpo and the grpo family.");
         var model = Directory.Exists(path)
             ? HuggingFaceCheckpoint.LoadCausalLM(path, dtype, device, kvCache)
             : Llama2cCheckpoint.LoadCausalLM(path, dtype, device);

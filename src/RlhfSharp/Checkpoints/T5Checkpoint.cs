@@ -23,6 +23,68 @@ public static class T5Checkpoint
         var config = T5Config.Load(Path.Combine(dir, "config.json"));
         var shards = ShardPaths(dir).Select(SafeTensorsHeader.Read).ToList();
         var model = new T5ForConditionalGeneration(config, dtype);
+        Fill(model, dir, config, shards, name => IsTiedCopy(name, config) ? null : name, []);
+        if (device is not null && device.type != DeviceType.CPU) model.to(device);
+        model.eval();
+        return model;
+    }
+
+    /// <summary>
+    /// Loads a T5 reward model (transformers' <c>T5ForSequenceClassification</c>: keys <c>transformer.*</c> and
+    /// <c>classification_head.*</c>, <c>normalize_reward</c>/<c>mean</c>/<c>std</c> in config.json as OpenRLHF writes them).
+    /// With <paramref name="allowNewHead"/> a language-model folder (T5ForConditionalGeneration, or a PEFT adapter on one)
+    /// is read into the body and the head starts new, as HF's <c>from_pretrained</c> of the classification class on an LM
+    /// checkpoint does (InstructGPT §3.5: the RM starts from the SFT model); seed the caller for a reproducible head.
+    /// </summary>
+    public static T5ForSequenceClassification LoadSequenceClassification(string dir, ScalarType dtype = ScalarType.Float32, bool allowNewHead = false)
+    {
+        if (!Directory.Exists(dir)) throw new RlhfException($"{dir}: model folder not found.");
+        if (Lora.PeftAdapter.IsAdapterFolder(dir))
+        {
+            if (!allowNewHead) throw new RlhfException($"{dir}: a PEFT adapter on a T5 language model, not a T5 reward model.");
+            using var lm = Lora.T5Lora.LoadMerged(dir, dtype);
+            var fromLm = new T5ForSequenceClassification(lm.Config, 1, dtype);
+            var source = lm.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            using (no_grad())
+                foreach (var (name, p) in fromLm.transformer.named_parameters()) p.copy_(source[name]);
+            fromLm.classification_head.Initialize();
+            fromLm.eval();
+            return fromLm;
+        }
+        var config = T5Config.Load(Path.Combine(dir, "config.json"));
+        var shards = ShardPaths(dir).Select(SafeTensorsHeader.Read).ToList();
+        bool hasHead = shards.Any(s => s.Entries.Any(e => e.Name.StartsWith("classification_head.", StringComparison.Ordinal)));
+        if (!hasHead && !allowNewHead)
+            throw new RlhfException($"{dir}: a T5 language model (no classification_head weights), not a T5 reward model (T5ForSequenceClassification).");
+        var json = config.Source ?? new JsonObject();
+        int labels = hasHead ? (json["id2label"] as JsonObject)?.Count ?? 2 : 1; // PretrainedConfig's num_labels default is 2
+        var model = new T5ForSequenceClassification(config, labels, dtype);
+        if (hasHead)
+        {
+            Fill(model, dir, config, shards, name => name is "transformer.encoder.embed_tokens.weight" or "transformer.decoder.embed_tokens.weight" ? null : name, []);
+            if ((bool?)json["normalize_reward"] == true)
+            {
+                model.RewardMean = (double?)json["mean"] ?? throw new RlhfException($"{dir}/config.json: normalize_reward is true but 'mean' is missing.");
+                model.RewardStd = (double?)json["std"] ?? 1.0;
+            }
+        }
+        else
+        {
+            // An LM folder: its keys are the body's without HF's base prefix; an untied lm_head has no place here.
+            Fill(model, dir, config, shards, name => IsTiedCopy(name, config) || name == "lm_head.weight" ? null : "transformer." + name,
+                ["classification_head."]);
+            model.classification_head.Initialize();
+        }
+        model.eval();
+        return model;
+    }
+
+    /// <summary>
+    /// Copies every tensor of the files into the parameter <paramref name="rename"/> names (null: skip it, a tied copy HF
+    /// ignores too); parameters under <paramref name="leftOut"/> prefixes may be absent (a new head).
+    /// </summary>
+    static void Fill(nn.Module model, string dir, T5Config config, List<SafeTensorsHeader> shards, Func<string, string?> rename, string[] leftOut)
+    {
         var ours = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         var seen = new HashSet<string>();
         using (no_grad())
@@ -32,23 +94,18 @@ public static class T5Checkpoint
                 using var file = File.OpenHandle(shard.Path);
                 foreach (var e in shard.Entries)
                 {
-                    if (!ours.TryGetValue(e.Name, out var p))
-                    {
-                        if (IsTiedCopy(e.Name, config)) continue;
+                    if (rename(e.Name) is not string name) continue;
+                    if (!ours.TryGetValue(name, out var p))
                         throw new RlhfException($"{shard.Path}: unexpected weight '{e.Name}' for model_type t5 ({config.NumLayers}+{config.NumDecoderLayers} layers, {(config.IsGatedAct ? "gated" : "plain")} feed-forward, {(config.TieWordEmbeddings ? "tied" : "untied")} head).");
-                    }
                     if (!e.Shape.SequenceEqual(p.shape))
                         throw new RlhfException($"{shard.Path}: weight '{e.Name}' has shape [{e.ShapeText}], but config.json implies [{string.Join("x", p.shape)}].");
                     SafeTensors.CopyInto(file, shard, e, p, transpose: false);
-                    seen.Add(e.Name);
+                    seen.Add(name);
                 }
             }
         }
-        var missing = ours.Keys.Where(k => !seen.Contains(k)).ToList();
+        var missing = ours.Keys.Where(k => !seen.Contains(k) && !leftOut.Any(prefix => k.StartsWith(prefix, StringComparison.Ordinal))).ToList();
         if (missing.Count > 0) throw new RlhfException($"{dir}: missing weight '{missing[0]}'{(missing.Count > 1 ? $" and {missing.Count - 1} more" : "")} (model_type t5).");
-        if (device is not null && device.type != DeviceType.CPU) model.to(device);
-        model.eval();
-        return model;
     }
 
     static bool IsTiedCopy(string name, T5Config config) =>
@@ -74,11 +131,33 @@ public static class T5Checkpoint
 
     /// <summary>Writes the model as an HF folder (config.json, model.safetensors) through a temporary folder that then
     /// replaces <paramref name="dir"/>; <paramref name="writeExtras"/> adds tokenizer files.</summary>
-    public static void Save(T5ForConditionalGeneration model, string dir, bool bf16 = false, Action<string>? writeExtras = null)
+    public static void Save(T5ForConditionalGeneration model, string dir, bool bf16 = false, Action<string>? writeExtras = null) =>
+        Write(model, model.Config.ToJson(), dir, bf16, writeExtras);
+
+    /// <summary>
+    /// Writes a T5 reward model as transformers saves <c>T5ForSequenceClassification</c>: its key set (the tied
+    /// <c>embed_tokens</c> copies left out), config.json naming the class with one id2label entry per label, and the
+    /// normalisation as OpenRLHF writes it (<c>normalize_reward</c>, <c>mean</c>, <c>std</c>), as the decoder-only RM does.
+    /// </summary>
+    public static void Save(T5ForSequenceClassification model, string dir, bool bf16 = false, Action<string>? writeExtras = null)
+    {
+        var json = model.Config.ToJson();
+        json["architectures"] = new JsonArray("T5ForSequenceClassification");
+        var id2label = new JsonObject();
+        var label2id = new JsonObject();
+        for (int i = 0; i < model.NumLabels; i++) { id2label[i.ToString()] = $"LABEL_{i}"; label2id[$"LABEL_{i}"] = i; }
+        json["id2label"] = id2label;
+        json["label2id"] = label2id;
+        json.Remove("normalize_reward"); json.Remove("mean"); json.Remove("std");
+        if (model.RewardMean is double mean) { json["normalize_reward"] = true; json["mean"] = mean; json["std"] = model.RewardStd ?? 1.0; }
+        Write(model, json, dir, bf16, writeExtras);
+    }
+
+    static void Write(nn.Module model, JsonObject config, string dir, bool bf16, Action<string>? writeExtras)
     {
         AtomicDirectory.Write(dir, tmp =>
         {
-            File.WriteAllText(Path.Combine(tmp, "config.json"), model.Config.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(Path.Combine(tmp, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             SafeTensors.Save(Path.Combine(tmp, WeightsFile), model.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)), bf16);
             writeExtras?.Invoke(tmp);
         });

@@ -1,5 +1,7 @@
+using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Generation;
 using RlhfSharp.Models;
+using RlhfSharp.Models.T5;
 using RlhfSharp.Training;
 using static TorchSharp.torch;
 
@@ -26,7 +28,28 @@ public static class KlToReference
         return ((lpPolicy - lpRef) * batch.ResponseMask).sum(1);
     }
 
-    /// <summary><see cref="PerSample"/> copied to the CPU as doubles.</summary>
+    /// <summary><see cref="PerSample(CausalLM, CausalLM, SampleBatch)"/> copied to the CPU as doubles.</summary>
     public static double[] PerSampleValues(CausalLM policy, CausalLM reference, SampleBatch batch) =>
+        PerSample(policy, reference, batch).cpu().data<float>().ToArray().Select(x => (double)x).ToArray();
+
+    /// <summary>
+    /// The same for encoder-decoders (T5) on rows as <see cref="Seq2SeqSampler.Rollouts"/> lays them out (the right-padded
+    /// encoder prompt, then the decoder's tokens): both models read the prompt with their encoder and score the decoder
+    /// tokens after the start token (<see cref="Seq2SeqActor"/>, PPO's view of a T5 policy), summed over the response mask.
+    /// </summary>
+    public static Tensor PerSample(T5ForConditionalGeneration policy, T5ForConditionalGeneration reference, SampleBatch batch)
+    {
+        int p = batch.PromptLength, n = (int)batch.ResponseMask.shape[1];
+        Tensor DecoderLogprobs(T5ForConditionalGeneration model)
+        {
+            // Positions are unused by the encoder-decoder (T5's relative bias is computed from the lengths).
+            var f = new Seq2SeqActor(model).Forward(batch.Sequences, batch.AttentionMask, batch.AttentionMask, p, withHidden: false);
+            return TokenLogprobs.Of(f.Logits, f.Tokens).narrow(1, f.Start, n);
+        }
+        return ((DecoderLogprobs(policy) - DecoderLogprobs(reference)) * batch.ResponseMask).sum(1);
+    }
+
+    /// <summary><see cref="PerSample(T5ForConditionalGeneration, T5ForConditionalGeneration, SampleBatch)"/> copied to the CPU as doubles.</summary>
+    public static double[] PerSampleValues(T5ForConditionalGeneration policy, T5ForConditionalGeneration reference, SampleBatch batch) =>
         PerSample(policy, reference, batch).cpu().data<float>().ToArray().Select(x => (double)x).ToArray();
 }

@@ -127,9 +127,7 @@ public static class PeftAdapter
     /// <summary>Reads and checks the adapter tensors against the slices <paramref name="info"/> implies for <paramref name="config"/>.</summary>
     static Dictionary<string, Tensor> ReadWeights(string dir, Info info, TransformerConfig config)
     {
-        string path = Path.Combine(dir, WeightsFile);
-        var weights = SafeTensors.Load(path);
-        var expected = new HashSet<string>();
+        var shapes = new List<(string, long[])>();
         foreach (var (projection, targeted) in LoraModel.Targets(config, info.Lora.TargetModules!))
             for (int i = 0; i < projection.HfModules.Length; i++)
             {
@@ -138,21 +136,31 @@ public static class PeftAdapter
                 long inFeatures = projection.Ours.EndsWith("down_proj") || projection.Ours.EndsWith("ffn.value_proj") ? config.IntermediateSize
                     : projection.Ours.EndsWith("o_proj") ? (long)config.NumHeads * config.HeadDim
                     : projection.Ours.EndsWith("attn.output_proj") ? config.AttentionHiddenSize : config.HiddenSize; // the last two: RWKV
-                Check(Prefix + m + ".lora_A.weight", [info.Lora.R, inFeatures]);
-                Check(Prefix + m + ".lora_B.weight", [projection.Rows[i], info.Lora.R]);
+                shapes.Add((Prefix + m + ".lora_A.weight", [info.Lora.R, inFeatures]));
+                shapes.Add((Prefix + m + ".lora_B.weight", [projection.Rows[i], info.Lora.R]));
             }
-        if (info.ScoreHead && weights.ContainsKey(Prefix + "score.weight")) expected.Add(Prefix + "score.weight");
-        var extra = weights.Keys.Where(k => !expected.Contains(k)).ToList();
-        if (extra.Count > 0) throw new RlhfException($"{path}: unexpected tensors {string.Join(", ", extra.Take(3).Select(k => $"'{k}'"))} for target_modules [{string.Join(", ", info.Lora.TargetModules!)}].");
-        return weights;
+        return ReadChecked(Path.Combine(dir, WeightsFile), info.Lora, shapes, allowed: key => info.ScoreHead && key == Prefix + "score.weight");
+    }
 
-        void Check(string key, long[] shape)
+    /// <summary>
+    /// The adapter file's tensors, each of <paramref name="shapes"/> present with its shape (implied by the base model and
+    /// r), and nothing else but what <paramref name="allowed"/> accepts: a folder for another base or rank is an error
+    /// naming the key, never a silent partial load.
+    /// </summary>
+    internal static Dictionary<string, Tensor> ReadChecked(string path, LoraConfig lora, IEnumerable<(string Key, long[] Shape)> shapes, Func<string, bool>? allowed = null)
+    {
+        var weights = SafeTensors.Load(path);
+        var expected = new HashSet<string>();
+        foreach (var (key, shape) in shapes)
         {
             expected.Add(key);
             if (!weights.TryGetValue(key, out var t)) throw new RlhfException($"{path}: missing '{key}'.");
             if (!t.shape.SequenceEqual(shape))
-                throw new RlhfException($"{path}: '{key}' has shape [{string.Join("x", t.shape)}], but the base model and r = {info.Lora.R} imply [{string.Join("x", shape)}].");
+                throw new RlhfException($"{path}: '{key}' has shape [{string.Join("x", t.shape)}], but the base model and r = {lora.R} imply [{string.Join("x", shape)}].");
         }
+        var extra = weights.Keys.Where(k => !expected.Contains(k) && !(allowed?.Invoke(k) ?? false)).ToList();
+        if (extra.Count > 0) throw new RlhfException($"{path}: unexpected tensors {string.Join(", ", extra.Take(3).Select(k => $"'{k}'"))} for target_modules [{string.Join(", ", lora.TargetModules!)}].");
+        return weights;
     }
 
     /// <summary>Attaches the folder's adapters to <paramref name="model"/> (the base it was trained on) with their exact saved values.</summary>

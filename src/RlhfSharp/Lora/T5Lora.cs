@@ -76,25 +76,12 @@ public static class T5Lora
     {
         string path = Path.Combine(dir, PeftAdapter.WeightsFile);
         if (info.ScoreHead) throw new RlhfException($"{Path.Combine(dir, PeftAdapter.ConfigFile)}: task_type SEQ_CLS is a reward model's; a T5 model takes {TaskType} adapters.");
-        var weights = SafeTensors.Load(path);
-        var expected = new HashSet<string>();
-        foreach (var (name, linear) in Targets(model, info.Lora.TargetModules!))
+        var shapes = Targets(model, info.Lora.TargetModules!).SelectMany(t => new (string, long[])[]
         {
-            var w = linear.weight!;
-            Check(PeftAdapter.Key(name, "lora_A"), [info.Lora.R, w.shape[1]]);
-            Check(PeftAdapter.Key(name, "lora_B"), [w.shape[0], info.Lora.R]);
-        }
-        var extra = weights.Keys.Where(k => !expected.Contains(k)).ToList();
-        if (extra.Count > 0) throw new RlhfException($"{path}: unexpected tensors {string.Join(", ", extra.Take(3).Select(k => $"'{k}'"))} for target_modules [{string.Join(", ", info.Lora.TargetModules!)}].");
-        return weights;
-
-        void Check(string key, long[] shape)
-        {
-            expected.Add(key);
-            if (!weights.TryGetValue(key, out var t)) throw new RlhfException($"{path}: missing '{key}'.");
-            if (!t.shape.SequenceEqual(shape))
-                throw new RlhfException($"{path}: '{key}' has shape [{string.Join("x", t.shape)}], but the base model and r = {info.Lora.R} imply [{string.Join("x", shape)}].");
-        }
+            (PeftAdapter.Key(t.Module, "lora_A"), [info.Lora.R, t.Linear.weight!.shape[1]]),
+            (PeftAdapter.Key(t.Module, "lora_B"), [t.Linear.weight!.shape[0], info.Lora.R]),
+        });
+        return PeftAdapter.ReadChecked(path, info.Lora, shapes);
     }
 
     /// <summary>Attaches the folder's adapters to <paramref name="model"/> (its base) with their saved values, to train on.</summary>

@@ -9,7 +9,7 @@ namespace RlhfSharp.Models;
 /// (<c>score.weight</c>). With one label it is a reward model (scores pooled at the last real token) or a
 /// PPO critic (a value at every token, OpenRLHF's critic layout).
 /// </summary>
-public sealed class ScoreModel : nn.Module
+public sealed class ScoreModel : nn.Module, IRewardModel
 {
 #pragma warning disable IDE1006
     public readonly DecoderBody model;
@@ -46,6 +46,10 @@ public sealed class ScoreModel : nn.Module
         if (RewardMean is not double mean) return r;
         return RewardStd is double std ? (r - mean) / std : r - mean;
     }
+
+    nn.Module IRewardModel.Module => this;
+    Device IRewardModel.Device => model.Embeddings.weight!.device;
+    Tensor IRewardModel.Scores(Tensor inputIds, Tensor attentionMask) => Forward(inputIds, attentionMask);
 
     /// <summary>Scores at every position (B, T, labels).</summary>
     public Tensor TokenScores(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null)

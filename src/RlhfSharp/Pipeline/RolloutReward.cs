@@ -9,7 +9,8 @@ namespace RlhfSharp.Pipeline;
 
 /// <summary>
 /// The reward of a batch of rollouts in the online stages: the weighted sum of the recipe's <see cref="RewardSource"/>s.
-/// Reward models score the sampled token ids directly; rule and HTTP rewards score the decoded prompt and completion.
+/// Reward models score the sampled token ids directly; rule and HTTP rewards, process reward models and T5 reward models
+/// score the decoded prompt and completion.
 /// </summary>
 public sealed class RolloutReward : IDisposable
 {
@@ -35,6 +36,14 @@ public sealed class RolloutReward : IDisposable
                     if (!Directory.Exists(dir))
                         throw new RlhfException(s.Path is null ? $"{dir} not found: run 'rlhf rm' with the same --out first, or give the rm reward a path."
                             : $"rewards: reward model folder {dir} not found.");
+                    if (Models.T5.T5Config.IsT5(dir))
+                    {
+                        // A T5 reward model reads the decoded text with its own tokenizer, like a process reward model.
+                        var t5 = Seq2SeqRewardModelReward.Load(dir, Models.ModelDtype.Parse(s.Dtype, "rewards.dtype"));
+                        owned.Add(t5);
+                        textParts.Add((t5, s.Weight));
+                        continue;
+                    }
                     var rm = HuggingFaceCheckpoint.LoadScoreModel(dir, Models.ModelDtype.Parse(s.Dtype, "rewards.dtype"));
                     owned.Add(rm);
                     foreach (var p in rm.parameters()) p.requires_grad = false;

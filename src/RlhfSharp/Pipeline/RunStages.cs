@@ -88,8 +88,8 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         var tokenizer = base_.Tokenizer;
-        // RL4LMs never masks the tokenizer's special ids, so a story can always end.
-        int[] special = [.. new[] { tokenizer.BosId, tokenizer.EosId, tokenizer.PadId }.OfType<int>().Concat(tokenizer.EosIds).Distinct()];
+        // RL4LMs never masks the tokenizer's all_special_ids (causal_policy.py generate → logits processor), so a story can always end.
+        int[] special = [.. tokenizer.SpecialIds];
         return ActorCritic("nlpo", "NLPO", ppo, policyDir, rmDir, prompts, ptx, rolloutMetrics, cancel, rewards,
             policy => new MaskingPolicy(policy, nlpo, special), null, null);
     }

@@ -1,14 +1,8 @@
-using RlhfSharp.Algorithms.Preference;
-using RlhfSharp.Checkpoints;
-using RlhfSharp.Data;
-using RlhfSharp.Distributed;
-using RlhfSharp.Lora;
-using RlhfSharp.Training;
-
 namespace RlhfSharp.Pipeline;
 
 /// <summary>
-/// <c>rlhf dpo</c> / <c>rlhf ipo</c> when the model is an encoder-decoder (T5): pairs from <c>dpo_data</c> (else
+/// <c>rlhf dpo</c> / <c>rlhf ipo</c> / <c>simpo</c> / <c>orpo</c> / <c>kto</c> when the model is an encoder-decoder (T5): pairs
+/// (KTO: labelled completions, pairs unpaired; <see cref="Seq2SeqKtoTrainer"/>) from <c>dpo_data</c> (else
 /// <c>rm_data</c>), the prompt to the encoder and chosen/rejected to the decoder, each tokenised with EOS as T5's tokenizer
 /// does (TRL <c>is_encoder_decoder</c>), trained by <see cref="Seq2SeqDpoTrainer"/> from the run's SFT checkpoint (else
 /// the base model), which is also the frozen reference.
@@ -19,12 +13,29 @@ public static class Seq2SeqDpoStage
         StageState state, IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel)
     {
         string path = RecipeData.Require(recipe.DpoData ?? recipe.RmData, "dpo_data");
-        var loaded = DatasetLoader.LoadPreferences(path, recipe.Fields, recipe.SkipInvalid);
-        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
-        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
-        var records = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
-        var pairs = records.Select(p => new Seq2SeqPreference(baseModel.EncodePrompt(p.Prompt), baseModel.EncodePrompt(p.Chosen), baseModel.EncodePrompt(p.Rejected))).ToList();
-        var (train, eval) = RunStages.HoldOut(pairs);
+        List<Seq2SeqPreference> train = [], eval = [];
+        List<LabeledExample> labeledTrain = [], labeledEval = [];
+        if (loss == PreferenceLossKind.Kto)
+        {
+            // KTO's labelled completions (pairs are unpaired), held out per label so both splits keep both, as RecipeData.Labeled.
+            var loaded = DatasetLoader.LoadLabeled(path, recipe.Fields, recipe.SkipInvalid);
+            if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
+            if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
+            var records = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
+            var labeled = records.Select(l => new LabeledExample(baseModel.EncodePrompt(l.Prompt), baseModel.EncodePrompt(l.Completion), l.Label)).ToList();
+            var (trainDesirable, evalDesirable) = RunStages.HoldOut(labeled.Where(l => l.Label).ToList());
+            var (trainUndesirable, evalUndesirable) = RunStages.HoldOut(labeled.Where(l => !l.Label).ToList());
+            (labeledTrain, labeledEval) = ([.. trainDesirable, .. trainUndesirable], [.. evalDesirable, .. evalUndesirable]);
+        }
+        else
+        {
+            var loaded = DatasetLoader.LoadPreferences(path, recipe.Fields, recipe.SkipInvalid);
+            if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
+            if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
+            var records = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
+            var pairs = records.Select(p => new Seq2SeqPreference(baseModel.EncodePrompt(p.Prompt), baseModel.EncodePrompt(p.Chosen), baseModel.EncodePrompt(p.Rejected))).ToList();
+            (train, eval) = RunStages.HoldOut(pairs);
+        }
         string sft = Path.Combine(runDir, "sft", "checkpoint");
         string start = Directory.Exists(sft) ? sft : baseModel.Path;
         var config = recipe.Dpo with { Loss = loss };
@@ -39,8 +50,10 @@ public static class Seq2SeqDpoStage
         using var reference = config.Lora is null && config.NeedsReference ? T5Lora.LoadMerged(start) : null;
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
-        var trainer = new Seq2SeqDpoTrainer(policy, reference ?? policy, config, baseModel.Tokenizer.PadId ?? policy.Config.PadTokenId) { Progress = progress, Metrics = metrics };
-        var result = trainer.Train(train, eval, state, cancel);
+        int padId = baseModel.Tokenizer.PadId ?? policy.Config.PadTokenId;
+        var result = loss == PreferenceLossKind.Kto
+            ? new Seq2SeqKtoTrainer(policy, reference ?? policy, config, padId) { Progress = progress, Metrics = metrics }.Train(labeledTrain, labeledEval, state, cancel)
+            : new Seq2SeqDpoTrainer(policy, reference ?? policy, config, padId) { Progress = progress, Metrics = metrics }.Train(train, eval, state, cancel);
         if (DataParallel.IsRoot && policy.Lora is not null) T5Lora.Save(policy, state.CheckpointDir, start, baseModel.WriteTokenizerFiles);
         else if (DataParallel.IsRoot) T5Checkpoint.Save(policy, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
         return result;

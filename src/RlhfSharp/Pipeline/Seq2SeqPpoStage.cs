@@ -16,18 +16,31 @@ namespace RlhfSharp.Pipeline;
 /// as T5's tokenizer does), the decoder samples the response, and <see cref="PpoTrainer"/> trains it with a value head on
 /// the decoder, the per-token KL to the frozen starting point and GAE over the decoder steps (<see cref="Seq2SeqActor"/>).
 /// It starts from the run's SFT checkpoint (else the base model). The rewards score the decoded text, so they are the
-/// recipe's text sources (rules, http, prm); an <c>rm</c> term reads the policy's token ids and needs its tokenizer.
+/// recipe's text sources (rules, http, prm) or a T5 reward model (<see cref="CheckRewards"/>).
 /// <c>rlhf nlpo</c> is the same run with NLPO's masking policy on the decoder (<see cref="Seq2SeqMaskingPolicy"/>).
 /// </summary>
 public static class Seq2SeqPpoStage
 {
+    /// <summary>
+    /// A T5 policy's rewards score its decoded text: rules, http, prm, or an <c>rm</c> term whose folder is a T5 reward model
+    /// (<c>rlhf rm</c> on a T5 folder; it reads the text with its own tokenizer). A decoder-only reward model scores the
+    /// policy's token ids, which a T5 policy's tokenizer does not share, so it is refused.
+    /// </summary>
+    internal static void CheckRewards(StageRecipe recipe, string runDir)
+    {
+        string runRm = Path.Combine(runDir, "rm", "checkpoint");
+        IReadOnlyList<RewardSource> sources = recipe.Rewards.Count == 0 ? [new RewardSource()] : recipe.Rewards;
+        if (sources.FirstOrDefault(r => r.Source == RewardSourceKind.Rm && Directory.Exists(r.Path ?? runRm) && !Models.T5.T5Config.IsT5(r.Path ?? runRm)) is { } rm)
+            throw new RlhfException($"rewards: the 'rm' term's folder {rm.Path ?? runRm} is a decoder-only reward model, which scores the policy's token ids that a T5 "
+                + "policy's tokenizer does not share; give a T5 policy a T5 reward model (rlhf rm on the T5 folder) or text rewards "
+                + "(e.g. --set 'rewards=[{\"source\":\"vader\"}]': vader, afinn, length, keyword, repetition, http or prm).");
+    }
+
     /// <param name="nlpo">NLPO's masking policy settings for <c>rlhf nlpo</c>; null for PPO.</param>
     public static Dictionary<string, double> Run(StageRecipe recipe, PretrainedSeq2SeqModel baseModel, string runDir, StageState state,
         IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel, NlpoConfig? nlpo = null)
     {
-        if (recipe.Rewards.Count == 0 || recipe.Rewards.Any(r => r.Source == RewardSourceKind.Rm))
-            throw new RlhfException("rewards: an 'rm' term scores the policy's token ids with a decoder-only reward model, which a T5 policy's tokenizer does not share; "
-                + "give a T5 policy text rewards (e.g. --set 'rewards=[{\"source\":\"vader\"}]': vader, afinn, length, keyword, repetition, http or prm).");
+        CheckRewards(recipe, runDir);
         string path = RecipeData.Require(recipe.PpoPrompts, "ppo_prompts");
         var loaded = DatasetLoader.LoadPrompts(path, recipe.Fields, recipe.SkipInvalid);
         if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
@@ -59,8 +72,8 @@ public static class Seq2SeqPpoStage
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
         var sampler = new Seq2SeqSampler(policy, baseModel.Tokenizer);
-        // RL4LMs never masks the tokenizer's special ids, so an output can always end.
-        using var masking = nlpo is null ? null : new Seq2SeqMaskingPolicy(policy, nlpo, [.. sampler.EosIds.Append(sampler.PadId).Distinct()]);
+        // RL4LMs never masks the tokenizer's all_special_ids (seq2seq_policy.py generate → logits processor), so an output can always end.
+        using var masking = nlpo is null ? null : new Seq2SeqMaskingPolicy(policy, nlpo, [.. baseModel.Tokenizer.SpecialIds.Concat(sampler.EosIds).Append(sampler.PadId).Distinct()]);
         var trainer = new PpoTrainer(new Seq2SeqActor(policy, sampler), reference, null, reward.Score, sampler.PadId, config)
         {
             Progress = progress, Metrics = metrics, Stage = nlpo is null ? "ppo" : "nlpo", ActionSpace = masking,

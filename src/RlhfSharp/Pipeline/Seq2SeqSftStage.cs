@@ -1,10 +1,3 @@
-using RlhfSharp.Algorithms.Sft;
-using RlhfSharp.Checkpoints;
-using RlhfSharp.Data;
-using RlhfSharp.Distributed;
-using RlhfSharp.Lora;
-using RlhfSharp.Training;
-
 namespace RlhfSharp.Pipeline;
 
 /// <summary>

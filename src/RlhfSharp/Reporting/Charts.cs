@@ -37,35 +37,62 @@ public static class Charts
     }
 
     /// <summary>Gold reward against KL to SFT for each policy, with 95% intervals: over-optimisation shows as gold falling at high KL.</summary>
-    public static void GoldVsKl(IReadOnlyDictionary<string, PolicyScore> policies, string path) => Save(GoldVsKlPlot(policies), path, width: 900);
+    public static void GoldVsKl(IReadOnlyDictionary<string, PolicyScore> policies, string path) =>
+        // Taller with many policies, so the legend stays in one column and no name is cut.
+        Save(GoldVsKlPlot(policies), path, width: 900, height: Math.Max(420, 60 + 24 * policies.Count));
 
     /// <summary>Whether a policy is a baseline of the comparison (base, sft, best_of_n) rather than a trained method.</summary>
     public static bool IsBaseline(string policy) => policy is "base" or "sft" || policy.StartsWith("best_of_", StringComparison.Ordinal);
 
     /// <summary>
     /// The colour of each policy: the baselines in greys (light to dark: base, sft, best-of-n), the trained methods in
-    /// Category10's saturated colours, so what the run trained stands out (Category20 gave the later, trained policies its pale halves).
+    /// Category10's saturated colours (its grey left out), so what the run trained stands out (Category20 gave the later, trained policies its pale halves).
     /// </summary>
-    public static Dictionary<string, Color> PolicyColors(IEnumerable<string> policies)
+    public static Dictionary<string, Color> PolicyColors(IEnumerable<string> policies) => PolicyStyles(policies).ToDictionary(p => p.Key, p => p.Value.Color);
+
+    /// <summary>
+    /// Colour and marker of each policy (<see cref="PolicyColors"/>): once the nine colours or the three greys are used up
+    /// the next policies take them again with another marker shape, so no two policies look alike (the full leaderboard
+    /// has 16 methods and 6 baselines).
+    /// </summary>
+    public static Dictionary<string, (Color Color, MarkerShape Shape)> PolicyStyles(IEnumerable<string> policies)
     {
-        var strong = new ScottPlot.Palettes.Category10();
+        // Category10 without its grey, which belongs to the baselines.
+        var strong = new ScottPlot.Palettes.Category10().Colors.Where(c => c.R != c.G || c.G != c.B).ToArray();
         Color[] greys = [Color.FromHex("#b0b0b0"), Color.FromHex("#808080"), Color.FromHex("#505050")];
+        MarkerShape[] shapes = [MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleDown];
         int trained = 0, baseline = 0;
-        return policies.ToDictionary(p => p, p => IsBaseline(p) ? greys[Math.Min(baseline++, greys.Length - 1)] : strong.GetColor(trained++));
+        var styles = new Dictionary<string, (Color, MarkerShape)>();
+        foreach (var p in policies)
+        {
+            if (IsBaseline(p))
+            {
+                // base and sft take the two lighter greys; every best-of-n variant the darkest, told apart by shape.
+                int i = baseline++;
+                styles[p] = i < 2 ? (greys[i], shapes[0]) : (greys[2], shapes[(i - 2) % shapes.Length]);
+            }
+            else
+            {
+                int i = trained++;
+                styles[p] = (strong[i % strong.Length], shapes[i / strong.Length % shapes.Length]);
+            }
+        }
+        return styles;
     }
 
     /// <summary>The plot <see cref="GoldVsKl"/> saves.</summary>
     public static Plot GoldVsKlPlot(IReadOnlyDictionary<string, PolicyScore> policies)
     {
         var plot = new Plot();
-        var colors = PolicyColors(policies.Keys);
+        var styles = PolicyStyles(policies.Keys);
         foreach (var (name, s) in policies)
         {
-            var color = colors[name];
+            var (color, shape) = styles[name];
             var bar = plot.Add.ErrorBar([s.KlToSft], [s.GoldMean], [(s.GoldCi95[1] - s.GoldCi95[0]) / 2]);
             bar.Color = color;
             var marker = plot.Add.Marker(s.KlToSft, s.GoldMean);
             marker.Color = color;
+            marker.Shape = shape;
             marker.Size = 10;
             marker.LegendText = name;
         }
@@ -77,10 +104,10 @@ public static class Charts
         return plot;
     }
 
-    static void Save(Plot plot, string path, int width = 720)
+    static void Save(Plot plot, string path, int width = 720, int height = 420)
     {
         string tmp = path + ".tmp.png";
-        plot.SavePng(tmp, width, 420);
+        plot.SavePng(tmp, width, height);
         File.Move(tmp, path, overwrite: true);
     }
 }

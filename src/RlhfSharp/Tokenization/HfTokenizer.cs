@@ -25,6 +25,9 @@ public sealed class HfTokenizer : ITokenizer
     /// <summary>The tokenizer's EOS first (tokenizer_config <c>eos_token</c>), then any other ids from generation_config <c>eos_token_id</c>.</summary>
     public IReadOnlyList<int> EosIds => _eosIds;
     public int? PadId { get; }
+    /// <summary>transformers' <c>all_special_ids</c>: BOS, EOS, PAD and tokenizer_config's unk/sep/cls/mask/additional_special_tokens.</summary>
+    public IReadOnlyList<int> SpecialIds => [.. new[] { BosId }.Concat(_eosIds.Select(i => (int?)i)).Append(PadId).OfType<int>().Concat(OtherSpecialIds).Distinct()];
+    private IReadOnlyList<int> OtherSpecialIds { get; init; } = [];
     /// <summary>Whether the model expects BOS in front of every sequence (tokenizer_config <c>add_bos_token</c>, or a BOS in the post-processor).</summary>
     public bool AddBosToken { get; }
     /// <summary>The added tokens (specials such as <c>&lt;|im_start|&gt;</c>) by their string.</summary>
@@ -137,7 +140,8 @@ public sealed class HfTokenizer : ITokenizer
         // T5 and Pegasus append EOS through the post-processor's template ($A </s>), which HF's encode applies.
         bool addEos = eos.Count > 0 && root["post_processor"]?["single"] is JsonArray single && single.Count > 0
             && (string?)single[^1]?["SpecialToken"]?["id"] is string last && IdOf(last) == eos[0];
-        return new HfTokenizer(bpe, vocabSize, added, normalizer, bos, eos, pad, addBos, CleanUp(config)) { AddEosToken = addEos, StripsAtDecodeStart = metaspaceDecoder };
+        return new HfTokenizer(bpe, vocabSize, added, normalizer, bos, eos, pad, addBos, CleanUp(config))
+            { AddEosToken = addEos, StripsAtDecodeStart = metaspaceDecoder, OtherSpecialIds = OtherSpecials(config, IdOf) };
     }
 
     /// <summary>A Unigram <c>model.vocab</c>: a list of [piece, score] pairs in id order.</summary>
@@ -165,7 +169,8 @@ public sealed class HfTokenizer : ITokenizer
         var (bos, eos, pad) = ReadSpecialIds(config, generation, IdOf);
         bos ??= sp.BosId;
         if (eos.Count == 0) eos.Add(sp.EosId);
-        return new HfTokenizer(sp, sp.Vocabulary.Values.Max() + 1, added, null, bos, eos, pad, (bool?)config?["add_bos_token"] ?? true, CleanUp(config));
+        return new HfTokenizer(sp, sp.Vocabulary.Values.Max() + 1, added, null, bos, eos, pad, (bool?)config?["add_bos_token"] ?? true, CleanUp(config))
+            { OtherSpecialIds = [.. OtherSpecials(config, IdOf).Append(sp.UnkId).Where(id => id >= 0)] };
     }
 
     /// <summary>
@@ -197,6 +202,23 @@ public sealed class HfTokenizer : ITokenizer
         eos.AddRange(Ids(generation?["eos_token_id"]));
         int? pad = TokenString(config?["pad_token"]) is string p ? idOf(p) : Ids(generation?["pad_token_id"]).Cast<int?>().FirstOrDefault();
         return (bos, eos, pad);
+    }
+
+    /// <summary>
+    /// The special-tokens map's other entries (transformers v4.44 SpecialTokensMixin.SPECIAL_TOKENS_ATTRIBUTES: unk_token,
+    /// sep_token, cls_token, mask_token, additional_special_tokens), each a string or an object with "content".
+    /// </summary>
+    private static List<int> OtherSpecials(JsonObject? config, Func<string, int> idOf)
+    {
+        static string? TokenString(JsonNode? node) => node switch
+        {
+            JsonValue v when v.TryGetValue(out string? s) => s,
+            JsonObject o => (string?)o["content"],
+            _ => null,
+        };
+        var nodes = new[] { "unk_token", "sep_token", "cls_token", "mask_token" }.Select(k => config?[k])
+            .Concat((config?["additional_special_tokens"] as JsonArray ?? []).Select(x => x));
+        return [.. nodes.Select(TokenString).OfType<string>().Select(idOf)];
     }
 
     // transformers v4.44 PreTrainedTokenizerBase: clean_up_tokenization_spaces defaults to True when the config is silent.

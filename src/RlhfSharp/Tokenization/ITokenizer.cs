@@ -21,6 +21,11 @@ public interface ITokenizer
     IReadOnlyList<int> EosIds => EosId is int eos ? [eos] : [];
     /// <summary>The pad id; falls back to EOS where the tokenizer defines none (the HF convention for causal LMs).</summary>
     int? PadId { get; }
+    /// <summary>
+    /// The special tokens' ids, as transformers' <c>all_special_ids</c> (bos, eos, unk, sep, pad, cls, mask and
+    /// additional_special_tokens of the special-tokens map): RL4LMs never masks them in NLPO. Default: BOS, EOS ids, PAD.
+    /// </summary>
+    IReadOnlyList<int> SpecialIds => [.. new[] { BosId }.Concat(EosIds.Select(i => (int?)i)).Append(PadId).OfType<int>().Distinct()];
 
     /// <summary>Encodes text. Special-token strings inside <paramref name="text"/> are treated as plain text.</summary>
     int[] Encode(string text, bool addBos = false);

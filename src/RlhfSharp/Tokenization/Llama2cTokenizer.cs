@@ -31,6 +31,8 @@ public sealed partial class Llama2cTokenizer : ITokenizer
     public int? EosId => 2;
     /// <summary>llama2.c has no pad token, so this is EOS (the HF convention for causal LMs).</summary>
     public int? PadId => EosId;
+    /// <summary>&lt;unk&gt;, &lt;s&gt;, &lt;/s&gt;: the special-tokens map of the LlamaTokenizer <see cref="SaveHuggingFace"/> writes.</summary>
+    public IReadOnlyList<int> SpecialIds => [1, 2, 0];
 
     private Llama2cTokenizer(string[] pieces, float[] scores)
     {

@@ -52,6 +52,26 @@ public class PinnedNlpoA2cTests
         AssertClose(loss.Loss, c.Expected("loss_token_mean").GetDouble(), tol, "loss_token_mean");
     }
 
+    /// <summary>
+    /// RL4LMs' masked log-prob is <c>log(clamp(p, eps, 1 − eps))</c> of the unmasked float32 softmax: a near-certain token gets
+    /// log(1 − 2⁻²³), an allowed token below eps and a forbidden one get log 2⁻²³ (probs_to_logits of the masked probabilities).
+    /// </summary>
+    [Fact]
+    public void Masked_logprobs_are_clamped_to_float32_eps_as_rl4lms_probs_to_logits()
+    {
+        using var _ = NewDisposeScope();
+        var c = Case("nlpo_masked_logprobs_float32_clamp");
+        var logits = c.Input("logits", ScalarType.Float32);
+        var allowed = c.Input("allowed").gt(0.5);
+        var ids = c.Input("response_ids", ScalarType.Int64);
+        AssertClose(MaskedActionSpace.Logprobs(logits, ids, allowed), c.Expected("masked_logprobs"), FloatTolerance, "masked_logprobs");
+        long v = logits.shape[2];
+        // Every token of the vocabulary as the response token, one call each: (B, 1) per id → (B, 1, V).
+        var all = stack(Enumerable.Range(0, (int)v).Select(i => MaskedActionSpace.Logprobs(logits, full_like(ids, i), allowed)).ToArray(), -1);
+        AssertClose(all, c.Expected("all_masked_logprobs"), FloatTolerance, "all_masked_logprobs");
+        AssertClose(MaskedActionSpace.Entropy(logits, allowed), c.Expected("masked_entropy"), FloatTolerance, "masked_entropy");
+    }
+
     [Theory]
     [InlineData(ScalarType.Float64)]
     [InlineData(ScalarType.Float32)]

@@ -47,7 +47,7 @@ public sealed class Seq2SeqStageCliTests : IDisposable
     }
 
     [Fact]
-    public void Ppo_and_nlpo_on_t5_train_on_a_text_reward_and_an_rm_term_is_refused_by_name()
+    public void Ppo_and_nlpo_on_t5_train_on_a_text_reward_and_a_missing_reward_model_is_named()
     {
         string model = Seq2SeqCliTests.T5Folder(_dir.Path);
         var prompts = Path.Combine(_dir.Path, "prompts.jsonl");
@@ -66,9 +66,94 @@ public sealed class Seq2SeqStageCliTests : IDisposable
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.True(File.Exists(Path.Combine(run, "nlpo", "checkpoint", "model.safetensors")));
 
+        // The default reward is the run's reward model; this run has none.
         r = RlhfProcess.Run("ppo", "--set", $"model={model}", "--set", $"ppo_prompts={prompts}", "--out", Path.Combine(_dir.Path, "run2"));
         Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("an 'rm' term", r.Stderr);
+        Assert.Contains("run 'rlhf rm'", r.Stderr);
+    }
+
+    [Fact]
+    public void Rm_on_t5_trains_a_t5_for_sequence_classification_saves_transformers_keys_and_rewards_t5_grpo()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        var pairs = Path.Combine(_dir.Path, "pairs.jsonl");
+        File.WriteAllLines(pairs, Enumerable.Range(0, 8).Select(i => $$"""{"prompt": "a0 b0 c{{i}}", "chosen": "d0 e{{i % 3}}", "rejected": "f1 g1"}"""));
+        var run = Path.Combine(_dir.Path, "run");
+        var r = RlhfProcess.Run("rm", "--set", $"model={model}", "--set", $"rm_data={pairs}", "--set", "rm.epochs=3", "--set", "rm.prompts_per_batch=2",
+            "--set", "rm.optimizer.learning_rate=0.003", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("eval_accuracy:", r.Stdout);
+        var checkpoint = Path.Combine(run, "rm", "checkpoint");
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "config.json")))!;
+        Assert.Equal("T5ForSequenceClassification", (string)config["architectures"]![0]!);
+        Assert.True((bool)config["normalize_reward"]!);
+        var keys = RlhfSharp.Checkpoints.SafeTensorsHeader.Read(Path.Combine(checkpoint, "model.safetensors")).Entries.Select(e => e.Name).ToList();
+        Assert.Contains("transformer.shared.weight", keys);
+        Assert.Contains("classification_head.out_proj.bias", keys);
+        Assert.All(keys, k => Assert.True(k.StartsWith("transformer.", StringComparison.Ordinal) || k.StartsWith("classification_head.", StringComparison.Ordinal), k));
+        Assert.DoesNotContain("transformer.lm_head.weight", keys);
+        Assert.True(File.Exists(Path.Combine(checkpoint, "tokenizer.json")));
+
+        // The run's T5 reward model is the default reward of the online stages on the T5 policy: it reads the decoded text.
+        var prompts = Path.Combine(_dir.Path, "prompts.jsonl");
+        File.WriteAllLines(prompts, Enumerable.Range(0, 4).Select(i => $$"""{"prompt": "a0 b0 c{{i}}"}"""));
+        r = RlhfProcess.Run("grpo", "--set", $"model={model}", "--set", $"ppo_prompts={prompts}", "--set", "grpo.steps=1", "--set", "grpo.prompts_per_step=2",
+            "--set", "grpo.group_size=2", "--set", "grpo.max_new_tokens=5", "--set", "grpo.mini_batch_size=4", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(double.IsFinite(Number(r.Stdout, "reward_mean")) && Number(r.Stdout, "reward_mean") != 0, r.Stdout);
+    }
+
+    [Fact]
+    public void Grpo_on_t5_trains_on_a_text_reward_into_its_stage_folder()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        var prompts = Path.Combine(_dir.Path, "prompts.jsonl");
+        File.WriteAllLines(prompts, Enumerable.Range(0, 4).Select(i => $$"""{"prompt": "a0 b0 c{{i}}"}"""));
+        var run = Path.Combine(_dir.Path, "run");
+        var r = RlhfProcess.Run("rloo", "--set", $"model={model}", "--set", $"ppo_prompts={prompts}", "--set", """rewards=[{"source": "keyword", "pattern": "a0"}]""",
+            "--set", "grpo.steps=2", "--set", "grpo.prompts_per_step=2", "--set", "grpo.group_size=2", "--set", "grpo.max_new_tokens=6",
+            "--set", "grpo.mini_batch_size=4", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("reward_mean:", r.Stdout);
+        Assert.True(File.Exists(Path.Combine(run, "rloo", "checkpoint", "model.safetensors")));
+        Assert.Equal(2, File.ReadAllLines(Path.Combine(run, "rloo", "metrics.jsonl")).Length);
+    }
+
+    [Fact]
+    public void Kto_on_t5_trains_on_unpaired_pairs_and_raises_the_desirable_reward()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        var pairs = Path.Combine(_dir.Path, "pairs.jsonl");
+        File.WriteAllLines(pairs, Enumerable.Range(0, 6).Select(i => $$"""{"prompt": "a0 b0 c{{i}}", "chosen": "d0 e{{i % 3}}", "rejected": "f1 g1"}"""));
+        var run = Path.Combine(_dir.Path, "run");
+        var r = RlhfProcess.Run("kto", "--set", $"model={model}", "--set", $"dpo_data={pairs}", "--set", "dpo.epochs=3", "--set", "dpo.batch_size=2",
+            "--set", "dpo.beta=0.5", "--set", "dpo.optimizer.learning_rate=0.01", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(Number(r.Stdout, "eval_margin") > 0, r.Stdout);
+        Assert.True(File.Exists(Path.Combine(run, "kto", "checkpoint", "model.safetensors")));
+    }
+
+    [Fact]
+    public void Eval_on_t5_with_a_t5_reference_reports_the_kl_and_the_head_to_head_win_rate()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        // The reference: the same tokenizer on other weights (the fixture model with a LoRA adapter merged in).
+        string reference = Seq2SeqCliTests.T5Folder(Path.Combine(_dir.Path, "ref"));
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "lora", "qv_merged", "model.safetensors"), Path.Combine(reference, "model.safetensors"), overwrite: true);
+        var data = Path.Combine(_dir.Path, "eval.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 4).Select(i => $$"""{"prompt": "a0 b0 c{{i}}"}"""));
+        var output = Path.Combine(_dir.Path, "eval");
+        var r = RlhfProcess.Run("eval", "--model", model, "--reference-model", reference, "--data", data, "--out", output, "--max-new-tokens", "5",
+            "--reward", "vader");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))!;
+        double kl = (double)metrics["kl_to_reference"]!;
+        Assert.True(double.IsFinite(kl) && Math.Abs(kl) > 1e-3, $"kl {kl}");
+        Assert.InRange((double)metrics["win_rate_vs_reference_model"]!, 0, 1);
+
+        r = RlhfProcess.Run("eval", "--model", model, "--reference-model", HfFixture.BuiltInModel, "--data", data, "--out", output);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("the reference must be a T5 folder", r.Stderr);
     }
 
     [Fact]
@@ -86,7 +171,7 @@ public sealed class Seq2SeqStageCliTests : IDisposable
             Assert.True(metrics[key] is not null, key);
         Assert.True((double)metrics["perplexity_references"]! > 1, "perplexity of a random model's references");
 
-        foreach (var args in new[] { new[] { "serve", "--model", model }, ["chat", "--model", model], ["kto", "--set", $"model={model}", "--out", Path.Combine(_dir.Path, "k")] })
+        foreach (var args in new[] { new[] { "serve", "--model", model }, ["chat", "--model", model], ["ilql", "--set", $"model={model}", "--out", Path.Combine(_dir.Path, "k")] })
         {
             r = RlhfProcess.Run(args);
             Assert.NotEqual(0, r.ExitCode);

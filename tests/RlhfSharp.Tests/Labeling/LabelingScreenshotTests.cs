@@ -72,6 +72,8 @@ public class LabelingScreenshotTests
         {
             // On a phone the pair stacks: each response gets the full width instead of a cramped half.
             await page.ClickAsync("#tasks button[data-task='pair']");
+            // The item renders after the click's request returns: wait for both cards (a loaded machine is slow to).
+            await Assertions.Expect(page.Locator("#pair .card")).ToHaveCountAsync(2);
             var boxes = await Task.WhenAll((await page.Locator("#pair .card").AllAsync()).Select(c => c.BoundingBoxAsync()));
             Assert.True(boxes[1]!.Y >= boxes[0]!.Y + boxes[0]!.Height, "the pair's cards sit side by side on a phone");
         }

@@ -33,6 +33,20 @@ public sealed class ChartsReadabilityTests : IDisposable
     }
 
     [Fact]
+    public void Every_policy_of_the_full_leaderboard_looks_different()
+    {
+        // The 22 rows `rlhf pipeline --algo all` grades: more than Category10's colours and the three greys.
+        string[] policies = ["base", "sft", "best_of_4", "best_of_4_prm_min", "best_of_4_prm_product", "best_of_4_prm_last",
+            "ppo", "dpo", "ipo", "kto", "orpo", "simpo", "grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "remax", "rs",
+            "online_dpo", "ilql", "nlpo", "a2c"];
+        var styles = Charts.PolicyStyles(policies);
+        Assert.Equal(policies.Length, styles.Values.Distinct().Count());
+        // None of the trained methods may be a grey: HSV saturation, (max − min) / max, well above 0 (Category10's lowest is its brown's 0.46).
+        static double Hsv(ScottPlot.Color c) => (Math.Max(c.R, Math.Max(c.G, c.B)) - Math.Min(c.R, Math.Min(c.G, c.B))) / (double)Math.Max(c.R, Math.Max(c.G, c.B));
+        foreach (var p in policies.Where(p => !Charts.IsBaseline(p))) Assert.True(Hsv(styles[p].Color) > 0.3, $"{p}: {styles[p].Color}");
+    }
+
+    [Fact]
     public void Report_plots_carry_captions_that_say_what_to_read_not_file_names()
     {
         string ppo = Directory.CreateDirectory(Path.Combine(tmp, "ppo")).FullName;

@@ -32,6 +32,21 @@ public class LlamaStyleHfTokenizerTests : IDisposable
         "aaaaaaaaaaaa bbbbbbbb the the the thethethe   Lily Lily's ball-ball",
     };
 
+    /// <summary>
+    /// transformers' <c>all_special_ids</c> (SpecialTokensMixin: the ids of the map's bos, eos, unk, sep, pad, cls, mask and
+    /// additional special tokens) for the tokenizer_config written here — bos &lt;s&gt;, eos &lt;/s&gt;, unk &lt;unk&gt;, no
+    /// pad — are 1, 2, 0. RL4LMs' NLPO never masks them; the NLPO stage left &lt;unk&gt; out before.
+    /// </summary>
+    [Fact]
+    public void Special_ids_are_transformers_all_special_ids_of_the_saved_config()
+    {
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(_dir.Path, "tokenizer_config.json")))!;
+        Assert.Equal(new string?[] { "<s>", "</s>", "<unk>" }, new[] { "bos_token", "eos_token", "unk_token" }.Select(k => (string?)config[k]).ToArray());
+        Assert.Null(config["pad_token"]);
+        Assert.Equal([0, 1, 2], _llama2c.SpecialIds.Order());
+        Assert.Equal([0, 1, 2], _hf.SpecialIds.Order());
+    }
+
     [Theory]
     [MemberData(nameof(VariedText))]
     public void Saved_tokenizer_json_encodes_exactly_like_llama2c(string text)

@@ -15,25 +15,53 @@ namespace RlhfSharp.Algorithms.GroupRl;
 /// completions per prompt in one left-padded batch → score → advantages from a baseline that needs no value model →
 /// PPO-clipped policy loss (ε low/high) plus an optional k3 KL loss to the frozen reference, for a few epochs of
 /// gradient-accumulated micro-batches. TRL's GRPOTrainer and OpenRLHF's experience maker in CleanRL's shape.
+/// The policy and the reference are seen through PPO's <see cref="IPpoActor"/>, so an encoder-decoder (T5,
+/// <see cref="Seq2SeqActor"/>: prompt to the encoder, the group's samples from the decoder) trains in the same loop.
 /// </summary>
 public sealed class GroupRlTrainer : StageTrainer
 {
-    readonly CausalLM policy, reference;
+    readonly IPpoActor policy, reference;
     readonly Func<SampleBatch, Tensor> score;
     readonly GroupRlConfig config;
-    readonly Sampler sampler;
 
     /// <summary>Extra numbers to log for each rollout batch (e.g. a hidden gold score the policy never sees).</summary>
     public Func<SampleBatch, IReadOnlyDictionary<string, double>>? RolloutMetrics { get; init; }
 
     /// <param name="score">Scores each completion (B), e.g. the reward model at the last real token.</param>
     public GroupRlTrainer(CausalLM policy, CausalLM reference, Func<SampleBatch, Tensor> score, Sampler sampler, GroupRlConfig config)
+        : this(new CausalActor(policy, sampler, config.LogprobChunkSize), new CausalActor(reference, logprobChunkSize: config.LogprobChunkSize), score, config) { }
+
+    /// <param name="policy">The trained policy, with its sampler.</param>
+    /// <param name="reference">The frozen reference; it may be the policy's own module with its adapters off.</param>
+    /// <param name="score">Scores each completion (B).</param>
+    public GroupRlTrainer(IPpoActor policy, IPpoActor reference, Func<SampleBatch, Tensor> score, GroupRlConfig config)
     {
         config.Validate("grpo");
-        this.policy = policy; this.reference = reference; this.score = score; this.sampler = sampler; this.config = config;
-        reference.eval();
-        foreach (var p in reference.parameters()) p.requires_grad = false;
-        LoraModel.DisableDropout(policy); // old log-probs (eval mode) and new ones (train mode) must be the same function
+        this.policy = policy; this.reference = reference; this.score = score; this.config = config;
+        if (policy is not CausalActor) config.RefuseLogprobChunks("grpo", "an encoder-decoder (T5) policy's head is read whole");
+        if (!ReferenceEquals(reference.Module, policy.Module))
+        {
+            reference.Module.eval();
+            foreach (var p in reference.Module.parameters()) p.requires_grad = false;
+        }
+        LoraModel.DisableDropout(policy.Module); // old log-probs (eval mode) and new ones (train mode) must be the same function
+    }
+
+    /// <summary>
+    /// Log-probs (B, N) of the N response tokens of rollout rows at the sampling temperature (TRL's grpo_trainer
+    /// _get_per_token_logps: logits /= temperature), and the forward pass they come from.
+    /// </summary>
+    (Tensor Logprobs, ActorForward Forward) ResponseLogprobs(IPpoActor actor, Tensor seq, Tensor attention, Tensor positions, int p, int n, bool keepEntropy = false) =>
+        ResponseLogprobs(actor, seq, attention, positions, p, n, config.Temperature, keepEntropy);
+
+    /// <summary>The log-probs (B, <paramref name="n"/>) of rollout rows' response tokens under <paramref name="actor"/> at
+    /// <paramref name="temperature"/>, and its forward pass; rows as <see cref="SampleBatch.Sequences"/> lays them out.</summary>
+    /// <param name="keepEntropy">Chunked log-probs: compute the entropies (<see cref="ActorForward.Entropy"/>) in the same pass.</param>
+    public static (Tensor Logprobs, ActorForward Forward) ResponseLogprobs(IPpoActor actor, Tensor seq, Tensor attention, Tensor positions,
+        int promptLength, int n, double temperature, bool keepEntropy = false)
+    {
+        var f = actor.Forward(seq, attention, positions, promptLength, withHidden: false);
+        return (f.Logprobs(n, temperature, keepEntropy), f);
     }
 
     /// <summary>Rows of the rollout batch that one optimizer step consumes.</summary>
@@ -46,11 +74,11 @@ public sealed class GroupRlTrainer : StageTrainer
         int perStep = Math.Min(config.PromptsPerStep, prompts.Count);
         int rows = perStep * config.GroupSize;
         int updatesPerStep = config.Epochs * ((rows + RowsPerUpdate - 1) / RowsPerUpdate);
-        using var optimizer = new Optimizer(policy.parameters(), config.Optimizer, config.Steps * updatesPerStep);
+        using var optimizer = new Optimizer(policy.Module.parameters(), config.Optimizer, config.Steps * updatesPerStep);
         var loop = new StepLoop
         {
             Stage = stage, TotalSteps = config.Steps, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
-            Modules = new Dictionary<string, nn.Module> { ["policy"] = policy }, Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
+            Modules = new Dictionary<string, nn.Module> { ["policy"] = policy.Module }, Optimizers = new Dictionary<string, Optimizer> { ["policy"] = optimizer },
         };
         var last = loop.Run((step, row) =>
         {
@@ -58,17 +86,17 @@ public sealed class GroupRlTrainer : StageTrainer
 
             using var _ = NewDisposeScope();
             var clock = Stopwatch.StartNew();
-            policy.eval();
+            policy.Module.eval();
             // Group-major: the G copies of a prompt sit next to each other, as every estimator's view(-1, G) expects.
             // Under mpirun each rank samples its shard of the prompts (whole groups, so group baselines stay exact), rows
             // [offset, offset + G·shard) of the step's batch, with its own seed; rank 0's is the single-process seed.
             var mine = DataParallel.Shard(chosen);
             int offset = DataParallel.ShardStart(chosen.Count) * config.GroupSize;
-            using var rollout = sampler.SampleGroups(mine, config.GroupSize, new SamplingOptions
+            using var rollout = policy.Rollout(mine.SelectMany(prompt => Enumerable.Repeat(prompt, config.GroupSize)).ToList(), new SamplingOptions
             {
                 MaxNewTokens = config.MaxNewTokens, Temperature = config.Temperature, TopP = config.TopP,
                 Seed = config.Seed + (ulong)step * 7919 + (ulong)DataParallel.Rank * 1_000_003,
-            });
+            }, tokenMask: null);
             using var greedy = config.Estimator == AdvantageEstimator.Remax ? GreedyRollout(mine) : null;
             double generateSeconds = clock.Elapsed.TotalSeconds;
             var extra = RolloutMetrics?.Invoke(rollout);
@@ -78,7 +106,7 @@ public sealed class GroupRlTrainer : StageTrainer
             double scoreSeconds = clock.Elapsed.TotalSeconds;
 
             clock.Restart();
-            policy.train();
+            policy.Module.train();
             var sums = new Dictionary<string, double>();
             int updates = 0;
             var rng = new Random((int)((config.Seed + (ulong)step) % int.MaxValue));
@@ -104,17 +132,14 @@ public sealed class GroupRlTrainer : StageTrainer
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = row["response_length"] * rows / Math.Max(1e-9, generateSeconds);
         }, cancel);
-        policy.eval();
+        policy.Module.eval();
         return last;
     }
 
     /// <summary>ReMax's baseline rollout: one greedy completion per prompt (Li et al. 2023, Algorithm 1, line 5).</summary>
-    SampleBatch GreedyRollout(IReadOnlyList<int[]> chosen)
-    {
-        using var scope = NewDisposeScope();
-        var (ids, mask) = sampler.LeftPad(chosen);
-        return sampler.Sample(ids, mask, new SamplingOptions { MaxNewTokens = config.MaxNewTokens, Temperature = 0 });
-    }
+    // No scope of its own: a seq2seq rollout's tensors move to the caller's scope, the step's, which disposes them.
+    SampleBatch GreedyRollout(IReadOnlyList<int[]> chosen) =>
+        policy.Rollout(chosen, new SamplingOptions { MaxNewTokens = config.MaxNewTokens, Temperature = 0 }, tokenMask: null);
 
     /// <summary>A scored rollout ready for updates; its tensors live in the caller's (the step's) dispose scope.</summary>
     sealed record GroupExperience(Tensor Sequences, Tensor AttentionMask, Tensor Positions, Tensor ActionMask, Tensor OldLogprobs,
@@ -130,8 +155,8 @@ public sealed class GroupRlTrainer : StageTrainer
         var mask = rollout.ResponseMask.to(float32);
         // Recomputed rather than taken from the sampler (a full forward without the KV cache is what the update compares
         // against), at the sampling temperature as TRL's grpo_trainer (_get_per_token_logps: logits /= temperature).
-        var oldLogprobs = NextTokenDistributions.Of(policy, seq, attention, positions, config.LogprobChunkSize).Logprobs(seq, config.Temperature, p - 1, n).contiguous();
-        var refLogprobs = NextTokenDistributions.Of(reference, seq, attention, positions, config.LogprobChunkSize).Logprobs(seq, config.Temperature, p - 1, n).contiguous();
+        var oldLogprobs = ResponseLogprobs(policy, seq, attention, positions, p, n).Logprobs.contiguous();
+        var refLogprobs = ResponseLogprobs(reference, seq, attention, positions, p, n).Logprobs.contiguous();
         var scores = score(rollout).to(float32).reshape(-1).clamp(-config.RewardClip, config.RewardClip);
         var greedyScores = greedy is null ? null : score(greedy).to(float32).reshape(-1).clamp(-config.RewardClip, config.RewardClip);
         var kl = KlEstimator.K1(oldLogprobs, refLogprobs) * mask;
@@ -192,8 +217,8 @@ public sealed class GroupRlTrainer : StageTrainer
     {
         int p = b.PromptLength, n = (int)b.ResponseMask.shape[1];
         var positions = Transformer.PositionsFromMask(b.AttentionMask);
-        var logprobs = NextTokenDistributions.Of(policy, b.Sequences, b.AttentionMask, positions, config.LogprobChunkSize).Logprobs(b.Sequences, config.Temperature, p - 1, n);
-        var refLogprobs = NextTokenDistributions.Of(reference, b.Sequences, b.AttentionMask, positions, config.LogprobChunkSize).Logprobs(b.Sequences, config.Temperature, p - 1, n);
+        var logprobs = ResponseLogprobs(policy, b.Sequences, b.AttentionMask, positions, p, n).Logprobs;
+        var refLogprobs = ResponseLogprobs(reference, b.Sequences, b.AttentionMask, positions, p, n).Logprobs;
         return (KlEstimator.K1(logprobs, refLogprobs) * b.ResponseMask.to(float32)).sum(1);
     }
 
@@ -221,9 +246,8 @@ public sealed class GroupRlTrainer : StageTrainer
             Tensor Pick(Tensor t) => t.index_select(0, index);
             var seq = Pick(exp.Sequences);
             var mask = Pick(exp.ActionMask);
-            var next = NextTokenDistributions.Of(policy, seq, Pick(exp.AttentionMask), Pick(exp.Positions), config.LogprobChunkSize);
-            var aux = RouterBalanceLoss.Weighted(policy);
-            var logprobs = next.Logprobs(seq, config.Temperature, p - 1, n, keepEntropy: true);
+            var (logprobs, forward) = ResponseLogprobs(policy, seq, Pick(exp.AttentionMask), Pick(exp.Positions), p, n, keepEntropy: true);
+            var aux = RouterBalanceLoss.Weighted(policy.Module);
             var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEpsLow, clipEpsHigh: config.ClipEpsHigh);
             var perToken = pol.PerTokenLoss;
             if (exp.RefLogprobs is not null)
@@ -239,7 +263,7 @@ public sealed class GroupRlTrainer : StageTrainer
             loss += microLoss.item<float>();
             clip += pol.ClipFraction.item<float>();
             approxKl += pol.ApproxKl.item<float>();
-            using (no_grad()) entropy += MaskedStats.MaskedMean(next.Entropy(config.Temperature, p - 1, n), mask).item<float>();
+            using (no_grad()) entropy += MaskedStats.MaskedMean(forward.Entropy(n, config.Temperature), mask).item<float>();
         }
         double gradNorm = optimizer.Apply();
         if (DataParallel.World is not null)

@@ -22,7 +22,7 @@ public sealed class MaskingPolicy : IActionSpaceMask, IDisposable
     readonly IReadOnlyList<int> alwaysAllowed;
 
     /// <param name="policy">The actor; copied now and at each refresh.</param>
-    /// <param name="alwaysAllowed">Token ids never masked (RL4LMs: the tokenizer's special ids; here BOS/EOS/pad).</param>
+    /// <param name="alwaysAllowed">Token ids never masked (RL4LMs: the tokenizer's all_special_ids, <c>ITokenizer.SpecialIds</c>).</param>
     public MaskingPolicy(CausalLM policy, NlpoConfig config, IReadOnlyList<int> alwaysAllowed)
     {
         this.policy = policy; this.config = config; this.alwaysAllowed = alwaysAllowed;

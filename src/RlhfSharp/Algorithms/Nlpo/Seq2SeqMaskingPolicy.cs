@@ -20,7 +20,7 @@ public sealed class Seq2SeqMaskingPolicy : IActionSpaceMask, IDisposable
     readonly IReadOnlyList<int> alwaysAllowed;
 
     /// <param name="policy">The actor; copied now and at each refresh (with its LoRA adapters, if any).</param>
-    /// <param name="alwaysAllowed">Token ids never masked (RL4LMs: the tokenizer's special ids; here EOS and pad).</param>
+    /// <param name="alwaysAllowed">Token ids never masked (RL4LMs: the tokenizer's all_special_ids; the stage passes <c>ITokenizer.SpecialIds</c>, EOS and pad).</param>
     public Seq2SeqMaskingPolicy(T5ForConditionalGeneration policy, NlpoConfig config, IReadOnlyList<int> alwaysAllowed)
     {
         this.policy = policy; this.config = config; this.alwaysAllowed = alwaysAllowed;

@@ -259,7 +259,7 @@ public sealed class PreferenceTrainer : StageTrainer
         SeededOrder.Permutation(examples.Count, seed).Select(i => examples[i]).ToList();
 
     /// <summary>Each example's prompt as a number: equal prompts (token for token), equal numbers.</summary>
-    static int[] PromptGroups(IReadOnlyList<LabeledExample> examples)
+    public static int[] PromptGroups(IReadOnlyList<LabeledExample> examples)
     {
         var ids = new Dictionary<string, int>();
         return examples.Select(e => ids.TryGetValue(string.Join(' ', e.PromptIds), out int g) ? g : ids[string.Join(' ', e.PromptIds)] = ids.Count).ToArray();

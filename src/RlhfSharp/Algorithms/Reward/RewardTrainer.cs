@@ -11,21 +11,22 @@ namespace RlhfSharp.Algorithms.Reward;
 /// Trains a scalar reward on human rankings with InstructGPT's K-wise loss: every one of the C(K,2) pairs of a
 /// prompt's responses in the same batch (Eq. 1), the pairwise Bradley–Terry loss with an optional margin when K = 2.
 /// </summary>
-public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int padId) : StageTrainer
+/// <remarks>The model is a decoder-only <see cref="ScoreModel"/> or a T5 <see cref="Models.T5.T5ForSequenceClassification"/> (<see cref="IRewardModel"/>).</remarks>
+public sealed class RewardTrainer(IRewardModel model, RewardConfig config, int padId) : StageTrainer
 {
     public Dictionary<string, double> Train(IReadOnlyList<RankedGroup> train, IReadOnlyList<RankedGroup> eval, StageState? state = null, CancellationToken cancel = default)
     {
         if (train.Count == 0) throw new RlhfException("reward model: no rankings to train on.");
         int stepsPerEpoch = (train.Count + config.PromptsPerBatch - 1) / config.PromptsPerBatch;
         int total = stepsPerEpoch * config.Epochs;
-        using var optimizer = new Optimizer(model.parameters(), config.Optimizer, total);
+        using var optimizer = new Optimizer(model.Module.parameters(), config.Optimizer, total);
         var loop = new StepLoop
         {
             Stage = "rm", TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
-            Modules = new Dictionary<string, nn.Module> { ["reward"] = model }, Optimizers = new Dictionary<string, Optimizer> { ["reward"] = optimizer },
+            Modules = new Dictionary<string, nn.Module> { ["reward"] = model.Module }, Optimizers = new Dictionary<string, Optimizer> { ["reward"] = optimizer },
             StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
-        model.train();
+        model.Module.train();
         var clock = Stopwatch.StartNew();
         loop.Run((step, row) =>
         {
@@ -49,7 +50,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
             }
             clock.Restart();
         }, cancel);
-        model.eval();
+        model.Module.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
     }
 
@@ -57,8 +58,8 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
     List<Tensor> Scores(IReadOnlyList<RankedGroup> groups)
     {
         var sequences = groups.SelectMany(g => g.Sequences).Select(s => s.Length > config.MaxLength ? s[..config.MaxLength] : s).ToList();
-        var batch = TokenBatch.RightPad(sequences, padId, model.model.Embeddings.weight!.device);
-        var scores = model.Forward(batch.Ids, batch.AttentionMask).select(1, 0);
+        var batch = TokenBatch.RightPad(sequences, padId, model.Device);
+        var scores = model.Scores(batch.Ids, batch.AttentionMask).select(1, 0);
         var result = new List<Tensor>();
         long offset = 0;
         foreach (var g in groups) { result.Add(scores.narrow(0, offset, g.Sequences.Count)); offset += g.Sequences.Count; }
@@ -74,7 +75,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
         if (groups.Count == 0) return (null, 0, 0, 0);
         var perGroup = Scores(groups);
         // The router's loss of the one forward over the groups' sequences, weighted like the groups' share of the step.
-        var aux = RouterBalanceLoss.Weighted(model);
+        var aux = RouterBalanceLoss.Weighted(model.Module);
         var losses = new List<Tensor>();
         for (int i = 0; i < groups.Count; i++)
         {
@@ -116,8 +117,8 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
     {
         int count = eval.Count;
         eval = DataParallel.Shard(eval);
-        bool wasTraining = model.training;
-        model.eval();
+        bool wasTraining = model.Module.training;
+        model.Module.eval();
         double loss = 0, correct = 0, pairs = 0;
         using (no_grad())
         {
@@ -130,7 +131,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
                 correct += c; pairs += p;
             }
         }
-        if (wasTraining) model.train();
+        if (wasTraining) model.Module.train();
         var s = DataParallel.Sum(loss, correct, pairs);
         return new Dictionary<string, double> { ["eval_loss"] = s[0] / Math.Max(1, count), ["eval_accuracy"] = s[1] / Math.Max(1, s[2]) };
     }
@@ -142,7 +143,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
     public void NormalizeOn(IReadOnlyList<int[]> demonstrations)
     {
         if (demonstrations.Count == 0) return;
-        model.eval();
+        model.Module.eval();
         var values = new List<float>();
         model.RewardMean = null;
         using (no_grad())
@@ -150,7 +151,7 @@ public sealed class RewardTrainer(ScoreModel model, RewardConfig config, int pad
             {
                 using var scope = NewDisposeScope();
                 var chunk = demonstrations.Skip(i).Take(config.PromptsPerBatch).Select(s => s.Length > config.MaxLength ? s[..config.MaxLength] : s).ToList();
-                var batch = TokenBatch.RightPad(chunk, padId, model.model.Embeddings.weight!.device);
+                var batch = TokenBatch.RightPad(chunk, padId, model.Device);
                 values.AddRange(model.Rewards(batch.Ids, batch.AttentionMask).cpu().data<float>().ToArray());
             }
         double mean = values.Average();

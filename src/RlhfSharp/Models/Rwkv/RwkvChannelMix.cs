@@ -18,7 +18,7 @@ public sealed class RwkvChannelMix : nn.Module, ILoraHost
     public readonly Linear receptance_proj;        // H → H
     public readonly Linear value_proj;             // intermediate → H
 #pragma warning restore IDE1006
-    readonly Dictionary<string, LoraAdapter> lora = [];
+    readonly LoraSlots lora; // adapters attached after loading (LoraModel.Attach)
 
     public RwkvChannelMix(TransformerConfig c, ScalarType? dtype = null) : base(nameof(RwkvChannelMix))
     {
@@ -29,22 +29,11 @@ public sealed class RwkvChannelMix : nn.Module, ILoraHost
         key_proj = nn.Linear(h, i, hasBias: false, dtype: dtype);
         receptance_proj = nn.Linear(h, h, hasBias: false, dtype: dtype);
         value_proj = nn.Linear(i, h, hasBias: false, dtype: dtype);
+        lora = new LoraSlots(this, "the channel mix", (nameof(key_proj), key_proj), (nameof(value_proj), value_proj), (nameof(receptance_proj), receptance_proj));
         RegisterComponents();
     }
 
-    public void AttachLora(string projection, LoraAdapter adapter)
-    {
-        if (projection is not ("key_proj" or "value_proj" or "receptance_proj"))
-            throw new ArgumentException($"the channel mix has no projection '{projection}'");
-        lora[projection] = adapter;
-        register_module(projection + "_lora", adapter);
-    }
-
-    Tensor Project(Linear projection, string name, Tensor x)
-    {
-        var y = projection.forward(x);
-        return lora.TryGetValue(name, out var adapter) ? adapter.Add(x, y) : y;
-    }
+    public void AttachLora(string projection, LoraAdapter adapter) => lora.Attach(projection, adapter);
 
     /// <summary>The channel mix of <paramref name="h"/> = ln2(x), (B, T, H).</summary>
     /// <param name="shift">The previous token's ln2 output (B, H), or null at the start.</param>
@@ -54,10 +43,10 @@ public sealed class RwkvChannelMix : nn.Module, ILoraHost
     public (Tensor Output, Tensor Shift) Forward(Tensor h, Tensor? shift, Tensor? realTokens, double outputScale)
     {
         var (shifted, last) = TokenShift.Apply(h, shift, realTokens);
-        var k = Project(key_proj, "key_proj", h * time_mix_key + shifted * (1 - time_mix_key)).relu().square();
-        var v = Project(value_proj, "value_proj", k);
+        var k = lora.Forward(key_proj, h * time_mix_key + shifted * (1 - time_mix_key)).relu().square();
+        var v = lora.Forward(value_proj, k);
         if (outputScale != 1) v = v * outputScale;
-        var r = Project(receptance_proj, "receptance_proj", h * time_mix_receptance + shifted * (1 - time_mix_receptance)).sigmoid();
+        var r = lora.Forward(receptance_proj, h * time_mix_receptance + shifted * (1 - time_mix_receptance)).sigmoid();
         return (r * v, last);
     }
 }

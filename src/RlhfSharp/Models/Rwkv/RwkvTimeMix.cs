@@ -21,7 +21,7 @@ public sealed class RwkvTimeMix : nn.Module, ILoraHost
     public readonly Parameter time_mix_receptance; // (1, 1, H)
     public readonly Linear key_proj, value_proj, receptance_proj, output_proj; // no biases
 #pragma warning restore IDE1006
-    readonly Dictionary<string, LoraAdapter> lora = [];
+    readonly LoraSlots lora; // adapters attached after loading (LoraModel.Attach)
 
     public RwkvTimeMix(TransformerConfig c, ScalarType? dtype = null) : base(nameof(RwkvTimeMix))
     {
@@ -36,22 +36,11 @@ public sealed class RwkvTimeMix : nn.Module, ILoraHost
         value_proj = nn.Linear(h, a, hasBias: false, dtype: dtype);
         receptance_proj = nn.Linear(h, a, hasBias: false, dtype: dtype);
         output_proj = nn.Linear(a, h, hasBias: false, dtype: dtype);
+        lora = new LoraSlots(this, "the time mix", (nameof(key_proj), key_proj), (nameof(value_proj), value_proj), (nameof(receptance_proj), receptance_proj), (nameof(output_proj), output_proj));
         RegisterComponents();
     }
 
-    public void AttachLora(string projection, LoraAdapter adapter)
-    {
-        if (projection is not ("key_proj" or "value_proj" or "receptance_proj" or "output_proj"))
-            throw new ArgumentException($"the time mix has no projection '{projection}'");
-        lora[projection] = adapter;
-        register_module(projection + "_lora", adapter);
-    }
-
-    Tensor Project(Linear projection, string name, Tensor x)
-    {
-        var y = projection.forward(x);
-        return lora.TryGetValue(name, out var adapter) ? adapter.Add(x, y) : y;
-    }
+    public void AttachLora(string projection, LoraAdapter adapter) => lora.Attach(projection, adapter);
 
     /// <summary>The time mix of <paramref name="h"/> = ln1(x), (B, T, H).</summary>
     /// <param name="shift">The previous token's ln1 output (B, H), or null at the start.</param>
@@ -63,11 +52,11 @@ public sealed class RwkvTimeMix : nn.Module, ILoraHost
     public (Tensor Output, Tensor Shift, WkvState Wkv) Forward(Tensor h, Tensor? shift, WkvState wkv, Tensor? realTokens, double outputScale)
     {
         var (shifted, last) = TokenShift.Apply(h, shift, realTokens);
-        var k = Project(key_proj, "key_proj", h * time_mix_key + shifted * (1 - time_mix_key));
-        var v = Project(value_proj, "value_proj", h * time_mix_value + shifted * (1 - time_mix_value));
-        var r = Project(receptance_proj, "receptance_proj", h * time_mix_receptance + shifted * (1 - time_mix_receptance)).sigmoid();
+        var k = lora.Forward(key_proj, h * time_mix_key + shifted * (1 - time_mix_key));
+        var v = lora.Forward(value_proj, h * time_mix_value + shifted * (1 - time_mix_value));
+        var r = lora.Forward(receptance_proj, h * time_mix_receptance + shifted * (1 - time_mix_receptance)).sigmoid();
         var (mixed, state) = Wkv.Scan(time_decay, time_first, k, v, wkv, realTokens);
-        var output = Project(output_proj, "output_proj", r * mixed);
+        var output = lora.Forward(output_proj, r * mixed);
         return (outputScale == 1 ? output : output * outputScale, last, state);
     }
 }

@@ -18,7 +18,7 @@ public sealed class T5Attention : nn.Module, ILoraHost
     public readonly Embedding? relative_attention_bias;
 #pragma warning restore IDE1006
     readonly int heads, dKv;
-    LoraAdapter? qLora, kLora, vLora, oLora; // attached after loading (T5Lora.Attach), registered as <projection>_lora
+    readonly LoraSlots lora; // adapters attached after loading (T5Lora.Attach)
 
     public T5Attention(T5Config c, bool hasRelativeAttentionBias, ScalarType? dtype = null) : base(nameof(T5Attention))
     {
@@ -28,28 +28,16 @@ public sealed class T5Attention : nn.Module, ILoraHost
         v = nn.Linear(c.DModel, c.InnerDim, hasBias: false, dtype: dtype);
         o = nn.Linear(c.InnerDim, c.DModel, hasBias: false, dtype: dtype);
         if (hasRelativeAttentionBias) relative_attention_bias = nn.Embedding(c.RelativeAttentionNumBuckets, c.NumHeads, dtype: dtype);
+        lora = new LoraSlots(this, "T5 attention", (nameof(q), q), (nameof(k), k), (nameof(v), v), (nameof(o), o));
         RegisterComponents();
     }
 
     /// <summary>Adds a LoRA adapter to <c>q</c>, <c>k</c>, <c>v</c> or <c>o</c> (PEFT's T5 targets are q and v).</summary>
-    public void AttachLora(string projection, LoraAdapter adapter)
-    {
-        switch (projection)
-        {
-            case "q": qLora = adapter; break;
-            case "k": kLora = adapter; break;
-            case "v": vLora = adapter; break;
-            case "o": oLora = adapter; break;
-            default: throw new ArgumentException($"T5 attention has no projection '{projection}'");
-        }
-        register_module(projection + "_lora", adapter);
-    }
-
-    static Tensor Project(Linear linear, LoraAdapter? lora, Tensor x) => lora is null ? linear.forward(x) : lora.Add(x, linear.forward(x));
+    public void AttachLora(string projection, LoraAdapter adapter) => lora.Attach(projection, adapter);
 
     /// <summary>Keys or values of <paramref name="states"/> (B, Tk, d_model) as (B, heads, Tk, d_kv).</summary>
-    public Tensor Keys(Tensor states) => Split(Project(k, kLora, states));
-    public Tensor Values(Tensor states) => Split(Project(v, vLora, states));
+    public Tensor Keys(Tensor states) => Split(lora.Forward(k, states));
+    public Tensor Values(Tensor states) => Split(lora.Forward(v, states));
 
     Tensor Split(Tensor x) => x.view(x.shape[0], x.shape[1], heads, dKv).transpose(1, 2);
 
@@ -60,12 +48,12 @@ public sealed class T5Attention : nn.Module, ILoraHost
     public Tensor Forward(Tensor x, Tensor keys, Tensor values, Tensor bias)
     {
         long b = x.shape[0], t = x.shape[1];
-        var query = Split(Project(q, qLora, x));
+        var query = Split(lora.Forward(q, x));
         var scores = matmul(query, keys.transpose(2, 3)) + bias;
         // modeling_t5.py: softmax in float32, then back to the scores' dtype.
         var weights = nn.functional.softmax(scores.to(ScalarType.Float32), -1).to(scores.dtype);
         var y = matmul(weights, values).transpose(1, 2).reshape(b, t, heads * dKv);
-        return Project(o, oLora, y);
+        return lora.Forward(o, y);
     }
 
     /// <summary>The position bias (1, heads, T, Tk) from this layer's bucket embedding.</summary>

@@ -24,13 +24,21 @@ public sealed class T5ForConditionalGeneration : nn.Module
     /// <summary>The LoRA adapters attached to the projections (<see cref="Lora.T5Lora.Attach"/>), or null.</summary>
     public Lora.LoraConfig? Lora { get; internal set; }
 
-    public T5ForConditionalGeneration(T5Config config, ScalarType? dtype = null) : base(nameof(T5ForConditionalGeneration))
+    /// <summary>Whether the model has its language-model head; without it this is transformers' bare <c>T5Model</c>
+    /// (shared, encoder, decoder), the body <see cref="T5ForSequenceClassification"/> puts its head on.</summary>
+    public bool HasLmHead { get; }
+
+    /// <param name="config">The architecture.</param>
+    /// <param name="dtype">Element type of every parameter (default: float32).</param>
+    /// <param name="lmHead">False for the bare body (HF <c>T5Model</c>: no <c>lm_head</c>, <see cref="Head"/> refuses).</param>
+    public T5ForConditionalGeneration(T5Config config, ScalarType? dtype = null, bool lmHead = true) : base(nameof(T5ForConditionalGeneration))
     {
         Config = config;
+        HasLmHead = lmHead;
         shared = nn.Embedding(config.VocabSize, config.DModel, dtype: dtype);
         encoder = new T5Stack(config, isDecoder: false, dtype);
         decoder = new T5Stack(config, isDecoder: true, dtype);
-        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false, dtype: dtype);
+        if (lmHead && !config.TieWordEmbeddings) lm_head = nn.Linear(config.DModel, config.VocabSize, hasBias: false, dtype: dtype);
         RegisterComponents();
     }
 
@@ -65,7 +73,9 @@ public sealed class T5ForConditionalGeneration : nn.Module
     }
 
     /// <summary>Logits (…, vocab) of decoder outputs.</summary>
-    public Tensor Head(Tensor decoderOutput) => lm_head is not null
+    public Tensor Head(Tensor decoderOutput) => !HasLmHead
+        ? throw new InvalidOperationException("this T5 body has no language-model head (it is a T5ForSequenceClassification's transformer)")
+        : lm_head is not null
         ? lm_head.forward(decoderOutput)
         : nn.functional.linear(decoderOutput * Math.Pow(Config.DModel, -0.5), shared.weight!);
 

@@ -43,7 +43,7 @@ public sealed class T5DenseFF : nn.Module<Tensor, Tensor>, ILoraHost
     public readonly Linear? wi, wi_0, wi_1;
     public readonly Linear wo;
     readonly string act;
-    readonly Dictionary<string, LoraAdapter> lora = []; // attached after loading (T5Lora.Attach), registered as <projection>_lora
+    readonly LoraSlots lora; // adapters attached after loading (T5Lora.Attach)
 
     public T5DenseFF(T5Config c, ScalarType? dtype) : base(nameof(T5DenseFF))
     {
@@ -55,24 +55,19 @@ public sealed class T5DenseFF : nn.Module<Tensor, Tensor>, ILoraHost
         else wi = nn.Linear(c.DModel, c.DFf, hasBias: false, dtype: dtype);
         wo = nn.Linear(c.DFf, c.DModel, hasBias: false, dtype: dtype);
         act = c.DenseActFn;
+        lora = wi is not null
+            ? new LoraSlots(this, "T5 feed-forward", (nameof(wi), wi), (nameof(wo), wo))
+            : new LoraSlots(this, "T5 feed-forward", (nameof(wi_0), wi_0!), (nameof(wi_1), wi_1!), (nameof(wo), wo));
         RegisterComponents();
     }
 
     /// <summary>Adds a LoRA adapter to <c>wi</c>, <c>wi_0</c>, <c>wi_1</c> or <c>wo</c> (targets such as <c>all-linear</c>).</summary>
-    public void AttachLora(string projection, LoraAdapter adapter)
-    {
-        if (projection is not ("wi" or "wi_0" or "wi_1" or "wo") || (projection == "wi") != (wi is not null))
-            throw new ArgumentException($"T5 feed-forward has no projection '{projection}'");
-        lora[projection] = adapter;
-        register_module(projection + "_lora", adapter);
-    }
-
-    Tensor Project(string name, Linear linear, Tensor x) => lora.TryGetValue(name, out var a) ? a.Add(x, linear.forward(x)) : linear.forward(x);
+    public void AttachLora(string projection, LoraAdapter adapter) => lora.Attach(projection, adapter);
 
     public override Tensor forward(Tensor x)
     {
-        var h = wi is not null ? Activation.Apply(act, Project("wi", wi, x)) : Activation.Apply(act, Project("wi_0", wi_0!, x)) * Project("wi_1", wi_1!, x);
-        return Project("wo", wo, h);
+        var h = wi is not null ? Activation.Apply(act, lora.Forward(wi, x)) : Activation.Apply(act, lora.Forward(wi_0!, x)) * lora.Forward(wi_1!, x);
+        return lora.Forward(wo, h);
     }
 }
 
