@@ -42,11 +42,23 @@ public sealed class CausalLM : nn.Module
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
         KvCache? cache = null, bool lastOnly = false, List<Tensor>? hiddenStates = null)
     {
-        TokensProcessed += inputIds.numel();
-        using var off = adaptersOff ? Lora.LoraModel.AdaptersOff(model) : null;
-        var h = model.Forward(inputIds, attentionMask, positionIds, cache, hiddenStates);
+        var h = Hidden(inputIds, attentionMask, positionIds, cache, hiddenStates);
         if (lastOnly) h = h.narrow(1, h.shape[1] - 1, 1);
         return Ilql is { } ilql ? ilql.Shift(Head(h), h) : Head(h);
+    }
+
+    /// <summary>
+    /// The final hidden states (B, T, <see cref="DecoderBody.OutputSize"/>) that <see cref="Forward"/> gives the head: for
+    /// callers that read the head a chunk of positions at a time (<see cref="Training.ChunkedLogprobs"/>), so the (B, T,
+    /// vocab) logits never exist.
+    /// </summary>
+    public Tensor Hidden(Tensor inputIds, Tensor? attentionMask = null, Tensor? positionIds = null,
+        KvCache? cache = null, List<Tensor>? hiddenStates = null)
+    {
+        TokensProcessed += inputIds.numel();
+        // The adapters are the body's only (the head is a plain Linear or the embedding), so the switch covers the body.
+        using var off = adaptersOff ? Lora.LoraModel.AdaptersOff(model) : null;
+        return model.Forward(inputIds, attentionMask, positionIds, cache, hiddenStates);
     }
 
     /// <summary>
@@ -84,6 +96,9 @@ public sealed class CausalLM : nn.Module
         copy.train(training);
         return copy;
     }
+
+    /// <summary>The tensors <see cref="Head"/> applies: the head's weight (the embedding matrix when tied), its bias and soft-cap.</summary>
+    public LmHeadWeights HeadWeights => new(lm_head?.weight ?? model.Embeddings.weight!, lm_head?.bias, Config.FinalLogitSoftcap);
 
     /// <summary>Applies the LM head to hidden states.</summary>
     public Tensor Head(Tensor hidden)

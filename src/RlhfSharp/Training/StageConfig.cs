@@ -19,12 +19,30 @@ public abstract record StageConfig
     public ulong Seed { get; init; } = 42;
     /// <summary>Train LoRA adapters only, base weights frozen (<see cref="LoraConfig"/>); null = full fine-tuning.</summary>
     public LoraConfig? Lora { get; init; }
+    /// <summary>
+    /// Token positions per chunk when the stage takes log-probs (and entropies) of a causal LM: each chunk's logits are
+    /// made from the final hidden states, reduced to log-probs and dropped, in the backward too (<see cref="ChunkedLogprobs"/>,
+    /// as Liger-Kernel's fused linear cross-entropy), so the (B, T, V) logits never exist; 256 cuts the peak of
+    /// Qwen2.5-0.5B's head at 8 × 512 tokens several times over (docs/PERFORMANCE.md). 0 (the default) takes the full
+    /// logits, as HF/TRL do without Liger: the same values to float32 round-off either way, but only 0 keeps seeded runs
+    /// bit-identical to earlier versions (the head's gradient is summed chunk by chunk). Read by SFT, the preference family,
+    /// PPO/A2C and the group-RL family, and through them RS and online DPO.
+    /// </summary>
+    [Range(0, int.MaxValue)]
+    public int LogprobChunkSize { get; init; }
 
     /// <summary>
     /// The checks across fields that a <see cref="RangeAttribute"/> cannot express; throws an <see cref="RlhfException"/>
     /// naming the recipe key. <paramref name="section"/> is the config's key in the recipe (<c>sft</c>, <c>grpo</c>, …).
     /// </summary>
     public virtual void Validate(string section) => Lora?.Validate(section);
+
+    /// <summary>Refuses <see cref="LogprobChunkSize"/> where it has no effect: <paramref name="why"/> says what the stage or model reads instead.</summary>
+    public void RefuseLogprobChunks(string section, string why)
+    {
+        if (LogprobChunkSize > 0)
+            throw new RlhfException($"{section}.logprob_chunk_size: {why}, so chunked log-probs do not apply; leave it at 0.");
+    }
 
     /// <summary>
     /// Checks a stage's <c>reference_dtype</c>: a dtype name, and float32 under LoRA, whose reference is the policy's own

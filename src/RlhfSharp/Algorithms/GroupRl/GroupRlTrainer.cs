@@ -29,7 +29,7 @@ public sealed class GroupRlTrainer : StageTrainer
 
     /// <param name="score">Scores each completion (B), e.g. the reward model at the last real token.</param>
     public GroupRlTrainer(CausalLM policy, CausalLM reference, Func<SampleBatch, Tensor> score, Sampler sampler, GroupRlConfig config)
-        : this(new CausalActor(policy, sampler), new CausalActor(reference), score, config) { }
+        : this(new CausalActor(policy, sampler, config.LogprobChunkSize), new CausalActor(reference, logprobChunkSize: config.LogprobChunkSize), score, config) { }
 
     /// <param name="policy">The trained policy, with its sampler.</param>
     /// <param name="reference">The frozen reference; it may be the policy's own module with its adapters off.</param>
@@ -38,6 +38,7 @@ public sealed class GroupRlTrainer : StageTrainer
     {
         config.Validate("grpo");
         this.policy = policy; this.reference = reference; this.score = score; this.config = config;
+        if (policy is not CausalActor) config.RefuseLogprobChunks("grpo", "an encoder-decoder (T5) policy's head is read whole");
         if (!ReferenceEquals(reference.Module, policy.Module))
         {
             reference.Module.eval();
@@ -50,16 +51,17 @@ public sealed class GroupRlTrainer : StageTrainer
     /// Log-probs (B, N) of the N response tokens of rollout rows at the sampling temperature (TRL's grpo_trainer
     /// _get_per_token_logps: logits /= temperature), and the forward pass they come from.
     /// </summary>
-    (Tensor Logprobs, ActorForward Forward) ResponseLogprobs(IPpoActor actor, Tensor seq, Tensor attention, Tensor positions, int p, int n) =>
-        ResponseLogprobs(actor, seq, attention, positions, p, n, config.Temperature);
+    (Tensor Logprobs, ActorForward Forward) ResponseLogprobs(IPpoActor actor, Tensor seq, Tensor attention, Tensor positions, int p, int n, bool keepEntropy = false) =>
+        ResponseLogprobs(actor, seq, attention, positions, p, n, config.Temperature, keepEntropy);
 
     /// <summary>The log-probs (B, <paramref name="n"/>) of rollout rows' response tokens under <paramref name="actor"/> at
     /// <paramref name="temperature"/>, and its forward pass; rows as <see cref="SampleBatch.Sequences"/> lays them out.</summary>
+    /// <param name="keepEntropy">Chunked log-probs: compute the entropies (<see cref="ActorForward.Entropy"/>) in the same pass.</param>
     public static (Tensor Logprobs, ActorForward Forward) ResponseLogprobs(IPpoActor actor, Tensor seq, Tensor attention, Tensor positions,
-        int promptLength, int n, double temperature)
+        int promptLength, int n, double temperature, bool keepEntropy = false)
     {
         var f = actor.Forward(seq, attention, positions, promptLength, withHidden: false);
-        return (TokenLogprobs.Of(f.Logits, f.Tokens, temperature).narrow(1, f.Start, n), f);
+        return (f.Logprobs(n, temperature, keepEntropy), f);
     }
 
     /// <summary>Rows of the rollout batch that one optimizer step consumes.</summary>
@@ -244,7 +246,7 @@ public sealed class GroupRlTrainer : StageTrainer
             Tensor Pick(Tensor t) => t.index_select(0, index);
             var seq = Pick(exp.Sequences);
             var mask = Pick(exp.ActionMask);
-            var (logprobs, forward) = ResponseLogprobs(policy, seq, Pick(exp.AttentionMask), Pick(exp.Positions), p, n);
+            var (logprobs, forward) = ResponseLogprobs(policy, seq, Pick(exp.AttentionMask), Pick(exp.Positions), p, n, keepEntropy: true);
             var aux = RouterBalanceLoss.Weighted(policy.Module);
             var pol = PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEpsLow, clipEpsHigh: config.ClipEpsHigh);
             var perToken = pol.PerTokenLoss;
@@ -261,7 +263,7 @@ public sealed class GroupRlTrainer : StageTrainer
             loss += microLoss.item<float>();
             clip += pol.ClipFraction.item<float>();
             approxKl += pol.ApproxKl.item<float>();
-            using (no_grad()) entropy += MaskedStats.MaskedMean(TokenLogprobs.Entropy(forward.Logits, config.Temperature).narrow(1, forward.Start, n), mask).item<float>();
+            using (no_grad()) entropy += MaskedStats.MaskedMean(forward.Entropy(n, config.Temperature), mask).item<float>();
         }
         double gradNorm = optimizer.Apply();
         if (DataParallel.World is not null)

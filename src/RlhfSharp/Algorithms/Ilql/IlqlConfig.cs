@@ -77,6 +77,7 @@ public sealed record IlqlConfig : EpochStageConfig
     public override void Validate(string section)
     {
         base.Validate(section);
+        RefuseLogprobChunks(section, "ILQL reads the LM head only at the action positions, beside its Q and V heads");
         if (MaxPromptLength >= MaxLength)
             throw new RlhfException($"{section}.max_prompt_length ({MaxPromptLength}) must be below {section}.max_length ({MaxLength}): the completion needs room.");
     }

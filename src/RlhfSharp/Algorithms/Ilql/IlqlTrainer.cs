@@ -101,7 +101,8 @@ public sealed class IlqlTrainer : StageTrainer
         var dtype = heads.parameters().First().dtype;
         var b = IlqlBatch.Create(batch, rewards, padId, device, dtype);
         var hidden = new List<Tensor>();
-        policy.Forward(b.InputIds, b.AttentionMask, Transformer.PositionsFromMask(b.AttentionMask), hiddenStates: hidden);
+        // The body only: the head is applied below to the action positions alone, so no (B, T, V) logits are made.
+        policy.Hidden(b.InputIds, b.AttentionMask, Transformer.PositionsFromMask(b.AttentionMask), hiddenStates: hidden);
         var aux = Common.RouterBalanceLoss.Weighted(policy);
         var h = hidden[^1];                                                   // (B, T, H), after the final norm (HF hidden_states[-1])
         var actionHidden = IlqlBatch.Select(h, b.ActionIxs);                  // (B, A, H)

@@ -5,7 +5,8 @@ using static TorchSharp.torch;
 namespace RlhfSharp.Algorithms.Ppo;
 
 /// <summary>A decoder-only policy for <see cref="PpoTrainer"/>: left-padded prompts, one forward over prompt + response.</summary>
-public sealed class CausalActor(CausalLM model, Sampler? sampler = null) : IPpoActor
+/// <param name="logprobChunkSize">Positions per chunk of the log-probs (<see cref="Training.StageConfig.LogprobChunkSize"/>); 0 = the full logits.</param>
+public sealed class CausalActor(CausalLM model, Sampler? sampler = null, int logprobChunkSize = 0) : IPpoActor
 {
     public CausalLM Model => model;
     public nn.Module Module => model;
@@ -22,7 +23,7 @@ public sealed class CausalActor(CausalLM model, Sampler? sampler = null) : IPpoA
     public ActorForward Forward(Tensor sequences, Tensor attentionMask, Tensor positions, int promptLength, bool withHidden)
     {
         var hidden = withHidden ? new List<Tensor>() : null;
-        var logits = model.Forward(sequences, attentionMask, positions, hiddenStates: hidden);
-        return new ActorForward(logits, sequences, promptLength - 1, hidden?[^1]);
+        var next = NextTokenDistributions.Of(model, sequences, attentionMask, positions, logprobChunkSize, hidden);
+        return new ActorForward(next, sequences, promptLength - 1, hidden?[^1]);
     }
 }

@@ -54,7 +54,7 @@ public sealed class PpoTrainer : StageTrainer
     /// <param name="score">Scores each rollout (B), e.g. the reward model at the last real token.</param>
     /// <param name="critic">The critic for <see cref="CriticKind.SeparateFromRewardModel"/>; null for a value head.</param>
     public PpoTrainer(CausalLM policy, CausalLM reference, ScoreModel? critic, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, PpoConfig config)
-        : this(new CausalActor(policy, sampler), new CausalActor(reference), critic, score, padId, config) { }
+        : this(new CausalActor(policy, sampler, config.LogprobChunkSize), new CausalActor(reference, logprobChunkSize: config.LogprobChunkSize), critic, score, padId, config) { }
 
     /// <param name="reference">The frozen reference; it may be the policy's own module with its LoRA adapters off.</param>
     public PpoTrainer(IPpoActor policy, IPpoActor reference, ScoreModel? critic, Func<SampleBatch, Tensor> score, int padId, PpoConfig config)
@@ -70,6 +70,7 @@ public sealed class PpoTrainer : StageTrainer
             // are decoder-only features here.
             if (config.Critic != CriticKind.ValueHead) throw new RlhfException("PPO: an encoder-decoder policy takes ppo.critic = value_head (a value head on its decoder); a separate critic is not supported for it.");
             if (config.EmaBeta is not null) throw new RlhfException("PPO: ppo.ema_beta is not supported for an encoder-decoder policy.");
+            config.RefuseLogprobChunks("ppo", "an encoder-decoder (T5) policy's head is read whole");
         }
         if (config.Critic == CriticKind.ValueHead)
         {
@@ -92,6 +93,7 @@ public sealed class PpoTrainer : StageTrainer
     {
         if (prompts.Count == 0) throw new RlhfException("PPO: no prompts.");
         if (policy is null && config.PtxCoef > 0 && ptx.Count > 0) throw new RlhfException("PPO: ppo.ptx_coef > 0 (PPO-ptx) is not supported for an encoder-decoder policy; set it to 0.");
+        if (ActionSpace is not null) config.RefuseLogprobChunks("ppo", "NLPO's masked action space reads the full logits of every position");
         int batch = Math.Min(config.RolloutBatchSize, prompts.Count);
         int updatesPerStep = config.PpoEpochs * ((batch + config.MiniBatchSize - 1) / config.MiniBatchSize);
         var actorParams = actor.Module.parameters().Concat(valueHead?.parameters() ?? []);
@@ -190,15 +192,14 @@ public sealed class PpoTrainer : StageTrainer
 
         // At the rollouts' temperature (OpenRLHF models/actor.py), so the ratio is of the policy that sampled.
         var forward = actor.Forward(seq, attention, positions, p, withHidden: valueHead is not null);
-        var logits = forward.Logits;
         int start = forward.Start;
-        var oldLogprobs = TokenLogprobs.Of(logits, forward.Tokens, config.Temperature).narrow(1, start, n);
+        var oldLogprobs = forward.Logprobs(n, config.Temperature);
         // Under a masked action space the ratio is of masked distributions, while the KL penalty keeps the unmasked
         // log-probs (RL4LMs alg_wrappers.py: old log_prob is forward_policy's masked log_probs, kl_div = raw_log_probs − ref).
         var rawLogprobs = oldLogprobs;
-        if (allowed is not null) oldLogprobs = MaskedActionSpace.Logprobs(logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
+        if (allowed is not null) oldLogprobs = MaskedActionSpace.Logprobs(forward.Logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
         var refForward = referenceActor.Forward(seq, attention, positions, p, withHidden: false);
-        var refLogprobs = TokenLogprobs.Of(refForward.Logits, refForward.Tokens, config.Temperature).narrow(1, refForward.Start, n);
+        var refLogprobs = refForward.Logprobs(n, config.Temperature);
         var values = Values(seq, attention, positions, forward.Hidden).narrow(1, start, n) * mask;
         var scores = score(rollout).to(float32).reshape(-1);
         var kl = KlEstimator.PerToken(rawLogprobs, refLogprobs, config.KlEstimator) * mask;
@@ -255,20 +256,19 @@ public sealed class PpoTrainer : StageTrainer
             seq = Pick(exp.Sequences); attention = Pick(exp.AttentionMask); positions = Pick(exp.Positions);
             mask = Pick(exp.ActionMask);
             forward = actor.Forward(seq, attention, positions, p, withHidden: valueHead is not null);
-            var logits = forward.Logits;
             int start = forward.Start;
             var aux = RouterBalanceLoss.Weighted(actor.Module);
             Tensor logprobs, tokenEntropy;
             if (exp.AllowedTokens is null)
             {
-                logprobs = TokenLogprobs.Of(logits, forward.Tokens, config.Temperature).narrow(1, start, n);
-                tokenEntropy = TokenLogprobs.Entropy(logits, config.Temperature).narrow(1, start, n);
+                logprobs = forward.Logprobs(n, config.Temperature, keepEntropy: true);
+                tokenEntropy = forward.Entropy(n, config.Temperature);
             }
             else
             {
                 var allowed = Pick(exp.AllowedTokens);
-                logprobs = MaskedActionSpace.Logprobs(logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
-                tokenEntropy = MaskedActionSpace.Entropy(logits.narrow(1, start, n), allowed, config.Temperature);
+                logprobs = MaskedActionSpace.Logprobs(forward.Logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
+                tokenEntropy = MaskedActionSpace.Entropy(forward.Logits.narrow(1, start, n), allowed, config.Temperature);
             }
             var pol = PolicyLoss is null
                 ? PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction)
@@ -290,7 +290,7 @@ public sealed class PpoTrainer : StageTrainer
             if (examples.Count > 0)
             {
                 var b = TokenBatch.RightPad(examples.Select(e => e.InputIds).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
-                var lp = TokenLogprobs.Of(policy!.Forward(b.Ids, b.AttentionMask), b.Ids);
+                var lp = NextTokenDistributions.Of(policy!, b.Ids, b.AttentionMask, chunkSize: config.LogprobChunkSize).Logprobs(b.Ids);
                 var ptxAux = RouterBalanceLoss.Weighted(policy);
                 var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
                 var ptxLoss = -(lp * lm).sum() / ptxTokens;

@@ -36,6 +36,6 @@ public sealed class Seq2SeqActor(T5ForConditionalGeneration model, Seq2SeqSample
         // Start token + the whole response: the decoder is causal, so the pad after a finished row changes nothing before it.
         var tokens = cat([start, sequences.narrow(1, promptLength, n)], 1);
         var decoded = model.Decode(tokens, model.Encode(encoderIds, encoderMask), encoderMask);
-        return new ActorForward(model.Head(decoded), tokens, 0, withHidden ? decoded : null);
+        return new ActorForward(NextTokenDistributions.FromLogits(model.Head(decoded)), tokens, 0, withHidden ? decoded : null);
     }
 }

@@ -122,7 +122,7 @@ public sealed class PreferenceTrainer : StageTrainer
     {
         long b = batch.Count;
         var sequences = PairSequences(batch);
-        var (sum, count) = SequenceLogprobs.Of(policy, sequences, padId);
+        var (sum, count) = SequenceLogprobs.Of(policy, sequences, padId, config.LogprobChunkSize);
         // Mixtral / Qwen2-MoE: the router's loss of the concatenated forward, as TRL's aux_loss_enabled (dpo_trainer.py).
         var aux = RouterBalanceLoss.Weighted(policy);
         var (chosen, rejected) = (sum.narrow(0, 0, b), sum.narrow(0, b, b));
@@ -186,10 +186,10 @@ public sealed class PreferenceTrainer : StageTrainer
     {
         long b = micro.Count;
         var sequences = KtoSequences(examples, partners, micro);
-        var (sum, _) = SequenceLogprobs.Of(policy, sequences.Take(micro.Count).ToList(), padId);
+        var (sum, _) = SequenceLogprobs.Of(policy, sequences.Take(micro.Count).ToList(), padId, config.LogprobChunkSize);
         var aux = RouterBalanceLoss.Weighted(policy);
         Tensor policyKl;
-        using (no_grad()) policyKl = SequenceLogprobs.Of(policy, sequences.Skip(micro.Count).ToList(), padId).Sum;
+        using (no_grad()) policyKl = SequenceLogprobs.Of(policy, sequences.Skip(micro.Count).ToList(), padId, config.LogprobChunkSize).Sum;
         var refSum = ReferenceLogprobs(sequences, referenceRows, precomputed);
         var (refCompletion, refKl) = (refSum.narrow(0, 0, b), refSum.narrow(0, b, b));
         var kl = KtoLoss.ReferencePoint(policyKl, refKl);
@@ -218,7 +218,7 @@ public sealed class PreferenceTrainer : StageTrainer
         var device = policy.model.Embeddings.weight!.device;
         if (precomputed is not null && rows is not null) return tensor(rows.Select(r => precomputed[r]).ToArray(), device: device);
         using var _ = no_grad();
-        return SequenceLogprobs.Of(reference!, sequences, padId).Sum.to(device);
+        return SequenceLogprobs.Of(reference!, sequences, padId, config.LogprobChunkSize).Sum.to(device);
     }
 
     /// <summary>
@@ -233,7 +233,7 @@ public sealed class PreferenceTrainer : StageTrainer
         {
             using var scope = NewDisposeScope();
             var rows = Enumerable.Range(i, Math.Min(config.BatchSize, count - i)).ToList();
-            var logps = SequenceLogprobs.Of(reference!, sequencesOf(rows), padId).Sum.cpu().data<float>().ToArray();
+            var logps = SequenceLogprobs.Of(reference!, sequencesOf(rows), padId, config.LogprobChunkSize).Sum.cpu().data<float>().ToArray();
             for (int j = 0; j < rows.Count; j++) { result[rows[j]] = logps[j]; result[count + rows[j]] = logps[rows.Count + j]; }
         }
         return result;

@@ -18,6 +18,7 @@ public sealed record ProcessRewardConfig : EpochStageConfig
     public override void Validate(string section)
     {
         base.Validate(section);
+        RefuseLogprobChunks(section, "the process reward model reads a token-classification head, not the LM head");
         if (string.IsNullOrEmpty(StepSeparator)) throw new RlhfException($"{section}.step_separator must not be empty: its last token carries each step's label.");
     }
 }

@@ -25,4 +25,11 @@ public sealed record RewardConfig : StageConfig
     /// (OpenRLHF <c>normalize_reward</c>: <c>(r − mean) / std</c>).
     /// </summary>
     public bool NormalizeOnDemonstrations { get; init; } = true;
+
+    /// <inheritdoc/>
+    public override void Validate(string section)
+    {
+        base.Validate(section);
+        RefuseLogprobChunks(section, "the reward model reads a score head, not token log-probs");
+    }
 }

@@ -30,7 +30,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         loop.Run((step, row) => Step(loop, examples, step, row, config.BatchSize, e => e.LossMask.Skip(1).Count(m => m), e => e.InputIds.Length, micro =>
         {
             var batch = TokenBatch.RightPad(micro.Select(e => e.InputIds).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
-            var logprobs = TokenLogprobs.Of(model.Forward(batch.Ids, batch.AttentionMask), batch.Ids);
+            var logprobs = NextTokenDistributions.Of(model, batch.Ids, batch.AttentionMask, chunkSize: config.LogprobChunkSize).Logprobs(batch.Ids);
             var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
             // Mixtral / Qwen2-MoE with output_router_logits: HF's loss adds the router's balancing term, per forward.
             return (-(logprobs * mask).sum(), Algorithms.Common.RouterBalanceLoss.Weighted(model));
@@ -87,7 +87,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
                 using var scope = NewDisposeScope();
                 var micro = eval.Skip(i).Take(config.BatchSize).Select(e => e.Truncate(config.MaxLength)).ToList();
                 var batch = TokenBatch.RightPad(micro.Select(e => e.InputIds).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
-                var logprobs = TokenLogprobs.Of(model.Forward(batch.Ids, batch.AttentionMask), batch.Ids);
+                var logprobs = NextTokenDistributions.Of(model, batch.Ids, batch.AttentionMask, chunkSize: config.LogprobChunkSize).Logprobs(batch.Ids);
                 var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
                 nll -= (logprobs * mask).sum().item<float>();
                 count += mask.sum().item<float>();
