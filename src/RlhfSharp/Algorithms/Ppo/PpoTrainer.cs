@@ -291,7 +291,7 @@ public sealed class PpoTrainer : StageTrainer
             {
                 var b = TokenBatch.RightPad(examples.Select(e => e.InputIds).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
                 var lp = NextTokenDistributions.Of(policy!, b.Ids, b.AttentionMask, chunkSize: config.LogprobChunkSize).Logprobs(b.Ids);
-                var ptxAux = RouterBalanceLoss.Weighted(policy);
+                var ptxAux = RouterBalanceLoss.Weighted(policy!);
                 var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
                 var ptxLoss = -(lp * lm).sum() / ptxTokens;
                 // OpenRLHF: ptx_coef · (ptx_loss + aux_loss · aux_loss_coef), the router's term of this rank's examples.
