@@ -1,14 +1,3 @@
-using RlhfSharp.Algorithms.GroupRl;
-using RlhfSharp.Algorithms.Ppo;
-using RlhfSharp.Checkpoints;
-using RlhfSharp.Data;
-using RlhfSharp.Distributed;
-using RlhfSharp.Generation;
-using RlhfSharp.Lora;
-using RlhfSharp.Models;
-using RlhfSharp.Rewards;
-using RlhfSharp.Training;
-
 namespace RlhfSharp.Pipeline;
 
 /// <summary>
