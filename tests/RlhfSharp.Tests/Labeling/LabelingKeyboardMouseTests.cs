@@ -130,6 +130,9 @@ public class LabelingKeyboardMouseTests
         await keys.PressAsync("s");
         await Assertions.Expect(page.Locator("#empty-text")).ToHaveTextAsync("Nothing left to label. Thank you!");
         await keys.PressAsync("u");
+        // The hidden item still holds the skipped prompt's text: wait for the item to be shown again, or the keys below
+        // reach the page before the undo's answer does (CI saw the label never sent).
+        await Assertions.Expect(page.Locator("#pair")).ToBeVisibleAsync();
         await Assertions.Expect(page.Locator("#prompt")).ToHaveTextAsync("Skip me?");
         var skipPair = await page.Locator("#pair .card pre").AllTextContentsAsync();
         await keys.PressAsync((skipPair.ToList().IndexOf("Yes.") + 1).ToString());
