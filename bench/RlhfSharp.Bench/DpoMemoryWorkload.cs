@@ -17,7 +17,7 @@ static class DpoMemoryWorkload
     {
         r["model"] = name; r["lora"] = lora; r["batch"] = batch; r["prompt"] = prompt; r["completion"] = completion; r["steps"] = steps;
         var policy = BenchModels.Create(name);
-        r["rss_model_mb"] = Status("VmRSS");
+        r["rss_model_mb"] = ProcessMemory.Mb("VmRSS");
         CausalLM reference;
         if (lora)
         {
@@ -42,13 +42,6 @@ static class DpoMemoryWorkload
         new PreferenceTrainer(policy, reference, config, padId: 0) { Metrics = log }.Train(pairs, []);
         r["s_per_step"] = clock.Elapsed.TotalSeconds / steps;
         r["final_loss"] = log.Rows[^1]["loss"];
-        r["peak_rss_mb"] = Status("VmHWM");
-    }
-
-    /// <summary>A memory line of /proc/self/status in MB (VmRSS: now, VmHWM: the peak so far).</summary>
-    static double Status(string key)
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key + ":"));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
+        r["peak_rss_mb"] = ProcessMemory.Mb("VmHWM");
     }
 }

@@ -32,7 +32,7 @@ static class LoadWorkload
         }
         r["dir"] = dir; r["dtype"] = ModelDtype.Name(dtype); r["seconds"] = clock.Elapsed.TotalSeconds;
         r["file_bytes"] = new FileInfo(Path.Combine(dir, HuggingFaceCheckpoint.WeightsFile)).Length;
-        r["peak_rss_mb"] = Status("VmHWM");
+        r["peak_rss_mb"] = ProcessMemory.Mb("VmHWM");
     }
 
     /// <summary>Loads the folder into <paramref name="dtype"/>; reports the peak (its rise, and the whole process's) and the seconds.</summary>
@@ -40,7 +40,7 @@ static class LoadWorkload
     {
         // Touch the runtime first (native libraries, a first tensor) so the baseline is the process, not the model.
         using (var warm = ones(8)) warm.sum().item<float>();
-        double before = Status("VmHWM");
+        double before = ProcessMemory.Mb("VmHWM");
         var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
@@ -50,7 +50,7 @@ static class LoadWorkload
         process.Refresh();
         // CPU seconds (user + kernel) too: on a shared machine the wall clock measures the other processes as much as the load.
         r["load_cpu_seconds"] = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
-        double after = Status("VmHWM");
+        double after = ProcessMemory.Mb("VmHWM");
         long fileBytes = Directory.GetFiles(dir, "*.safetensors").Sum(f => new FileInfo(f).Length);
         long weightBytes = model.parameters().Sum(p => p.numel() * p.element_size());
         r["dir"] = dir; r["dtype"] = ModelDtype.Name(dtype); r["load_seconds"] = seconds;
@@ -59,11 +59,5 @@ static class LoadWorkload
         r["peak_rise_over_weights"] = (after - before) * 1048576.0 / weightBytes;
         r["peak_rise_over_file"] = (after - before) * 1048576.0 / fileBytes;
         r["peak_over_file"] = after * 1048576.0 / fileBytes; // the whole process: the runtime's own ~0.1 GB included
-    }
-
-    static double Status(string key)
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key + ":"));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
     }
 }

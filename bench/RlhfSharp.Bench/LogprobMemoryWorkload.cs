@@ -36,7 +36,7 @@ static class LogprobMemoryWorkload
                 var ids = randint(0, vocab, [batch, seq], generator: gen, dtype: ScalarType.Int64);
                 var head = new LmHeadWeights(weight, null, null);
                 GC.Collect();
-                double before = Status("VmRSS");
+                double before = ProcessMemory.Mb("VmRSS");
                 File.WriteAllText("/proc/self/clear_refs", "5");
                 var clock = Stopwatch.StartNew();
                 Tensor logprobs;
@@ -47,7 +47,7 @@ static class LogprobMemoryWorkload
                 // The SFT loss: mean negative log-likelihood of the targets.
                 (-logprobs.mean()).backward();
                 seconds[chunked].Add(clock.Elapsed.TotalSeconds);
-                peaks[chunked].Add(Status("VmHWM") - before);
+                peaks[chunked].Add(ProcessMemory.Mb("VmHWM") - before);
                 if (rep > 0) continue;
                 var values = logprobs.detach().cpu().data<float>().ToArray();
                 if (chunked)
@@ -77,12 +77,5 @@ static class LogprobMemoryWorkload
         r["logprobs_identical"] = chunkedLogprobs!.SequenceEqual(fullLogprobs!);
         r["weight_grad_max_diff"] = weightGradDiff;
         r["hidden_grad_max_diff"] = hiddenGradDiff;
-    }
-
-    /// <summary>A memory line of /proc/self/status in MB (VmRSS: now, VmHWM: the peak since the last reset).</summary>
-    static double Status(string key)
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(key + ":"));
-        return double.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
     }
 }

@@ -39,7 +39,7 @@ static class PpoSoakWorkload
             Progress = new StepReport(p =>
             {
                 if (p.Step % every != 0) return;
-                rss[p.Step.ToString()] = VmRssMb();
+                rss[p.Step.ToString()] = ProcessMemory.Mb("VmRSS");
                 managed[p.Step.ToString()] = GC.GetGCMemoryInfo().TotalCommittedBytes / 1048576.0;
                 Console.Error.WriteLine($"step {p.Step}: rss {rss[p.Step.ToString()]:F1} MB, {sw.Elapsed.TotalSeconds:F0} s");
             }),
@@ -62,11 +62,6 @@ static class PpoSoakWorkload
         return m;
     }
 
-    static double VmRssMb()
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:"));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
-    }
 
     sealed class StepReport(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {

@@ -113,7 +113,7 @@ static class Workloads
             if (gcEvery > 0 && i % gcEvery == 0) GC.Collect(0);
             if (i % 50 == 0)
             {
-                rss[i.ToString()] = VmRssMb();
+                rss[i.ToString()] = ProcessMemory.Mb("VmRSS");
                 managed[i.ToString()] = GC.GetGCMemoryInfo().TotalCommittedBytes / 1048576.0;
             }
         }
@@ -123,11 +123,6 @@ static class Workloads
         r["rss_growth"] = rss[steps.ToString()] / rss["50"] - 1;
     }
 
-    static double VmRssMb()
-    {
-        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:"));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
-    }
 
     /// <summary>
     /// Sampling at temperature 1 from random prompts; with the library's KV-cache <see cref="Sampler"/>, or without
