@@ -42,13 +42,18 @@ public static class ChatCommand
                 while (true)
                 {
                     string? line;
-                    if (editor is null) { Console.Write("> "); line = Console.ReadLine(); }
+                    // Not disposed: the Ctrl-C handler runs on another thread and may still hold it; it has no timer to free.
+                    var cancel = new CancellationTokenSource();
+                    replying = null;
+                    if (editor is null) { Console.Write("> "); line = Console.ReadLine(); replying = cancel; }
                     else
                     {
-                        // While typing, Ctrl-C is a key (drop the line, as in bash); while a reply streams it is the signal that stops it.
+                        // While typing, Ctrl-C is a key (drop the line, as in bash); once the line is sent it is the signal that
+                        // stops the reply, so it is armed before the terminal turns Ctrl-C back into SIGINT: a Ctrl-C typed while
+                        // the prompt is being encoded stops the reply before it starts instead of finding nothing to stop.
                         Console.TreatControlCAsInput = true;
                         try { line = editor.ReadLine("> "); }
-                        finally { Console.TreatControlCAsInput = false; }
+                        finally { replying = cancel; Console.TreatControlCAsInput = false; }
                     }
                     if (string.IsNullOrEmpty(line)) return 0;
                     if (line.StartsWith('/'))
@@ -89,14 +94,27 @@ public static class ChatCommand
                     var rendered = chat.RenderWithAssistantSpans(messages, addGenerationPrompt: true);
                     var ids = pretrained.Tokenizer.EncodeWithSpecialTokens(rendered.Text,
                         addBos: pretrained.AddsBos && !rendered.Text.StartsWith("<s>") && !rendered.Text.StartsWith("<|begin_of_text|>"), rendered.ContentSpans);
+                    // The conversation grows every turn; the reply gets the positions left rather than ending the session
+                    // with the sampler's error (ollama and llama.cpp's chat also keep going when the context fills).
+                    int positions = pretrained.Model.Config.MaxPositions, room = positions - ids.Length;
+                    if (room <= 0)
+                    {
+                        messages.RemoveAt(messages.Count - 1);
+                        Console.Error.WriteLine($"(the conversation fills the model's {positions} positions: /reset starts over)");
+                        continue;
+                    }
+                    var turnOptions = options with
+                    {
+                        Seed = options.Seed + (ulong)turn++,
+                        MaxNewTokens = Math.Min(options.MaxNewTokens, room),
+                        MinNewTokens = Math.Min(options.MinNewTokens, room),
+                    };
                     var generated = new List<int>();
                     string shown = "";
-                    using var cancel = new CancellationTokenSource();
-                    replying = cancel;
                     Completion? completion = null;
                     try
                     {
-                        completion = sampler.Generate([ids], options with { Seed = options.Seed + (ulong)turn++ }, (_, token) =>
+                        completion = sampler.Generate([ids], turnOptions, (_, token) =>
                         {
                             generated.Add(token);
                             string text = pretrained.Tokenizer.Decode(generated);
@@ -111,7 +129,9 @@ public static class ChatCommand
                     Console.WriteLine();
                     if (completion is null) Console.Error.WriteLine("(stopped)");
                     else if (completion.FinishReason == FinishReason.Length)
-                        Console.Error.WriteLine($"(cut at {options.MaxNewTokens} tokens: --max-new-tokens sets the limit)");
+                        Console.Error.WriteLine(turnOptions.MaxNewTokens < options.MaxNewTokens
+                            ? $"(cut at {turnOptions.MaxNewTokens} tokens: the conversation fills the model's {positions} positions; /reset starts over)"
+                            : $"(cut at {options.MaxNewTokens} tokens: --max-new-tokens sets the limit)");
                     messages.Add(new ChatMessage("assistant", reply));
                 }
             }

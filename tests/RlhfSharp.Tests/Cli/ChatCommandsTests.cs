@@ -27,4 +27,21 @@ public sealed class ChatCommandsTests : IDisposable
         Assert.Equal("Lily went", (string?)messages[1]!["content"]);
         Assert.False(string.IsNullOrEmpty((string?)messages[2]!["content"]));
     }
+
+    [Fact]
+    public void A_conversation_that_fills_the_context_caps_the_reply_then_keeps_the_session()
+    {
+        // stories260K has 512 positions; each reply is forced to 300 tokens. The second reply only has the positions the
+        // conversation leaves, the third has none: both are told, neither ends the session or loses what was said.
+        string saved = Path.Combine(tmp, "chat.json");
+        string input = "Lily went\nTom ran\nSue sat\n/save " + saved + "\n\n";
+        var r = RlhfProcess.RunWithInput(input, "chat", "--model", "stories260k", "--temperature", "0", "--max-new-tokens", "300", "--min-new-tokens", "300");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("(cut at 300 tokens: --max-new-tokens sets the limit)", r.Stderr);
+        Assert.Matches(@"\(cut at (\d|\d\d|1\d\d|2[0-8]\d|29\d) tokens: the conversation fills the model's 512 positions; /reset starts over\)", r.Stderr);
+        Assert.Contains("(the conversation fills the model's 512 positions: /reset starts over)", r.Stderr);
+        var messages = JsonNode.Parse(File.ReadAllText(saved))!["messages"]!.AsArray();
+        Assert.Equal(["user", "assistant", "user", "assistant"], messages.Select(m => (string)m!["role"]!));
+        Assert.Equal("Tom ran", (string?)messages[2]!["content"]);
+    }
 }

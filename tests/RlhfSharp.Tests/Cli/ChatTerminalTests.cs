@@ -60,6 +60,14 @@ public sealed class ChatTerminalTests : IDisposable
 
         public void Type(string keys) { process.StandardInput.Write(keys); process.StandardInput.Flush(); }
 
+        /// <summary>Presses Enter and waits until the screen has ended the line (one more new line than before).</summary>
+        public void Send()
+        {
+            int lines = Count(Seen, "\n");
+            Type("\r");
+            WaitFor("\n", lines + 1);
+        }
+
         public int Exit()
         {
             if (!process.WaitForExit(60_000)) { process.Kill(entireProcessTree: true); throw new TimeoutException("rlhf chat did not exit: " + Seen); }
@@ -81,9 +89,10 @@ public sealed class ChatTerminalTests : IDisposable
         t.Type("\x1b[D\x1b[D");
         t.Type("e");
         t.WaitFor("Lily went");
+        // Enter ends the line on the screen; then the first words of the reply stream, and Ctrl-C stops them.
+        t.Send();
         int before = t.Seen.Length;
-        t.Type("\r");
-        t.WaitForGrowth(before, 8); // the new line, then the first words of the reply
+        t.WaitForGrowth(before, 3);
         t.Type("\x03");
         t.WaitFor("(stopped)");
         t.WaitFor("> ", 2);
@@ -91,16 +100,17 @@ public sealed class ChatTerminalTests : IDisposable
         before = t.Seen.Length;
         t.Type("\x1b[A");
         t.WaitForGrowth(before, 9);
+        t.Send();
         before = t.Seen.Length;
-        t.Type("\r");
-        t.WaitForGrowth(before, 8);
+        t.WaitForGrowth(before, 3);
         t.Type("\x03");
         t.WaitFor("(stopped)", 2);
         t.WaitFor("> ", 3);
         t.Type($"/save {saved}\r");
         t.WaitFor("(saved 4 messages");
         t.Type("\x04"); // Ctrl-D
-        Assert.Equal(0, t.Exit());
+        int code = t.Exit();
+        Assert.True(code == 0, $"exit code {code}; the screen showed:\n{t.Seen}");
 
         var messages = JsonNode.Parse(File.ReadAllText(saved))!["messages"]!.AsArray();
         Assert.Equal(["user", "assistant", "user", "assistant"], messages.Select(m => (string)m!["role"]!));
