@@ -24,6 +24,15 @@ public abstract class DecoderBody : nn.Module
     /// <summary>The router logits and expert load of a mixture-of-experts body's training forwards; null for a dense body.</summary>
     public virtual RouterRecord? Router => null;
 
+    /// <summary>
+    /// Whether a training forward (training mode, gradients on, no cache) runs each decoder layer under
+    /// <see cref="LayerCheckpoint"/>, keeping only its input for the backward; set by <see cref="LayerCheckpoint.Enable"/>.
+    /// </summary>
+    public bool CheckpointLayers { get; internal set; }
+
+    /// <summary>True when this forward checkpoints its layers (<see cref="CheckpointLayers"/>, as HF's <c>gradient_checkpointing and self.training</c>).</summary>
+    protected bool Checkpointing(KvCache? cache) => CheckpointLayers && training && is_grad_enabled() && cache is null;
+
     /// <summary>Width of the hidden states <see cref="Forward"/> returns, the input of every head.</summary>
     public virtual int OutputSize => Config.HiddenSize;
 

@@ -74,16 +74,19 @@ public sealed class ResidualBlock : nn.Module
 
     /// <summary>
     /// Runs <paramref name="layers"/> in order, recording each block's input in <paramref name="hiddenStates"/> (HF's
-    /// <c>hidden_states</c> before the final norm), and moves the cache past the new tokens.
+    /// <c>hidden_states</c> before the final norm), and moves the cache past the new tokens. With <paramref name="checkpoint"/>
+    /// each block runs under <see cref="LayerCheckpoint"/>.
     /// </summary>
     public static Tensor RunAll(IEnumerable<ResidualBlock> layers, Tensor x, (Tensor, Tensor)? angles, Tensor? mask, KvCache? cache,
-        List<Tensor>? hiddenStates)
+        List<Tensor>? hiddenStates, bool checkpoint = false)
     {
         long t = x.shape[1];
         foreach (var layer in layers)
         {
             hiddenStates?.Add(x);
-            x = layer.Forward(x, angles, mask, cache);
+            x = checkpoint
+                ? LayerCheckpoint.Run(layer, x, [angles?.Item1, angles?.Item2, mask], (h, c) => layer.Forward(h, c[0] is null ? null : (c[0]!, c[1]!), c[2], null))
+                : layer.Forward(x, angles, mask, cache);
         }
         cache?.Advance((int)t);
         return x;

@@ -41,7 +41,7 @@ public sealed class RotaryBody : DecoderBody
         var x = embed_tokens.forward(inputIds);
         var angles = rotary.Angles(positionIds, x.dtype);
         var mask = LayerMask(attentionMask, cache, past, t, x.dtype, device);
-        x = ResidualBlock.RunAll(layers, x, angles, mask, cache, hiddenStates);
+        x = ResidualBlock.RunAll(layers, x, angles, mask, cache, hiddenStates, Checkpointing(cache));
         x = norm.forward(x);
         hiddenStates?.Add(x);
         return x;

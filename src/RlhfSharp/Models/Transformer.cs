@@ -94,10 +94,14 @@ public sealed class Transformer : DecoderBody
 
         // HF's load-balancing loss leaves padding out by the 2-D attention mask of the forward (load_balancing_loss_func).
         if (router is not null && training && is_grad_enabled()) router.Mask = cache is null ? attentionMask?.reshape(-1) : null;
+        bool checkpoint = Checkpointing(cache);
         for (int i = 0; i < layers.Count; i++)
         {
             hiddenStates?.Add(x);
-            x = layers[i].Forward(x, rope, windowMask is not null && Config.WindowedLayers(i) ? windowMask : mask, cache);
+            var (layer, layerMask) = (layers[i], windowMask is not null && Config.WindowedLayers(i) ? windowMask : mask);
+            x = checkpoint
+                ? LayerCheckpoint.Run(layer, x, [rope?.Item1, rope?.Item2, layerMask], (h, c) => layer.Forward(h, c[0] is null ? null : (c[0]!, c[1]!), c[2], null))
+                : layer.Forward(x, rope, layerMask, cache);
         }
         cache?.Advance((int)t);
         x = norm.forward(x);

@@ -18,6 +18,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         using var policy = base_.Model.Clone();
         bool lora = UseLora(policy, config.Lora, config.Seed, "sft");
+        config.CheckpointLayers(policy, "sft");
         var state = new StageState(Dir("sft"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("sft"), "metrics.jsonl"), state.SavedStep);
         var trainer = new SftTrainer(policy, config, PadId, base_.Tokenizer.EosId) { Progress = Progress, Metrics = metrics };
@@ -37,6 +38,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         torch.manual_seed((long)config.Seed); // the new score head starts the same on every run
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true);
         bool lora = UseLora(rm, config.Lora, config.Seed, "rm");
+        config.CheckpointLayers(rm, "rm");
         var state = new StageState(Dir("rm"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("rm"), "metrics.jsonl"), state.SavedStep);
         var trainer = new RewardTrainer(rm, config, PadId) { Progress = Progress, Metrics = metrics };
@@ -61,6 +63,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         torch.manual_seed((long)config.Seed); // the new head starts the same on every run
         using var prm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true, numLabels: 2);
         bool lora = UseLora(prm, config.Lora, config.Seed, "prm");
+        config.CheckpointLayers(prm, "prm");
         var state = new StageState(Dir("prm"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("prm"), "metrics.jsonl"), state.SavedStep);
         var trainer = new Algorithms.ProcessReward.ProcessRewardTrainer(prm, config, PadId) { Progress = Progress, Metrics = metrics };
@@ -112,10 +115,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "ppo"); // NLPO and A2C read the ppo section too
+        config.CheckpointLayers(policy, "ppo");
         using var reference = Reference(policy, policyDir, lora, config.ReferenceDtype, "ppo");
         using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
         if (critic is not null) UseLora(critic, config.Lora, config.Seed + 1, "ppo"); // OpenRLHF puts LoRA on the critic too
+        if (critic is not null) config.CheckpointLayers(critic, "ppo");
         var space = actionSpace(policy);
         using var _ = space as IDisposable;
         var state = new StageState(Dir(stage), config.KeepLast);
@@ -145,6 +150,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         string stage = PreferenceTrainer.StageName(config.Loss);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
+        config.CheckpointLayers(policy, "dpo");
         using var reference = config.NeedsReference ? Reference(policy, policyDir, lora, config.ReferenceDtype, "dpo") : null;
         var state = new StageState(Dir(stage), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir(stage), "metrics.jsonl"), state.SavedStep);
@@ -161,6 +167,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         config = config with { Loss = PreferenceLossKind.Kto };
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
+        config.CheckpointLayers(policy, "dpo");
         using var reference = Reference(policy, policyDir, lora, config.ReferenceDtype, "dpo");
         var state = new StageState(Dir("kto"), config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(Dir("kto"), "metrics.jsonl"), state.SavedStep);
@@ -190,6 +197,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         string stage = config.StageName;
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "grpo");
+        config.CheckpointLayers(policy, "grpo");
         using var reference = Reference(policy, policyDir, lora, config.ReferenceDtype, stage);
         using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         var state = new StageState(Dir(stage), config.KeepLast);
@@ -215,6 +223,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Sft.Lora, config.Seed, "rs.sft");
+        config.Sft.CheckpointLayers(policy, "rs.sft");
         using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
         using var metrics = new MetricsLog(Path.Combine(Dir("rs"), "metrics.jsonl"));
         var trainer = new RejectionSamplingTrainer(policy, reward.Score, new Sampler(policy, base_.Tokenizer), PadId, base_.Tokenizer.EosId, config)
@@ -239,6 +248,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Dpo.Lora, config.Seed, "online_dpo.dpo");
+        config.Dpo.CheckpointLayers(policy, "online_dpo.dpo");
         using var reference = Reference(policy, policyDir, lora, config.Dpo.ReferenceDtype, "online_dpo.dpo");
         using var reward = judge is null ? new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer) : null;
         using var metrics = new MetricsLog(Path.Combine(Dir("online_dpo"), "metrics.jsonl"));
@@ -262,6 +272,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         if (config.Lora is not null) throw new RlhfException("ilql.lora: ILQL trains the whole model with its heads (trlX num_layers_unfrozen = -1); LoRA is not supported yet.");
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
+        config.CheckpointLayers(policy, "ilql");
         torch.manual_seed((long)config.Seed); // the new heads start the same on every run
         using var heads = new IlqlHeads(policy.model.OutputSize, policy.Config.VocabSize, config.TwoQs, policy.parameters().First().dtype);
         var state = new StageState(Dir("ilql"), config.KeepLast);

@@ -33,6 +33,7 @@ public static class Seq2SeqGroupRlStage
         string sft = Path.Combine(runDir, "sft", "checkpoint");
         string start = Directory.Exists(sft) ? sft : baseModel.Path;
         using var policy = T5Lora.LoadMerged(start);
+        config.CheckpointLayers(policy, stage);
         if (config.Lora is { } lora)
         {
             lora.Validate(stage);

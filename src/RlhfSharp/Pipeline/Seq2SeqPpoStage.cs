@@ -59,6 +59,7 @@ public static class Seq2SeqPpoStage
         string sft = Path.Combine(runDir, "sft", "checkpoint");
         string start = Directory.Exists(sft) ? sft : baseModel.Path;
         using var policy = T5Lora.LoadMerged(start);
+        config.CheckpointLayers(policy, "ppo");
         if (config.Lora is { } lora)
         {
             lora.Validate("ppo");

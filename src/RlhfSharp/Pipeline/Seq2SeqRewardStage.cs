@@ -45,6 +45,7 @@ public static class Seq2SeqRewardStage
         string start = Directory.Exists(sft) ? sft : baseModel.Path;
         TorchSharp.torch.manual_seed((long)config.Seed); // the new head starts the same on every run
         using var rm = T5Checkpoint.LoadSequenceClassification(start, allowNewHead: true);
+        config.CheckpointLayers(rm, "rm");
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
         var trainer = new RewardTrainer(rm, config, tokenizer.PadId ?? rm.Config.PadTokenId) { Progress = progress, Metrics = metrics };

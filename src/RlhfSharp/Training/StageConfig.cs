@@ -30,6 +30,13 @@ public abstract record StageConfig
     /// </summary>
     [Range(0, int.MaxValue)]
     public int LogprobChunkSize { get; init; }
+    /// <summary>
+    /// Recompute each decoder layer of the trained model(s) in the backward instead of keeping its activations
+    /// (<see cref="Models.LayerCheckpoint"/>): activation memory falls to one (B, T, hidden) tensor per layer for about a
+    /// third more compute. HF <c>TrainingArguments.gradient_checkpointing</c>, default false there and here. The same
+    /// gradients either way (LoRA dropout replays its masks); decoder-only dense models (no T5, no mixture of experts).
+    /// </summary>
+    public bool GradientCheckpointing { get; init; }
 
     /// <summary>
     /// The checks across fields that a <see cref="RangeAttribute"/> cannot express; throws an <see cref="RlhfException"/>
@@ -42,6 +49,15 @@ public abstract record StageConfig
     {
         if (LogprobChunkSize > 0)
             throw new RlhfException($"{section}.logprob_chunk_size: {why}, so chunked log-probs do not apply; leave it at 0.");
+    }
+
+    /// <summary>
+    /// Turns on <see cref="GradientCheckpointing"/> in <paramref name="model"/> (a model the stage trains) when the config
+    /// asks for it; a model it cannot apply to is refused naming <c>{section}.gradient_checkpointing</c>.
+    /// </summary>
+    public void CheckpointLayers(TorchSharp.torch.nn.Module model, string section)
+    {
+        if (GradientCheckpointing) Models.LayerCheckpoint.Enable(model, $"{section}.gradient_checkpointing");
     }
 
     /// <summary>

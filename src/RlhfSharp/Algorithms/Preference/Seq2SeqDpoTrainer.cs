@@ -21,6 +21,7 @@ public sealed class Seq2SeqDpoTrainer : StageTrainer
         if (config.Loss is not (PreferenceLossKind.Sigmoid or PreferenceLossKind.Cdpo or PreferenceLossKind.Ipo or PreferenceLossKind.Simpo or PreferenceLossKind.Orpo))
             throw new RlhfException($"{config.Loss} is not supported for encoder-decoder models yet (dpo, cdpo, ipo, simpo and orpo are).");
         config.RefuseLogprobChunks("dpo", "an encoder-decoder (T5) model's head is read whole");
+        config.CheckpointLayers(policy, "dpo");
         this.policy = policy;
         this.reference = reference;
         this.config = config;

@@ -24,6 +24,7 @@ public sealed class Seq2SeqKtoTrainer : StageTrainer
         if (config.Loss != PreferenceLossKind.Kto) throw new RlhfException($"Seq2SeqKtoTrainer needs loss 'kto', not '{config.Loss}'.");
         if (config.PrecomputeReferenceLogprobs)
             throw new RlhfException("dpo.precompute_reference_logprobs is not supported for encoder-decoder (T5) models yet; leave it false.");
+        config.CheckpointLayers(policy, "dpo");
         this.policy = policy;
         this.reference = reference;
         this.config = config;

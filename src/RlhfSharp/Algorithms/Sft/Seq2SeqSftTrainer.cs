@@ -16,6 +16,7 @@ public sealed class Seq2SeqSftTrainer(T5ForConditionalGeneration model, SftConfi
         if (train.Count == 0) throw new RlhfException("SFT: no training examples.");
         if (config.Packing) throw new RlhfException("SFT packing is for decoder-only models; an encoder-decoder trains on (prompt, target) pairs.");
         config.RefuseLogprobChunks("sft", "an encoder-decoder (T5) model's head is read whole");
+        config.CheckpointLayers(model, "sft");
         var examples = train.Select(e => e.Truncate(config.MaxLength)).Where(e => e.TargetIds.Length > 0 && e.PromptIds.Length > 0).ToList();
         if (examples.Count == 0) throw new RlhfException("SFT: no example has both a prompt and a target.");
         using var loop = new EpochLoop("sft", config, config.Optimizer, examples.Count, model.parameters(), new Dictionary<string, nn.Module> { ["policy"] = model })

@@ -63,7 +63,7 @@ public sealed class BloomModel : DecoderBody
         }
         var alibi = tensor(slopes, device: device).view(1, -1, 1, 1) * keyPos.unsqueeze(1).unsqueeze(1); // (B or 1, heads, 1, Tk)
         var mask = Transformer.AdditiveMask(attentionMask, past, t, x.dtype, device) + alibi.to(x.dtype); // (B or 1, heads, T, Tk)
-        x = ResidualBlock.RunAll(layers, x, null, mask, cache, hiddenStates);
+        x = ResidualBlock.RunAll(layers, x, null, mask, cache, hiddenStates, Checkpointing(cache));
         x = norm.forward(x);
         hiddenStates?.Add(x);
         return x;

@@ -59,7 +59,7 @@ public sealed class OptModel : DecoderBody
         if (project_in is not null) x = project_in.forward(x);
         x = x + embed_positions.forward(positions + TransformerConfig.OptPositionOffset);
         var mask = LayerMask(attentionMask, cache, past, t, x.dtype, device);
-        x = ResidualBlock.RunAll(layers, x, null, mask, cache, hiddenStates);
+        x = ResidualBlock.RunAll(layers, x, null, mask, cache, hiddenStates, Checkpointing(cache));
         if (norm is not null) x = norm.forward(x);
         if (project_out is not null) x = project_out.forward(x);
         hiddenStates?.Add(x);

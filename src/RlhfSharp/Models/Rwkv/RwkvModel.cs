@@ -58,10 +58,14 @@ public sealed class RwkvModel : DecoderBody
         var realTokens = attentionMask?.narrow(1, attentionMask.shape[1] - t, t).ne(0);
         bool rescale = !training && Config.RescaleEvery > 0;
         var x = embed_tokens.forward(inputIds);
+        bool checkpoint = Checkpointing(cache);
         for (int i = 0; i < layers.Count; i++)
         {
             double scale = rescale ? Math.Pow(2, -(i / Config.RescaleEvery)) : 1;
-            x = layers[i].Forward(x, realTokens, state, scale);
+            var layer = layers[i];
+            x = checkpoint
+                ? LayerCheckpoint.Run(layer, x, [realTokens], (h, c) => layer.Forward(h, c[0], null, scale))
+                : layer.Forward(x, realTokens, state, scale);
             if (rescale && (i + 1) % Config.RescaleEvery == 0) x = x / 2;
             hiddenStates?.Add(x);
         }
