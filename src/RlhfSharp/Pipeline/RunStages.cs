@@ -16,6 +16,9 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// <summary>SFT of the base model on demonstrations (loss on responses only).</summary>
     public Dictionary<string, double> Sft(SftConfig config, List<SftExample> train, List<SftExample> eval, CancellationToken cancel)
     {
+        var dtype = base_.Model.parameters().First().dtype;
+        TrainingMemory.Estimate(base_.Model.Config, dtype, config.Lora, config.BatchSize, config.MaxLength, config.GradientCheckpointing,
+            config.LogprobChunkSize, frozenBytes: MemoryBudget.WeightBytes(base_.Model.Config, dtype, scoreHead: false)).Check("sft");
         using var policy = base_.Model.Clone();
         bool lora = UseLora(policy, config.Lora, config.Seed, "sft");
         config.CheckpointLayers(policy, "sft");
@@ -113,6 +116,10 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Func<CausalLM, IActionSpaceMask?> actionSpace, Func<Tensor, Tensor, Tensor, Tensor, PolicyLossOutput>? policyLoss,
         Func<Tensor, Tensor, Tensor, Tensor, ValueLossOutput>? valueLoss)
     {
+        // A separate critic trains too: its weights, gradient and two moments, four times its float32 weights.
+        long critic4 = config.Critic == CriticKind.SeparateFromRewardModel ? 4 * ModelBytes(rmDir, "float32") : 0;
+        CheckMemory("ppo", policyDir, config, config.MiniBatchSize, LongestPrompt(prompts) + config.MaxNewTokens,
+            config.Lora is null ? config.ReferenceDtype : null, RewardModelBytes(rewards, rmDir) + critic4);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "ppo"); // NLPO and A2C read the ppo section too
         config.CheckpointLayers(policy, "ppo");
@@ -148,6 +155,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> Preference(DpoConfig config, string policyDir, List<PreferenceExample> train, List<PreferenceExample> eval, CancellationToken cancel)
     {
         string stage = PreferenceTrainer.StageName(config.Loss);
+        CheckMemory("dpo", policyDir, config, 2 * config.BatchSize, config.MaxLength, config.NeedsReference && config.Lora is null ? config.ReferenceDtype : null);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
         config.CheckpointLayers(policy, "dpo");
@@ -165,6 +173,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> Kto(DpoConfig config, string policyDir, List<LabeledExample> train, List<LabeledExample> eval, CancellationToken cancel)
     {
         config = config with { Loss = PreferenceLossKind.Kto };
+        CheckMemory("dpo", policyDir, config, 2 * config.BatchSize, config.MaxLength, config.Lora is null ? config.ReferenceDtype : null);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
         config.CheckpointLayers(policy, "dpo");
@@ -195,6 +204,8 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         string stage = config.StageName;
+        CheckMemory(stage, policyDir, config, config.MiniBatchSize, LongestPrompt(prompts) + config.MaxNewTokens,
+            config.Lora is null ? config.ReferenceDtype : null, RewardModelBytes(rewards, rmDir));
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "grpo");
         config.CheckpointLayers(policy, "grpo");
@@ -292,6 +303,37 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
             Path.Combine(Dir("ilql"), "values.png"));
         return result.Where(kv => kv.Key is "loss" or "loss_q" or "loss_v" or "loss_awac" or "eval_loss" or "tokens_processed").ToDictionary();
     }
+
+    /// <summary>
+    /// Refuses a stage whose training cannot fit in memory (<see cref="TrainingMemory"/>) before a weight of
+    /// <paramref name="policyDir"/> is read: the policy in float32 on <paramref name="rows"/> × <paramref name="tokens"/>,
+    /// a frozen reference in <paramref name="referenceDtype"/> (null: none, or the policy's own base under LoRA), and
+    /// <paramref name="otherBytes"/> of further roles. A folder without config.json (a PEFT adapter) is left to the load's check.
+    /// </summary>
+    static void CheckMemory(string section, string policyDir, StageConfig config, int rows, int tokens, string? referenceDtype, long otherBytes = 0)
+    {
+        if (ConfigOf(policyDir) is not { } c) return;
+        long reference = referenceDtype is null ? 0 : MemoryBudget.WeightBytes(c, Models.ModelDtype.Parse(referenceDtype, $"{section}.reference_dtype"), scoreHead: false);
+        TrainingMemory.Estimate(c, ScalarType.Float32, config.Lora, rows, Math.Min(tokens, c.MaxPositions), config.GradientCheckpointing,
+            config.LogprobChunkSize, reference + otherBytes).Check(section);
+    }
+
+    /// <summary>Bytes of the weights in <paramref name="dir"/> held in <paramref name="dtype"/>; 0 when no config.json says (no RM, an adapter).</summary>
+    static long ModelBytes(string dir, string dtype) =>
+        ConfigOf(dir) is { } c ? MemoryBudget.WeightBytes(c, Models.ModelDtype.Parse(dtype, "dtype"), scoreHead: true) : 0;
+
+    /// <summary>The weights of the reward models <paramref name="rewards"/> load (<see cref="RolloutReward"/>: <c>[rm]</c> when empty), in their dtypes.</summary>
+    static long RewardModelBytes(IReadOnlyList<RewardSource>? rewards, string rmDir) =>
+        (rewards is null || rewards.Count == 0 ? [new RewardSource()] : rewards).Where(r => r.Source == RewardSourceKind.Rm)
+            .Sum(r => ModelBytes(r.Path ?? rmDir, r.Dtype));
+
+    static Models.TransformerConfig? ConfigOf(string dir)
+    {
+        string path = Path.Combine(dir, "config.json");
+        return File.Exists(path) && !Models.T5.T5Config.IsT5(dir) ? Models.TransformerConfig.Load(path) : null;
+    }
+
+    static int LongestPrompt(IReadOnlyList<int[]> prompts) => prompts.Count == 0 ? 0 : prompts.Max(p => p.Length);
 
     /// <summary>Attaches LoRA adapters when the stage's config asks for them (seeded, so a rerun starts from the same A).</summary>
     static bool UseLora(torch.nn.Module model, LoraConfig? lora, ulong seed, string section)
