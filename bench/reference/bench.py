@@ -81,6 +81,49 @@ def train(r, name, batch, seq, steps, warmup):
              median_step_s=sorted(times)[len(times) // 2], flops_per_token=fpt, achieved_gflops=tps * fpt / 1e9)
 
 
+def real_step(r, name, kind, rows, seq, ckpt, steps):
+    """One SFT or DPO step of rlhf-bench real-step: float32 AdamW, the policy's per-token log-probs (gathered logit minus
+    logsumexp, as TRL/OpenRLHF), SFT mean NLL or DPO's sigmoid loss (beta 0.1) against a frozen float32 reference."""
+    c = CONFIGS[name]
+    t = time.perf_counter()
+    policy = CausalLM(c).train()
+    policy.checkpointing = ckpt
+    reference = None
+    if kind == "dpo":
+        reference = CausalLM(c).eval()
+        for p in reference.parameters():
+            p.requires_grad_(False)
+    build = time.perf_counter() - t
+    optimizer, n = adamw(policy)
+    forward_rows = 2 * rows if kind == "dpo" else rows
+    ids = torch.randint(c.vocab, (forward_rows, seq))
+
+    def logprobs(model):
+        logits, _ = model(ids)
+        logits = logits[:, :-1].float()
+        return logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - logits.logsumexp(-1)
+
+    def step():
+        t = time.perf_counter()
+        lp = logprobs(policy)
+        if kind == "sft":
+            loss = -lp.mean()
+        else:
+            with torch.no_grad():
+                ref = logprobs(reference).sum(1)
+            ratio = lp.sum(1) - ref
+            loss = -F.logsigmoid(0.1 * (ratio[:rows] - ratio[rows:])).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return time.perf_counter() - t
+
+    first = step()
+    times = [step() for _ in range(steps)]
+    r.update(model=name, kind=kind, rows=rows, seq=seq, ckpt=int(ckpt), chunk=0, params=n, build_s=build, first_step_s=first,
+             step_s=min(times), step_s_all=times, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
 def vm_rss_mb():
     with open("/proc/self/status") as f:
         for line in f:
@@ -183,6 +226,8 @@ def main():
         rss(r, model, opt("batch", 32), opt("seq", 256), opt("steps", 500))
     elif w == "gen":
         generate(r, model, opt("batch", 32), opt("prompt", 8), opt("new", 256), opt("cache", "1") == "1", opt("warmup", 1))
+    elif w == "real-step":
+        real_step(r, opt("model", "smollm2"), opt("kind", "sft"), opt("rows", 4), opt("seq", 512), opt("ckpt", "0") == "1", opt("steps", 1))
     elif w == "bf16":
         bf16(r, model, opt("batch", 32), opt("seq", 256), opt("iters", 5))
     else:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Config:
     head_dim: int = 0     # 0: d // heads
     experts: int = 0      # Mixtral: sparse MoE with this many experts of width ffn, top_k chosen
     top_k: int = 2
+    qkv_bias: bool = False  # Qwen2: biases on q/k/v
 
 
 CONFIGS = {
@@ -41,6 +43,9 @@ CONFIGS = {
     "pythia160m": Config("neox", 50304, 768, 3072, 12, 12, 12, 2048, False, 0.25),
     # facebook/opt-125m: learned positions offset by 2, pre-LN, ReLU, tied head
     "opt125m": Config("opt", 50272, 768, 3072, 12, 12, 12, 2048, True),
+    # issue 12: HuggingFaceTB/SmolLM2-135M and Qwen/Qwen2.5-0.5B config.json shapes (random weights)
+    "smollm2": Config("llama", 49152, 576, 1536, 30, 9, 3, 8192, True),
+    "qwen05b": Config("llama", 151936, 896, 4864, 24, 14, 2, 32768, True, qkv_bias=True),
 }
 
 
@@ -82,9 +87,9 @@ class Attention(nn.Module):
             self.q_proj, self.k_proj, self.v_proj = nn.Linear(c.d, c.d), nn.Linear(c.d, c.d), nn.Linear(c.d, c.d)
             self.out_proj = nn.Linear(c.d, c.d)
         else:
-            self.q_proj = nn.Linear(c.d, c.heads * self.hd, bias=False)
-            self.k_proj = nn.Linear(c.d, c.kv_heads * self.hd, bias=False)
-            self.v_proj = nn.Linear(c.d, c.kv_heads * self.hd, bias=False)
+            self.q_proj = nn.Linear(c.d, c.heads * self.hd, bias=c.qkv_bias)
+            self.k_proj = nn.Linear(c.d, c.kv_heads * self.hd, bias=c.qkv_bias)
+            self.v_proj = nn.Linear(c.d, c.kv_heads * self.hd, bias=c.qkv_bias)
             self.o_proj = nn.Linear(c.heads * self.hd, c.d, bias=False)
 
     def forward(self, x, rope, mask, past):
@@ -238,6 +243,9 @@ class CausalLM(nn.Module):
             mask = torch.full((t, start + t), float("-inf")).triu(start + 1).to(x.dtype)
         presents = []
         for i, block in enumerate(self.blocks):
+            if getattr(self, "checkpointing", False) and self.training and past is None:
+                x = torch.utils.checkpoint.checkpoint(lambda h, blk=block: blk(h, rope, mask, None)[0], x)
+                continue
             x, present = block(x, rope, mask, None if past is None else past[i])
             presents.append(present)
         x = self.ln_f(x)

@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using RlhfSharp.Models;
+using RlhfSharp.Training;
+using static TorchSharp.torch;
+
+namespace RlhfSharp.Bench;
+
+/// <summary>
+/// One SFT or DPO optimizer step of a random-init model with a real model's config (issue 12 part 3): SmolLM2-135M
+/// (llama, vocab 49,152, tied) or Qwen2.5-0.5B (qwen2, vocab 151,936, tied, 14 query / 2 KV heads), float32 weights and
+/// AdamW, with or without gradient checkpointing (<see cref="LayerCheckpoint"/>) and chunked log-probs. Reports the
+/// process's peak RSS (VmHWM: the weights, gradients, moments and the step's activations; a DPO step also holds its
+/// float32 reference) and seconds per step after a warm-up step, plus <see cref="TrainingMemory"/>'s estimate for the
+/// same step. bench/reference/bench.py <c>real-step</c> runs the same step in PyTorch.
+/// </summary>
+static class RealStepWorkload
+{
+    /// <summary>HuggingFaceTB/SmolLM2-135M config.json: 30 layers, hidden 576, 9 query / 3 KV heads, FFN 1536, rope θ 100,000, tied.</summary>
+    public static readonly TransformerConfig SmolLM2 = new()
+    {
+        ModelType = "llama", VocabSize = 49152, HiddenSize = 576, IntermediateSize = 1536, NumLayers = 30, NumHeads = 9, NumKvHeads = 3,
+        MaxPositions = 8192, RopeTheta = 100000, NormEps = 1e-5, TieWordEmbeddings = true,
+    };
+
+    static TransformerConfig Shape(string name) => name switch
+    {
+        "smollm2" => SmolLM2,
+        "qwen05b" => LoadWorkload.Qwen05B,
+        _ => throw new ArgumentException($"unknown model '{name}' (smollm2, qwen05b)"),
+    };
+
+    /// <param name="kind">sft: <paramref name="rows"/> sequences, mean NLL of every next token; dpo: <paramref name="rows"/> pairs
+    /// (chosen and rejected rows in one forward) against a frozen float32 reference, sigmoid loss, β 0.1.</param>
+    public static void Run(Dictionary<string, object> r, string name, string kind, int rows, int seq, bool checkpointing, int chunk, int steps)
+    {
+        var shape = Shape(name);
+        var sw = Stopwatch.StartNew();
+        manual_seed(0);
+        var policy = new CausalLM(shape);
+        CausalLM? reference = null;
+        if (kind == "dpo") { reference = new CausalLM(shape); reference.eval(); foreach (var p in reference.parameters()) p.requires_grad = false; }
+        else if (kind != "sft") throw new ArgumentException($"kind {kind}: sft or dpo");
+        if (checkpointing) LayerCheckpoint.Enable(policy, "bench.gradient_checkpointing");
+        policy.train();
+        r["build_s"] = sw.Elapsed.TotalSeconds;
+        var seen = new HashSet<IntPtr>();
+        var ps = policy.parameters().Where(p => seen.Add(p.Handle)).ToList();
+        using var opt = optim.AdamW(ps, lr: 1e-5, weight_decay: 0.01);
+        int forwardRows = kind == "dpo" ? 2 * rows : rows;
+        var ids = randint(shape.VocabSize, [forwardRows, seq]);
+        var mask = ones(forwardRows, seq, dtype: ScalarType.Int64);
+
+        double Step()
+        {
+            using var scope = NewDisposeScope();
+            var clock = Stopwatch.StartNew();
+            var logprobs = NextTokenDistributions.Of(policy, ids, mask, chunkSize: chunk).Logprobs(ids); // (rows, seq − 1)
+            Tensor loss;
+            if (kind == "sft") loss = -logprobs.mean();
+            else
+            {
+                Tensor refSum;
+                using (no_grad()) refSum = NextTokenDistributions.Of(reference!, ids, mask, chunkSize: chunk).Logprobs(ids).sum(1);
+                var ratio = logprobs.sum(1) - refSum;
+                var (chosen, rejected) = (ratio.narrow(0, 0, rows), ratio.narrow(0, rows, rows));
+                loss = -nn.functional.logsigmoid(0.1 * (chosen - rejected)).mean();
+            }
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+            return clock.Elapsed.TotalSeconds;
+        }
+
+        double first = Step();
+        var times = Enumerable.Range(0, steps).Select(_ => Step()).ToList();
+        var estimate = TrainingMemory.Estimate(shape, ScalarType.Float32, null, forwardRows, seq, checkpointing, chunk,
+            reference is null ? 0 : Checkpoints.MemoryBudget.WeightBytes(shape, ScalarType.Float32, scoreHead: false));
+        r["model"] = name; r["kind"] = kind; r["rows"] = rows; r["seq"] = seq; r["ckpt"] = checkpointing ? 1 : 0; r["chunk"] = chunk;
+        r["params"] = ps.Sum(p => p.numel());
+        r["first_step_s"] = first;
+        r["step_s"] = times.Min();
+        r["step_s_all"] = times;
+        r["peak_rss_mb"] = ProcessMemory.Mb("VmHWM");
+        r["estimate_mb"] = estimate.Total / 1048576.0;
+    }
+}
