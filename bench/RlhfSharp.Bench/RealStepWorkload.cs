@@ -60,7 +60,10 @@ static class RealStepWorkload
             else
             {
                 Tensor refSum;
-                using (no_grad()) refSum = NextTokenDistributions.Of(reference!, ids, mask, chunkSize: chunk).Logprobs(ids).sum(1);
+                // Its own dispose scope: without a graph, the reference's intermediates live only as long as their handles.
+                using (no_grad())
+                using (var refScope = NewDisposeScope())
+                    refSum = NextTokenDistributions.Of(reference!, ids, mask, chunkSize: chunk).Logprobs(ids).sum(1).MoveToOuterDisposeScope();
                 var ratio = logprobs.sum(1) - refSum;
                 var (chosen, rejected) = (ratio.narrow(0, 0, rows), ratio.narrow(0, rows, rows));
                 loss = -nn.functional.logsigmoid(0.1 * (chosen - rejected)).mean();
