@@ -26,6 +26,8 @@ switch (args[0])
 {
     case "peak": Workloads.Peak(result, IntOpt("n", 2048), IntOpt("reps", 10)); break;
     case "bandwidth": Workloads.Bandwidth(result, IntOpt("mb", 1024), IntOpt("reps", 10)); break;
+    case "train" when Seq2SeqWorkload.Handles(Opt("model", "")): Seq2SeqWorkload.Train(result, Opt("model", ""), IntOpt("batch", 4), IntOpt("seq", 128), IntOpt("steps", 2), IntOpt("warmup", 1)); break;
+    case "gen" when Seq2SeqWorkload.Handles(Opt("model", "")): Seq2SeqWorkload.Generate(result, Opt("model", ""), IntOpt("batch", 4), IntOpt("prompt", 64), IntOpt("new", 32), IntOpt("warmup", 1)); break;
     case "train": Workloads.Train(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 20), IntOpt("warmup", 3)); break;
     case "rss": Workloads.Rss(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 500), IntOpt("gc", 0)); break;
     case "ppo-soak": PpoSoakWorkload.Run(result, IntOpt("steps", 2000), IntOpt("batch", 8), IntOpt("new", 32), IntOpt("every", 100)); break;
