@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Tokenization;
+using TorchSharp;
 using RlhfSharp.Tests.Tokenization;
 
 namespace RlhfSharp.Tests.Cli;
@@ -154,6 +157,35 @@ public sealed class Seq2SeqStageCliTests : IDisposable
         r = RlhfProcess.Run("eval", "--model", model, "--reference-model", HfFixture.BuiltInModel, "--data", data, "--out", output);
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("the reference must be a T5 folder", r.Stderr);
+    }
+
+    [Fact]
+    public void Eval_with_a_t5_reward_model_reports_its_score_of_each_prompt_and_completion()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        // The PyTorch-pinned T5ForSequenceClassification fixture (rm/generate_rm.py) with the model folder's tokenizer.
+        string rm = Seq2SeqCliTests.T5Folder(Path.Combine(_dir.Path, "rm"));
+        foreach (var name in new[] { "config.json", "model.safetensors" })
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "rm", "t5v11_tiny_gated_rm", name), Path.Combine(rm, name), overwrite: true);
+        var data = Path.Combine(_dir.Path, "eval.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 3).Select(i => $$"""{"prompt": "a0 b0 c{{i}}"}"""));
+        var output = Path.Combine(_dir.Path, "eval");
+        var r = RlhfProcess.Run("eval", "--model", model, "--data", data, "--out", output, "--max-new-tokens", "4", "--temperature", "0", "--reward", $"rm:{rm}");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+
+        // Each sample's reward is the RM's score of the text prompt + completion, tokenised by the RM's tokenizer, then EOS.
+        using var scorer = T5Checkpoint.LoadSequenceClassification(rm);
+        var tokenizer = TokenizerLoader.Load(rm);
+        var rows = File.ReadAllLines(Path.Combine(output, "samples.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(3, rows.Count);
+        foreach (var row in rows)
+        {
+            int[] ids = [.. tokenizer.Encode((string)row["prompt"]! + (string)row["completion"]!), tokenizer.EosId!.Value];
+            double expected = scorer.Rewards(torch.tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length])).item<float>();
+            Assert.Equal(expected, (double)row["reward"]!, 5);
+        }
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))!;
+        Assert.Equal(rows.Average(x => (double)x["reward"]!), (double)metrics["reward_mean"]!, 9);
     }
 
     [Fact]
