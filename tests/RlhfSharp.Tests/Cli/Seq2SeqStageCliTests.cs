@@ -189,6 +189,33 @@ public sealed class Seq2SeqStageCliTests : IDisposable
     }
 
     [Fact]
+    public void Eval_rm_on_a_t5_reward_model_scores_each_pair_as_rlhf_rm_trains_it()
+    {
+        string rm = Seq2SeqCliTests.T5Folder(Path.Combine(_dir.Path, "rm"));
+        foreach (var name in new[] { "config.json", "model.safetensors" })
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "rm", "t5v11_tiny_gated_rm", name), Path.Combine(rm, name), overwrite: true);
+        var pairs = Enumerable.Range(0, 4).Select(i => ($"a0 b{i}", $" c{i} d0", $" e{i} f1 g2")).ToList();
+        var data = Path.Combine(_dir.Path, "pairs.jsonl");
+        File.WriteAllLines(data, pairs.Select(p => new JsonObject { ["prompt"] = p.Item1, ["chosen"] = p.Item2, ["rejected"] = p.Item3 }.ToJsonString()));
+        var output = Path.Combine(_dir.Path, "rm-eval");
+        var r = RlhfProcess.Run("eval-rm", "--model", rm, "--data", data, "--out", output);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+
+        // Each response scored as Seq2SeqRewardStage trains it: the text prompt + response in the RM's tokenizer, then EOS.
+        using var scorer = T5Checkpoint.LoadSequenceClassification(rm);
+        var tokenizer = TokenizerLoader.Load(rm);
+        double Score(string prompt, string response)
+        {
+            int[] ids = [.. tokenizer.Encode(prompt + response), tokenizer.EosId!.Value];
+            return scorer.Rewards(torch.tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length])).item<float>();
+        }
+        var margins = pairs.Select(p => Score(p.Item1, p.Item2) - Score(p.Item1, p.Item3)).ToList();
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))!;
+        Assert.Equal(margins.Average(), (double)metrics["mean_margin"]!, 5);
+        Assert.Equal(margins.Count(m => m > 0) / 4.0, (double)metrics["accuracy"]!, 9);
+    }
+
+    [Fact]
     public void Eval_on_t5_reports_reference_metrics_and_unsupported_commands_say_so()
     {
         string model = Seq2SeqCliTests.T5Folder(_dir.Path);
