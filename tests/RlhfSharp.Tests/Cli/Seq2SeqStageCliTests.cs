@@ -207,11 +207,33 @@ public sealed class Seq2SeqStageCliTests : IDisposable
             Assert.True(metrics[key] is not null, key);
         Assert.True((double)metrics["perplexity_references"]! > 1, "perplexity of a random model's references");
 
-        foreach (var args in new[] { new[] { "serve", "--model", model }, ["chat", "--model", model], ["rs", "--set", $"model={model}", "--out", Path.Combine(_dir.Path, "k")] })
+        r = RlhfProcess.Run("rs", "--set", $"model={model}", "--out", Path.Combine(_dir.Path, "k"));
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("encoder-decoder (T5)", r.Stderr);
+    }
+
+    [Fact]
+    public void Chat_on_t5_answers_each_turn_from_the_encoder_reading_the_rendered_conversation()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        string saved = Path.Combine(_dir.Path, "chat.json");
+        var r = RlhfProcess.RunWithInput("a0 b0\nc1 d2\n/save " + saved + "\n\n", "chat", "--model", model, "--temperature", "0", "--max-new-tokens", "4");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("template plain", r.Stderr);
+        var messages = JsonNode.Parse(File.ReadAllText(saved))!["messages"]!.AsArray();
+        Assert.Equal(["user", "assistant", "user", "assistant"], messages.Select(m => (string)m!["role"]!));
+        // Each reply is the greedy decoder answer to the conversation so far, rendered by the plain template, ended by EOS.
+        using var t5 = RlhfSharp.Checkpoints.PretrainedSeq2SeqModel.Load(model);
+        var template = RlhfSharp.Tokenization.ChatTemplate.FromName("plain");
+        var sampler = new RlhfSharp.Generation.Seq2SeqSampler(t5.Model, t5.Tokenizer);
+        var history = new List<RlhfSharp.Tokenization.ChatMessage>();
+        for (int turn = 0; turn < 2; turn++)
         {
-            r = RlhfProcess.Run(args);
-            Assert.NotEqual(0, r.ExitCode);
-            Assert.Contains("encoder-decoder (T5)", r.Stderr);
+            history.Add(new("user", (string)messages[2 * turn]!["content"]!));
+            var ids = t5.EncodePrompt(template.RenderWithAssistantSpans(history, addGenerationPrompt: true).Text);
+            var reply = sampler.Generate([ids], new RlhfSharp.Generation.SamplingOptions { Temperature = 0, MaxNewTokens = 4, Seed = (ulong)turn })[0].Text;
+            Assert.Equal(reply, (string)messages[2 * turn + 1]!["content"]!);
+            history.Add(new("assistant", reply));
         }
     }
 }
