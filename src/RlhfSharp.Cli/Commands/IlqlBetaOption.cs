@@ -22,10 +22,10 @@ public static class IlqlBetaOption
     /// Attaches the heads of a T5 folder trained by <c>rlhf ilql</c> (loading a T5 leaves them off, so the training stages
     /// see the language model alone), then applies the option as for decoder-only models.
     /// </summary>
-    public static void Apply(ParseResult r, Option<double?>? option, PretrainedSeq2SeqModel model)
+    public static void Apply(ParseResult r, Option<double?> option, PretrainedSeq2SeqModel model)
     {
         IlqlHeadsFile.AttachIfPresent(model.Model, model.Path);
-        model.Model.Ilql = Apply(option is null ? null : r.GetValue(option), model.Model.Ilql, model.Path);
+        model.Model.Ilql = Apply(r.GetValue(option), model.Model.Ilql, model.Path);
     }
 
     static Models.IlqlDecoding? Apply(double? beta, Models.IlqlDecoding? ilql, string path)
