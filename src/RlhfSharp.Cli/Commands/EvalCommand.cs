@@ -62,6 +62,9 @@ public static class EvalCommand
                 throw new RlhfException($"--reference-model {t5Ref}: the policy is an encoder-decoder (T5), so the reference must be a T5 folder with the same tokenizer.");
             using var t5 = seq2seq ? PretrainedSeq2SeqModel.Load(r.GetValue(model)!, type) : null;
             using var t5Reference = seq2seq && r.GetValue(referenceModel) is string rs ? PretrainedSeq2SeqModel.Load(rs, type) : null;
+            // ILQL heads beside a T5 decode with it, as PretrainedModel.Load attaches them to a decoder-only model.
+            if (t5 is not null) IlqlHeadsFile.AttachIfPresent(t5.Model, t5.Path);
+            if (t5Reference is not null) IlqlHeadsFile.AttachIfPresent(t5Reference.Model, t5Reference.Path);
             if (t5 is not null && t5Reference is not null && t5Reference.Model.Config.VocabSize != t5.Model.Config.VocabSize)
                 throw new RlhfException($"--reference-model {t5Reference.Path}: vocab_size {t5Reference.Model.Config.VocabSize}, the policy's is {t5.Model.Config.VocabSize}: the KL needs one vocabulary.");
             using var policy = seq2seq ? null : PretrainedModel.Load(r.GetValue(model)!, type, kvCache: (BatchSize, options.MaxNewTokens));
