@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 // Workloads: peak, bandwidth, train, gen, bf16, rss, ppo-soak. bench/reference/bench.py takes the same arguments.
 // Before TorchSharp loads LibTorch: the oneMKL path (RLHF_MKL_INTEL_PATH, issue #17); bench/run.sh runs both.
 string mklPath = MklCodePath.Apply();
-if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|decode-profile|load-create|load|tokenize|logprob-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
+if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|decode-profile|load-create|load|tokenize|logprob-memory|ppo-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 string Opt(string key, string fallback) => opts.TryGetValue(key, out var v) ? v : fallback;
 int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString()));
@@ -40,6 +40,7 @@ switch (args[0])
     case "decode-profile": DecodeProfileWorkload.Run(result, Opt("model", "gpt2"), IntOpt("steps", 10)); break;
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
     case "tokenize": TokenizeWorkload.Run(result, IntOpt("mb", 1)); break;
+    case "ppo-memory": PpoMemoryWorkload.Run(result, Opt("model", "smollm2-135m"), Opt("shared", "0") == "1", IntOpt("prompts", 8), IntOpt("prompt", 64), IntOpt("new", 64), IntOpt("chunk", 0)); break;
     case "logprob-memory": LogprobMemoryWorkload.Run(result, IntOpt("batch", 8), IntOpt("seq", 512), IntOpt("vocab", 151936), IntOpt("hidden", 896), IntOpt("chunk", 256), IntOpt("reps", 2)); break;
     default: Console.Error.WriteLine($"unknown workload '{args[0]}'"); return 2;
 }
