@@ -20,7 +20,7 @@ public sealed class OpenAiServer : IAsyncDisposable
     /// <summary>The shared generation loop (tests read its batch counter).</summary>
     public GenerationBatcher Batcher { get; }
 
-    /// <summary>The addresses actually bound (port 0 resolved) once <see cref="StartAsync"/> returned.</summary>
+    /// <summary>The addresses actually bound (port 0 resolved) once <see cref="StartAsync(RlhfSharp.Generation.ITextGenerator, ServerOptions, RlhfSharp.Tokenization.ChatTemplate?, Microsoft.Extensions.Logging.ILoggerProvider?)"/> returned.</summary>
     public IReadOnlyList<string> Urls => app.Urls.ToList();
 
     OpenAiServer(WebApplication app, GenerationBatcher batcher) { this.app = app; Batcher = batcher; }
