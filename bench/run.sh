@@ -91,6 +91,10 @@ both gen model=opt125m batch=4 new=32
 both gen model=gemma2s batch=4 new=32
 both gen model=mixtral-s batch=4 new=32
 both gen model=mixtral-dense batch=4 new=32
+# The encoder-decoder family (issue 19): T5-small's shape, source and target 128 tokens; sampling 32 decoder tokens from
+# 64-token encoder prompts. The PyTorch side (bench/reference/t5.py) first reproduces transformers' fixture numbers.
+both train model=t5small batch=4 seq=128 steps=2 warmup=1
+both gen model=t5small batch=4 prompt=64 new=32
 # Batch-1 decoding of GPT-2 small (memory-bandwidth bound).
 both gen model=gpt2 batch=1 new=16
 # No cache: the full sequence through the model per new token.

@@ -1,5 +1,6 @@
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Models;
+using RlhfSharp.Models.T5;
 
 namespace RlhfSharp.Bench;
 
@@ -72,6 +73,33 @@ static class BenchModels
         NumHeads = 12, NumKvHeads = 12, MaxPositions = 2048, TieWordEmbeddings = true,
         QkvBias = true, OutputBias = true, MlpBias = true, HiddenAct = "relu",
     };
+
+    /// <summary>The encoder-decoder shapes (<see cref="Seq2SeqWorkload"/>).</summary>
+    public static T5Config T5(string name) => name switch
+    {
+        "t5small" => T5Small,
+        _ => throw new ArgumentException($"unknown encoder-decoder model '{name}' (t5small)"),
+    };
+
+    /// <summary>T5-small's shape (google-t5/t5-small config.json): d_model 512, 6 + 6 layers, 8 heads of 64, d_ff 2048,
+    /// relu, tied head, vocab 32128, 32 buckets / max distance 128. bench/reference/t5.py T5_CONFIGS["t5small"].</summary>
+    public static readonly T5Config T5Small = new()
+    {
+        VocabSize = 32128, DModel = 512, DKv = 64, DFf = 2048, NumLayers = 6, NumDecoderLayersSet = 6, NumHeads = 8,
+        RelativeAttentionNumBuckets = 32, RelativeAttentionMaxDistance = 128, FeedForwardProj = "relu", TieWordEmbeddings = true,
+    };
+
+    /// <summary>
+    /// FLOPs per trained target token of an encoder-decoder model whose source is as long as its target: 6 per weight
+    /// in a matmul (encoder, decoder, the head; not the input lookup or the relative-bias tables) plus attention's
+    /// 12·d_inner·T per attention (encoder self, decoder self and cross). bench/reference/t5.py train_flops_per_token.
+    /// </summary>
+    public static double T5TrainFlopsPerToken(T5Config c, int seq)
+    {
+        double attn = 4.0 * c.DModel * c.InnerDim, ff = (c.IsGatedAct ? 3.0 : 2.0) * c.DModel * c.DFf;
+        double n = c.NumLayers * (attn + ff) + c.NumDecoderLayers * (2 * attn + ff) + (double)c.VocabSize * c.DModel;
+        return 6 * n + 12.0 * c.InnerDim * seq * (c.NumLayers + 2 * c.NumDecoderLayers);
+    }
 
     static string Stories260KPath()
     {

@@ -11,7 +11,7 @@ using static TorchSharp.torch;
 // Workloads: peak, bandwidth, train, gen, bf16, rss, ppo-soak. bench/reference/bench.py takes the same arguments.
 // Before TorchSharp loads LibTorch: the oneMKL path (RLHF_MKL_INTEL_PATH, issue #17); bench/run.sh runs both.
 string mklPath = MklCodePath.Apply();
-if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|decode-profile|load-create|load|tokenize|logprob-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
+if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|decode-profile|load-create|load|tokenize|logprob-memory|ppo-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 string Opt(string key, string fallback) => opts.TryGetValue(key, out var v) ? v : fallback;
 int IntOpt(string key, int fallback) => int.Parse(Opt(key, fallback.ToString()));
@@ -26,6 +26,8 @@ switch (args[0])
 {
     case "peak": Workloads.Peak(result, IntOpt("n", 2048), IntOpt("reps", 10)); break;
     case "bandwidth": Workloads.Bandwidth(result, IntOpt("mb", 1024), IntOpt("reps", 10)); break;
+    case "train" when Seq2SeqWorkload.Handles(Opt("model", "")): Seq2SeqWorkload.Train(result, Opt("model", ""), IntOpt("batch", 4), IntOpt("seq", 128), IntOpt("steps", 2), IntOpt("warmup", 1)); break;
+    case "gen" when Seq2SeqWorkload.Handles(Opt("model", "")): Seq2SeqWorkload.Generate(result, Opt("model", ""), IntOpt("batch", 4), IntOpt("prompt", 64), IntOpt("new", 32), IntOpt("warmup", 1)); break;
     case "train": Workloads.Train(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 20), IntOpt("warmup", 3)); break;
     case "rss": Workloads.Rss(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("steps", 500), IntOpt("gc", 0)); break;
     case "ppo-soak": PpoSoakWorkload.Run(result, IntOpt("steps", 2000), IntOpt("batch", 8), IntOpt("new", 32), IntOpt("every", 100)); break;
@@ -39,6 +41,7 @@ switch (args[0])
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
     case "tokenize": TokenizeWorkload.Run(result, IntOpt("mb", 1)); break;
     case "real-step": RealStepWorkload.Run(result, Opt("model", "smollm2"), Opt("kind", "sft"), IntOpt("rows", 4), IntOpt("seq", 512), Opt("ckpt", "0") == "1", IntOpt("chunk", 0), IntOpt("steps", 1)); break;
+    case "ppo-memory": PpoMemoryWorkload.Run(result, Opt("model", "smollm2-135m"), Opt("shared", "0") == "1", IntOpt("prompts", 8), IntOpt("prompt", 64), IntOpt("new", 64), IntOpt("chunk", 0)); break;
     case "logprob-memory": LogprobMemoryWorkload.Run(result, IntOpt("batch", 8), IntOpt("seq", 512), IntOpt("vocab", 151936), IntOpt("hidden", 896), IntOpt("chunk", 256), IntOpt("reps", 2)); break;
     default: Console.Error.WriteLine($"unknown workload '{args[0]}'"); return 2;
 }

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from models import CONFIGS, CausalLM, train_flops_per_token
+import t5
 
 
 def opt(key, fallback):
@@ -124,6 +125,55 @@ def real_step(r, name, kind, rows, seq, ckpt, steps):
              step_s=min(times), step_s_all=times, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+# The repository's transformers v4.44 T5 fixtures: t5.check asserts the reference T5 reproduces them before any timing.
+T5_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "RlhfSharp.Tests", "fixtures", "hf-t5")
+
+
+def train_t5(r, name, batch, seq, steps, warmup):
+    """T5's training step: source and target of seq tokens each, loss on the target tokens (HF's labels), AdamW."""
+    r["checked_against_transformers"] = t5.check(T5_FIXTURES)
+    c = t5.T5_CONFIGS[name]
+    model = t5.T5ForConditionalGeneration(c).train()
+    optimizer, n = adamw(model)
+    src, labels = torch.randint(c.vocab, (batch, seq)), torch.randint(c.vocab, (batch, seq))
+    mask = torch.ones(batch, seq, dtype=torch.long)
+
+    def step():
+        logits = model(src, mask, model.shift_right(labels))
+        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    tps = batch * seq * steps / sum(times)  # target tokens (each with a source token beside it)
+    fpt = t5.train_flops_per_token(c, seq)
+    r.update(model=name, params=n, batch=batch, seq=seq, steps=steps, tokens_per_s=tps,
+             median_step_s=sorted(times)[len(times) // 2], flops_per_token=fpt, achieved_gflops=tps * fpt / 1e9)
+
+
+def generate_t5(r, name, batch, prompt, new_tokens, warmup):
+    """Encoder prompts of `prompt` random tokens, `new_tokens` decoder tokens sampled at T=1 with the cache."""
+    r["checked_against_transformers"] = t5.check(T5_FIXTURES)
+    c = t5.T5_CONFIGS[name]
+    model = t5.T5ForConditionalGeneration(c).eval()
+    ids = torch.randint(3, c.vocab, (batch, prompt))
+    mask = torch.ones(batch, prompt, dtype=torch.long)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(warmup):
+        t5.sample(model, ids, mask, min(new_tokens, 16), g)
+    t = time.perf_counter()
+    t5.sample(model, ids, mask, new_tokens, g)
+    seconds = time.perf_counter() - t
+    r.update(model=name, batch=batch, prompt=prompt, new=new_tokens, cache=True, seconds=seconds,
+             tokens_per_s=batch * new_tokens / seconds)
+
+
 def vm_rss_mb():
     with open("/proc/self/status") as f:
         for line in f:
@@ -220,6 +270,10 @@ def main():
         peak(r, opt("n", 2048), opt("reps", 10))
     elif w == "bandwidth":
         bandwidth(r, opt("mb", 1024), opt("reps", 10))
+    elif w == "train" and model in t5.T5_CONFIGS:
+        train_t5(r, model, opt("batch", 4), opt("seq", 128), opt("steps", 2), opt("warmup", 1))
+    elif w == "gen" and model in t5.T5_CONFIGS:
+        generate_t5(r, model, opt("batch", 4), opt("prompt", 64), opt("new", 32), opt("warmup", 1))
     elif w == "train":
         train(r, model, opt("batch", 32), opt("seq", 256), opt("steps", 20), opt("warmup", 3))
     elif w == "rss":

@@ -27,8 +27,7 @@ namespace RlhfSharp.Server;
 public sealed class GenerationBatcher : IDisposable
 {
     readonly Channel<GenerationRequest> waiting = Channel.CreateUnbounded<GenerationRequest>();
-    readonly PretrainedModel model;
-    readonly Sampler sampler;
+    readonly ITextGenerator model;
     readonly HashSet<int> eos;
     readonly ServerOptions options;
     readonly CancellationTokenSource stopping = new();
@@ -36,12 +35,11 @@ public sealed class GenerationBatcher : IDisposable
     int batches, rows;
 
     /// <summary>Starts the generation thread for <paramref name="model"/>.</summary>
-    public GenerationBatcher(PretrainedModel model, ServerOptions options)
+    public GenerationBatcher(ITextGenerator model, ServerOptions options)
     {
         this.model = model;
         this.options = options;
-        sampler = new Sampler(model.Model, model.Tokenizer);
-        eos = sampler.EosIds.ToHashSet();
+        eos = model.EosIds.ToHashSet();
         worker = new Thread(Loop) { IsBackground = true, Name = "rlhf-serve-generation" };
         worker.Start();
     }
@@ -98,7 +96,6 @@ public sealed class GenerationBatcher : IDisposable
     List<List<Row>> Plan(List<GenerationRequest> pending)
     {
         var result = new List<List<Row>>();
-        int positions = model.Model.Config.MaxPositions;
         var live = pending.Where(r => !r.Cancel.IsCancellationRequested).ToList();
         foreach (var r in pending.Except(live)) r.Events.Writer.TryComplete();
         // Greedy rows ignore top_p and seed, so they share a key with other greedy rows of the same penalties and bias;
@@ -113,7 +110,7 @@ public sealed class GenerationBatcher : IDisposable
                 for (int i = 0; i < r.Choices; i++)
                 {
                     int p = Math.Max(longestPrompt, r.PromptIds.Length), t = Math.Max(mostTokens, r.MaxTokens);
-                    if (current.Count > 0 && (p + t > positions || current.Count >= options.MaxBatchRows))
+                    if (current.Count > 0 && (t > model.ReplyRoom(p) || current.Count >= options.MaxBatchRows))
                     {
                         result.Add(current);
                         current = [];
@@ -146,7 +143,7 @@ public sealed class GenerationBatcher : IDisposable
         Interlocked.Add(ref rows, batch.Count);
         try
         {
-            sampler.Generate(batch.Select(r => r.Request.PromptIds).ToList(), sampling, cancel: done.Token, onSampled: token =>
+            model.Generate(batch.Select(r => r.Request.PromptIds).ToList(), sampling, cancel: done.Token, onSampled: token =>
             {
                 OnToken(batch[token.Row], token);
                 if (batch.All(r => r.Done)) done.Cancel();

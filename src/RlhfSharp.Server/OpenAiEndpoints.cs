@@ -4,12 +4,13 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
+using RlhfSharp.Generation;
 using RlhfSharp.Tokenization;
 
 namespace RlhfSharp.Server;
 
 /// <summary>The OpenAI-compatible routes: <c>/v1/chat/completions</c>, <c>/v1/completions</c>, <c>/v1/models</c>.</summary>
-public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template, GenerationBatcher batcher, ServerOptions options)
+public sealed class OpenAiEndpoints(ITextGenerator model, ChatTemplate template, GenerationBatcher batcher, ServerOptions options)
 {
     static readonly JsonSerializerOptions Compact = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
     readonly long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -97,7 +98,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
     void CheckLength(OpenAiRequest request, bool chat)
     {
         long chars = chat ? request.Messages!.Sum(m => (long)m.Content.Length) : request.Prompts!.Max(p => (long)(p.Text?.Length ?? 0));
-        int positions = model.Model.Config.MaxPositions;
+        int positions = model.MaxPromptTokens;
         long most = 2L * positions * longestToken.Value;
         if (chars > most)
             throw new OpenAiError(400, $"The prompt has {chars} characters; the model's context of {positions} tokens holds at most {most}.",
@@ -114,18 +115,13 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
     }
 
     /// <summary>Chat messages through the model's template; user content never becomes special tokens.</summary>
-    int[] EncodeChat(IReadOnlyList<ChatMessage> messages)
-    {
-        var rendered = template.RenderWithAssistantSpans(messages, addGenerationPrompt: true);
-        bool bosInText = rendered.Text.StartsWith("<s>") || rendered.Text.StartsWith("<|begin_of_text|>");
-        return model.Tokenizer.EncodeWithSpecialTokens(rendered.Text, addBos: model.AddsBos && !bosInText, rendered.ContentSpans);
-    }
+    int[] EncodeChat(IReadOnlyList<ChatMessage> messages) => model.EncodeChat(template.RenderWithAssistantSpans(messages, addGenerationPrompt: true));
 
     /// <summary>A completions prompt as token ids and as the text <c>echo</c> returns and <c>text_offset</c> counts from.</summary>
     (int[] Ids, string Text) PromptIds(PromptInput prompt)
     {
         if (prompt.Ids is not int[] ids) return (model.EncodePrompt(prompt.Text!), prompt.Text!);
-        int vocab = model.Model.Config.VocabSize;
+        int vocab = model.VocabSize;
         if (ids.FirstOrDefault(id => id < 0 || id >= vocab) is int bad && (bad < 0 || bad >= vocab))
             throw OpenAiError.Invalid("prompt", $"token id {bad} is outside the model's vocabulary (0..{vocab - 1}).");
         return (ids, model.Tokenizer.Decode(ids, skipSpecial: false));
@@ -135,10 +131,12 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
     {
         string param = request.Messages is null ? "prompt" : "messages";
         if (ids.Length == 0) throw OpenAiError.Invalid(param, "The prompt encodes to no tokens.");
-        int positions = model.Model.Config.MaxPositions;
-        int room = positions - ids.Length;
+        int positions = model.MaxPromptTokens;
+        int room = model.ReplyRoom(ids.Length);
         // Scoring (echo, max_tokens 0) may fill the whole context; generating needs one position more.
-        if (room < (request.MaxTokens == 0 ? 0 : 1)) throw new OpenAiError(400, $"The prompt has {ids.Length} tokens; the model's context is {positions}.", param: param, code: "context_length_exceeded");
+        if (room < (request.MaxTokens == 0 ? 0 : 1) || ids.Length > positions) throw new OpenAiError(400, $"The prompt has {ids.Length} tokens; the model's context is {positions}.", param: param, code: "context_length_exceeded");
+        if (request.Echo && request.Sampling.TopLogprobs is not null && !model.ScoresPrompt)
+            throw OpenAiError.Invalid("echo", "echo with logprobs needs the prompt's own log-probabilities; an encoder-decoder (T5) reads its prompt and does not predict it.");
         long cap = Math.Min(options.MaxTokensCap, room);
         // No max_tokens: the rest of the context, within the server's cap (OpenAI's chat default is the context's remainder);
         // a reply cut there ends with finish_reason "length".
@@ -147,7 +145,7 @@ public sealed class OpenAiEndpoints(PretrainedModel model, ChatTemplate template
             throw new OpenAiError(400, $"max_tokens is {maxTokens}; this server allows at most {cap} here (cap {options.MaxTokensCap}, {room} positions left after the {ids.Length}-token prompt).",
                 param: "max_tokens", code: "context_length_exceeded");
         if (request.N > options.MaxChoices) throw OpenAiError.Invalid("n", $"n must be at most {options.MaxChoices}, got {request.N}.");
-        int vocab = model.Model.Config.VocabSize;
+        int vocab = model.VocabSize;
         if (request.Sampling.LogitBias?.Keys.FirstOrDefault(id => id >= vocab) is int outside && outside >= vocab)
             throw OpenAiError.Invalid("logit_bias", $"logit_bias: token id {outside} is outside the model's vocabulary (0..{vocab - 1}).");
         return new GenerationRequest

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RlhfSharp.Checkpoints;
+using RlhfSharp.Generation;
 using RlhfSharp.Tokenization;
 
 namespace RlhfSharp.Server;
@@ -19,14 +20,18 @@ public sealed class OpenAiServer : IAsyncDisposable
     /// <summary>The shared generation loop (tests read its batch counter).</summary>
     public GenerationBatcher Batcher { get; }
 
-    /// <summary>The addresses actually bound (port 0 resolved) once <see cref="StartAsync"/> returned.</summary>
+    /// <summary>The addresses actually bound (port 0 resolved) once <see cref="StartAsync(RlhfSharp.Generation.ITextGenerator, ServerOptions, RlhfSharp.Tokenization.ChatTemplate?, Microsoft.Extensions.Logging.ILoggerProvider?)"/> returned.</summary>
     public IReadOnlyList<string> Urls => app.Urls.ToList();
 
     OpenAiServer(WebApplication app, GenerationBatcher batcher) { this.app = app; Batcher = batcher; }
 
     /// <summary>Builds and starts the server for an already loaded model; the caller keeps ownership of it.</summary>
     /// <param name="template">Chat template for <c>/v1/chat/completions</c>; null takes the model's own, else "plain".</param>
-    public static async Task<OpenAiServer> StartAsync(PretrainedModel model, ServerOptions options, ChatTemplate? template = null, ILoggerProvider? log = null)
+    public static Task<OpenAiServer> StartAsync(PretrainedModel model, ServerOptions options, ChatTemplate? template = null, ILoggerProvider? log = null) =>
+        StartAsync(new CausalTextGenerator(model), options, template, log);
+
+    /// <summary>Builds and starts the server for any <see cref="ITextGenerator"/>, e.g. a T5 (<see cref="Seq2SeqTextGenerator"/>).</summary>
+    public static async Task<OpenAiServer> StartAsync(ITextGenerator model, ServerOptions options, ChatTemplate? template = null, ILoggerProvider? log = null)
     {
         var urls = options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         // Kestrel's own answer to "127.0.0.1:8000" is a FormatException from deep inside the host (issue 15).

@@ -1,4 +1,4 @@
-using RlhfSharp.Checkpoints;
+using RlhfSharp.Generation;
 using static TorchSharp.torch;
 
 namespace RlhfSharp.Server;
@@ -13,7 +13,7 @@ namespace RlhfSharp.Server;
 public static class PromptLogprobs
 {
     /// <summary>One entry per prompt token, in order; runs on the thread that owns the model (the batcher's).</summary>
-    public static IReadOnlyList<TokenLogprob> Of(PretrainedModel model, int[] ids, int k)
+    public static IReadOnlyList<TokenLogprob> Of(ITextGenerator model, int[] ids, int k)
     {
         float[] chosen;
         long[] topIds;
@@ -21,9 +21,9 @@ public static class PromptLogprobs
         using (no_grad())
         using (NewDisposeScope())
         {
-            var input = tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length]);
             // (T, V): row t predicts token t + 1.
-            var logprobs = model.Model.Forward(input)[0].to(ScalarType.Float32).log_softmax(-1);
+            var logits = model.PromptLogits(ids) ?? throw new RlhfException("echo with logprobs: this model does not score its prompt (an encoder-decoder reads it).");
+            var logprobs = logits.to(ScalarType.Float32).log_softmax(-1);
             var predicting = logprobs.narrow(0, 0, ids.Length - 1);
             var targets = tensor(ids.Skip(1).Select(x => (long)x).ToArray()).unsqueeze(-1);
             chosen = predicting.gather(1, targets).squeeze(-1).data<float>().ToArray();

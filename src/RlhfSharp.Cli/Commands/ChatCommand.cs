@@ -21,11 +21,14 @@ public static class ChatCommand
         {
             var options = sampling.Read(r);
             options.Validate();
-            using var pretrained = PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (1, options.MaxNewTokens));
+            // An encoder-decoder (T5) reads the rendered conversation with its encoder and answers with its decoder.
+            using var t5 = PretrainedSeq2SeqModel.IsSeq2Seq(r.GetValue(model)!) ? PretrainedSeq2SeqModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype)) : null;
+            if (t5 is not null) IlqlHeadsFile.AttachIfPresent(t5.Model, t5.Path); // as PretrainedModel.Load does for decoder-only models
+            using var causal = t5 is null ? PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (1, options.MaxNewTokens)) : null;
+            ITextGenerator pretrained = t5 is not null ? new Seq2SeqTextGenerator(t5) : new CausalTextGenerator(causal!);
             var chat = Directory.Exists(pretrained.Path)
                 ? ChatTemplate.ForModel(pretrained.Path, r.GetValue(template))
                 : ChatTemplate.FromName(r.GetValue(template) ?? "plain");
-            var sampler = new Sampler(pretrained.Model, pretrained.Tokenizer);
             var messages = new List<ChatMessage>();
             string? systemPrompt = r.GetValue(system);
             if (systemPrompt is not null) messages.Add(new ChatMessage("system", systemPrompt));
@@ -92,11 +95,10 @@ public static class ChatCommand
                     }
                     messages.Add(new ChatMessage("user", line));
                     var rendered = chat.RenderWithAssistantSpans(messages, addGenerationPrompt: true);
-                    var ids = pretrained.Tokenizer.EncodeWithSpecialTokens(rendered.Text,
-                        addBos: pretrained.AddsBos && !rendered.Text.StartsWith("<s>") && !rendered.Text.StartsWith("<|begin_of_text|>"), rendered.ContentSpans);
+                    var ids = pretrained.EncodeChat(rendered);
                     // The conversation grows every turn; the reply gets the positions left rather than ending the session
                     // with the sampler's error (ollama and llama.cpp's chat also keep going when the context fills).
-                    int positions = pretrained.Model.Config.MaxPositions, room = positions - ids.Length;
+                    int positions = pretrained.MaxPromptTokens, room = pretrained.ReplyRoom(ids.Length);
                     if (room <= 0)
                     {
                         messages.RemoveAt(messages.Count - 1);
@@ -114,7 +116,7 @@ public static class ChatCommand
                     Completion? completion = null;
                     try
                     {
-                        completion = sampler.Generate([ids], turnOptions, (_, token) =>
+                        completion = pretrained.Generate([ids], turnOptions, (_, token) =>
                         {
                             generated.Add(token);
                             string text = pretrained.Tokenizer.Decode(generated);

@@ -37,11 +37,15 @@ public static class EvalCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var dtype = DtypeOption.Create();
+        var referenceDtype = new Option<string?>("--reference-dtype")
+        {
+            Description = $"Hold the frozen --reference-model in this type ({RlhfSharp.Models.ModelDtype.Names}; default: --dtype's): bf16 halves its memory, and the KL is still computed in float32.",
+        };
         var prm = new Option<string?>("--prm") { Description = "Evaluate this process reward model on --data with step labels (prompt, completions, labels): step accuracy, and best-of-n aggregation." };
         var rewardModel = new Option<string?>("--reward-model") { Description = "Evaluate this reward model on --data (preferences or rankings) instead of a policy: the same as rlhf eval-rm." };
         var sampling = new SamplingArguments(defaultSeed: 0);
         var command = new Command("eval", "Generate on a prompt set and compute BLEU, chrF, TER, ROUGE, METEOR, diversity, perplexity, reward, win rate and KL.")
-            { model, data, referenceModel, reward, samples, output, fields, dtype, rewardModel, prm };
+            { model, data, referenceModel, reward, samples, output, fields, dtype, referenceDtype, rewardModel, prm };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
@@ -54,6 +58,7 @@ public static class EvalCommand
             var rowsRead = ReadData(r.GetValue(data)!, r.GetValue(samples), ParseFields(r.GetValue(fields) ?? []));
             var prompts = rowsRead.Select(x => x.Prompt).ToList();
             var type = DtypeOption.Read(r, dtype);
+            var refType = r.GetValue(referenceDtype) is string rd ? RlhfSharp.Models.ModelDtype.Parse(rd, "--reference-dtype") : type;
             var judge = Judge(r.GetValue(reward), type);
             // An encoder-decoder (T5) answers the prompts with its decoder; perplexity is of the output given the prompt.
             bool seq2seq = PretrainedSeq2SeqModel.IsSeq2Seq(r.GetValue(model)!);
@@ -61,11 +66,14 @@ public static class EvalCommand
             if (seq2seq && r.GetValue(referenceModel) is string t5Ref && !PretrainedSeq2SeqModel.IsSeq2Seq(t5Ref))
                 throw new RlhfException($"--reference-model {t5Ref}: the policy is an encoder-decoder (T5), so the reference must be a T5 folder with the same tokenizer.");
             using var t5 = seq2seq ? PretrainedSeq2SeqModel.Load(r.GetValue(model)!, type) : null;
-            using var t5Reference = seq2seq && r.GetValue(referenceModel) is string rs ? PretrainedSeq2SeqModel.Load(rs, type) : null;
+            using var t5Reference = seq2seq && r.GetValue(referenceModel) is string rs ? PretrainedSeq2SeqModel.Load(rs, refType) : null;
+            // ILQL heads beside a T5 decode with it, as PretrainedModel.Load attaches them to a decoder-only model.
+            if (t5 is not null) IlqlHeadsFile.AttachIfPresent(t5.Model, t5.Path);
+            if (t5Reference is not null) IlqlHeadsFile.AttachIfPresent(t5Reference.Model, t5Reference.Path);
             if (t5 is not null && t5Reference is not null && t5Reference.Model.Config.VocabSize != t5.Model.Config.VocabSize)
                 throw new RlhfException($"--reference-model {t5Reference.Path}: vocab_size {t5Reference.Model.Config.VocabSize}, the policy's is {t5.Model.Config.VocabSize}: the KL needs one vocabulary.");
             using var policy = seq2seq ? null : PretrainedModel.Load(r.GetValue(model)!, type, kvCache: (BatchSize, options.MaxNewTokens));
-            using var refModel = !seq2seq && r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp, type) : null;
+            using var refModel = !seq2seq && r.GetValue(referenceModel) is string rp ? PretrainedModel.Load(rp, refType) : null;
             Func<List<string>, List<string>, double> perplexity = t5 is not null
                 ? (ps, cs) => Seq2SeqPerplexity.Compute(t5, ps, cs).Perplexity
                 : (ps, cs) => Perplexity.Compute(policy!.Model, policy.Tokenizer, cs.Select((c, i) => ps[i] + c).ToList()).Perplexity;
@@ -172,6 +180,8 @@ public static class EvalCommand
         null => null,
         "vader" => LexiconReward.VaderCompound(),
         "afinn" => LexiconReward.AfinnSum(),
+        // A T5 reward model (rlhf rm on a T5 folder) scores the text prompt + completion with its own tokenizer, as the online stages' rm term does.
+        _ when spec.StartsWith("rm:", StringComparison.Ordinal) && Directory.Exists(spec[3..]) && Models.T5.T5Config.IsT5(spec[3..]) => Seq2SeqRewardModelReward.Load(spec[3..], dtype),
         _ when spec.StartsWith("rm:", StringComparison.Ordinal) => new ScoreModelReward(
             HuggingFaceCheckpoint.LoadScoreModel(spec[3..], dtype), TokenizerLoader.Load(spec[3..])),
         _ when spec.StartsWith("prm:", StringComparison.Ordinal) => ProcessJudge(spec[4..], dtype),

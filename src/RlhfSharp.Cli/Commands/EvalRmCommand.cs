@@ -4,6 +4,7 @@ using System.Text.Json;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Evaluation;
+using RlhfSharp.Models;
 using RlhfSharp.Reporting;
 using RlhfSharp.Tokenization;
 using Spectre.Console;
@@ -48,9 +49,12 @@ public static class EvalRmCommand
         if (rankings.Count == 0) throw new RlhfException($"{dataPath}: no preferences or rankings in the file.");
         string folder = PretrainedModel.Resolve(modelPath);
         if (!Directory.Exists(folder)) throw new RlhfException($"{modelPath}: a reward model is an HF folder (config.json, model.safetensors, tokenizer).");
-        using var rm = HuggingFaceCheckpoint.LoadScoreModel(folder, dtype);
+        // A T5 reward model (rlhf rm on a T5 folder) reads prompt + response as T5's tokenizer encodes the text, no BOS, then EOS.
+        using var module = Models.T5.T5Config.IsT5(folder)
+            ? (TorchSharp.torch.nn.Module)T5Checkpoint.LoadSequenceClassification(folder, dtype) : HuggingFaceCheckpoint.LoadScoreModel(folder, dtype);
+        var rm = (IRewardModel)module;
         var tokenizer = TokenizerLoader.Load(folder);
-        var groups = RewardModelScores.Tokenize(rankings, tokenizer, RewardModelScores.AddsBos(tokenizer, rm.Config), maxLength);
+        var groups = RewardModelScores.Tokenize(rankings, tokenizer, rm is ScoreModel score && RewardModelScores.AddsBos(tokenizer, score.Config), maxLength);
         var scores = RewardModelScores.Score(rm, groups, tokenizer.PadId ?? tokenizer.EosId ?? 0);
         var report = RewardModelAccuracy.Compute(scores.Select((s, i) => new ScoredRanking(s, rankings[i].Subset)).ToList(), bins);
 

@@ -31,7 +31,8 @@ public static class GenerateCommand
             options.Validate();
             int batch = Math.Max(1, r.GetValue(batchSize));
             if (PretrainedSeq2SeqModel.IsSeq2Seq(r.GetValue(model)!))
-                return GenerateSeq2Seq(r.GetValue(model)!, DtypeOption.Read(r, dtype), r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(prompts), options, batch, r.GetValue(json));
+                return GenerateSeq2Seq(r.GetValue(model)!, DtypeOption.Read(r, dtype), r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(prompts), options, batch, r.GetValue(json),
+                    pretrained => IlqlBetaOption.Apply(r, ilqlBeta, pretrained));
             // The memory check counts the KV cache of one batch of max_new_tokens (prompt lengths are known only after loading the tokenizer).
             using var pretrained = PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (batch, options.MaxNewTokens));
             IlqlBetaOption.Apply(r, ilqlBeta, pretrained);
@@ -81,9 +82,11 @@ public static class GenerateCommand
     }
 
     /// <summary>An encoder-decoder (T5): the prompt ids are the encoder input, new_ids the decoder tokens after the start token.</summary>
-    static int GenerateSeq2Seq(string spec, TorchSharp.torch.ScalarType dtype, string? prompt, string? promptIds, string? file, SamplingOptions options, int batch, bool json)
+    static int GenerateSeq2Seq(string spec, TorchSharp.torch.ScalarType dtype, string? prompt, string? promptIds, string? file, SamplingOptions options, int batch, bool json,
+        Action<PretrainedSeq2SeqModel> ilql)
     {
         using var pretrained = PretrainedSeq2SeqModel.Load(spec, dtype);
+        ilql(pretrained);
         var inputs = ReadPrompts(pretrained.EncodePrompt, prompt, promptIds, file);
         var sampler = new Seq2SeqSampler(pretrained.Model, pretrained.Tokenizer);
         for (int start = 0; start < inputs.Count; start += batch)

@@ -20,8 +20,12 @@ public static class ServeCommand
         var command = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (requests share one batched generation loop).") { model, urls, apiKey, template, maxTokens, dtype, ilqlBeta };
         command.SetAction(r => Program.Run(() =>
         {
-            using var pretrained = PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (1, r.GetValue(maxTokens)));
-            IlqlBetaOption.Apply(r, ilqlBeta, pretrained);
+            // An encoder-decoder (T5): the prompt (or the rendered chat) is the encoder's input, the reply the decoder's tokens.
+            using var t5 = PretrainedSeq2SeqModel.IsSeq2Seq(r.GetValue(model)!) ? PretrainedSeq2SeqModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype)) : null;
+            if (t5 is not null) IlqlBetaOption.Apply(r, ilqlBeta, t5);
+            using var causal = t5 is null ? PretrainedModel.Load(r.GetValue(model)!, DtypeOption.Read(r, dtype), kvCache: (1, r.GetValue(maxTokens))) : null;
+            if (causal is not null) IlqlBetaOption.Apply(r, ilqlBeta, causal);
+            RlhfSharp.Generation.ITextGenerator pretrained = t5 is not null ? new RlhfSharp.Generation.Seq2SeqTextGenerator(t5) : new RlhfSharp.Generation.CausalTextGenerator(causal!);
             var options = new ServerOptions
             {
                 Urls = r.GetValue(urls)!,

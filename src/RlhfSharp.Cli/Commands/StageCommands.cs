@@ -84,11 +84,11 @@ public static class StageCommands
             Durable.CheckWritable(state.Dir);
             if (PretrainedSeq2SeqModel.IsSeq2Seq(config.Model))
             {
-                // An encoder-decoder (T5): Pipeline/Seq2SeqSftStage.cs, Seq2SeqRewardStage.cs, Seq2SeqDpoStage.cs, Seq2SeqPpoStage.cs
-                // and Seq2SeqGroupRlStage.cs.
+                // An encoder-decoder (T5): Pipeline/Seq2SeqSftStage.cs, Seq2SeqRewardStage.cs, Seq2SeqDpoStage.cs, Seq2SeqPpoStage.cs,
+                // Seq2SeqGroupRlStage.cs and Seq2SeqIlqlStage.cs.
                 bool groupRl = name is "grpo" or "rloo" or "reinforce-pp" or "reinforce-pp-baseline" or "remax";
-                if (!groupRl && name is not ("sft" or "rm" or "dpo" or "ipo" or "kto" or "simpo" or "orpo" or "ppo" or "nlpo"))
-                    throw new RlhfException($"rlhf {name} does not support encoder-decoder (T5) models yet; a T5 model trains with rlhf sft, rm, dpo (also loss cdpo), ipo, kto, simpo, orpo, ppo, nlpo, grpo, rloo, reinforce-pp, reinforce-pp-baseline and remax.");
+                if (!groupRl && name is not ("sft" or "rm" or "dpo" or "ipo" or "kto" or "simpo" or "orpo" or "ppo" or "nlpo" or "ilql"))
+                    throw new RlhfException($"rlhf {name} does not support encoder-decoder (T5) models yet; a T5 model trains with rlhf sft, rm, dpo (also loss cdpo), ipo, kto, simpo, orpo, ppo, nlpo, grpo, rloo, reinforce-pp, reinforce-pp-baseline, remax and ilql.");
                 using var seq2seq = PretrainedSeq2SeqModel.Load(config.Model);
                 var numbers = WithIntactCheckpoint(state, () => ConsoleProgress.Run((progress, log, cancel) =>
                 {
@@ -97,6 +97,7 @@ public static class StageCommands
                     var n = name == "sft" ? Seq2SeqSftStage.Run(config, seq2seq, state, first, Console.Error.WriteLine, cancel)
                         : name == "rm" ? Seq2SeqRewardStage.Run(config, seq2seq, dir, state, first, Console.Error.WriteLine, cancel)
                         : groupRl ? Seq2SeqGroupRlStage.Run(config, seq2seq, dir, Seq2SeqGroupRlStage.EstimatorOf(name), state, first, Console.Error.WriteLine, cancel)
+                        : name == "ilql" ? Seq2SeqIlqlStage.Run(config, seq2seq, dir, state, first, Console.Error.WriteLine, cancel)
                         : name is "ppo" or "nlpo" ? Seq2SeqPpoStage.Run(config, seq2seq, dir, state, first, Console.Error.WriteLine, cancel, name == "nlpo" ? config.Nlpo : null)
                         : Seq2SeqDpoStage.Run(config, seq2seq, dir, name == "ipo" ? Algorithms.Preference.PreferenceLossKind.Ipo
                             : name == "kto" ? Algorithms.Preference.PreferenceLossKind.Kto

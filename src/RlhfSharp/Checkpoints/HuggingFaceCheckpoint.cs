@@ -127,7 +127,7 @@ public static class HuggingFaceCheckpoint
             // A file saved from the bare body (keys without HF's base prefix) is read under the prefixed names.
             var named = HfWeightMap.WithBasePrefix(config, stored.Keys, placements.Keys);
             stored = named.ToDictionary(kv => kv.Key, kv => stored[kv.Value]);
-            var plan = new List<(SafeTensorsHeader Shard, SafeTensorsEntry Entry, Tensor Target, bool Transpose)>();
+            var plan = new List<(SafeTensorsHeader Shard, SafeTensorsEntry Entry, Tensor Target, bool Transpose, Tensor? Whole)>();
             var filledRows = new Dictionary<string, long>();
             foreach (var (key, p) in placements) // in HF's module order, so the first problem named is the first a reader expects
             {
@@ -141,7 +141,8 @@ public static class HuggingFaceCheckpoint
                 long[] want = p.Conv1D ? [param.shape[1], param.shape[0]] : [rows, .. param.shape.Skip(1)];
                 if (!s.Entry.Shape.SequenceEqual(want))
                     throw new RlhfException($"{source}: weight '{key}' has shape [{s.Entry.ShapeText}], but config.json implies [{string.Join("x", want)}].");
-                plan.Add((s.Shard, s.Entry, p.Conv1D ? param : param.narrow(0, p.RowOffset, rows), p.Conv1D));
+                bool whole = !p.Conv1D && p.RowOffset == 0 && rows == param.shape[0];
+                plan.Add((s.Shard, s.Entry, p.Conv1D ? param : param.narrow(0, p.RowOffset, rows), p.Conv1D, whole ? param : null));
                 filledRows[p.Ours] = filledRows.GetValueOrDefault(p.Ours) + (p.Conv1D ? param.shape[0] : rows);
             }
             // A parameter the files leave partly unfilled would keep its random init, or uninitialised memory when built
@@ -155,12 +156,18 @@ public static class HuggingFaceCheckpoint
                 throw new RlhfException($"{source}: unexpected weights {string.Join(", ", unexpected.Take(5).Select(k => $"'{k}'"))}{(unexpected.Count > 5 ? $" and {unexpected.Count - 5} more" : "")} for model_type {config.ModelType}.");
             // Read each file front to back: sequential reads are what the disk and the page cache are fastest at.
             plan.Sort((a, b) => a.Shard == b.Shard ? a.Entry.Begin.CompareTo(b.Entry.Begin) : shards.IndexOf(a.Shard).CompareTo(shards.IndexOf(b.Shard)));
+            // A parameter the file holds whole, in its dtype, becomes a view of the mapped file; the rest (fused q/k/v and
+            // gate/up rows, GPT-2's transposed Conv1D, another dtype) is copied in bounded chunks.
             foreach (var group in plan.GroupBy(x => x.Shard))
             {
                 using var file = File.OpenHandle(group.Key.Path);
-                foreach (var (shard, entry, target, transpose) in group) SafeTensors.CopyInto(file, shard, entry, target, transpose);
+                var wholeDtype = group.FirstOrDefault(x => x.Whole is not null).Whole?.dtype;
+                using var mapped = wholeDtype is { } d ? SafeTensors.Map(group.Key, d) : null;
+                foreach (var (shard, entry, target, transpose, whole) in group)
+                    if (mapped is null || whole is null || !SafeTensors.TryShare(mapped, shard, entry, whole))
+                        SafeTensors.CopyInto(file, shard, entry, target, transpose);
             }
-            foreach (var (_, _, target, transpose) in plan) if (!transpose) target.Dispose(); // the narrow views
+            foreach (var (_, _, target, transpose, _) in plan) if (!transpose) target.Dispose(); // the narrow views
         }
         catch
         {

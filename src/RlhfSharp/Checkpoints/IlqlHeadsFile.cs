@@ -35,7 +35,14 @@ public static class IlqlHeadsFile
     /// The heads saved in <paramref name="dir"/> for <paramref name="model"/> (in its dtype and device), with the saved
     /// decoding β. Errors name the file and what is wrong.
     /// </summary>
-    public static (IlqlHeads Heads, double Beta) Load(string dir, CausalLM model)
+    public static (IlqlHeads Heads, double Beta) Load(string dir, CausalLM model) =>
+        Load(dir, model.model.OutputSize, model.Config.VocabSize, model.parameters().First());
+
+    /// <summary>The heads saved in <paramref name="dir"/> for a T5 <paramref name="model"/> (on its decoder's hidden states).</summary>
+    public static (IlqlHeads Heads, double Beta) Load(string dir, Models.T5.T5ForConditionalGeneration model) =>
+        Load(dir, model.Config.DModel, model.Config.VocabSize, model.shared.weight!);
+
+    static (IlqlHeads Heads, double Beta) Load(string dir, int modelHidden, int modelVocab, Tensor first)
     {
         string configPath = Path.Combine(dir, ConfigFile), weightsPath = Path.Combine(dir, WeightsFile);
         if (!File.Exists(configPath)) throw new RlhfException($"{configPath} not found: ILQL heads need it beside {WeightsFile}.");
@@ -46,9 +53,8 @@ public static class IlqlHeadsFile
         int hidden = Number<int>(config, "hidden_size", configPath), vocab = Number<int>(config, "vocab_size", configPath);
         double beta = Number<double>(config, "beta", configPath);
         bool twoQs = config["two_qs"] is JsonValue v && v.TryGetValue(out bool b) ? b : throw new RlhfException($"{configPath}: 'two_qs' must be true or false.");
-        if (hidden != model.model.OutputSize || vocab != model.Config.VocabSize)
-            throw new RlhfException($"{configPath}: heads for hidden_size {hidden}, vocab_size {vocab}, but the model has {model.model.OutputSize} and {model.Config.VocabSize}: they do not belong together.");
-        var first = model.parameters().First();
+        if (hidden != modelHidden || vocab != modelVocab)
+            throw new RlhfException($"{configPath}: heads for hidden_size {hidden}, vocab_size {vocab}, but the model has {modelHidden} and {modelVocab}: they do not belong together.");
         var heads = new IlqlHeads(hidden, vocab, twoQs, first.dtype);
         var saved = SafeTensors.Load(weightsPath);
         try
@@ -72,6 +78,15 @@ public static class IlqlHeadsFile
 
     /// <summary>Sets <see cref="CausalLM.Ilql"/> when <paramref name="dir"/> holds ILQL heads; returns whether it did.</summary>
     public static bool AttachIfPresent(CausalLM model, string dir)
+    {
+        if (!Directory.Exists(dir) || !Exists(dir)) return false;
+        var (heads, beta) = Load(dir, model);
+        model.Ilql = new IlqlDecoding(heads, beta);
+        return true;
+    }
+
+    /// <summary>Sets <see cref="Models.T5.T5ForConditionalGeneration.Ilql"/> when <paramref name="dir"/> holds ILQL heads (a T5 trained by <c>rlhf ilql</c>).</summary>
+    public static bool AttachIfPresent(Models.T5.T5ForConditionalGeneration model, string dir)
     {
         if (!Directory.Exists(dir) || !Exists(dir)) return false;
         var (heads, beta) = Load(dir, model);

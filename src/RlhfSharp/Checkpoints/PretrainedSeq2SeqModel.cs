@@ -40,5 +40,9 @@ public sealed record PretrainedSeq2SeqModel(T5ForConditionalGeneration Model, IT
             if (File.Exists(System.IO.Path.Combine(Path, name))) File.Copy(System.IO.Path.Combine(Path, name), System.IO.Path.Combine(dir, name));
     }
 
-    public void Dispose() => Model.Dispose();
+    public void Dispose()
+    {
+        Model.Ilql?.Heads.Dispose();
+        Model.Dispose();
+    }
 }

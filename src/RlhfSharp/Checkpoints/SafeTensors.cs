@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Win32.SafeHandles;
@@ -48,6 +49,7 @@ public static class SafeTensors
         if (count == 0) return;
         long fileOffset = header.DataStart + e.Begin;
         var source = e.ScalarType;
+        PagePopulate.ForWrite(destination);
         if (transpose)
         {
             // GPT-2's Conv1D [in, out] into our [out, in]: whole source rows per chunk, written as destination columns.
@@ -59,10 +61,9 @@ public static class SafeTensors
                 long n = Math.Min(rowsPerChunk, rows - r);
                 var chunk = staging.narrow(0, 0, n * cols);
                 Read(file, header, e, fileOffset + r * cols * e.Width, chunk);
-                var target = destination.narrow(1, r, n);
-                target.copy_(chunk.view(n, cols).t());
-                CheckFinite(header, e, target);
+                destination.narrow(1, r, n).copy_(chunk.view(n, cols).t());
             }
+            CheckFinite(header, e, destination);
             return;
         }
         var flat = destination.view(-1);
@@ -85,6 +86,50 @@ public static class SafeTensors
         }
     }
 
+    /// <summary>
+    /// The whole file as one private (copy-on-write) memory map, read as elements of <paramref name="dtype"/> (TorchSharp
+    /// has no dtype view, so each dtype gets its own map of the file; a map costs address space, not memory), or null
+    /// where it cannot be mapped. Tensors made from it by <see cref="TryShare"/> keep the mapping alive; writing to them
+    /// copies only the pages written, and the file never changes. This is how <c>transformers</c> loads safetensors
+    /// (safetensors' <c>safe_open</c> maps the file; accelerate's <c>set_module_tensor_to_device</c> keeps the mapped
+    /// tensor as the parameter).
+    /// </summary>
+    public static Tensor? Map(SafeTensorsHeader header, ScalarType dtype)
+    {
+        long elements = new FileInfo(header.Path).Length / ElementSize(dtype);
+        try { return from_file(header.Path, shared: false, size: elements, dtype: dtype); }
+        catch (Exception e) when (e is ExternalException or IOException) { return null; } // a file system without mmap: read instead
+    }
+
+    static int ElementSize(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float64 or ScalarType.Int64 => 8,
+        ScalarType.Float32 or ScalarType.Int32 => 4,
+        ScalarType.BFloat16 or ScalarType.Float16 or ScalarType.Int16 => 2,
+        _ => 1,
+    };
+
+    /// <summary>
+    /// Makes <paramref name="parameter"/> a view of its bytes in the mapped file instead of a copy of them, when the file
+    /// holds it in the parameter's dtype and layout at an offset its element size divides: the page cache's pages are
+    /// the weights, so the load neither zeroes new memory nor copies into it, and the machine holds the weights once
+    /// rather than once in the cache and once in the process. False (nothing changed) when it cannot; then copy.
+    /// Rejects NaN and ±Inf, naming the tensor, as <see cref="CopyInto"/> does.
+    /// </summary>
+    public static bool TryShare(Tensor mapped, SafeTensorsHeader header, SafeTensorsEntry e, Tensor parameter)
+    {
+        long offset = header.DataStart + e.Begin;
+        if (e.Count == 0 || e.ScalarType != parameter.dtype || mapped.dtype != parameter.dtype || parameter.device_type != DeviceType.CPU
+            || !parameter.is_contiguous() || !e.Shape.SequenceEqual(parameter.shape) || offset % e.Width != 0 || offset / e.Width + e.Count > mapped.shape[0])
+            return false;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var view = mapped.narrow(0, offset / e.Width, e.Count).view(parameter.shape);
+        CheckFinite(header, e, view);
+        parameter.set_(view);
+        return true;
+    }
+
     /// <summary>Fills a contiguous CPU tensor with the file's bytes at <paramref name="offset"/>.</summary>
     static void Read(SafeFileHandle file, SafeTensorsHeader header, SafeTensorsEntry e, long offset, Tensor into)
     {
@@ -100,8 +145,7 @@ public static class SafeTensors
 
     static void CheckFinite(SafeTensorsHeader header, SafeTensorsEntry e, Tensor values)
     {
-        // min and max are reductions with no full-size temporary (isfinite would allocate three), and both propagate NaN.
-        if (double.IsFinite(values.min().to(float64).item<double>()) && double.IsFinite(values.max().to(float64).item<double>())) return;
+        if (FiniteValues.All(values)) return;
         string converted = values.dtype == e.ScalarType ? "" : $" (after conversion from {e.Dtype} to {values.dtype})";
         throw new RlhfException($"{header.Path}: tensor '{e.Name}' holds NaN or infinite values{converted}: the checkpoint is broken.");
     }

@@ -35,24 +35,24 @@ public static class RewardModelScores
     };
 
     /// <summary>Raw scores of each group's sequences, in the group's order; <paramref name="batchSize"/> sequences per forward pass.</summary>
-    public static List<double[]> Score(ScoreModel model, IReadOnlyList<RankedGroup> groups, int padId, int batchSize = 32, IProgress<int>? progress = null)
+    public static List<double[]> Score(IRewardModel model, IReadOnlyList<RankedGroup> groups, int padId, int batchSize = 32, IProgress<int>? progress = null)
     {
         var flat = groups.SelectMany(g => g.Sequences).ToList();
         var scores = new double[flat.Count];
-        var device = model.model.Embeddings.weight!.device;
-        bool wasTraining = model.training;
-        model.eval();
+        var device = model.Device;
+        bool wasTraining = model.Module.training;
+        model.Module.eval();
         using (no_grad())
             for (int start = 0; start < flat.Count; start += batchSize)
             {
                 using var scope = NewDisposeScope();
                 var chunk = flat.Skip(start).Take(batchSize).ToList();
                 var batch = TokenBatch.RightPad(chunk, padId, device);
-                var values = model.Forward(batch.Ids, batch.AttentionMask).select(1, 0).to(ScalarType.Float32).cpu().data<float>().ToArray();
+                var values = model.Scores(batch.Ids, batch.AttentionMask).select(1, 0).to(ScalarType.Float32).cpu().data<float>().ToArray();
                 for (int i = 0; i < values.Length; i++) scores[start + i] = values[i];
                 progress?.Report(start + chunk.Count);
             }
-        if (wasTraining) model.train();
+        if (wasTraining) model.Module.train();
         var result = new List<double[]>();
         int offset = 0;
         foreach (var g in groups) { result.Add(scores[offset..(offset + g.Sequences.Count)]); offset += g.Sequences.Count; }

@@ -20,12 +20,14 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
     public IReadOnlyList<int> EosIds { get; init; } = tokenizer is { EosIds.Count: > 0 } ? tokenizer.EosIds : [model.Config.EosTokenId];
 
     /// <summary>Samples completions for token-id prompts (the encoder inputs, used as given).</summary>
+    /// <param name="onToken">Called with (row, token id) as each token is chosen, for streaming.</param>
+    /// <param name="onSampled">Called as each token is chosen, with its model log-probabilities (as <see cref="Sampler.Generate"/>).</param>
     public IReadOnlyList<Completion> Generate(IReadOnlyList<int[]> prompts, SamplingOptions options,
-        Action<int, int>? onToken = null, CancellationToken cancel = default)
+        Action<int, int>? onToken = null, CancellationToken cancel = default, Action<SampledToken>? onSampled = null)
     {
         using var scope = NewDisposeScope();
         var (ids, mask) = RightPad(prompts);
-        var (tokens, logprobs, reasons) = Sample(ids, mask, options, useCache: true, onToken: onToken, cancel: cancel);
+        var (tokens, logprobs, reasons) = Sample(ids, mask, options, useCache: true, onToken: onToken, cancel: cancel, onSampled: onSampled);
         return prompts.Select((p, i) =>
         {
             string text = tokenizer is null ? "" : Sampler.CutAtStop(tokenizer.Decode(tokens[i]), options.StopStrings);
@@ -95,18 +97,20 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
     /// New decoder tokens per row, their log-probs under the sampling distribution and why each row stopped.
     /// <paramref name="useCache"/> false recomputes the whole decoder every step (the plain loop the cached one is
     /// checked against); <paramref name="stepLogits"/> receives each step's raw logits (B, V); <paramref name="modelLogprobs"/>,
-    /// when given, each row's log-softmax of the raw logits at its chosen tokens. <paramref name="tokenMask"/> gets the
-    /// encoder prompts (right-padded) in <see cref="ITokenMask.Begin"/> and each step's decoder input in
-    /// <see cref="ITokenMask.Advance"/> (with the encoder mask; positions are unused by T5), and forbids tokens after
-    /// <c>min_new_tokens</c> and before the temperature and the warpers, as the decoder-only sampler orders its processors.
+    /// when given, each row's log-softmax of the raw logits at its chosen tokens. The scores go through the decoder-only
+    /// sampler's <see cref="LogitsProcessorList"/> (logit bias, penalties, <c>min_new_tokens</c>, the token mask, then the
+    /// warpers), with transformers' encoder-decoder <c>input_ids</c>: the decoder's tokens (start token and new tokens),
+    /// not the encoder prompt, so the repetition penalty also lowers the start token and the presence/frequency
+    /// penalties count new tokens only, as for decoder-only models. <paramref name="tokenMask"/> gets the encoder prompts
+    /// (right-padded) in <see cref="ITokenMask.Begin"/> and each step's decoder input in <see cref="ITokenMask.Advance"/>
+    /// (with the encoder mask; positions are unused by T5). <paramref name="onSampled"/> gets each chosen token with its
+    /// model log-prob and, with <see cref="SamplingOptions.TopLogprobs"/>, the model's most likely tokens.
     /// </summary>
     public (int[][] Tokens, float[][] Logprobs, FinishReason[] Reasons) Sample(Tensor inputIds, Tensor attentionMask, SamplingOptions o,
         bool useCache = true, List<Tensor>? stepLogits = null, Action<int, int>? onToken = null, CancellationToken cancel = default,
-        List<float>[]? modelLogprobs = null, ITokenMask? tokenMask = null)
+        List<float>[]? modelLogprobs = null, ITokenMask? tokenMask = null, Action<SampledToken>? onSampled = null)
     {
         o.Validate();
-        if (o.RepetitionPenalty != 1.0 || o.PresencePenalty != 0 || o.FrequencyPenalty != 0 || o.TopLogprobs is not null)
-            throw new RlhfException("repetition, presence and frequency penalties and top_logprobs are not supported for encoder-decoder models yet.");
         int b = (int)inputIds.shape[0], maxNew = o.MaxNewTokens;
         var device = inputIds.device;
         var dtype = model.shared.weight!.dtype;
@@ -122,10 +126,17 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
         // Every row's decoder input so far: the start token, then what was chosen (pad for finished rows).
         var decoded = new List<long[]> { Enumerable.Repeat((long)model.Config.DecoderStartTokenId, b).ToArray() };
         tokenMask?.Begin(inputIds, attentionMask, maxNew);
+        var processors = LogitsProcessorList.For(o, eos, model.Config.VocabSize, tokenMask);
+        using var counts = processors.NeedsCounts ? zeros(b, model.Config.VocabSize, ScalarType.Float32, device).DetachFromDisposeScope() : null;
+        // The processors' "prompt" is what transformers passes them for an encoder-decoder: the decoder start token.
+        var state = new DecodingState { PromptIds = decoded[0].ToArray(), PromptMask = Enumerable.Repeat(1L, b).ToArray(), PromptLength = 1, Generated = tokens, Counts = counts };
+        var stops = o.StopStrings.Count > 0 && tokenizer is not null ? new StopStringCheck(tokenizer, o.StopStrings, b) : null;
+        int topK = o.TopLogprobs is int k ? Math.Min(k, model.Config.VocabSize) : -1;
         for (int s = 0; s < maxNew; s++)
         {
             cancel.ThrowIfCancellationRequested();
-            long[] next; float[] nextLogprob, nextRaw;
+            long[] next; float[] nextLogprob, nextRaw; float[] host;
+            int width;
             using (NewDisposeScope())
             {
                 Tensor input = useCache
@@ -134,30 +145,24 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
                 var h = model.Decode(input, encoderStates, attentionMask, cache: cache);
                 var logits = model.Head(h.narrow(1, h.shape[1] - 1, 1)).squeeze(1).to(ScalarType.Float32);
                 stepLogits?.Add(logits.clone().MoveToOuterDisposeScope());
-                var scores = logits;
-                if (s < o.MinNewTokens && eos.Count > 0)
-                    scores = scores.index_fill(1, tensor(eos.Select(x => (long)x).ToArray(), device: device), float.NegativeInfinity);
-                if (tokenMask is not null) scores = new TokenMaskProcessor(tokenMask).Process(scores, null!);
-                Tensor chosen, logprob;
-                if (o.Greedy)
+                state.Step = s;
+                var scores = processors.Process(logits, state);
+                // Greedy: the argmax. Sampling: a draw from the processed scores, whose log-softmax is the distribution
+                // the token was drawn from (renormalised over what top-k/top-p kept).
+                var chosen = o.Greedy ? scores.argmax(-1, keepdim: true) : scores.softmax(-1).multinomial(1, generator: generator);
+                var logprob = scores.log_softmax(-1).gather(1, chosen);
+                counts?.scatter_add_(1, chosen, ones(b, 1, ScalarType.Float32, device));
+                var rawAll = logits.log_softmax(-1);
+                List<Tensor> parts = [chosen.to(ScalarType.Float32), logprob, rawAll.gather(1, chosen)];
+                if (topK >= 0)
                 {
-                    chosen = scores.argmax(-1, keepdim: true);
-                    logprob = scores.log_softmax(-1).gather(1, chosen);
+                    var top = rawAll.topk(topK, -1);
+                    parts.AddRange([top.values, top.indexes.to(ScalarType.Float32)]);
                 }
-                else
-                {
-                    if (o.Temperature != 1.0) scores = scores / o.Temperature;
-                    // Top-k then top-p, transformers' warper order, with the decoder-only sampler's warpers.
-                    var filtered = scores;
-                    if (o.TopK > 0 && o.TopK < scores.shape[1]) filtered = new TopKWarper(o.TopK).Process(filtered, null!);
-                    if (o.TopP < 1.0) filtered = new TopPWarper(o.TopP).Process(filtered, null!);
-                    chosen = filtered.softmax(-1).multinomial(1, generator: generator);
-                    logprob = filtered.log_softmax(-1).gather(1, chosen);
-                }
-                var raw = logits.log_softmax(-1).gather(1, chosen);
-                var host = cat([chosen.to(ScalarType.Float32), logprob, raw], 1).cpu().data<float>().ToArray();
+                host = cat(parts, 1).cpu().data<float>().ToArray();
+                width = host.Length / b;
                 next = new long[b]; nextLogprob = new float[b]; nextRaw = new float[b];
-                for (int i = 0; i < b; i++) { next[i] = (long)host[3 * i]; nextLogprob[i] = host[3 * i + 1]; nextRaw[i] = host[3 * i + 2]; }
+                for (int i = 0; i < b; i++) { next[i] = (long)host[width * i]; nextLogprob[i] = host[width * i + 1]; nextRaw[i] = host[width * i + 2]; }
             }
             for (int i = 0; i < b; i++)
             {
@@ -166,9 +171,15 @@ public sealed class Seq2SeqSampler(T5ForConditionalGeneration model, ITokenizer?
                 logprobs[i].Add(nextLogprob[i]);
                 modelLogprobs?[i].Add(nextRaw[i]);
                 onToken?.Invoke(i, (int)next[i]);
+                if (onSampled is not null)
+                {
+                    // Row i of the host copy: id, logprob, model logprob, k top log-probs, k top ids.
+                    int at = i * width;
+                    var top = topK < 0 ? [] : Enumerable.Range(0, topK).Select(j => ((int)host[at + 3 + topK + j], host[at + 3 + j])).ToArray();
+                    onSampled(new SampledToken(i, (int)next[i], nextRaw[i], top));
+                }
                 if (o.StopAtEos && eos.Contains((int)next[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
-                else if (o.StopStrings.Count > 0 && tokenizer is not null && o.StopStrings.Any(t => t.Length > 0 && tokenizer.Decode(tokens[i]).Contains(t, StringComparison.Ordinal)))
-                { finished[i] = true; reasons[i] = FinishReason.Stop; }
+                else if (stops is not null && stops.Hits(i, tokens[i])) { finished[i] = true; reasons[i] = FinishReason.Stop; }
             }
             decoded.Add(next);
             if (finished.All(f => f)) break;

@@ -14,6 +14,8 @@ public static class PeftAdapter
     /// <summary>Our reward-model centring (not a PEFT field, so it sits beside the adapter).</summary>
     public const string RewardFile = "reward_normalization.json";
     const string Prefix = "base_model.model.";
+    /// <summary>The key of a reward model's score head in the adapter file.</summary>
+    public const string ScoreHeadKey = Prefix + "score.weight";
 
     /// <summary>What an adapter folder says about itself.</summary>
     public sealed record Info(LoraConfig Lora, string BaseModel, bool ScoreHead);

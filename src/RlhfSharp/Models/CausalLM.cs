@@ -80,13 +80,15 @@ public sealed class CausalLM : nn.Module
     }
 
     /// <summary>An independent copy with the same weights (LoRA adapters included), dtype and device (a frozen reference, an EMA).</summary>
-    public CausalLM Clone()
+    /// <param name="dtype">Hold the copy in this type instead (a frozen role in bf16); its weights are the originals rounded once.</param>
+    public CausalLM Clone(ScalarType? dtype = null)
     {
         var first = parameters().First();
-        var copy = new CausalLM(Config, first.dtype); // built in its dtype: a bf16 reference never exists in float32
+        var type = dtype ?? first.dtype;
+        var copy = new CausalLM(Config, type); // built in its dtype: a bf16 reference never exists in float32
         if (model.Lora is { } lora) Lora.LoraModel.Attach(copy, lora);
         var source = named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        copy.to(first.dtype).to(first.device);
+        copy.to(type).to(first.device);
         using (torch.no_grad())
             foreach (var (name, p) in copy.named_parameters())
             {

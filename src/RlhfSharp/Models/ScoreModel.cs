@@ -42,7 +42,8 @@ public sealed class ScoreModel : nn.Module, IRewardModel
     /// </summary>
     public Tensor Rewards(Tensor inputIds, Tensor? attentionMask = null)
     {
-        var r = Forward(inputIds, attentionMask, attentionMask is null ? null : Transformer.PositionsFromMask(attentionMask)).select(1, 0);
+        // A reward model held in bf16 (a frozen role) hands float32 scores on, normalised in float32, not bf16's 3 digits.
+        var r = Forward(inputIds, attentionMask, attentionMask is null ? null : Transformer.PositionsFromMask(attentionMask)).select(1, 0).to(ScalarType.Float32);
         if (RewardMean is not double mean) return r;
         return RewardStd is double std ? (r - mean) / std : r - mean;
     }

@@ -108,7 +108,11 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             var spec = MethodTable.Of(method);
             trained[method] = Stage(spec.Stage, () => spec.Run(config, data, stages, cancel));
         }
-        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, (rmTrain.Count, rmEval.Count), trained, (RunStages.HoldOut(rankings).Eval, rmEval), cancel);
+        // The encoder-decoder rows: a T5 trained on the same demonstrations and rankings.
+        var encoderDecoder = config.EncoderDecoder is { } task ? new EncoderDecoderTask(task, base_, runDir) : null;
+        var encoderDecoderTrained = encoderDecoder?.Train(demonstrations, rankings, Stage, Progress, cancel);
+        var summary = Evaluate(base_, gold, evalPrompts, feedback, rm, (rmTrain.Count, rmEval.Count), trained, (RunStages.HoldOut(rankings).Eval, rmEval), cancel,
+            encoderDecoder is null ? null : ((EncoderDecoderTask, Dictionary<AlignmentMethod, Dictionary<string, double>>)?)(encoderDecoder, encoderDecoderTrained!));
         return summary;
     }
 
@@ -215,7 +219,8 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
 
     PipelineSummary Evaluate(PretrainedModel base_, GoldRubric gold, List<string> prompts, Dictionary<string, double> feedback, Dictionary<string, double> rmDone,
         (int Train, int Eval) rmRankings, Dictionary<AlignmentMethod, Dictionary<string, double>> trained,
-        (List<Ranking> Texts, List<Algorithms.Reward.RankedGroup> Ids) heldOut, CancellationToken cancel)
+        (List<Ranking> Texts, List<Algorithms.Reward.RankedGroup> Ids) heldOut, CancellationToken cancel,
+        (EncoderDecoderTask Task, Dictionary<AlignmentMethod, Dictionary<string, double>> Trained)? encoderDecoder = null)
     {
         var clock = Stopwatch.StartNew();
         var e = config.Eval;
@@ -253,6 +258,9 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
                 Score = r.Score with { TrainSeconds = trainSeconds, TrainTokensPerSecond = done.GetValueOrDefault("tokens_processed") / Math.Max(1e-9, trainSeconds) },
             };
         }
+        if (encoderDecoder is { } ed)
+            foreach (var (name, r) in ed.Task.Evaluate(new Seq2SeqPolicyEvaluator(tokenizer, gold, rm, base_.EncodePrompt) { Progress = Progress }, prompts, options, ed.Trained, cancel))
+                results[name] = r;
         var rmOnHeldOut = RewardModelOnHeldOut(rm, gold, heldOut.Texts, heldOut.Ids, base_.Tokenizer.PadId ?? base_.Tokenizer.EosId ?? 0);
         seconds["eval"] = clock.Elapsed.TotalSeconds;
 

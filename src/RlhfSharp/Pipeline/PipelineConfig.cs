@@ -161,6 +161,11 @@ public sealed record PipelineConfig : IMethodConfigs
     /// <summary>Who labels online DPO's pairs: the reward model (as the other online methods score) or the simulated annotators.</summary>
     public OnlineDpoJudge OnlineDpoJudge { get; init; } = OnlineDpoJudge.Rm;
     public EvalConfig Eval { get; init; } = new();
+    /// <summary>
+    /// The encoder-decoder task (issue 19): a T5 policy from random weights, trained by SFT and the preference methods of
+    /// this section on the same feedback and graded beside the others as <c>t5_sft</c>, <c>t5_dpo</c>, …; off when absent.
+    /// </summary>
+    public EncoderDecoderTaskConfig? EncoderDecoder { get; init; }
 }
 
 /// <summary>The labeller of online DPO's pairs in the built-in pipeline.</summary>

@@ -64,7 +64,7 @@ public sealed class PolicyEvaluator(ITokenizer tokenizer, IRewardFunction gold, 
         }
     }
 
-    static PolicyEvaluation Result(List<string> texts, double[] goldScores, double[] proxy, double[] kl, double seconds)
+    internal static PolicyEvaluation Result(List<string> texts, double[] goldScores, double[] proxy, double[] kl, double seconds)
     {
         var (g, gci) = PolicyScore.MeanAndCi(goldScores);
         var (p, pci) = PolicyScore.MeanAndCi(proxy);

@@ -22,7 +22,12 @@ public sealed class RolloutReward : IDisposable
     /// <param name="sources">The terms; <c>[rm]</c> when empty.</param>
     /// <param name="runRm">The run's reward model, for <c>rm</c> terms without a path.</param>
     /// <param name="vocabSize">The policy's vocabulary: a reward model must share it to read the sampled ids.</param>
-    public RolloutReward(IReadOnlyList<RewardSource> sources, string runRm, int vocabSize, ITokenizer tokenizer)
+    /// <param name="onPolicyBase">
+    /// A reward model folder (and its dtype) as a model on the policy's base weights (<see cref="SharedBase"/>), or null
+    /// where it cannot sit there: then it is loaded as its own model.
+    /// </param>
+    public RolloutReward(IReadOnlyList<RewardSource> sources, string runRm, int vocabSize, ITokenizer tokenizer,
+        Func<string, ScalarType, ScoreModel?>? onPolicyBase = null)
     {
         this.tokenizer = tokenizer;
         var textParts = new List<(IRewardFunction, double)>();
@@ -44,7 +49,8 @@ public sealed class RolloutReward : IDisposable
                         textParts.Add((t5, s.Weight));
                         continue;
                     }
-                    var rm = HuggingFaceCheckpoint.LoadScoreModel(dir, Models.ModelDtype.Parse(s.Dtype, "rewards.dtype"));
+                    var dtype = Models.ModelDtype.Parse(s.Dtype, "rewards.dtype");
+                    var rm = onPolicyBase?.Invoke(dir, dtype) ?? HuggingFaceCheckpoint.LoadScoreModel(dir, dtype);
                     owned.Add(rm);
                     foreach (var p in rm.parameters()) p.requires_grad = false;
                     if (rm.Config.VocabSize != vocabSize)

@@ -124,9 +124,17 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         bool lora = UseLora(policy, config.Lora, config.Seed, "ppo"); // NLPO and A2C read the ppo section too
         config.CheckpointLayers(policy, "ppo");
         using var reference = Reference(policy, policyDir, lora, config.ReferenceDtype, "ppo");
-        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer);
-        using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? HuggingFaceCheckpoint.LoadScoreModel(rmDir) : null;
-        if (critic is not null) UseLora(critic, config.Lora, config.Seed + 1, "ppo"); // OpenRLHF puts LoRA on the critic too
+        // ppo.shared_base: a reward adapter trained on the policy's base, held in the policy's dtype, scores on the policy's own
+        // base tensors, and the critic is a trainable copy of it there (SharedBase); other reward models load as their own.
+        var baseDtype = policy.parameters().First().dtype;
+        Func<string, ScalarType, ScoreModel?>? onBase = config.SharedBase
+            ? (dir, dtype) => dtype == baseDtype && SharedBase.Fits(policyDir, dir) ? SharedBase.RewardModel(policy, policyDir, dir) : null
+            : null;
+        using var reward = new RolloutReward(rewards ?? [], rmDir, policy.Config.VocabSize, base_.Tokenizer, onBase);
+        using var critic = config.Critic != CriticKind.SeparateFromRewardModel ? null
+            : config.SharedBase ? SharedBase.Critic(policy, policyDir, rmDir)
+            : HuggingFaceCheckpoint.LoadScoreModel(rmDir);
+        if (critic is not null && !config.SharedBase) UseLora(critic, config.Lora, config.Seed + 1, "ppo"); // OpenRLHF puts LoRA on the critic too
         if (critic is not null) config.CheckpointLayers(critic, "ppo");
         var space = actionSpace(policy);
         using var _ = space as IDisposable;

@@ -35,7 +35,10 @@ public sealed class ChatCommandsTests : IDisposable
         // conversation leaves, the third has none: both are told, neither ends the session or loses what was said.
         string saved = Path.Combine(tmp, "chat.json");
         string input = "Lily went\nTom ran\nSue sat\n/save " + saved + "\n\n";
-        var r = RlhfProcess.RunWithInput(input, "chat", "--model", "stories260k", "--temperature", "0", "--max-new-tokens", "300", "--min-new-tokens", "300");
+        // One OpenMP thread: ~800 one-token steps of a 260K-parameter model, where two threads only wait on each other
+        // (on a busy machine 4× the CPU time, past the process time limit).
+        var r = RlhfProcess.RunWithInput(input, new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" },
+            "chat", "--model", "stories260k", "--temperature", "0", "--max-new-tokens", "300", "--min-new-tokens", "300");
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.Contains("(cut at 300 tokens: --max-new-tokens sets the limit)", r.Stderr);
         Assert.Matches(@"\(cut at (\d|\d\d|1\d\d|2[0-8]\d|29\d) tokens: the conversation fills the model's 512 positions; /reset starts over\)", r.Stderr);

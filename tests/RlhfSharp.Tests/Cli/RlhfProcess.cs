@@ -10,9 +10,13 @@ public static class RlhfProcess
     public static Result Run(params string[] args) => RunWithInput(null, args);
 
     /// <summary>Runs rlhf with <paramref name="input"/> typed on its standard input, then end of input.</summary>
-    public static Result RunWithInput(string? input, params string[] args)
+    public static Result RunWithInput(string? input, params string[] args) => RunWithInput(input, new Dictionary<string, string>(), args);
+
+    /// <summary>As <see cref="RunWithInput(string?, string[])"/>, with <paramref name="environment"/> set for the process.</summary>
+    public static Result RunWithInput(string? input, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "rlhf.dll"));
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;

@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using RlhfSharp.Checkpoints;
+using RlhfSharp.Tokenization;
+using TorchSharp;
 using RlhfSharp.Tests.Tokenization;
 
 namespace RlhfSharp.Tests.Cli;
@@ -134,6 +137,42 @@ public sealed class Seq2SeqStageCliTests : IDisposable
     }
 
     [Fact]
+    public void Ilql_on_t5_saves_heads_beside_the_t5_checkpoint_and_generate_decodes_with_heads_as_pytorch()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        var scored = Path.Combine(_dir.Path, "scored.jsonl");
+        File.WriteAllLines(scored, Enumerable.Range(0, 8).Select(i => $$"""{"prompt": "a0 b0 c{{i}}", "completion": "{{(i % 2 == 0 ? "d0 e1" : "f1 g1")}}", "reward": {{i % 2}}}"""));
+        var run = Path.Combine(_dir.Path, "run");
+        var r = RlhfProcess.Run("ilql", "--set", $"model={model}", "--set", $"ilql_data={scored}", "--set", "ilql.epochs=2", "--set", "ilql.batch_size=4",
+            "--set", "ilql.max_length=16", "--set", "ilql.max_prompt_length=8", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(double.IsFinite(Number(r.Stdout, "loss")) && double.IsFinite(Number(r.Stdout, "eval_loss")), r.Stdout);
+        var checkpoint = Path.Combine(run, "ilql", "checkpoint");
+        foreach (var file in new[] { "model.safetensors", "config.json", "tokenizer.json", "ilql_heads.safetensors", "ilql_heads.json" })
+            Assert.True(File.Exists(Path.Combine(checkpoint, file)), file);
+        var heads = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "ilql_heads.json")))!;
+        Assert.Equal(32, (int)heads["hidden_size"]!); // the decoder's d_model
+        r = RlhfProcess.Run("generate", "--model", checkpoint, "--prompt", "a0 b0", "--max-new-tokens", "3", "--temperature", "0", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("ILQL heads: decoding with log π + 1·(Q − V)", r.Stderr);
+
+        // Decoding with known heads (fixtures/hf-t5/ilql/generate_ilql.py): the greedy tokens of log π + β·(min target Q − V).
+        var c = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "ilql", "expected_ilql.json")))!["cases"]!.AsArray()
+            .Single(x => (string)x!["case"]! == "t5v11_tiny_gated")!;
+        foreach (var file in new[] { "ilql_heads.safetensors", "ilql_heads.json" })
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "ilql", "t5v11_tiny_gated_heads", file), Path.Combine(model, file));
+        var prompt = string.Join(",", c["greedy_prompt"]!.AsArray().Select(x => (int)x!));
+        foreach (var (beta, key) in new[] { ((string?)null, "greedy_ilql"), ("0", "greedy_lm") })
+        {
+            var want = c[key]!.AsArray().Select(x => (int)x!).ToArray();
+            string[] args = ["generate", "--model", model, "--prompt-ids", prompt, "--max-new-tokens", want.Length.ToString(CultureInfo.InvariantCulture), "--temperature", "0", "--json"];
+            r = RlhfProcess.Run(beta is null ? args : [.. args, "--ilql-beta", beta]);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Equal(want, JsonNode.Parse(r.Stdout.Trim())!["new_ids"]!.AsArray().Select(x => (int)x!));
+        }
+    }
+
+    [Fact]
     public void Eval_on_t5_with_a_t5_reference_reports_the_kl_and_the_head_to_head_win_rate()
     {
         string model = Seq2SeqCliTests.T5Folder(_dir.Path);
@@ -157,6 +196,62 @@ public sealed class Seq2SeqStageCliTests : IDisposable
     }
 
     [Fact]
+    public void Eval_with_a_t5_reward_model_reports_its_score_of_each_prompt_and_completion()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        // The PyTorch-pinned T5ForSequenceClassification fixture (rm/generate_rm.py) with the model folder's tokenizer.
+        string rm = Seq2SeqCliTests.T5Folder(Path.Combine(_dir.Path, "rm"));
+        foreach (var name in new[] { "config.json", "model.safetensors" })
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "rm", "t5v11_tiny_gated_rm", name), Path.Combine(rm, name), overwrite: true);
+        var data = Path.Combine(_dir.Path, "eval.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(0, 3).Select(i => $$"""{"prompt": "a0 b0 c{{i}}"}"""));
+        var output = Path.Combine(_dir.Path, "eval");
+        var r = RlhfProcess.Run("eval", "--model", model, "--data", data, "--out", output, "--max-new-tokens", "4", "--temperature", "0", "--reward", $"rm:{rm}");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+
+        // Each sample's reward is the RM's score of the text prompt + completion, tokenised by the RM's tokenizer, then EOS.
+        using var scorer = T5Checkpoint.LoadSequenceClassification(rm);
+        var tokenizer = TokenizerLoader.Load(rm);
+        var rows = File.ReadAllLines(Path.Combine(output, "samples.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(3, rows.Count);
+        foreach (var row in rows)
+        {
+            int[] ids = [.. tokenizer.Encode((string)row["prompt"]! + (string)row["completion"]!), tokenizer.EosId!.Value];
+            double expected = scorer.Rewards(torch.tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length])).item<float>();
+            Assert.Equal(expected, (double)row["reward"]!, 5);
+        }
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))!;
+        Assert.Equal(rows.Average(x => (double)x["reward"]!), (double)metrics["reward_mean"]!, 9);
+    }
+
+    [Fact]
+    public void Eval_rm_on_a_t5_reward_model_scores_each_pair_as_rlhf_rm_trains_it()
+    {
+        string rm = Seq2SeqCliTests.T5Folder(Path.Combine(_dir.Path, "rm"));
+        foreach (var name in new[] { "config.json", "model.safetensors" })
+            File.Copy(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-t5", "rm", "t5v11_tiny_gated_rm", name), Path.Combine(rm, name), overwrite: true);
+        var pairs = Enumerable.Range(0, 4).Select(i => ($"a0 b{i}", $" c{i} d0", $" e{i} f1 g2")).ToList();
+        var data = Path.Combine(_dir.Path, "pairs.jsonl");
+        File.WriteAllLines(data, pairs.Select(p => new JsonObject { ["prompt"] = p.Item1, ["chosen"] = p.Item2, ["rejected"] = p.Item3 }.ToJsonString()));
+        var output = Path.Combine(_dir.Path, "rm-eval");
+        var r = RlhfProcess.Run("eval-rm", "--model", rm, "--data", data, "--out", output);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+
+        // Each response scored as Seq2SeqRewardStage trains it: the text prompt + response in the RM's tokenizer, then EOS.
+        using var scorer = T5Checkpoint.LoadSequenceClassification(rm);
+        var tokenizer = TokenizerLoader.Load(rm);
+        double Score(string prompt, string response)
+        {
+            int[] ids = [.. tokenizer.Encode(prompt + response), tokenizer.EosId!.Value];
+            return scorer.Rewards(torch.tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length])).item<float>();
+        }
+        var margins = pairs.Select(p => Score(p.Item1, p.Item2) - Score(p.Item1, p.Item3)).ToList();
+        var metrics = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "metrics.json")))!;
+        Assert.Equal(margins.Average(), (double)metrics["mean_margin"]!, 5);
+        Assert.Equal(margins.Count(m => m > 0) / 4.0, (double)metrics["accuracy"]!, 9);
+    }
+
+    [Fact]
     public void Eval_on_t5_reports_reference_metrics_and_unsupported_commands_say_so()
     {
         string model = Seq2SeqCliTests.T5Folder(_dir.Path);
@@ -171,11 +266,33 @@ public sealed class Seq2SeqStageCliTests : IDisposable
             Assert.True(metrics[key] is not null, key);
         Assert.True((double)metrics["perplexity_references"]! > 1, "perplexity of a random model's references");
 
-        foreach (var args in new[] { new[] { "serve", "--model", model }, ["chat", "--model", model], ["ilql", "--set", $"model={model}", "--out", Path.Combine(_dir.Path, "k")] })
+        r = RlhfProcess.Run("rs", "--set", $"model={model}", "--out", Path.Combine(_dir.Path, "k"));
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("encoder-decoder (T5)", r.Stderr);
+    }
+
+    [Fact]
+    public void Chat_on_t5_answers_each_turn_from_the_encoder_reading_the_rendered_conversation()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        string saved = Path.Combine(_dir.Path, "chat.json");
+        var r = RlhfProcess.RunWithInput("a0 b0\nc1 d2\n/save " + saved + "\n\n", "chat", "--model", model, "--temperature", "0", "--max-new-tokens", "4");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("template plain", r.Stderr);
+        var messages = JsonNode.Parse(File.ReadAllText(saved))!["messages"]!.AsArray();
+        Assert.Equal(["user", "assistant", "user", "assistant"], messages.Select(m => (string)m!["role"]!));
+        // Each reply is the greedy decoder answer to the conversation so far, rendered by the plain template, ended by EOS.
+        using var t5 = RlhfSharp.Checkpoints.PretrainedSeq2SeqModel.Load(model);
+        var template = RlhfSharp.Tokenization.ChatTemplate.FromName("plain");
+        var sampler = new RlhfSharp.Generation.Seq2SeqSampler(t5.Model, t5.Tokenizer);
+        var history = new List<RlhfSharp.Tokenization.ChatMessage>();
+        for (int turn = 0; turn < 2; turn++)
         {
-            r = RlhfProcess.Run(args);
-            Assert.NotEqual(0, r.ExitCode);
-            Assert.Contains("encoder-decoder (T5)", r.Stderr);
+            history.Add(new("user", (string)messages[2 * turn]!["content"]!));
+            var ids = t5.EncodePrompt(template.RenderWithAssistantSpans(history, addGenerationPrompt: true).Text);
+            var reply = sampler.Generate([ids], new RlhfSharp.Generation.SamplingOptions { Temperature = 0, MaxNewTokens = 4, Seed = (ulong)turn })[0].Text;
+            Assert.Equal(reply, (string)messages[2 * turn + 1]!["content"]!);
+            history.Add(new("assistant", reply));
         }
     }
 }

@@ -40,6 +40,26 @@ public sealed class EvalCommandEvaluationTests : IDisposable
     }
 
     [Fact]
+    public void Eval_holds_the_reference_model_in_reference_dtype()
+    {
+        string data = Path.Combine(tmp, "kl.jsonl");
+        File.WriteAllLines(data, ["""{"prompt": "Once upon a time"}""", """{"prompt": "Tom had a ball"}"""]);
+        string dir = Path.Combine(tmp, "kl");
+        var r = RlhfProcess.Run("eval", "--model", "stories260k", "--data", data, "--max-new-tokens", "8",
+            "--reference-model", "stories260k", "--reference-dtype", "bf16", "--out", dir);
+        Assert.True(r.ExitCode == 0, r.Stderr + r.Stdout);
+        double kl = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "metrics.json")))!["kl_to_reference"]!.GetValue<double>();
+        // The reference is the policy rounded to bf16: no longer exactly the policy (KL 0 in float32, the test above),
+        // but close, summed over 8 tokens.
+        Assert.NotEqual(0.0, kl);
+        Assert.InRange(Math.Abs(kl), 0, 0.5);
+
+        r = RlhfProcess.Run("eval", "--model", "stories260k", "--data", data, "--reference-model", "stories260k", "--reference-dtype", "int4", "--out", dir);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("--reference-dtype", r.Stderr);
+    }
+
+    [Fact]
     public void Eval_on_prompts_only_skips_reference_metrics()
     {
         string data = Path.Combine(tmp, "prompts.jsonl");

@@ -8,9 +8,14 @@ namespace RlhfSharp.Algorithms.Ilql;
 /// <c>ilql_collate_fn</c>, CarperAI/trlx@3340c2f): for a row with P prompt and O completion tokens (L = P + O),
 /// <c>actions_ixs</c> = P − 1 … L − 2 (the positions whose hidden state chooses each completion token),
 /// <c>states_ixs</c> = those and L − 1, <c>dones</c> = 1 × O then 0, and the reward on the last action. Rows are
-/// right-padded; index padding is 0 and is masked out by <c>dones</c>.
+/// right-padded; index padding is 0 and is masked out by <c>dones</c>. An encoder-decoder's batch
+/// (<see cref="CreateSeq2Seq"/>, trlX's <c>ILQLSeq2SeqBatch</c>) also holds the encoder's prompts; its
+/// <see cref="InputIds"/> are then the decoder's tokens.
 /// </summary>
-public sealed record IlqlBatch(Tensor InputIds, Tensor AttentionMask, Tensor ActionIxs, Tensor StateIxs, Tensor Actions, Tensor Rewards, Tensor Dones)
+/// <param name="EncoderIds">The right-padded encoder prompts (B, P) of an encoder-decoder; null for a decoder-only model.</param>
+/// <param name="EncoderMask">Their 0/1 mask (B, P); null for a decoder-only model.</param>
+public sealed record IlqlBatch(Tensor InputIds, Tensor AttentionMask, Tensor ActionIxs, Tensor StateIxs, Tensor Actions, Tensor Rewards, Tensor Dones,
+    Tensor? EncoderIds = null, Tensor? EncoderMask = null)
 {
     /// <param name="rewards">Each example's reward as trained (normalised, <see cref="IlqlLoss.NormalizeRewards"/>).</param>
     public static IlqlBatch Create(IReadOnlyList<ScoredExample> examples, IReadOnlyList<double> rewards, int padId, Device? device = null, ScalarType dtype = ScalarType.Float32)
@@ -48,6 +53,61 @@ public sealed record IlqlBatch(Tensor InputIds, Tensor AttentionMask, Tensor Act
             tensor(ids, [b, t], device: device), tensor(attention, [b, t], device: device),
             tensor(actionIxs, [b, a], device: device), tensor(stateIxs, [b, a + 1], device: device), tensor(actions, [b, a], device: device),
             tensor(rewardRows, [b, a], device: device).to(dtype), tensor(dones, [b, a + 1], device: device).to(dtype));
+    }
+
+    /// <summary>
+    /// An encoder-decoder's batch, as trlX's <c>make_experience_seq2seq</c> lays it out with the decoder start token put
+    /// before each completion: the prompt is the encoder's input (right-padded with <paramref name="padId"/>), the decoder
+    /// reads <paramref name="decoderStartId"/> then the O completion tokens, <c>actions_ixs</c> = 0 … O − 1 (decoder
+    /// position j chooses completion token j), <c>states_ixs</c> = 0 … O, <c>dones</c> = 1 × O then 0, the reward on the
+    /// last action. trlX feeds the output's own tokens to the decoder and takes <c>decoder_input_ids[:, 1:]</c> as the
+    /// actions, so the output's first token is never chosen by the model although its <c>generate</c> starts from the
+    /// start token; with the start token in front, training and decoding agree and every completion token is an action
+    /// (as in <see cref="Ppo.Seq2SeqActor"/> and HF's <c>_shift_right</c> of labels).
+    /// </summary>
+    public static IlqlBatch CreateSeq2Seq(IReadOnlyList<ScoredExample> examples, IReadOnlyList<double> rewards, int padId, int decoderStartId,
+        Device? device = null, ScalarType dtype = ScalarType.Float32)
+    {
+        int b = examples.Count;
+        int p = examples.Max(e => e.PromptIds.Length);
+        int a = examples.Max(e => e.CompletionIds.Length);
+        var encoderIds = new long[b * p];
+        var encoderMask = new long[b * p];
+        var ids = new long[b * (a + 1)];
+        var attention = new long[b * (a + 1)];
+        var actionIxs = new long[b * a];
+        var stateIxs = new long[b * (a + 1)];
+        var actions = new long[b * a];
+        var rewardRows = new double[b * a];
+        var dones = new double[b * (a + 1)];
+        for (int i = 0; i < b; i++)
+        {
+            var (prompt, completion) = (examples[i].PromptIds, examples[i].CompletionIds);
+            if (prompt.Length == 0) throw new RlhfException("ILQL: an example has an empty prompt; the encoder needs at least one token (T5's prompts end in EOS).");
+            if (completion.Length == 0) throw new RlhfException("ILQL: an example has an empty completion (cut by max_length?).");
+            Array.Fill(encoderIds, padId, i * p, p);
+            for (int j = 0; j < prompt.Length; j++) { encoderIds[i * p + j] = prompt[j]; encoderMask[i * p + j] = 1; }
+            int o = completion.Length;
+            Array.Fill(ids, padId, i * (a + 1), a + 1);
+            ids[i * (a + 1)] = decoderStartId;
+            attention[i * (a + 1)] = 1;
+            for (int j = 0; j < o; j++)
+            {
+                ids[i * (a + 1) + j + 1] = completion[j];
+                attention[i * (a + 1) + j + 1] = 1;
+                actionIxs[i * a + j] = j;
+                stateIxs[i * (a + 1) + j] = j;
+                actions[i * a + j] = completion[j];
+                dones[i * (a + 1) + j] = 1;
+            }
+            stateIxs[i * (a + 1) + o] = o;
+            rewardRows[i * a + o - 1] = rewards[i];
+        }
+        return new IlqlBatch(
+            tensor(ids, [b, a + 1], device: device), tensor(attention, [b, a + 1], device: device),
+            tensor(actionIxs, [b, a], device: device), tensor(stateIxs, [b, a + 1], device: device), tensor(actions, [b, a], device: device),
+            tensor(rewardRows, [b, a], device: device).to(dtype), tensor(dones, [b, a + 1], device: device).to(dtype),
+            tensor(encoderIds, [b, p], device: device), tensor(encoderMask, [b, p], device: device));
     }
 
     /// <summary>Rows of (B, T, H) <paramref name="hidden"/> at (B, K) <paramref name="positions"/>: (B, K, H) (trlX <c>batched_index_select</c>).</summary>

@@ -8,7 +8,8 @@ namespace RlhfSharp.Algorithms.Ilql;
 
 /// <summary>
 /// ILQL on scored completions (CarperAI/trlx@3340c2f <c>trlx/trainer/accelerate_ilql_trainer.py</c>): each step runs
-/// the policy once over prompt + completion, puts the <see cref="IlqlHeads"/> on its final hidden states, and takes one
+/// the policy once over prompt + completion (an encoder-decoder: the prompt through the encoder, the completion through
+/// the decoder; <see cref="IIlqlPolicy"/>), puts the <see cref="IlqlHeads"/> on its final hidden states, and takes one
 /// AdamW step on the whole model and the heads against <see cref="IlqlLoss"/>; every
 /// <see cref="IlqlConfig.StepsForTargetQSync"/> steps the target Q heads move towards the Q heads by Polyak averaging.
 /// Rewards are normalised over the training set first (trlX <c>make_experience</c>). The heads are what decoding adds
@@ -16,16 +17,20 @@ namespace RlhfSharp.Algorithms.Ilql;
 /// </summary>
 public sealed class IlqlTrainer : StageTrainer
 {
-    readonly CausalLM policy;
+    readonly IIlqlPolicy policy;
     readonly IlqlHeads heads;
     readonly IlqlConfig config;
     readonly int padId;
 
-    public IlqlTrainer(CausalLM policy, IlqlHeads heads, IlqlConfig config, int padId)
+    /// <summary>A decoder-only policy (<see cref="CausalIlqlPolicy"/>).</summary>
+    public IlqlTrainer(CausalLM policy, IlqlHeads heads, IlqlConfig config, int padId) : this(new CausalIlqlPolicy(policy), heads, config, padId) { }
+
+    /// <summary>Any policy behind the seam, e.g. a T5 (<see cref="Seq2SeqIlqlPolicy"/>).</summary>
+    public IlqlTrainer(IIlqlPolicy policy, IlqlHeads heads, IlqlConfig config, int padId)
     {
         config.Validate("ilql");
-        if (heads.HiddenSize != policy.model.OutputSize || heads.VocabSize != policy.Config.VocabSize)
-            throw new RlhfException($"ILQL heads are for hidden {heads.HiddenSize}, vocab {heads.VocabSize}; the policy has {policy.model.OutputSize}, {policy.Config.VocabSize}.");
+        if (heads.HiddenSize != policy.HiddenSize || heads.VocabSize != policy.VocabSize)
+            throw new RlhfException($"ILQL heads are for hidden {heads.HiddenSize}, vocab {heads.VocabSize}; the policy has {policy.HiddenSize}, {policy.VocabSize}.");
         this.policy = policy;
         this.heads = heads;
         this.config = config;
@@ -38,12 +43,12 @@ public sealed class IlqlTrainer : StageTrainer
         var examples = train.Where(Usable).ToList();
         if (examples.Count == 0) throw new RlhfException($"ILQL: no example keeps a prompt token and a completion token at max_length {config.MaxLength}.");
         var rewards = IlqlLoss.NormalizeRewards(examples.Select(e => e.Reward).ToList());
-        using var loop = new EpochLoop("ilql", config, config.Optimizer, examples.Count, policy.parameters().Concat(heads.Trainable),
-            new Dictionary<string, nn.Module> { ["policy"] = policy, ["ilql_heads"] = heads }, config.TotalSteps)
+        using var loop = new EpochLoop("ilql", config, config.Optimizer, examples.Count, policy.Module.parameters().Concat(heads.Trainable),
+            new Dictionary<string, nn.Module> { ["policy"] = policy.Module, ["ilql_heads"] = heads }, config.TotalSteps)
         {
             State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
-        policy.train();
+        policy.Module.train();
         heads.train();
         var last = loop.Run((step, row) =>
         {
@@ -62,7 +67,7 @@ public sealed class IlqlTrainer : StageTrainer
             if ((step + 1) % config.StepsForTargetQSync == 0) heads.SyncTargets(config.Alpha);
             loop.EndStep(row, step, gradNorm, sums, "examples_per_s", indices.Count);
         }, cancel);
-        policy.eval();
+        policy.Module.eval();
         heads.eval();
         return last;
     }
@@ -73,8 +78,8 @@ public sealed class IlqlTrainer : StageTrainer
         var examples = eval.Where(Usable).ToList();
         if (examples.Count == 0) return [];
         var rewards = IlqlLoss.NormalizeRewards(examples.Select(e => e.Reward).ToList());
-        bool wasTraining = policy.training;
-        policy.eval();
+        bool wasTraining = policy.Module.training;
+        policy.Module.eval();
         heads.eval();
         var sums = new Dictionary<string, double>();
         using (no_grad())
@@ -85,7 +90,7 @@ public sealed class IlqlTrainer : StageTrainer
                 var (_, metrics) = MicroLoss(rows.Select(r => examples[r]).ToList(), rows.Select(r => rewards[r]).ToList());
                 foreach (var (k, v) in metrics) sums[k] = sums.GetValueOrDefault(k) + v * rows.Count / examples.Count;
             }
-        if (wasTraining) { policy.train(); heads.train(); }
+        if (wasTraining) { policy.Module.train(); heads.train(); }
         return new Dictionary<string, double>
         {
             ["eval_loss"] = sums["loss"], ["eval_loss_q"] = sums["loss_q"], ["eval_loss_v"] = sums["loss_v"], ["eval_loss_awac"] = sums["loss_awac"],
@@ -97,14 +102,10 @@ public sealed class IlqlTrainer : StageTrainer
     /// <summary>The loss of one micro-batch and its diagnostics (trlX's <c>ILQLConfig.loss</c> stats, named).</summary>
     (Tensor Loss, Dictionary<string, double> Metrics) MicroLoss(IReadOnlyList<ScoredExample> batch, IReadOnlyList<double> rewards)
     {
-        var device = policy.model.Embeddings.weight!.device;
         var dtype = heads.parameters().First().dtype;
-        var b = IlqlBatch.Create(batch, rewards, padId, device, dtype);
-        var hidden = new List<Tensor>();
-        // The body only: the head is applied below to the action positions alone, so no (B, T, V) logits are made.
-        policy.Hidden(b.InputIds, b.AttentionMask, Transformer.PositionsFromMask(b.AttentionMask), hiddenStates: hidden);
-        var aux = Common.RouterBalanceLoss.Weighted(policy);
-        var h = hidden[^1];                                                   // (B, T, H), after the final norm (HF hidden_states[-1])
+        var b = policy.Batch(batch, rewards, padId, dtype);
+        var h = policy.Hidden(b);                                             // (B, T, H), after the final norm (HF hidden_states[-1])
+        var aux = Common.RouterBalanceLoss.Weighted(policy.Module);
         var actionHidden = IlqlBatch.Select(h, b.ActionIxs);                  // (B, A, H)
         var (qs, targetQs, values) = heads.Forward(actionHidden, IlqlBatch.Select(h, b.StateIxs));
         var output = IlqlLoss.Compute(policy.Head(actionHidden), qs, targetQs, values, b.Actions, b.Rewards, b.Dones,

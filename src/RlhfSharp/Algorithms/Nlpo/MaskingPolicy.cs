@@ -26,7 +26,7 @@ public sealed class MaskingPolicy : IActionSpaceMask, IDisposable
     public MaskingPolicy(CausalLM policy, NlpoConfig config, IReadOnlyList<int> alwaysAllowed)
     {
         this.policy = policy; this.config = config; this.alwaysAllowed = alwaysAllowed;
-        model = policy.Clone();
+        model = policy.Clone(config.MaskScalarType(policy.parameters().First().dtype));
         model.eval();
         foreach (var p in model.parameters()) p.requires_grad = false;
     }

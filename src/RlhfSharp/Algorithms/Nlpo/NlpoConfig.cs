@@ -30,4 +30,12 @@ public sealed record NlpoConfig
     /// </summary>
     [Range(1, int.MaxValue)]
     public int TargetUpdateIterations { get; init; } = 5;
+    /// <summary>
+    /// The element type the frozen masking policy is held in (bf16: half its memory; its top-p set is taken in float32).
+    /// Null: the actor's own, as RL4LMs' deep copy. Issue #12's dtype key for frozen roles, beside <c>reference_dtype</c>.
+    /// </summary>
+    public string? MaskDtype { get; init; }
+
+    /// <summary>The masking policy's element type for an actor held in <paramref name="actor"/>; a bad name is an error naming <c>nlpo.mask_dtype</c>.</summary>
+    public ScalarType MaskScalarType(ScalarType actor) => MaskDtype is null ? actor : Models.ModelDtype.Parse(MaskDtype, "nlpo.mask_dtype");
 }

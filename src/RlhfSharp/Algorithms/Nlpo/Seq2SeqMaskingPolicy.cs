@@ -25,7 +25,7 @@ public sealed class Seq2SeqMaskingPolicy : IActionSpaceMask, IDisposable
     {
         this.policy = policy; this.config = config; this.alwaysAllowed = alwaysAllowed;
         var weight = policy.shared.weight!;
-        model = new T5ForConditionalGeneration(policy.Config, weight.dtype);
+        model = new T5ForConditionalGeneration(policy.Config, config.MaskScalarType(weight.dtype));
         if (policy.Lora is { } lora) T5Lora.Attach(model, lora);
         model.to(weight.device);
         Copy();

@@ -99,6 +99,13 @@ public sealed record PpoConfig : StageConfig
     /// memory (its log-probs are still computed in float32). Issue #20's dtype key for frozen roles.
     /// </summary>
     public string ReferenceDtype { get; init; } = "float32";
+    /// <summary>
+    /// With <c>lora</c>: the actor, critic, reference and reward model hold ONE copy of the base weights (TRL's Multi Adapter
+    /// RL; <see cref="Lora.SharedBase"/>): the reference is the actor with its adapters off, the reward model (a LoRA reward
+    /// adapter on the policy's base) and the critic (a trainable copy of that adapter and head) sit on the actor's base
+    /// tensors. Off by default: the critic then starts from the merged reward model with a new adapter (OpenRLHF).
+    /// </summary>
+    public bool SharedBase { get; init; }
     /// <summary>Actor learning rate (OpenRLHF actor_learning_rate = 1e-6).</summary>
     public OptimizerConfig ActorOptimizer { get; init; } = new() { LearningRate = 1e-6, Schedule = ScheduleKind.Cosine };
     /// <summary>Critic learning rate (OpenRLHF critic_learning_rate = 9e-6).</summary>
@@ -113,6 +120,8 @@ public sealed record PpoConfig : StageConfig
         // silently become the whole batch, so the step count and the learning-rate schedule would not be what was asked.
         if (MiniBatchSize > RolloutBatchSize)
             throw new RlhfException($"{section}.mini_batch_size ({MiniBatchSize}) must not exceed {section}.rollout_batch_size ({RolloutBatchSize}): a minibatch is a slice of a rollout batch.");
+        if (SharedBase && Lora is null)
+            throw new RlhfException($"{section}.shared_base needs {section}.lora: only frozen base weights can be shared, and without adapters the actor trains its base.");
         if (KlTargetPerToken is not null && KlTargetPerSequence is not null)
             throw new RlhfException($"{section}: set kl_target_per_token (OpenRLHF's unit) or kl_target_per_sequence (Ziegler et al.'s and TRL's), not both.");
     }

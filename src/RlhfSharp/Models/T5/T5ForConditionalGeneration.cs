@@ -72,8 +72,19 @@ public sealed class T5ForConditionalGeneration : nn.Module
         return decoder.Forward(h, selfMask, encoderStates, PaddingMask(encoderAttentionMask, h.dtype), cache, hiddenStates);
     }
 
-    /// <summary>Logits (…, vocab) of decoder outputs.</summary>
-    public Tensor Head(Tensor decoderOutput) => !HasLmHead
+    /// <summary>
+    /// ILQL's decoding heads, when attached (Checkpoints/IlqlHeadsFile.AttachIfPresent): <see cref="Head"/> then gives
+    /// log π_β + β·(Q − V) of the decoder outputs instead of the raw logits, so generation, serving and evaluation use the
+    /// ILQL policy, as <see cref="CausalLM.Ilql"/> does for decoder-only models. Not a registered module: it is saved
+    /// beside the model, never inside its weights.
+    /// </summary>
+    public IlqlDecoding? Ilql { get; set; }
+
+    /// <summary>Logits (…, vocab) of decoder outputs; shifted by <see cref="Ilql"/> when heads are attached.</summary>
+    public Tensor Head(Tensor decoderOutput) => Ilql is { } ilql ? ilql.Shift(LanguageModelHead(decoderOutput), decoderOutput) : LanguageModelHead(decoderOutput);
+
+    /// <summary>The language model's own logits (…, vocab) of decoder outputs (never shifted by ILQL heads).</summary>
+    public Tensor LanguageModelHead(Tensor decoderOutput) => !HasLmHead
         ? throw new InvalidOperationException("this T5 body has no language-model head (it is a T5ForSequenceClassification's transformer)")
         : lm_head is not null
         ? lm_head.forward(decoderOutput)
