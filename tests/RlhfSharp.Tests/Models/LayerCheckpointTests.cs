@@ -18,6 +18,7 @@ namespace RlhfSharp.Tests.Models;
 /// of each body (LLaMA with grouped-query attention, GPT-2, GPT-NeoX, OPT), with LoRA adapters whose dropout masks must
 /// be drawn again in the backward, and in seeded SFT and DPO runs; keys that reach every stage, refusals naming them.
 /// </summary>
+[Collection(ProcessWideStateCollection.Name)] // seeds and draws torch's global generator (LoRA init, dropout masks)
 public sealed class LayerCheckpointTests
 {
     static TransformerConfig Config(string family) => family switch
