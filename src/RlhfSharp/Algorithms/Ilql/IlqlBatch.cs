@@ -25,11 +25,7 @@ public sealed record IlqlBatch(Tensor InputIds, Tensor AttentionMask, Tensor Act
         int a = examples.Max(e => e.CompletionIds.Length);
         var ids = new long[b * t];
         var attention = new long[b * t];
-        var actionIxs = new long[b * a];
-        var stateIxs = new long[b * (a + 1)];
-        var actions = new long[b * a];
-        var rewardRows = new double[b * a];
-        var dones = new double[b * (a + 1)];
+        var rows = new ActionRows(b, a);
         for (int i = 0; i < b; i++)
         {
             var (prompt, completion) = (examples[i].PromptIds, examples[i].CompletionIds);
@@ -39,20 +35,10 @@ public sealed record IlqlBatch(Tensor InputIds, Tensor AttentionMask, Tensor Act
             int p = prompt.Length, o = completion.Length;
             Array.Fill(ids, padId, i * t, t);
             for (int j = 0; j < p + o; j++) { ids[i * t + j] = j < p ? prompt[j] : completion[j - p]; attention[i * t + j] = 1; }
-            for (int j = 0; j < o; j++)
-            {
-                actionIxs[i * a + j] = p - 1 + j;
-                stateIxs[i * (a + 1) + j] = p - 1 + j;
-                actions[i * a + j] = completion[j];
-                dones[i * (a + 1) + j] = 1;
-            }
-            stateIxs[i * (a + 1) + o] = p + o - 1;
-            rewardRows[i * a + o - 1] = rewards[i];
+            rows.Fill(i, firstState: p - 1, completion, rewards[i]);
         }
-        return new IlqlBatch(
-            tensor(ids, [b, t], device: device), tensor(attention, [b, t], device: device),
-            tensor(actionIxs, [b, a], device: device), tensor(stateIxs, [b, a + 1], device: device), tensor(actions, [b, a], device: device),
-            tensor(rewardRows, [b, a], device: device).to(dtype), tensor(dones, [b, a + 1], device: device).to(dtype));
+        var (actionIxs, stateIxs, actions, rewardRows, dones) = rows.Tensors(device, dtype);
+        return new IlqlBatch(tensor(ids, [b, t], device: device), tensor(attention, [b, t], device: device), actionIxs, stateIxs, actions, rewardRows, dones);
     }
 
     /// <summary>
@@ -75,11 +61,7 @@ public sealed record IlqlBatch(Tensor InputIds, Tensor AttentionMask, Tensor Act
         var encoderMask = new long[b * p];
         var ids = new long[b * (a + 1)];
         var attention = new long[b * (a + 1)];
-        var actionIxs = new long[b * a];
-        var stateIxs = new long[b * (a + 1)];
-        var actions = new long[b * a];
-        var rewardRows = new double[b * a];
-        var dones = new double[b * (a + 1)];
+        var rows = new ActionRows(b, a);
         for (int i = 0; i < b; i++)
         {
             var (prompt, completion) = (examples[i].PromptIds, examples[i].CompletionIds);
@@ -91,23 +73,42 @@ public sealed record IlqlBatch(Tensor InputIds, Tensor AttentionMask, Tensor Act
             Array.Fill(ids, padId, i * (a + 1), a + 1);
             ids[i * (a + 1)] = decoderStartId;
             attention[i * (a + 1)] = 1;
+            for (int j = 0; j < o; j++) { ids[i * (a + 1) + j + 1] = completion[j]; attention[i * (a + 1) + j + 1] = 1; }
+            rows.Fill(i, firstState: 0, completion, rewards[i]);
+        }
+        var (actionIxs, stateIxs, actions, rewardRows, dones) = rows.Tensors(device, dtype);
+        return new IlqlBatch(tensor(ids, [b, a + 1], device: device), tensor(attention, [b, a + 1], device: device), actionIxs, stateIxs, actions, rewardRows, dones,
+            tensor(encoderIds, [b, p], device: device), tensor(encoderMask, [b, p], device: device));
+    }
+
+    /// <summary>
+    /// The action side of a batch, the same for both layouts: which hidden state chooses each completion token
+    /// (<c>actions_ixs</c>), those states and the one after the last (<c>states_ixs</c>), the tokens, <c>dones</c> and the
+    /// reward on the last action; rows padded to A actions with 0s that <c>dones</c> masks out.
+    /// </summary>
+    sealed class ActionRows(int b, int a)
+    {
+        readonly long[] actionIxs = new long[b * a], stateIxs = new long[b * (a + 1)], actions = new long[b * a];
+        readonly double[] rewards = new double[b * a], dones = new double[b * (a + 1)];
+
+        /// <summary>Row <paramref name="i"/>: completion token j is chosen by the hidden state at <paramref name="firstState"/> + j.</summary>
+        public void Fill(int i, int firstState, int[] completion, double reward)
+        {
+            int o = completion.Length;
             for (int j = 0; j < o; j++)
             {
-                ids[i * (a + 1) + j + 1] = completion[j];
-                attention[i * (a + 1) + j + 1] = 1;
-                actionIxs[i * a + j] = j;
-                stateIxs[i * (a + 1) + j] = j;
+                actionIxs[i * a + j] = firstState + j;
+                stateIxs[i * (a + 1) + j] = firstState + j;
                 actions[i * a + j] = completion[j];
                 dones[i * (a + 1) + j] = 1;
             }
-            stateIxs[i * (a + 1) + o] = o;
-            rewardRows[i * a + o - 1] = rewards[i];
+            stateIxs[i * (a + 1) + o] = firstState + o;
+            rewards[i * a + o - 1] = reward;
         }
-        return new IlqlBatch(
-            tensor(ids, [b, a + 1], device: device), tensor(attention, [b, a + 1], device: device),
-            tensor(actionIxs, [b, a], device: device), tensor(stateIxs, [b, a + 1], device: device), tensor(actions, [b, a], device: device),
-            tensor(rewardRows, [b, a], device: device).to(dtype), tensor(dones, [b, a + 1], device: device).to(dtype),
-            tensor(encoderIds, [b, p], device: device), tensor(encoderMask, [b, p], device: device));
+
+        public (Tensor ActionIxs, Tensor StateIxs, Tensor Actions, Tensor Rewards, Tensor Dones) Tensors(Device? device, ScalarType dtype) =>
+            (tensor(actionIxs, [b, a], device: device), tensor(stateIxs, [b, a + 1], device: device), tensor(actions, [b, a], device: device),
+             tensor(rewards, [b, a], device: device).to(dtype), tensor(dones, [b, a + 1], device: device).to(dtype));
     }
 
     /// <summary>Rows of (B, T, H) <paramref name="hidden"/> at (B, K) <paramref name="positions"/>: (B, K, H) (trlX <c>batched_index_select</c>).</summary>
