@@ -14,7 +14,25 @@ namespace RlhfSharp.Checkpoints;
 public static class FiniteValues
 {
     /// <summary>True when no element is NaN or ±Inf; integer and bool tensors are always finite.</summary>
-    public static bool All(Tensor values) => values.dtype switch
+    public static bool All(Tensor values)
+    {
+        // A span holds at most int.MaxValue bytes (TorchSharp's Tensor.bytes throws beyond): a larger weight, such as a
+        // 7B model's float32 embedding, is tested in pieces.
+        long piece = Piece / values.element_size(), count = values.numel();
+        if (count <= piece) return AllInSpan(values);
+        using var flat = values.view(-1);
+        for (long start = 0; start < count; start += piece)
+        {
+            using var part = flat.narrow(0, start, Math.Min(piece, count - start));
+            if (!AllInSpan(part)) return false;
+        }
+        return true;
+    }
+
+    /// <summary>The largest piece read as one span (1 GiB).</summary>
+    public const long Piece = 1L << 30;
+
+    static bool AllInSpan(Tensor values) => values.dtype switch
     {
         ScalarType.Float32 => NoneAllOnes(MemoryMarshal.Cast<byte, uint>(values.bytes), 0x7F80_0000u),
         ScalarType.BFloat16 => NoneAllOnes(MemoryMarshal.Cast<byte, ushort>(values.bytes), (ushort)0x7F80),

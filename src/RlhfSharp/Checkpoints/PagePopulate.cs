@@ -20,9 +20,22 @@ static class PagePopulate
     static extern int madvise(IntPtr address, UIntPtr length, int advice);
 
     /// <summary>Populates the whole pages inside a contiguous CPU tensor's bytes (the partial pages at its ends fault as usual).</summary>
-    public static unsafe void ForWrite(Tensor values)
+    public static void ForWrite(Tensor values)
     {
         if (unsupported || values.device_type != DeviceType.CPU || !values.is_contiguous()) return;
+        // A span holds at most int.MaxValue bytes (TorchSharp's Tensor.bytes throws beyond): a larger tensor goes in pieces.
+        long piece = FiniteValues.Piece / values.element_size(), count = values.numel();
+        if (count <= piece) { PopulateSpan(values); return; }
+        using var flat = values.view(-1);
+        for (long start = 0; start < count; start += piece)
+        {
+            using var part = flat.narrow(0, start, Math.Min(piece, count - start));
+            PopulateSpan(part);
+        }
+    }
+
+    static unsafe void PopulateSpan(Tensor values)
+    {
         var bytes = values.bytes;
         long page = Environment.SystemPageSize;
         fixed (byte* start = bytes)

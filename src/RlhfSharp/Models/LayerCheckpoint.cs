@@ -55,6 +55,10 @@ public static class LayerCheckpoint
     /// </summary>
     public static Tensor Run(nn.Module layer, Tensor x, Tensor?[] constants, Func<Tensor, Tensor?[], Tensor> forward)
     {
+        // torch.utils.checkpoint also replays the CUDA generator (preserve_rng_state); TorchSharp exposes only the CPU
+        // one, so on another device a dropout mask could differ in the recomputation: refuse rather than train wrong.
+        if (x.device_type != DeviceType.CPU)
+            throw new RlhfException($"gradient_checkpointing replays the CPU random generator only, and this layer runs on {x.device}: turn gradient_checkpointing off there.");
         ReleaseReturned();
         var trainable = layer.parameters().Where(p => p.requires_grad).ToArray();
         var vars = new object[trainable.Length + 3];

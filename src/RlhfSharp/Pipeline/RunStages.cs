@@ -116,8 +116,9 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Func<CausalLM, IActionSpaceMask?> actionSpace, Func<Tensor, Tensor, Tensor, Tensor, PolicyLossOutput>? policyLoss,
         Func<Tensor, Tensor, Tensor, Tensor, ValueLossOutput>? valueLoss)
     {
-        // A separate critic trains too: its weights, gradient and two moments, four times its float32 weights.
-        long critic4 = config.Critic == CriticKind.SeparateFromRewardModel ? 4 * ModelBytes(rmDir, "float32") : 0;
+        // A separate critic trains too: its weights, gradient and two moments, four times its float32 weights; with LoRA
+        // its base is frozen, so once (the adapters are small).
+        long critic4 = config.Critic == CriticKind.SeparateFromRewardModel ? (config.Lora is null ? 4 : 1) * ModelBytes(rmDir, "float32") : 0;
         CheckMemory("ppo", policyDir, config, config.MiniBatchSize, LongestPrompt(prompts) + config.MaxNewTokens,
             config.Lora is null ? config.ReferenceDtype : null, RewardModelBytes(rewards, rmDir) + critic4);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);

@@ -63,6 +63,18 @@ public sealed class MappedLoadTests : IDisposable
         foreach (var t in weights.Values) t.Dispose();
     }
 
+    [Fact]
+    public void A_weight_larger_than_one_span_is_tested_piece_by_piece()
+    {
+        // A span holds at most int.MaxValue bytes; a 7B model's float32 embedding is larger. One float past the 1 GiB
+        // piece, with the NaN in the second piece (zeros are untouched pages, so this costs little memory).
+        long n = FiniteValues.Piece / 4 + 1;
+        using var values = zeros(n, float32);
+        Assert.True(FiniteValues.All(values));
+        values[n - 1] = tensor(float.NaN);
+        Assert.False(FiniteValues.All(values));
+    }
+
     public static TheoryData<ScalarType> FloatTypes => new() { ScalarType.Float32, ScalarType.BFloat16, ScalarType.Float16, ScalarType.Float64 };
 
     [Theory]

@@ -190,18 +190,27 @@ public sealed class PpoTrainer : StageTrainer
         var positions = Transformer.PositionsFromMask(attention);
         var mask = rollout.ResponseMask;
 
-        // At the rollouts' temperature (OpenRLHF models/actor.py), so the ratio is of the policy that sampled.
-        var forward = actor.Forward(seq, attention, positions, p, withHidden: valueHead is not null);
-        int start = forward.Start;
-        var oldLogprobs = forward.Logprobs(n, config.Temperature);
-        // Under a masked action space the ratio is of masked distributions, while the KL penalty keeps the unmasked
-        // log-probs (RL4LMs alg_wrappers.py: old log_prob is forward_policy's masked log_probs, kl_div = raw_log_probs − ref).
-        var rawLogprobs = oldLogprobs;
-        if (allowed is not null) oldLogprobs = MaskedActionSpace.Logprobs(forward.Logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
-        var refForward = referenceActor.Forward(seq, attention, positions, p, withHidden: false);
-        var refLogprobs = refForward.Logprobs(n, config.Temperature);
-        var values = Values(seq, attention, positions, forward.Hidden).narrow(1, start, n) * mask;
-        var scores = score(rollout).to(float32).reshape(-1);
+        // Each forward in its own scope, keeping only what the experience needs: TorchSharp frees a forward's intermediates
+        // (every layer's activations, the B×T×V logits) only when their scope ends, and four models' worth held to the end
+        // of this method was most of a PPO step's peak memory.
+        int start;
+        Tensor oldLogprobs, rawLogprobs, refLogprobs, values, scores;
+        Tensor? hidden;
+        using (NewDisposeScope())
+        {
+            // At the rollouts' temperature (OpenRLHF models/actor.py), so the ratio is of the policy that sampled.
+            var forward = actor.Forward(seq, attention, positions, p, withHidden: valueHead is not null);
+            start = forward.Start;
+            rawLogprobs = forward.Logprobs(n, config.Temperature).MoveToOuterDisposeScope();
+            // Under a masked action space the ratio is of masked distributions, while the KL penalty keeps the unmasked
+            // log-probs (RL4LMs alg_wrappers.py: old log_prob is forward_policy's masked log_probs, kl_div = raw_log_probs − ref).
+            oldLogprobs = allowed is null ? rawLogprobs
+                : MaskedActionSpace.Logprobs(forward.Logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature).MoveToOuterDisposeScope();
+            hidden = forward.Hidden?.MoveToOuterDisposeScope();
+        }
+        using (NewDisposeScope()) refLogprobs = referenceActor.Forward(seq, attention, positions, p, withHidden: false).Logprobs(n, config.Temperature).MoveToOuterDisposeScope();
+        using (NewDisposeScope()) values = (Values(seq, attention, positions, hidden).narrow(1, start, n) * mask).MoveToOuterDisposeScope();
+        using (NewDisposeScope()) scores = score(rollout).to(float32).reshape(-1).MoveToOuterDisposeScope();
         var kl = KlEstimator.PerToken(rawLogprobs, refLogprobs, config.KlEstimator) * mask;
         var rewards = KlShapedReward.Compute(scores, kl, mask, klCoef, (-config.RewardClip, config.RewardClip));
         var (advantages, returns) = GaeEstimator.Compute(values, rewards, mask, config.Gamma, config.Lambda);

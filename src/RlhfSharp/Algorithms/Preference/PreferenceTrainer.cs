@@ -218,7 +218,10 @@ public sealed class PreferenceTrainer : StageTrainer
         var device = policy.model.Embeddings.weight!.device;
         if (precomputed is not null && rows is not null) return tensor(rows.Select(r => precomputed[r]).ToArray(), device: device);
         using var _ = no_grad();
-        return SequenceLogprobs.Of(reference!, sequences, padId, config.LogprobChunkSize).Sum.to(device);
+        // Its own scope: TorchSharp frees a forward's intermediates (every layer's activations, the logits) only when their
+        // scope ends, and the micro-batch's scope would keep them through the policy's forward and backward.
+        using var scope = NewDisposeScope();
+        return SequenceLogprobs.Of(reference!, sequences, padId, config.LogprobChunkSize).Sum.to(device).MoveToOuterDisposeScope();
     }
 
     /// <summary>
