@@ -126,7 +126,7 @@ public static class SafeTensors
         using var _ = no_grad();
         var view = mapped.narrow(0, offset / e.Width, e.Count).view(parameter.shape);
         CheckFinite(header, e, view);
-        parameter.set_(view);
+        StorageShare.Set(parameter, view);
         return true;
     }
 

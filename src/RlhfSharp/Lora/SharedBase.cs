@@ -82,14 +82,7 @@ public static class SharedBase
             {
                 var s = source.GetValueOrDefault(name) ?? throw new InvalidOperationException($"{name}: not in the policy's body");
                 p.requires_grad = false;
-                var alias = p.set_(s); // the same storage, not a copy: a write to one is seen by the other
-                // TorchSharp 0.107 returns a second wrapper of p's own native handle: disposing or finalizing it would free p.
-                if (alias.Handle != p.Handle) alias.Dispose();
-                else
-                {
-                    alias.DetachFromDisposeScope();
-                    GC.SuppressFinalize(alias);
-                }
+                StorageShare.Set(p, s); // the same storage, not a copy: a write to one is seen by the other
             }
         if (first.device.type != DeviceType.CPU) model.score.to(first.device);
         return model;
