@@ -21,8 +21,12 @@ public sealed class ChatTerminalTests : IDisposable
         public Terminal(string command)
         {
             var psi = new ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "-q", "-f", "-e", "-c", command, "/dev/null" }) psi.ArgumentList.Add(a);
+            // script runs the command through $SHELL -c. Debian's dash stays as the parent and, having seen the terminal's
+            // SIGINT too, exits 130 when the command ends even though the command handled the Ctrl-C; bash execs the command.
+            // "exec" makes every shell step aside, and SHELL is pinned to dash so the test does not depend on the runner's.
+            foreach (var a in new[] { "-q", "-f", "-e", "-c", "exec " + command, "/dev/null" }) psi.ArgumentList.Add(a);
             psi.Environment["TERM"] = "xterm";
+            psi.Environment["SHELL"] = "/bin/sh";
             process = Process.Start(psi)!;
             _ = Task.Run(async () =>
             {
