@@ -38,6 +38,9 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> RewardModel(RewardConfig config, string initDir, List<RankedGroup> train, List<RankedGroup> eval,
         IReadOnlyList<int[]> demonstrations, CancellationToken cancel)
     {
+        // Each batch's forward holds every ranked response of its prompts; a score head, so no vocabulary-wide logits.
+        int responses = train.Count == 0 ? 2 : train.Max(g => g.Sequences.Count);
+        CheckMemory("rm", initDir, config, config.Optimizer, config.PromptsPerBatch * responses, config.MaxLength, null, lmHead: false);
         torch.manual_seed((long)config.Seed); // the new score head starts the same on every run
         using var rm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true);
         bool lora = UseLora(rm, config.Lora, config.Seed, "rm");
@@ -63,6 +66,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         List<Algorithms.ProcessReward.ProcessRewardExample> train, List<Algorithms.ProcessReward.ProcessRewardExample> eval, CancellationToken cancel)
     {
         config.Validate("prm");
+        CheckMemory("prm", initDir, config, config.Optimizer, config.BatchSize, config.MaxLength, null, lmHead: false);
         torch.manual_seed((long)config.Seed); // the new head starts the same on every run
         using var prm = HuggingFaceCheckpoint.LoadScoreModel(initDir, allowNewHead: true, numLabels: 2);
         bool lora = UseLora(prm, config.Lora, config.Seed, "prm");
@@ -241,6 +245,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> RejectionSampling(RejectionSamplingConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
         IReadOnlyList<RewardSource>? rewards = null)
     {
+        CheckMemory("rs.sft", policyDir, config.Sft, config.Sft.Optimizer, config.Sft.BatchSize, config.Sft.MaxLength, null, RewardModelBytes(rewards, rmDir));
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Sft.Lora, config.Seed, "rs.sft");
         config.Sft.CheckpointLayers(policy, "rs.sft");
@@ -266,6 +271,8 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> OnlineDpo(OnlineDpoConfig config, string policyDir, string rmDir, List<int[]> prompts, CancellationToken cancel,
         IReadOnlyList<RewardSource>? rewards = null, Func<SampleBatch, Tensor>? judge = null)
     {
+        CheckMemory("online_dpo.dpo", policyDir, config.Dpo, config.Dpo.Optimizer, 2 * config.Dpo.BatchSize, LongestPrompt(prompts) + config.MaxNewTokens,
+            config.Dpo.Lora is null ? config.Dpo.ReferenceDtype : null, judge is null ? RewardModelBytes(rewards, rmDir) : 0);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Dpo.Lora, config.Seed, "online_dpo.dpo");
         config.Dpo.CheckpointLayers(policy, "online_dpo.dpo");
@@ -291,6 +298,15 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> Ilql(IlqlConfig config, string policyDir, List<ScoredExample> train, List<ScoredExample> eval, CancellationToken cancel)
     {
         if (config.Lora is not null) throw new RlhfException("ilql.lora: ILQL trains the whole model with its heads (trlX num_layers_unfrozen = -1); LoRA is not supported yet.");
+        if (ConfigOf(policyDir) is { } shape)
+        {
+            // The heads are trlX's two-layer MLPs (IlqlHeads): V (hidden → 1) and each Q (hidden → vocabulary) train, with their
+            // gradients and moments; each Q's target copy is held frozen. Float32, as the heads are made.
+            long h = shape.HiddenSize, q = 2 * h * h + 2 * h + 2 * h * shape.VocabSize + shape.VocabSize, v = 2 * h * h + 4 * h + 1;
+            int qs = config.TwoQs ? 2 : 1;
+            long headBytes = (qs * q + v) * (8 + config.Optimizer.MomentBytes(4)) + qs * q * 4;
+            CheckMemory("ilql", policyDir, config, config.Optimizer, config.BatchSize, config.MaxLength, null, headBytes);
+        }
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         config.CheckpointLayers(policy, "ilql");
         torch.manual_seed((long)config.Seed); // the new heads start the same on every run
@@ -319,12 +335,14 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// a frozen reference in <paramref name="referenceDtype"/> (null: none, or the policy's own base under LoRA), and
     /// <paramref name="otherBytes"/> of further roles. A folder without config.json (a PEFT adapter) is left to the load's check.
     /// </summary>
-    static void CheckMemory(string section, string policyDir, StageConfig config, OptimizerConfig optimizer, int rows, int tokens, string? referenceDtype, long otherBytes = 0)
+    /// <param name="lmHead">False for a reward model's score head: no batch × length × vocabulary logits.</param>
+    static void CheckMemory(string section, string policyDir, StageConfig config, OptimizerConfig optimizer, int rows, int tokens, string? referenceDtype,
+        long otherBytes = 0, bool lmHead = true)
     {
         if (ConfigOf(policyDir) is not { } c) return;
         long reference = referenceDtype is null ? 0 : MemoryBudget.WeightBytes(c, Models.ModelDtype.Parse(referenceDtype, $"{section}.reference_dtype"), scoreHead: false);
         TrainingMemory.Estimate(c, ScalarType.Float32, config.Lora, rows, Math.Min(tokens, c.MaxPositions), config.GradientCheckpointing,
-            config.LogprobChunkSize, reference + otherBytes, optimizer).Check(section);
+            config.LogprobChunkSize, reference + otherBytes, optimizer, lmHead).Check(section);
     }
 
     /// <summary>Bytes of the weights in <paramref name="dir"/> held in <paramref name="dtype"/>; 0 when no config.json says (no RM, an adapter).</summary>

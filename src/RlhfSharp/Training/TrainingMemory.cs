@@ -34,8 +34,9 @@ public sealed record TrainingMemory(long Weights, long Gradients, long Optimizer
     /// <param name="lora">The stage's adapters, or null for full fine-tuning.</param>
     /// <param name="frozenBytes">The weights of the frozen roles the stage also holds (reference, reward model, a base copy).</param>
     /// <param name="optimizer">The trained model's optimizer settings (its moments' dtypes); null: moments in <paramref name="dtype"/>.</param>
+    /// <param name="lmHead">False for a reward model's score head, which makes no vocabulary-wide logits.</param>
     public static TrainingMemory Estimate(TransformerConfig c, ScalarType dtype, LoraConfig? lora, int rows, int tokens,
-        bool checkpointing, int logprobChunkSize, long frozenBytes, OptimizerConfig? optimizer = null)
+        bool checkpointing, int logprobChunkSize, long frozenBytes, OptimizerConfig? optimizer = null, bool lmHead = true)
     {
         int e = MemoryBudget.ElementSize(dtype);
         long parameters = c.ParameterCount();
@@ -48,7 +49,7 @@ public sealed record TrainingMemory(long Weights, long Gradients, long Optimizer
             ? positions * (c.NumLayers * h + perLayer) * e
             : positions * c.NumLayers * perLayer * e;
         long logitRows = logprobChunkSize > 0 ? Math.Min(logprobChunkSize, positions) : positions;
-        long logits = 3 * logitRows * c.VocabSize * 4;
+        long logits = lmHead ? 3 * logitRows * c.VocabSize * 4 : 0;
         return new TrainingMemory(parameters * e, trainable * e, trainable * (optimizer?.MomentBytes(e) ?? 2 * e), frozenBytes, activations, logits);
     }
 

@@ -79,4 +79,44 @@ public sealed class TrainingMemoryTests : IDisposable
         Assert.StartsWith("dpo: training needs about", e.Message);
         Assert.Contains("gradient_checkpointing", e.Message);
     }
+
+    [Fact]
+    public void Bfloat16_moments_halve_the_moments_term_and_the_advice_names_them()
+    {
+        var full = TrainingMemory.Estimate(Qwen05B, ScalarType.Float32, null, 4, 512, true, 256, 0);
+        var half = TrainingMemory.Estimate(Qwen05B, ScalarType.Float32, null, 4, 512, true, 256, 0,
+            new OptimizerConfig { MomentumDtype = MomentDtype.Bfloat16, VarianceDtype = MomentDtype.Bfloat16 });
+        Assert.Equal(full.OptimizerMoments / 2, half.OptimizerMoments);
+        var e = Assert.Throws<RlhfException>(() => full.Check("sft", available: 1_000_000_000, from: "a test"));
+        Assert.Contains("momentum_dtype and variance_dtype: bfloat16", e.Message);
+        var f = Assert.Throws<RlhfException>(() => half.Check("sft", available: 1_000_000_000, from: "a test"));
+        Assert.DoesNotContain("momentum_dtype", f.Message);
+    }
+
+    /// <summary>The stages whose check came only at load time before (issue 12 §3): each stops on the estimate, before a weight is read.</summary>
+    [Theory]
+    [InlineData("rm")]
+    [InlineData("prm")]
+    [InlineData("rs.sft")]
+    [InlineData("online_dpo.dpo")]
+    [InlineData("ilql")]
+    public void Every_training_stage_that_cannot_fit_stops_before_its_weights_are_read(string section)
+    {
+        using var stories = PretrainedModel.Load("stories260k");
+        string policyDir = Path.Combine(tmp, "policy");
+        Directory.CreateDirectory(policyDir);
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf", "qwen2_tiny_tied", "config.json"), Path.Combine(policyDir, "config.json"));
+        var stages = new RunStages(stories, Path.Combine(tmp, "run"));
+        string noRm = Path.Combine(tmp, "no-rm");
+        const int huge = 1_000_000_000;
+        var e = Assert.Throws<RlhfException>(() => _ = section switch
+        {
+            "rm" => stages.RewardModel(new() { PromptsPerBatch = huge, MaxLength = 32 }, policyDir, [], [], [], CancellationToken.None),
+            "prm" => stages.ProcessRewardModel(new() { BatchSize = huge, MaxLength = 32 }, policyDir, RlhfSharp.Rewards.StepSplit.Separator, [], [], CancellationToken.None),
+            "rs.sft" => stages.RejectionSampling(new() { Sft = new() { BatchSize = huge, MaxLength = 32 } }, policyDir, noRm, [], CancellationToken.None),
+            "online_dpo.dpo" => stages.OnlineDpo(new() { Dpo = new() { BatchSize = huge, MaxLength = 32 } }, policyDir, noRm, [[1, 2, 3]], CancellationToken.None),
+            _ => stages.Ilql(new() { BatchSize = huge, MaxLength = 32, MaxPromptLength = 8 }, policyDir, [], [], CancellationToken.None),
+        });
+        Assert.StartsWith($"{section}: training needs about", e.Message);
+    }
 }
