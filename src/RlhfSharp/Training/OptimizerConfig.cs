@@ -34,6 +34,13 @@ public sealed record OptimizerConfig
     /// <summary>The schedule decays to this fraction of the peak rate (OpenRLHF's min_lr = 0.1·lr).</summary>
     [Range(0.0, 1.0)]
     public double MinLearningRateRatio { get; init; } = 0.1;
+    /// <summary>
+    /// 1: under mpirun, each rank keeps the AdamW moments of only its 1/N slice of the parameters (ZeRO stage 1,
+    /// DeepSpeed's <c>zero_optimization.stage</c>, whose default is 0: off). The weights it trains to are those of the
+    /// all-reduce path. In one process there is nothing to shard, and 1 is plain AdamW.
+    /// </summary>
+    [Range(0, 1)]
+    public int ZeroStage { get; init; } = 0;
 }
 
 public enum ScheduleKind { Constant, Linear, Cosine }
