@@ -254,6 +254,23 @@ public sealed class ZeroRedundancyAdamW : IDisposable
         }
     }
 
+    /// <summary>
+    /// Reads a state <see cref="Write"/> wrote (after its marker) into a plain AdamW over <paramref name="ordered"/> (its
+    /// decay group then its no-decay group: the flat order), so a sharded run's checkpoint resumes in one process.
+    /// </summary>
+    public static void ReadWhole(BinaryReader r, string file, IReadOnlyList<Parameter> ordered, AdamW adam)
+    {
+        int count = r.ReadInt32();
+        var numels = Enumerable.Range(0, count).Select(_ => r.ReadInt64()).ToArray();
+        if (!numels.SequenceEqual(ordered.Select(p => p.numel())))
+            throw new RlhfException($"{file}: the saved optimizer state covers {count} parameters of {numels.Sum():N0} elements, the model trains {ordered.Count} of {ordered.Sum(p => p.numel()):N0}: the saved state belongs to another model.");
+        var states = adam.state_dict().State.Cast<AdamW.State>().ToArray();
+        for (int i = 0; i < count; i++) states[i].step = r.ReadInt64();
+        using var _ = no_grad();
+        foreach (var moment in new Func<AdamW.State, Tensor>[] { s => s.exp_avg, s => s.exp_avg_sq })
+            foreach (var state in states) r.BaseStream.ReadExactly(moment(state).bytes);
+    }
+
     public void Dispose()
     {
         adam.Dispose();

@@ -172,12 +172,14 @@ public sealed class Optimizer : IDisposable
         Step = r.ReadInt32();
         SkippedSteps = r.ReadInt32();
         nonFiniteInARow = r.ReadInt32();
-        // Both layouts begin with a name (TorchSharp writes its optimizer's type name): a checkpoint resumes only with the zero_stage that wrote it.
+        // Both layouts begin with a name (TorchSharp writes its optimizer's type name). A sharded state (whole on disk) resumes
+        // sharded at any rank count or in one process; TorchSharp's own layout resumes plain AdamW only.
         long start = r.BaseStream.Position;
         bool savedSharded = r.ReadString() == ZeroRedundancyAdamW.Marker;
-        if (savedSharded != zero is not null)
-            throw new RlhfException($"{path}: the optimizer state was saved {(savedSharded ? "sharded (optimizer.zero_stage 1 under mpirun)" : "whole (zero_stage 0, or one process)")} but this run's is {(zero is null ? "whole" : "sharded")}: resume with the zero_stage and launch that wrote it.");
+        if (zero is not null && !savedSharded)
+            throw new RlhfException($"{path}: the optimizer state was saved by plain AdamW (zero_stage 0, or one process); resume it with zero_stage 0 (a sharded run's state resumes either way).");
         if (zero is not null) zero.Read(r, path);
+        else if (savedSharded) ZeroRedundancyAdamW.ReadWhole(r, path, [.. parameters.Where(p => p.dim() >= 2), .. parameters.Where(p => p.dim() < 2)], adam!);
         else
         {
             r.BaseStream.Position = start;
