@@ -208,11 +208,11 @@ public sealed class ZeroRedundancyTests(ZeroRuns runs, ITestOutputHelper output)
         double diff = MaxDiff(a, b);
         // And the update from the checkpoint agrees to 1% (DataParallelTests' bound): with the moments restarted instead of
         // restored, AdamW's first steps are ±lr per element and the update's direction changes far more than that.
-        // The resume state names the fused q/k/v and o projections its own way: compare the tensors both files name alike
-        // (the embedding, the MLPs and the norms; most of the elements).
+        // The resume state names the fused projections its own way: compare the tensors both files name alike (the
+        // embedding, the MLP down projections and the norms: 7 tensors, a fifth of stories260K's elements).
         var start = SafeTensors.Load(runs.SavedWeights);
         var shared = a.Keys.Where(k => start.TryGetValue(k, out var t) && t.shape.SequenceEqual(a[k].shape)).ToList();
-        Assert.True(shared.Sum(k => a[k].numel()) * 2 > a.Values.Sum(t => t.numel()), $"only {shared.Count} tensors named alike");
+        Assert.True(shared.Sum(k => a[k].numel()) * 10 > a.Values.Sum(t => t.numel()), $"only {shared.Count} tensors named alike");
         double Squares(Func<string, TorchSharp.torch.Tensor> f) => shared.Sum(k => f(k).square().sum().item<float>());
         double relative = Math.Sqrt(Squares(k => a[k] - b[k]) / Squares(k => a[k] - start[k]));
         output.WriteLine($"max |w(zero-1, 2 ranks) − w(resumed alone from step {saved})| = {diff:E2}; |Δupdate| / |update| = {relative:E2}");
