@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using TorchSharp.Modules;
+using AdamW = TorchSharp.Modules.AdamW; // TorchSharp's, not Training/AdamW: its State exposes the moments the checkpoints gather
 using static TorchSharp.torch;
 
 namespace RlhfSharp.Distributed;
@@ -131,8 +132,18 @@ public sealed class ZeroRedundancyAdamW : IDisposable
         foreach (var (piece, _, _) in pieces) piece.grad?.mul_(factor);
     }
 
-    /// <summary>AdamW on this rank's slice (in place in the module's weights).</summary>
-    public void StepSlice() => adam.step();
+    /// <summary>
+    /// AdamW on this rank's slice (in place in the module's weights), with no garbage collection inside it: TorchSharp's
+    /// AdamW divides by C# doubles, each a temporary native Scalar that a collection landing mid-call may finalize while
+    /// libtorch still reads it (seen as "Expected false to be true … Scalar.h:140" in two-rank runs before
+    /// Training/AdamW replaced it for the unsharded path).
+    /// </summary>
+    public void StepSlice()
+    {
+        bool held = GC.TryStartNoGCRegion(64L << 20);
+        try { adam.step(); }
+        finally { if (held && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion(); }
+    }
 
     /// <summary>Every rank's updated slice into every rank's parameters (all-gather).</summary>
     public void GatherWeights()
@@ -252,23 +263,6 @@ public sealed class ZeroRedundancyAdamW : IDisposable
                 r.BaseStream.ReadExactly(moment.bytes[..bytes]);
             }
         }
-    }
-
-    /// <summary>
-    /// Reads a state <see cref="Write"/> wrote (after its marker) into a plain AdamW over <paramref name="ordered"/> (its
-    /// decay group then its no-decay group: the flat order), so a sharded run's checkpoint resumes in one process.
-    /// </summary>
-    public static void ReadWhole(BinaryReader r, string file, IReadOnlyList<Parameter> ordered, AdamW adam)
-    {
-        int count = r.ReadInt32();
-        var numels = Enumerable.Range(0, count).Select(_ => r.ReadInt64()).ToArray();
-        if (!numels.SequenceEqual(ordered.Select(p => p.numel())))
-            throw new RlhfException($"{file}: the saved optimizer state covers {count} parameters of {numels.Sum():N0} elements, the model trains {ordered.Count} of {ordered.Sum(p => p.numel()):N0}: the saved state belongs to another model.");
-        var states = adam.state_dict().State.Cast<AdamW.State>().ToArray();
-        for (int i = 0; i < count; i++) states[i].step = r.ReadInt64();
-        using var _ = no_grad();
-        foreach (var moment in new Func<AdamW.State, Tensor>[] { s => s.exp_avg, s => s.exp_avg_sq })
-            foreach (var state in states) r.BaseStream.ReadExactly(moment(state).bytes);
     }
 
     public void Dispose()

@@ -8,7 +8,7 @@ namespace RlhfSharp.Training;
 /// <summary>AdamW over a module's trainable parameters, one step at a time, with the learning-rate schedule and clipping.</summary>
 public sealed class Optimizer : IDisposable
 {
-    readonly AdamW? adam;
+    readonly AdamW adam = null!;
     /// <summary>ZeRO-1 under mpirun (<see cref="OptimizerConfig.ZeroStage"/>): this rank's slice of the moments; null otherwise.</summary>
     readonly ZeroRedundancyAdamW? zero;
     readonly Parameter[] parameters;
@@ -31,25 +31,24 @@ public sealed class Optimizer : IDisposable
         // One process is one rank holding every slice: plain AdamW is that, without the copies.
         if (config.ZeroStage == 1 && DataParallel.World is { } world)
         {
+            if (config.MomentumDtype is not null || config.VarianceDtype is not null)
+                throw new RlhfException("optimizer.zero_stage 1 keeps the moments in the parameters' dtype: leave momentum_dtype and variance_dtype unset, or set zero_stage 0.");
             zero = new ZeroRedundancyAdamW(decay, plain, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay, world);
             return;
         }
-        var groups = new List<AdamW.ParamGroup>();
-        if (decay.Length > 0) groups.Add(new AdamW.ParamGroup(decay, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay, false, false));
-        if (plain.Length > 0) groups.Add(new AdamW.ParamGroup(plain, config.LearningRate, config.Beta1, config.Beta2, config.Eps, 0.0, false, false));
-        adam = optim.AdamW(groups, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+        var groups = new List<TorchSharp.Modules.AdamW.ParamGroup>();
+        if (decay.Length > 0) groups.Add(new(decay, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay, false, false));
+        if (plain.Length > 0) groups.Add(new(plain, config.LearningRate, config.Beta1, config.Beta2, config.Eps, 0.0, false, false));
+        adam = new AdamW(groups, Dtype(config.MomentumDtype), Dtype(config.VarianceDtype));
     }
 
     public double LearningRate => schedule.At(Step);
 
     public void ZeroGrad()
     {
-        if (zero is null) adam!.zero_grad();
+        if (zero is null) adam.zero_grad();
         else zero.ZeroGrad();
     }
-
-    /// <summary>Bytes of AdamW moments this process holds (1/N of them per rank under ZeRO-1).</summary>
-    public long StateBytes => zero?.StateBytes ?? parameters.Sum(p => p.numel() * p.element_size()) * 2;
 
     /// <summary>Optimizer steps skipped because the loss or the gradient was not finite (logged by the trainers as <c>skipped_steps</c>).</summary>
     public int SkippedSteps { get; private set; }
@@ -67,7 +66,7 @@ public sealed class Optimizer : IDisposable
         // Data parallel (mpirun): the gradient of the global batch is the sum of the ranks' shares, taken before clipping
         // so every rank clips, skips and steps on the same numbers and the weights stay identical.
         if (DataParallel.World is { Size: > 1 } world) (allReduce ??= new GradientAllReduce(world)).Sum(parameters);
-        foreach (var g in adam!.ParamGroups) g.LearningRate = schedule.At(Step);
+        foreach (var g in adam.ParamGroups) g.LearningRate = schedule.At(Step);
         double norm;
         using (NewDisposeScope())
         {
@@ -75,9 +74,17 @@ public sealed class Optimizer : IDisposable
                 ? nn.utils.clip_grad_norm_(parameters, Config.MaxGradNorm)
                 : GradNorm();
         }
-        if (SkipNonFinite(norm, loss)) return norm;
-        if (allReduce is null) adam!.step();
-        else StepWithoutCollection(() => adam!.step());
+        if (!double.IsFinite(norm) || loss is double l && !double.IsFinite(l))
+        {
+            ZeroGrad();
+            SkippedSteps++;
+            Step++;
+            if (++nonFiniteInARow >= Config.MaxNonFiniteSteps)
+                throw new RlhfException($"the loss or gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
+            return norm;
+        }
+        nonFiniteInARow = 0;
+        adam.step();
         EndStep();
         return norm;
     }
@@ -91,28 +98,21 @@ public sealed class Optimizer : IDisposable
     {
         double norm = zero!.ReduceGradients();
         zero.SetLearningRate(schedule.At(Step));
-        if (SkipNonFinite(norm, loss)) return norm;
+        if (!double.IsFinite(norm) || loss is double l && !double.IsFinite(l))
+        {
+            ZeroGrad();
+            SkippedSteps++;
+            Step++;
+            if (++nonFiniteInARow >= Config.MaxNonFiniteSteps)
+                throw new RlhfException($"the loss or gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
+            return norm;
+        }
+        nonFiniteInARow = 0;
         if (Config.MaxGradNorm > 0 && Config.MaxGradNorm / (norm + 1e-6) is var coef && coef < 1) zero.ScaleGradients(coef);
-        StepWithoutCollection(() => zero.StepSlice());
+        zero.StepSlice();
         zero.GatherWeights();
         EndStep();
         return norm;
-    }
-
-    /// <summary>Skips a step whose gradient norm or loss is not finite (zeroing the gradients); throws after too many in a row.</summary>
-    bool SkipNonFinite(double norm, double? loss)
-    {
-        if (double.IsFinite(norm) && !(loss is double l && !double.IsFinite(l)))
-        {
-            nonFiniteInARow = 0;
-            return false;
-        }
-        ZeroGrad();
-        SkippedSteps++;
-        Step++;
-        if (++nonFiniteInARow >= Config.MaxNonFiniteSteps)
-            throw new RlhfException($"the loss or gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
-        return true;
     }
 
     void EndStep()
@@ -124,20 +124,6 @@ public sealed class Optimizer : IDisposable
         // 250 steps of stories260K before the first collection; a gen-0 collection every 50 steps keeps it flat
         // (bench/run.sh, rss row) and costs nothing measurable.
         if (Step % 50 == 0) GC.Collect(0);
-    }
-
-    /// <summary>
-    /// <c>adam.step()</c> with no garbage collection inside it. TorchSharp's AdamW divides by C# doubles, each turned into
-    /// a temporary native Scalar that the runtime may finalize while libtorch still reads it when a collection (started by
-    /// any thread, e.g. the progress bar's) lands mid-call; seen as "Expected false to be true … Scalar.h:140" in 3 of 6
-    /// 120-step two-rank SFT runs, and in none of 5 with the collection held off. Used under mpirun only: starting the
-    /// region may cost a blocking collection per step, and one process has not shown the failure.
-    /// </summary>
-    static void StepWithoutCollection(Action step)
-    {
-        bool held = GC.TryStartNoGCRegion(64L << 20);
-        try { step(); }
-        finally { if (held && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion(); }
     }
 
     double GradNorm() => parameters.Where(p => p.grad is not null)
@@ -161,7 +147,7 @@ public sealed class Optimizer : IDisposable
             w.Write(SkippedSteps);
             w.Write(nonFiniteInARow);
             if (gathered is not null) ZeroRedundancyAdamW.Write(w, gathered);
-            else adam!.save_state_dict(w);
+            else adam.save_state_dict(w);
         }
         File.Move(tmp, path, overwrite: true);
     }
@@ -172,20 +158,30 @@ public sealed class Optimizer : IDisposable
         Step = r.ReadInt32();
         SkippedSteps = r.ReadInt32();
         nonFiniteInARow = r.ReadInt32();
-        // Both layouts begin with a name (TorchSharp writes its optimizer's type name). A sharded state (whole on disk) resumes
-        // sharded at any rank count or in one process; TorchSharp's own layout resumes plain AdamW only.
+        // Both layouts begin with a name (TorchSharp writes its optimizer's type name): a sharded state (whole on disk)
+        // resumes sharded at any number of ranks; each layout resumes only the zero_stage that wrote it.
         long start = r.BaseStream.Position;
         bool savedSharded = r.ReadString() == ZeroRedundancyAdamW.Marker;
-        if (zero is not null && !savedSharded)
-            throw new RlhfException($"{path}: the optimizer state was saved by plain AdamW (zero_stage 0, or one process); resume it with zero_stage 0 (a sharded run's state resumes either way).");
-        if (zero is not null) zero.Read(r, path);
-        else if (savedSharded) ZeroRedundancyAdamW.ReadWhole(r, path, [.. parameters.Where(p => p.dim() >= 2), .. parameters.Where(p => p.dim() < 2)], adam!);
-        else
+        if (savedSharded != zero is not null)
+            throw new RlhfException($"{path}: the optimizer state was saved {(savedSharded ? "sharded (optimizer.zero_stage 1 under mpirun)" : "whole (zero_stage 0, or one process)")} but this run's is {(zero is null ? "whole" : "sharded")}: resume with the zero_stage and launch that wrote it.");
+        if (zero is not null)
         {
-            r.BaseStream.Position = start;
-            adam!.load_state_dict(r);
+            zero.Read(r, path);
+            return;
+        }
+        r.BaseStream.Position = start;
+        // A resumed run whose moment dtypes were changed (momentum_dtype, variance_dtype) cannot read the saved moments.
+        try { adam.load_state_dict(r); }
+        catch (ArgumentException e) when (e.Message.Contains("Mismatched tensor data types"))
+        {
+            throw new RlhfException($"{path}: the optimizer state was saved with other moment dtypes than momentum_dtype = {Config.MomentumDtype?.ToString() ?? "the parameters'"}, variance_dtype = {Config.VarianceDtype?.ToString() ?? "the parameters'"}; resume with the dtypes the run started with.");
         }
     }
+
+    static ScalarType? Dtype(MomentDtype? d) => d switch { MomentDtype.Float32 => ScalarType.Float32, MomentDtype.Bfloat16 => ScalarType.BFloat16, _ => null };
+
+    /// <summary>The bytes AdamW's moments take (bfloat16 moments halve them).</summary>
+    public long StateBytes => zero?.StateBytes ?? adam.StateBytes;
 
     public void Dispose()
     {
