@@ -22,6 +22,9 @@ static unsafe class MpiNative
     [DllImport(Lib)] public static extern int MPI_Comm_rank(IntPtr comm, out int rank);
     [DllImport(Lib)] public static extern int MPI_Comm_size(IntPtr comm, out int size);
     [DllImport(Lib)] public static extern int MPI_Allreduce(IntPtr sendbuf, void* recvbuf, int count, IntPtr datatype, IntPtr op, IntPtr comm);
+    [DllImport(Lib)] public static extern int MPI_Reduce_scatter_block(void* sendbuf, void* recvbuf, int recvcount, IntPtr datatype, IntPtr op, IntPtr comm);
+    [DllImport(Lib)] public static extern int MPI_Allgather(void* sendbuf, int sendcount, IntPtr sendtype, void* recvbuf, int recvcount, IntPtr recvtype, IntPtr comm);
+    [DllImport(Lib)] public static extern int MPI_Gather(void* sendbuf, int sendcount, IntPtr sendtype, void* recvbuf, int recvcount, IntPtr recvtype, int root, IntPtr comm);
     [DllImport(Lib)] public static extern int MPI_Barrier(IntPtr comm);
     [DllImport(Lib)] public static extern int MPI_Abort(IntPtr comm, int errorcode);
 

@@ -2,7 +2,7 @@ namespace RlhfSharp.Distributed;
 
 /// <summary>
 /// <c>MPI_COMM_WORLD</c> of a process started by <c>mpirun</c>: its rank, the number of ranks, and the collective
-/// operations data-parallel training uses (sum-all-reduce, barrier). Every rank must call the same
+/// operations data-parallel training uses (sum-all-reduce, barrier; reduce-scatter and all-gather for ZeRO-1). Every rank must call the same
 /// collectives in the same order; a rank that fails calls <see cref="Abort"/> so the others do not wait forever.
 /// </summary>
 public sealed unsafe class MpiWorld
@@ -44,6 +44,39 @@ public sealed unsafe class MpiWorld
     {
         if (values.IsEmpty) return;
         fixed (double* p = values) Check(MpiNative.MPI_Allreduce(MpiNative.InPlace, p, values.Length, mpiDouble, sum, comm), "MPI_Allreduce");
+    }
+
+    /// <summary>
+    /// ZeRO's gradient reduction: <paramref name="send"/> holds <see cref="Size"/> blocks of <c>received.Length</c> values,
+    /// block r destined for rank r; <paramref name="received"/> becomes the sum over every rank of this rank's block.
+    /// </summary>
+    public void ReduceScatterSum(ReadOnlySpan<float> send, Span<float> received)
+    {
+        if (send.Length != received.Length * Size) throw new ArgumentException($"send holds {send.Length} values, not {Size} blocks of {received.Length}.");
+        if (received.IsEmpty) return;
+        fixed (float* s = send)
+        fixed (float* r = received)
+            Check(MpiNative.MPI_Reduce_scatter_block(s, r, received.Length, mpiFloat, sum, comm), "MPI_Reduce_scatter_block");
+    }
+
+    /// <summary>Every rank's <paramref name="mine"/>, in rank order, into each rank's <paramref name="all"/> (<see cref="Size"/> blocks).</summary>
+    public void AllGather(ReadOnlySpan<float> mine, Span<float> all)
+    {
+        if (all.Length != mine.Length * Size) throw new ArgumentException($"all holds {all.Length} values, not {Size} blocks of {mine.Length}.");
+        if (mine.IsEmpty) return;
+        fixed (float* s = mine)
+        fixed (float* r = all)
+            Check(MpiNative.MPI_Allgather(s, mine.Length, mpiFloat, r, mine.Length, mpiFloat, comm), "MPI_Allgather");
+    }
+
+    /// <summary>Every rank's <paramref name="mine"/>, in rank order, into rank 0's <paramref name="all"/> (<see cref="Size"/> blocks; ignored elsewhere).</summary>
+    public void GatherToRoot(ReadOnlySpan<float> mine, Span<float> all)
+    {
+        if (Rank == 0 && all.Length != mine.Length * Size) throw new ArgumentException($"all holds {all.Length} values, not {Size} blocks of {mine.Length}.");
+        if (mine.IsEmpty) return;
+        fixed (float* s = mine)
+        fixed (float* r = all)
+            Check(MpiNative.MPI_Gather(s, mine.Length, mpiFloat, r, mine.Length, mpiFloat, 0, comm), "MPI_Gather");
     }
 
     public void Barrier() => Check(MpiNative.MPI_Barrier(comm), "MPI_Barrier");

@@ -42,6 +42,13 @@ public sealed record OptimizerConfig
     public MomentDtype? MomentumDtype { get; init; }
     /// <summary>The dtype of AdamW's second moment (uncentred variance); see <see cref="MomentumDtype"/>.</summary>
     public MomentDtype? VarianceDtype { get; init; }
+    /// <summary>
+    /// 1: under mpirun, each rank keeps the AdamW moments of only its 1/N slice of the parameters (ZeRO stage 1,
+    /// DeepSpeed's <c>zero_optimization.stage</c>, whose default is 0: off). The weights it trains to are those of the
+    /// all-reduce path. In one process there is nothing to shard, and 1 is plain AdamW.
+    /// </summary>
+    [Range(0, 1)]
+    public int ZeroStage { get; init; } = 0;
 
     /// <summary>Bytes AdamW's two moments take per trainable parameter of <paramref name="elementSize"/> bytes.</summary>
     public int MomentBytes(int elementSize) => Size(MomentumDtype, elementSize) + Size(VarianceDtype, elementSize);

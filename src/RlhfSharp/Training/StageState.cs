@@ -52,6 +52,8 @@ public sealed class StageState(string stageDir, int keepLast = 2)
     /// </summary>
     public void Save(int step, IReadOnlyDictionary<string, nn.Module> modules, IReadOnlyDictionary<string, Optimizer> optimizers, JsonObject? extra = null)
     {
+        // ZeRO-1: each rank holds a slice of the moments; every rank takes part in gathering them to rank 0.
+        var gathered = optimizers.ToDictionary(o => o.Key, o => o.Value.GatherState());
         if (!DataParallel.IsRoot) return; // under mpirun the ranks hold the same weights: rank 0 writes them
         string name = StepFolder(step);
         // Training is deterministic in the step (docs/resume.md), so a whole checkpoint of this step already holds this state.
@@ -64,7 +66,7 @@ public sealed class StageState(string stageDir, int keepLast = 2)
             Directory.CreateDirectory(tmp);
             foreach (var (module, m) in modules)
                 SafeTensors.Save(Path.Combine(tmp, module + ".safetensors"), m.named_parameters().Select(p => new KeyValuePair<string, Tensor>(p.name, p.parameter)));
-            foreach (var (module, optimizer) in optimizers) optimizer.Save(Path.Combine(tmp, module + ".optimizer.bin"));
+            foreach (var (module, optimizer) in optimizers) optimizer.Save(Path.Combine(tmp, module + ".optimizer.bin"), gathered[module]);
             using (var rng = torch.random.get_rng_state()) File.WriteAllBytes(Path.Combine(tmp, Rng), rng.data<byte>().ToArray());
             FaultInjection.InsideCheckpointWrite();
             var sizes = new JsonObject();

@@ -60,6 +60,9 @@ public sealed class StepLoop
             var expertLoad = Algorithms.Common.ExpertLoadLog.Begin(Modules); // mixtures of experts: collapse shows
             step(s, row);
             expertLoad.WriteInto(row);
+            // ZeRO-1 only (other rows stay as they were): rank 0's share of the AdamW moments, so a run shows them sharded.
+            foreach (var (name, optimizer) in Optimizers)
+                if (optimizer.Config.ZeroStage == 1) row[$"optimizer_state_mb_{name}"] = optimizer.StateBytes / 1048576.0;
             if (Evaluate is not null && ((s + 1) % StepsPerEpoch == 0 || s + 1 == TotalSteps))
                 foreach (var (k, v) in Evaluate()) row[k] = v;
             Metrics?.Write(row);
