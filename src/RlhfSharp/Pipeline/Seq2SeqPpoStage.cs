@@ -51,11 +51,6 @@ public static class Seq2SeqPpoStage
         var prompts = Prompts(recipe, baseModel, warn);
 
         var config = recipe.Ppo;
-        if (config.Critic != CriticKind.ValueHead)
-        {
-            warn?.Invoke("ppo.critic: an encoder-decoder policy's critic is a value head on its decoder (RL4LMs, TRL); training with ppo.critic = value_head.");
-            config = config with { Critic = CriticKind.ValueHead };
-        }
         string sft = Path.Combine(runDir, "sft", "checkpoint");
         string start = Directory.Exists(sft) ? sft : baseModel.Path;
         using var policy = T5Lora.LoadMerged(start);
@@ -69,19 +64,35 @@ public static class Seq2SeqPpoStage
         // With LoRA the reference is the policy with its adapters off; else a second copy of the starting point.
         using var referenceModel = config.Lora is null ? T5Lora.LoadMerged(start) : null;
         var reference = referenceModel is null ? new Seq2SeqActor(policy, adaptersOff: true) : new Seq2SeqActor(referenceModel);
+        // ppo.critic = separate: RL4LMs' value model, a second T5 from the policy's own starting point (a decoder-only run's
+        // critic starts from the reward model instead, which a T5 policy's rewards need not have), LoRA'd like the policy.
+        if (config.SharedBase) throw new RlhfException("ppo.shared_base: sharing base weights is for decoder-only policies; an encoder-decoder (T5) policy takes it off.");
+        using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? Seq2SeqCritic.Load(start, (long)config.Seed + 1) : null;
+        if (critic is not null)
+        {
+            if (config.Lora is { } criticLora) T5Lora.Attach(critic.transformer, criticLora); // seeded by Load; OpenRLHF puts LoRA on the critic too
+            config.CheckpointLayers(critic, "ppo");
+        }
+        // PPO-ptx: the SFT loss on (prompt -> target) pairs of ptx_data, else sft_data, as the decoder-only stage mixes in.
+        var ptxPath = recipe.PtxData ?? recipe.SftData;
+        var sampler = new Seq2SeqSampler(policy, baseModel.Tokenizer);
+        var ptx = ptxPath is null || config.PtxCoef == 0 ? null
+            : new Seq2SeqPtxExamples(policy, Seq2SeqSftStage.Examples(RecipeData.Require(ptxPath, "ptx_data"), recipe, baseModel, warn)
+                .Select(e => e.Truncate(recipe.Sft.MaxLength)).Where(e => e.PromptIds.Length > 0 && e.TargetIds.Length > 0).ToList(), sampler.PadId);
         using var reward = new RolloutReward(recipe.Rewards, Path.Combine(runDir, "rm", "checkpoint"), policy.Config.VocabSize, baseModel.Tokenizer);
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
-        var sampler = new Seq2SeqSampler(policy, baseModel.Tokenizer);
         // RL4LMs never masks the tokenizer's all_special_ids (seq2seq_policy.py generate → logits processor), so an output can always end.
         using var masking = nlpo is null ? null : new Seq2SeqMaskingPolicy(policy, nlpo, [.. baseModel.Tokenizer.SpecialIds.Concat(sampler.EosIds).Append(sampler.PadId).Distinct()]);
-        var trainer = new PpoTrainer(new Seq2SeqActor(policy, sampler), reference, null, reward.Score, sampler.PadId, config)
+        var trainer = new PpoTrainer(new Seq2SeqActor(policy, sampler), reference, critic, reward.Score, sampler.PadId, config)
         {
             Progress = progress, Metrics = metrics, Stage = nlpo is null ? "ppo" : "nlpo", ActionSpace = masking,
         };
-        var result = trainer.Train(prompts, [], state, cancel);
-        if (DataParallel.IsRoot && policy.Lora is not null) T5Lora.Save(policy, state.CheckpointDir, start, baseModel.WriteTokenizerFiles);
-        else if (DataParallel.IsRoot) T5Checkpoint.Save(policy, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
+        var result = trainer.Train(prompts, ptx, state, cancel);
+        // With ppo.ema_beta the EMA of the actor is the checkpoint, as OpenRLHF saves it.
+        var saved = (Models.T5.T5ForConditionalGeneration?)trainer.Ema ?? policy;
+        if (DataParallel.IsRoot && saved.Lora is not null) T5Lora.Save(saved, state.CheckpointDir, start, baseModel.WriteTokenizerFiles);
+        else if (DataParallel.IsRoot) T5Checkpoint.Save(saved, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
         return result.Where(kv => kv.Key is "reward_mean" or "kl" or "kl_coef" or "response_length").ToDictionary();
     }
 }
