@@ -6,7 +6,7 @@ namespace RlhfSharp.Pipeline;
 /// as T5's tokenizer does), the decoder samples the response, and <see cref="PpoTrainer"/> trains it with a value head on
 /// the decoder, the per-token KL to the frozen starting point and GAE over the decoder steps (<see cref="Seq2SeqActor"/>).
 /// It starts from the run's SFT checkpoint (else the base model). The rewards score the decoded text, so they are the
-/// recipe's text sources (rules, http, prm) or a T5 reward model (<see cref="CheckRewards"/>).
+/// recipe's text sources (rules, http, prm) or a reward model reading the text with its own tokenizer (T5 or decoder-only).
 /// <c>rlhf nlpo</c> is the same run with NLPO's masking policy on the decoder (<see cref="Seq2SeqMaskingPolicy"/>).
 /// </summary>
 public static class Seq2SeqPpoStage
@@ -28,26 +28,10 @@ public static class Seq2SeqPpoStage
         return prompts;
     }
 
-    /// <summary>
-    /// A T5 policy's rewards score its decoded text: rules, http, prm, or an <c>rm</c> term whose folder is a T5 reward model
-    /// (<c>rlhf rm</c> on a T5 folder; it reads the text with its own tokenizer). A decoder-only reward model scores the
-    /// policy's token ids, which a T5 policy's tokenizer does not share, so it is refused.
-    /// </summary>
-    internal static void CheckRewards(StageRecipe recipe, string runDir)
-    {
-        string runRm = Path.Combine(runDir, "rm", "checkpoint");
-        IReadOnlyList<RewardSource> sources = recipe.Rewards.Count == 0 ? [new RewardSource()] : recipe.Rewards;
-        if (sources.FirstOrDefault(r => r.Source == RewardSourceKind.Rm && Directory.Exists(r.Path ?? runRm) && !Models.T5.T5Config.IsT5(r.Path ?? runRm)) is { } rm)
-            throw new RlhfException($"rewards: the 'rm' term's folder {rm.Path ?? runRm} is a decoder-only reward model, which scores the policy's token ids that a T5 "
-                + "policy's tokenizer does not share; give a T5 policy a T5 reward model (rlhf rm on the T5 folder) or text rewards "
-                + "(e.g. --set 'rewards=[{\"source\":\"vader\"}]': vader, afinn, length, keyword, repetition, http or prm).");
-    }
-
     /// <param name="nlpo">NLPO's masking policy settings for <c>rlhf nlpo</c>; null for PPO.</param>
     public static Dictionary<string, double> Run(StageRecipe recipe, PretrainedSeq2SeqModel baseModel, string runDir, StageState state,
         IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel, NlpoConfig? nlpo = null)
     {
-        CheckRewards(recipe, runDir);
         var prompts = Prompts(recipe, baseModel, warn);
 
         var config = recipe.Ppo;
@@ -79,7 +63,7 @@ public static class Seq2SeqPpoStage
         var ptx = ptxPath is null || config.PtxCoef == 0 ? null
             : new Seq2SeqPtxExamples(policy, Seq2SeqSftStage.Examples(RecipeData.Require(ptxPath, "ptx_data"), recipe, baseModel, warn)
                 .Select(e => e.Truncate(recipe.Sft.MaxLength)).Where(e => e.PromptIds.Length > 0 && e.TargetIds.Length > 0).ToList(), sampler.PadId);
-        using var reward = new RolloutReward(recipe.Rewards, Path.Combine(runDir, "rm", "checkpoint"), policy.Config.VocabSize, baseModel.Tokenizer);
+        using var reward = new RolloutReward(recipe.Rewards, Path.Combine(runDir, "rm", "checkpoint"), policy.Config.VocabSize, baseModel.Tokenizer, scoreText: true);
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
         // RL4LMs never masks the tokenizer's all_special_ids (seq2seq_policy.py generate → logits processor), so an output can always end.
