@@ -48,7 +48,7 @@ public static class Seq2SeqPpoStage
         // With LoRA the reference is the policy with its adapters off; else a second copy of the starting point.
         using var referenceModel = config.Lora is null ? T5Lora.LoadMerged(start) : null;
         var reference = referenceModel is null ? new Seq2SeqActor(policy, adaptersOff: true) : new Seq2SeqActor(referenceModel);
-        // ppo.critic = separate: RL4LMs' value model, a second T5 from the policy's own starting point (a decoder-only run's
+        // ppo.critic = separate_from_reward_model: RL4LMs' value model, a second T5 from the policy's own starting point (a decoder-only run's
         // critic starts from the reward model instead, which a T5 policy's rewards need not have), LoRA'd like the policy.
         if (config.SharedBase) throw new RlhfException("ppo.shared_base: sharing base weights is for decoder-only policies; an encoder-decoder (T5) policy takes it off.");
         using var critic = config.Critic == CriticKind.SeparateFromRewardModel ? Seq2SeqCritic.Load(start, (long)config.Seed + 1) : null;
