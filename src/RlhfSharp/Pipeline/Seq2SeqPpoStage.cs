@@ -3,9 +3,11 @@ namespace RlhfSharp.Pipeline;
 /// <summary>
 /// <c>rlhf ppo</c> when the model is an encoder-decoder (T5), as RL4LMs' seq2seq PPO and TRL's
 /// <c>AutoModelForSeq2SeqLMWithValueHead</c> run it: prompts from <c>ppo_prompts</c> go to the encoder (tokenised with EOS
-/// as T5's tokenizer does), the decoder samples the response, and <see cref="PpoTrainer"/> trains it with a value head on
-/// the decoder, the per-token KL to the frozen starting point and GAE over the decoder steps (<see cref="Seq2SeqActor"/>).
-/// It starts from the run's SFT checkpoint (else the base model). The rewards score the decoded text, so they are the
+/// as T5's tokenizer does), the decoder samples the response, and <see cref="PpoTrainer"/> trains it with the per-token KL
+/// to the frozen starting point and GAE over the decoder steps (<see cref="Seq2SeqActor"/>). The critic is a value head on
+/// the policy's decoder (<c>ppo.critic = value_head</c>) or RL4LMs' separate T5 value model (<c>separate_from_reward_model</c>,
+/// <see cref="Seq2SeqCritic"/>); PPO-ptx mixes in the SFT loss on (prompt → target) pairs and <c>ppo.ema_beta</c> saves the
+/// actor's EMA, as for decoder-only policies. It starts from the run's SFT checkpoint (else the base model). The rewards score the decoded text, so they are the
 /// recipe's text sources (rules, http, prm) or a reward model reading the text with its own tokenizer (T5 or decoder-only).
 /// <c>rlhf nlpo</c> is the same run with NLPO's masking policy on the decoder (<see cref="Seq2SeqMaskingPolicy"/>).
 /// </summary>
