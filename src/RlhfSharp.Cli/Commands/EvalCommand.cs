@@ -181,7 +181,7 @@ public static class EvalCommand
         "vader" => LexiconReward.VaderCompound(),
         "afinn" => LexiconReward.AfinnSum(),
         // A T5 reward model (rlhf rm on a T5 folder) scores the text prompt + completion with its own tokenizer, as the online stages' rm term does.
-        _ when spec.StartsWith("rm:", StringComparison.Ordinal) && Directory.Exists(spec[3..]) && Models.T5.T5Config.IsT5(spec[3..]) => Seq2SeqRewardModelReward.Load(spec[3..], dtype),
+        _ when spec.StartsWith("rm:", StringComparison.Ordinal) && Directory.Exists(spec[3..]) && PretrainedSeq2SeqModel.IsSeq2Seq(spec[3..]) => Seq2SeqRewardModelReward.Load(spec[3..], dtype),
         _ when spec.StartsWith("rm:", StringComparison.Ordinal) => new ScoreModelReward(
             HuggingFaceCheckpoint.LoadScoreModel(spec[3..], dtype), TokenizerLoader.Load(spec[3..])),
         _ when spec.StartsWith("prm:", StringComparison.Ordinal) => ProcessJudge(spec[4..], dtype),

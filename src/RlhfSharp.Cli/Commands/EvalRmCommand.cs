@@ -50,7 +50,7 @@ public static class EvalRmCommand
         string folder = PretrainedModel.Resolve(modelPath);
         if (!Directory.Exists(folder)) throw new RlhfException($"{modelPath}: a reward model is an HF folder (config.json, model.safetensors, tokenizer).");
         // A T5 reward model (rlhf rm on a T5 folder) reads prompt + response as T5's tokenizer encodes the text, no BOS, then EOS.
-        using var module = Models.T5.T5Config.IsT5(folder)
+        using var module = PretrainedSeq2SeqModel.IsSeq2Seq(folder)
             ? (TorchSharp.torch.nn.Module)T5Checkpoint.LoadSequenceClassification(folder, dtype) : HuggingFaceCheckpoint.LoadScoreModel(folder, dtype);
         var rm = (IRewardModel)module;
         var tokenizer = TokenizerLoader.Load(folder);

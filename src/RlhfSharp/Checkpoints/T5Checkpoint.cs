@@ -41,13 +41,16 @@ public static class T5Checkpoint
         if (!Directory.Exists(dir)) throw new RlhfException($"{dir}: model folder not found.");
         if (Lora.PeftAdapter.IsAdapterFolder(dir))
         {
-            if (!allowNewHead) throw new RlhfException($"{dir}: a PEFT adapter on a T5 language model, not a T5 reward model.");
-            using var lm = Lora.T5Lora.LoadMerged(dir, dtype);
+            bool rewardAdapter = Lora.PeftAdapter.ReadInfo(dir).ScoreHead;
+            if (!allowNewHead && !rewardAdapter) throw new RlhfException($"{dir}: a PEFT adapter on a T5 language model, not a T5 reward model.");
+            // A LoRA reward model (task_type SEQ_CLS): its base language model, then its adapters and head.
+            using var lm = Lora.T5Lora.LoadMerged(rewardAdapter ? Lora.PeftAdapter.ResolveBase(dir) : dir, dtype);
             var fromLm = new T5ForSequenceClassification(lm.Config, 1, dtype);
             var source = lm.named_parameters().ToDictionary(p => p.name, p => p.parameter);
             using (no_grad())
                 foreach (var (name, p) in fromLm.transformer.named_parameters()) p.copy_(source[name]);
             fromLm.classification_head.Initialize();
+            if (rewardAdapter) Lora.T5Lora.MergeRewardModel(fromLm, dir);
             fromLm.eval();
             return fromLm;
         }

@@ -33,6 +33,8 @@ public static class PeftAdapter
                 result.Add(new(Prefix + slice.HfModule + ".lora_B.weight", slice.Pair.lora_B));
             }
         if (model is ScoreModel sm) result.Add(new(Prefix + "score.weight", sm.score.weight!));
+        if (model is Models.T5.T5ForSequenceClassification t5)
+            foreach (var (name, p) in t5.classification_head.named_parameters()) result.Add(new(SavedKey("classification_head." + name), p));
         return result.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToList();
     }
 
@@ -53,6 +55,9 @@ public static class PeftAdapter
         Write(model, lora, scoreHead ? "SEQ_CLS" : "CAUSAL_LM", body.Config.Family == ModelFamily.Gpt2, scoreHead, dir, baseModel, writeExtras);
     }
 
+    /// <summary>The PEFT key of a parameter saved whole (<c>modules_to_save</c>), by its HF name.</summary>
+    public static string SavedKey(string hfName) => Prefix + hfName;
+
     /// <summary>The PEFT key of one factor (<c>lora_A</c> or <c>lora_B</c>) of the HF module <paramref name="hfModule"/>.</summary>
     public static string Key(string hfModule, string factor) => Prefix + hfModule + "." + factor + ".weight";
 
@@ -70,7 +75,8 @@ public static class PeftAdapter
             ["target_modules"] = new JsonArray(lora.TargetModules!.Select(t => (JsonNode)t).ToArray()),
             ["bias"] = "none",
             ["fan_in_fan_out"] = fanInFanOut,
-            ["modules_to_save"] = scoreHead ? new JsonArray("score") : null,
+            // PEFT saves a reward model's head whole; T5's is classification_head, outside PEFT's default names (classifier, score).
+            ["modules_to_save"] = !scoreHead ? null : new JsonArray(model is Models.T5.T5ForSequenceClassification ? "classification_head" : "score"),
             ["init_lora_weights"] = true,
             ["inference_mode"] = true,
             ["use_rslora"] = false,
@@ -84,7 +90,7 @@ public static class PeftAdapter
         {
             File.WriteAllText(Path.Combine(tmp, ConfigFile), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             SafeTensors.Save(Path.Combine(tmp, WeightsFile), StateDict(model));
-            if (model is ScoreModel { RewardMean: not null } rm)
+            if (model is IRewardModel { RewardMean: not null } rm)
                 File.WriteAllText(Path.Combine(tmp, RewardFile), new JsonObject { ["reward_mean"] = rm.RewardMean, ["reward_std"] = rm.RewardStd }.ToJsonString());
             writeExtras?.Invoke(tmp);
         });

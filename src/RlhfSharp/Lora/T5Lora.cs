@@ -44,7 +44,9 @@ public static class T5Lora
     /// Freezes <paramref name="model"/> and attaches adapters to the modules <see cref="LoraConfig.TargetModules"/> names
     /// (default q and v). Returns the number of adapter parameters.
     /// </summary>
-    public static long Attach(T5ForConditionalGeneration model, LoraConfig config)
+    /// <param name="hfPrefix">Where <paramref name="model"/> sits in the model PEFT wraps (<c>transformer.</c> in a reward model):
+    /// the adapters' PEFT keys start with it.</param>
+    public static long Attach(T5ForConditionalGeneration model, LoraConfig config, string hfPrefix = "")
     {
         if (model.Lora is not null) throw new InvalidOperationException("the model already has LoRA adapters");
         config.Validate("lora");
@@ -58,7 +60,7 @@ public static class T5Lora
             int dot = name.LastIndexOf('.');
             var owner = modules[name[..dot]] as ILoraHost ?? throw new InvalidOperationException($"{name}: its module takes no LoRA adapters");
             var weight = linear.weight!;
-            var adapter = new LoraAdapter(weight.shape[1], [(name, weight.shape[0])], new HashSet<string> { name }, config, weight.dtype, weight.device);
+            var adapter = new LoraAdapter(weight.shape[1], [(hfPrefix + name, weight.shape[0])], new HashSet<string> { hfPrefix + name }, config, weight.dtype, weight.device);
             owner.AttachLora(name[(dot + 1)..], adapter);
             count += adapter.parameters().Sum(p => p.numel());
         }
@@ -71,16 +73,60 @@ public static class T5Lora
         PeftAdapter.Write(model, model.Lora ?? throw new InvalidOperationException("the model has no LoRA adapters"), TaskType,
             fanInFanOut: false, scoreHead: false, dir, baseModel, writeExtras);
 
-    /// <summary>Reads the folder's adapter tensors, checked against the modules its target_modules select in <paramref name="model"/>.</summary>
-    static Dictionary<string, Tensor> ReadWeights(string dir, PeftAdapter.Info info, T5ForConditionalGeneration model)
+    /// <summary>
+    /// LoRA on a T5 reward model (PEFT <c>get_peft_model</c> with task_type SEQ_CLS on <c>T5ForSequenceClassification</c>):
+    /// adapters on its body's q and v (keys under <c>transformer.</c>) while the classification head trains whole. PEFT's
+    /// default <c>modules_to_save</c> for SEQ_CLS are <c>classifier</c> and <c>score</c> (peft_model.py
+    /// PeftModelForSequenceClassification), which T5's head is not named, so the folder names <c>classification_head</c>.
+    /// </summary>
+    public static long Attach(T5ForSequenceClassification model, LoraConfig config) => Attach(model.transformer, config, RewardModelBody);
+
+    /// <summary>Writes a LoRA T5 reward model as a PEFT folder (task_type SEQ_CLS, the head in <c>modules_to_save</c>).</summary>
+    public static void Save(T5ForSequenceClassification model, string dir, string baseModel, Action<string>? writeExtras = null) =>
+        PeftAdapter.Write(model, model.transformer.Lora ?? throw new InvalidOperationException("the model has no LoRA adapters"), "SEQ_CLS",
+            fanInFanOut: false, scoreHead: true, dir, baseModel, writeExtras);
+
+    /// <summary>The PEFT key prefix of a T5 reward model's body (transformers' base_model_prefix).</summary>
+    const string RewardModelBody = "transformer.";
+
+    /// <summary>
+    /// A LoRA T5 reward model's folder read into <paramref name="model"/> (its base, with a new head): the adapters merged
+    /// into the body (PEFT <c>merge_and_unload</c>), the head and the reward centring copied.
+    /// </summary>
+    public static void MergeRewardModel(T5ForSequenceClassification model, string dir)
+    {
+        var info = PeftAdapter.ReadInfo(dir);
+        if (!info.ScoreHead) throw new RlhfException($"{Path.Combine(dir, PeftAdapter.ConfigFile)}: task_type is not SEQ_CLS: a T5 language model's adapter, not a reward model's.");
+        var head = model.classification_head.named_parameters().ToDictionary(p => PeftAdapter.SavedKey("classification_head." + p.name), p => p.parameter);
+        var weights = ReadWeights(dir, info, model.transformer, RewardModelBody, head.ToDictionary(kv => kv.Key, kv => kv.Value.shape));
+        foreach (var (name, _) in Targets(model.transformer, info.Lora.TargetModules!))
+            LoraModel.MergeSlice(model.transformer, name, 0, weights[PeftAdapter.Key(RewardModelBody + name, "lora_A")], weights[PeftAdapter.Key(RewardModelBody + name, "lora_B")], info.Lora.Scaling);
+        using (no_grad())
+            foreach (var (key, p) in head) p.copy_(weights[key]);
+        foreach (var t in weights.Values) t.Dispose();
+        string normalization = Path.Combine(dir, PeftAdapter.RewardFile);
+        if (File.Exists(normalization))
+        {
+            var o = JsonNode.Parse(File.ReadAllText(normalization))!;
+            model.RewardMean = (double?)o["reward_mean"];
+            model.RewardStd = (double?)o["reward_std"];
+        }
+    }
+
+    /// <summary>
+    /// Reads the folder's adapter tensors, checked against the modules its target_modules select in <paramref name="model"/>
+    /// (keys under <paramref name="hfPrefix"/>), plus the whole modules of <paramref name="saved"/> (a reward model's head).
+    /// </summary>
+    static Dictionary<string, Tensor> ReadWeights(string dir, PeftAdapter.Info info, T5ForConditionalGeneration model, string hfPrefix = "",
+        IReadOnlyDictionary<string, long[]>? saved = null)
     {
         string path = Path.Combine(dir, PeftAdapter.WeightsFile);
-        if (info.ScoreHead) throw new RlhfException($"{Path.Combine(dir, PeftAdapter.ConfigFile)}: task_type SEQ_CLS is a reward model's; a T5 model takes {TaskType} adapters.");
+        if (info.ScoreHead && saved is null) throw new RlhfException($"{Path.Combine(dir, PeftAdapter.ConfigFile)}: task_type SEQ_CLS is a reward model's; a T5 model takes {TaskType} adapters.");
         var shapes = Targets(model, info.Lora.TargetModules!).SelectMany(t => new (string, long[])[]
         {
-            (PeftAdapter.Key(t.Module, "lora_A"), [info.Lora.R, t.Linear.weight!.shape[1]]),
-            (PeftAdapter.Key(t.Module, "lora_B"), [t.Linear.weight!.shape[0], info.Lora.R]),
-        });
+            (PeftAdapter.Key(hfPrefix + t.Module, "lora_A"), [info.Lora.R, t.Linear.weight!.shape[1]]),
+            (PeftAdapter.Key(hfPrefix + t.Module, "lora_B"), [t.Linear.weight!.shape[0], info.Lora.R]),
+        }).Concat(saved?.Select(kv => (kv.Key, kv.Value)) ?? []);
         return PeftAdapter.ReadChecked(path, info.Lora, shapes);
     }
 

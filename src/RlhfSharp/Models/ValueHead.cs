@@ -6,7 +6,8 @@ namespace RlhfSharp.Models;
 
 /// <summary>
 /// A scalar value per token on top of a policy's hidden states, for PPO with a shared actor–critic body
-/// (TRL's <c>AutoModelForCausalLMWithValueHead</c>, <c>v_head.summary</c>: a linear layer with bias).
+/// (TRL's <c>AutoModelForCausalLMWithValueHead</c>, <c>v_head.summary</c>: a linear layer with bias). RL4LMs' seq2seq
+/// value head has no bias (<c>nn.Linear(hidden_size, 1, bias=False)</c>).
 /// </summary>
 public sealed class ValueHead : nn.Module<Tensor, Tensor>
 {
@@ -14,9 +15,9 @@ public sealed class ValueHead : nn.Module<Tensor, Tensor>
     public readonly Linear summary;
 #pragma warning restore IDE1006
 
-    public ValueHead(int hiddenSize) : base(nameof(ValueHead))
+    public ValueHead(int hiddenSize, bool bias = true) : base(nameof(ValueHead))
     {
-        summary = nn.Linear(hiddenSize, 1, hasBias: true);
+        summary = nn.Linear(hiddenSize, 1, hasBias: bias);
         RegisterComponents();
     }
 

@@ -10,7 +10,8 @@ namespace RlhfSharp.Pipeline;
 /// <summary>
 /// The reward of a batch of rollouts in the online stages: the weighted sum of the recipe's <see cref="RewardSource"/>s.
 /// Reward models score the sampled token ids directly; rule and HTTP rewards, process reward models and T5 reward models
-/// score the decoded prompt and completion.
+/// score the decoded prompt and completion, and so does a decoder-only reward model when the policy's ids are not its own
+/// (a T5 policy: <c>scoreText</c>).
 /// </summary>
 public sealed class RolloutReward : IDisposable
 {
@@ -26,8 +27,12 @@ public sealed class RolloutReward : IDisposable
     /// A reward model folder (and its dtype) as a model on the policy's base weights (<see cref="SharedBase"/>), or null
     /// where it cannot sit there: then it is loaded as its own model.
     /// </param>
+    /// <param name="scoreText">
+    /// The policy does not share a decoder-only reward model's tokenizer (an encoder-decoder policy): such a model reads the
+    /// decoded prompt + completion with its own tokenizer (<see cref="ScoreModelReward"/>), as a T5 reward model always does.
+    /// </param>
     public RolloutReward(IReadOnlyList<RewardSource> sources, string runRm, int vocabSize, ITokenizer tokenizer,
-        Func<string, ScalarType, ScoreModel?>? onPolicyBase = null)
+        Func<string, ScalarType, ScoreModel?>? onPolicyBase = null, bool scoreText = false)
     {
         this.tokenizer = tokenizer;
         var textParts = new List<(IRewardFunction, double)>();
@@ -41,7 +46,7 @@ public sealed class RolloutReward : IDisposable
                     if (!Directory.Exists(dir))
                         throw new RlhfException(s.Path is null ? $"{dir} not found: run 'rlhf rm' with the same --out first, or give the rm reward a path."
                             : $"rewards: reward model folder {dir} not found.");
-                    if (Models.T5.T5Config.IsT5(dir))
+                    if (PretrainedSeq2SeqModel.IsSeq2Seq(dir))
                     {
                         // A T5 reward model reads the decoded text with its own tokenizer, like a process reward model.
                         var t5 = Seq2SeqRewardModelReward.Load(dir, Models.ModelDtype.Parse(s.Dtype, "rewards.dtype"));
@@ -53,6 +58,12 @@ public sealed class RolloutReward : IDisposable
                     var rm = onPolicyBase?.Invoke(dir, dtype) ?? HuggingFaceCheckpoint.LoadScoreModel(dir, dtype);
                     owned.Add(rm);
                     foreach (var p in rm.parameters()) p.requires_grad = false;
+                    if (scoreText)
+                    {
+                        // The prompt + completion text in the reward model's own tokenizer, in the form it was trained on.
+                        textParts.Add((new ScoreModelReward(rm, TokenizerLoader.Load(dir)), s.Weight));
+                        continue;
+                    }
                     if (rm.Config.VocabSize != vocabSize)
                         throw new RlhfException($"{dir}: the reward model's vocabulary ({rm.Config.VocabSize}) differs from the policy's ({vocabSize}); they must share a tokenizer.");
                     models.Add((rm, s.Weight));

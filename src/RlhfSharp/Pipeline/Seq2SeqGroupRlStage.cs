@@ -7,7 +7,7 @@ namespace RlhfSharp.Pipeline;
 /// as T5's tokenizer gives them) go to the encoder, each group's G samples come from the decoder, and the token
 /// log-probs, k3 KL and advantages are over the decoder's tokens. It starts from the run's SFT checkpoint (else the base
 /// model), which is also the frozen reference (or the policy with its adapters off under LoRA). Rewards score the
-/// decoded text (the recipe's text sources or a T5 reward model), as for T5 PPO.
+/// decoded text (the recipe's text sources or a reward model reading it with its own tokenizer), as for T5 PPO.
 /// </summary>
 public static class Seq2SeqGroupRlStage
 {
@@ -27,7 +27,6 @@ public static class Seq2SeqGroupRlStage
     {
         var config = recipe.Grpo with { Estimator = estimator };
         string stage = config.StageName;
-        Seq2SeqPpoStage.CheckRewards(recipe, runDir);
         var prompts = Seq2SeqPpoStage.Prompts(recipe, baseModel, warn);
 
         string sft = Path.Combine(runDir, "sft", "checkpoint");
@@ -43,7 +42,7 @@ public static class Seq2SeqGroupRlStage
         // With LoRA the reference is the policy with its adapters off; else a second copy of the starting point.
         using var referenceModel = config.Lora is null ? T5Lora.LoadMerged(start, ModelDtype.Parse(config.ReferenceDtype, $"{stage}.reference_dtype")) : null;
         var reference = referenceModel is null ? new Seq2SeqActor(policy, adaptersOff: true) : new Seq2SeqActor(referenceModel);
-        using var reward = new RolloutReward(recipe.Rewards, Path.Combine(runDir, "rm", "checkpoint"), policy.Config.VocabSize, baseModel.Tokenizer);
+        using var reward = new RolloutReward(recipe.Rewards, Path.Combine(runDir, "rm", "checkpoint"), policy.Config.VocabSize, baseModel.Tokenizer, scoreText: true);
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
         var trainer = new GroupRlTrainer(new Seq2SeqActor(policy, new Seq2SeqSampler(policy, baseModel.Tokenizer)), reference, reward.Score, config)

@@ -11,7 +11,8 @@ namespace RlhfSharp.Pipeline;
 /// <c>rlhf rm</c> when the model is an encoder-decoder (T5): a <c>T5ForSequenceClassification</c> reward model (transformers
 /// v4.44) started from the run's SFT checkpoint (else the base model) with a new head, trained by <see cref="RewardTrainer"/>
 /// on the rankings of <c>rm_data</c>, centred on the SFT demonstrations, saved with HF's key set into
-/// <c>&lt;run&gt;/rm/checkpoint</c>. Each response is read as T5's tokenizer reads the text prompt + response, with its EOS
+/// <c>&lt;run&gt;/rm/checkpoint</c>; with <c>rm.lora</c>, adapters on the body's q and v and the whole head, saved as a PEFT
+/// SEQ_CLS folder on the starting checkpoint (<see cref="T5Lora.Attach(Models.T5.T5ForSequenceClassification, Lora.LoraConfig)"/>). Each response is read as T5's tokenizer reads the text prompt + response, with its EOS
 /// (<see cref="RewardModelInput"/>), where the model pools.
 /// </summary>
 public static class Seq2SeqRewardStage
@@ -20,8 +21,6 @@ public static class Seq2SeqRewardStage
         IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel)
     {
         var config = recipe.Rm;
-        if (config.Lora is not null)
-            throw new RlhfException("rm.lora: LoRA reward models are not supported for encoder-decoder (T5) models yet; train the T5 reward model without rm.lora.");
         string path = RecipeData.Require(recipe.RmData, "rm_data");
         var loaded = DatasetLoader.LoadRankings(path, recipe.Fields, recipe.SkipInvalid);
         if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
@@ -45,6 +44,12 @@ public static class Seq2SeqRewardStage
         string start = Directory.Exists(sft) ? sft : baseModel.Path;
         TorchSharp.torch.manual_seed((long)config.Seed); // the new head starts the same on every run
         using var rm = T5Checkpoint.LoadSequenceClassification(start, allowNewHead: true);
+        if (config.Lora is { } lora)
+        {
+            // PEFT's T5 targets (q, v) on the body; the new head trains whole and is saved beside the adapters.
+            lora.Validate("rm");
+            T5Lora.Attach(rm, lora);
+        }
         config.CheckpointLayers(rm, "rm");
         state = new StageState(state.Dir, config.KeepLast);
         using var metrics = MetricsLog.Resuming(Path.Combine(state.Dir, "metrics.jsonl"), state.SavedStep);
@@ -52,7 +57,8 @@ public static class Seq2SeqRewardStage
         var result = trainer.Train(train, eval, state, cancel);
         if (config.NormalizeOnDemonstrations) trainer.NormalizeOn(centering);
         result["reward_mean_offset"] = rm.RewardMean ?? 0;
-        if (DataParallel.IsRoot) T5Checkpoint.Save(rm, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
+        if (DataParallel.IsRoot && config.Lora is not null) T5Lora.Save(rm, state.CheckpointDir, start, baseModel.WriteTokenizerFiles);
+        else if (DataParallel.IsRoot) T5Checkpoint.Save(rm, state.CheckpointDir, writeExtras: baseModel.WriteTokenizerFiles);
         return result;
     }
 }

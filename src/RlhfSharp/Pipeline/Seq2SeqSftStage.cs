@@ -10,15 +10,7 @@ public static class Seq2SeqSftStage
     public static Dictionary<string, double> Run(StageRecipe recipe, PretrainedSeq2SeqModel model, StageState state,
         IProgress<TrainingProgress>? progress, Action<string>? warn, CancellationToken cancel)
     {
-        string path = RecipeData.Require(recipe.SftData, "sft_data");
-        var loaded = DatasetLoader.LoadDemonstrations(path, recipe.Fields, recipe.SkipInvalid);
-        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
-        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
-        var demos = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
-        var examples = demos.Select((d, i) => d.Messages is null
-            ? new Seq2SeqExample(model.EncodePrompt(d.Prompt), model.EncodePrompt(d.Completion))
-            : throw new RlhfException($"{path}: record {i + 1} is a chat (messages); encoder-decoder SFT takes prompt/completion records.")).ToList();
-        var (train, eval) = RunStages.HoldOut(examples);
+        var (train, eval) = RunStages.HoldOut(Examples(RecipeData.Require(recipe.SftData, "sft_data"), recipe, model, warn));
         if (recipe.Sft.Lora is { } lora)
         {
             lora.Validate("sft");
@@ -33,5 +25,20 @@ public static class Seq2SeqSftStage
         if (DataParallel.IsRoot && model.Model.Lora is not null) T5Lora.Save(model.Model, state.CheckpointDir, model.Path, model.WriteTokenizerFiles);
         else if (DataParallel.IsRoot) T5Checkpoint.Save(model.Model, state.CheckpointDir, writeExtras: model.WriteTokenizerFiles);
         return result;
+    }
+
+    /// <summary>
+    /// The (prompt → completion) pairs of a demonstrations file, tokenised as T5's tokenizer does (with EOS), at most
+    /// <c>max_records</c>: SFT's data, and PPO-ptx's on a T5 policy.
+    /// </summary>
+    internal static List<Seq2SeqExample> Examples(string path, StageRecipe recipe, PretrainedSeq2SeqModel model, Action<string>? warn)
+    {
+        var loaded = DatasetLoader.LoadDemonstrations(path, recipe.Fields, recipe.SkipInvalid);
+        if (loaded.Skipped > 0) warn?.Invoke($"{path}: skipped {loaded.Skipped} invalid records");
+        if (loaded.Records.Count == 0) throw new RlhfException($"{path}: no records.");
+        var demos = recipe.MaxRecords > 0 ? loaded.Records.Take(recipe.MaxRecords).ToList() : loaded.Records;
+        return demos.Select((d, i) => d.Messages is null
+            ? new Seq2SeqExample(model.EncodePrompt(d.Prompt), model.EncodePrompt(d.Completion))
+            : throw new RlhfException($"{path}: record {i + 1} is a chat (messages); encoder-decoder SFT takes prompt/completion records.")).ToList();
     }
 }

@@ -102,15 +102,19 @@ public sealed class Seq2SeqPpoTests
     }
 
     [Fact]
-    public void Features_the_seq2seq_actor_lacks_are_refused_by_name()
+    public void What_the_seq2seq_actor_cannot_take_is_refused_by_name()
     {
         using var scope = NewDisposeScope();
         using var policy = T5Checkpoint.Load(Dir);
         var actor = new Seq2SeqActor(policy, new Seq2SeqSampler(policy));
         var e = Assert.Throws<RlhfException>(() => new PpoTrainer(actor, new Seq2SeqActor(policy, adaptersOff: true), null, Score, 0, Config(1) with { Critic = CriticKind.SeparateFromRewardModel }));
-        Assert.Contains("critic", e.Message);
-        e = Assert.Throws<RlhfException>(() => new PpoTrainer(actor, actor, null, Score, 0, Config(1) with { EmaBeta = 0.9 }));
-        Assert.Contains("ema_beta", e.Message);
+        Assert.Contains("no critic model", e.Message);
+        e = Assert.Throws<RlhfException>(() => new PpoTrainer(actor, actor, null, Score, 0, Config(1) with { LogprobChunkSize = 4 }));
+        Assert.Contains("logprob_chunk_size", e.Message);
+        // Decoder-only demonstrations are not an encoder-decoder's PPO-ptx data.
+        var trainer = new PpoTrainer(actor, new Seq2SeqActor(policy, adaptersOff: true), null, Score, 0, Config(1) with { PtxCoef = 0.5 });
+        e = Assert.Throws<RlhfException>(() => trainer.Train(Prompts(), [new RlhfSharp.Data.SftExample([1, 2, 3], [false, true, true])]));
+        Assert.Contains("Seq2SeqPtxExamples", e.Message);
     }
 
     [Fact]

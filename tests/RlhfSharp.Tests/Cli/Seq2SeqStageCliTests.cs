@@ -76,6 +76,39 @@ public sealed class Seq2SeqStageCliTests : IDisposable
     }
 
     [Fact]
+    public void Ppo_on_t5_trains_a_separate_t5_critic_with_ptx_and_ema_and_a_lora_t5_reward_model_rewards_it()
+    {
+        string model = Seq2SeqCliTests.T5Folder(_dir.Path);
+        var pairs = Path.Combine(_dir.Path, "pairs.jsonl");
+        File.WriteAllLines(pairs, Enumerable.Range(0, 8).Select(i => $$"""{"prompt": "a0 b0 c{{i}}", "chosen": "d0 e{{i % 3}}", "rejected": "f1 g1"}"""));
+        var demos = Path.Combine(_dir.Path, "demos.jsonl");
+        File.WriteAllLines(demos, Enumerable.Range(0, 4).Select(i => $$"""{"prompt": "a0 b0 c{{i}}", "completion": "d0 e{{i % 3}}"}"""));
+        var prompts = Path.Combine(_dir.Path, "prompts.jsonl");
+        File.WriteAllLines(prompts, Enumerable.Range(0, 4).Select(i => $$"""{"prompt": "a0 b0 c{{i}}"}"""));
+        var run = Path.Combine(_dir.Path, "run");
+        // rm.lora on T5: a PEFT SEQ_CLS folder, the default reward of the run's PPO.
+        var r = RlhfProcess.Run("rm", "--set", $"model={model}", "--set", $"rm_data={pairs}", "--set", "rm.epochs=1", "--set", "rm.prompts_per_batch=4",
+            "--set", "rm.lora={}", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(File.Exists(Path.Combine(run, "rm", "checkpoint", "adapter_config.json")));
+
+        r = RlhfProcess.Run("ppo", "--set", $"model={model}", "--set", $"ppo_prompts={prompts}", "--set", $"sft_data={demos}",
+            "--set", "ppo.steps=2", "--set", "ppo.rollout_batch_size=4", "--set", "ppo.mini_batch_size=2", "--set", "ppo.max_new_tokens=5",
+            "--set", "ppo.critic=separate_from_reward_model", "--set", "ppo.ptx_coef=0.5", "--set", "ppo.ema_beta=0.9", "--out", run);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.DoesNotContain("value_head", r.Stderr);
+        var rows = File.ReadAllLines(Path.Combine(run, "ppo", "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.All(rows, row =>
+        {
+            Assert.True((double)row["grad_norm_critic"]! > 0, row.ToJsonString()); // the separate critic trained
+            Assert.True(double.IsFinite((double)row["ptx_loss"]!) && (double)row["ptx_loss"]! > 0, row.ToJsonString());
+            Assert.True(double.IsFinite((double)row["reward_mean"]!) && (double)row["reward_mean"]! != 0, row.ToJsonString());
+        });
+        Assert.True(File.Exists(Path.Combine(run, "ppo", "checkpoint", "model.safetensors")));
+    }
+
+    [Fact]
     public void Rm_on_t5_trains_a_t5_for_sequence_classification_saves_transformers_keys_and_rewards_t5_grpo()
     {
         string model = Seq2SeqCliTests.T5Folder(_dir.Path);

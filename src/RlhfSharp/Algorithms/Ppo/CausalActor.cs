@@ -20,6 +20,8 @@ public sealed class CausalActor(CausalLM model, Sampler? sampler = null, int log
         return s.Sample(ids, mask, options, tokenMask: tokenMask);
     }
 
+    public nn.Module CloneModule() => model.Clone();
+
     public ActorForward Forward(Tensor sequences, Tensor attentionMask, Tensor positions, int promptLength, bool withHidden)
     {
         var hidden = withHidden ? new List<Tensor>() : null;

@@ -30,4 +30,7 @@ public interface IPpoActor
     /// <summary>The forward pass over rollout rows (<see cref="SampleBatch.Sequences"/>' layout), with gradients when enabled.</summary>
     /// <param name="withHidden">Whether the value head needs <see cref="ActorForward.Hidden"/>.</param>
     ActorForward Forward(Tensor sequences, Tensor attentionMask, Tensor positions, int promptLength, bool withHidden);
+
+    /// <summary>A copy of <see cref="Module"/> with its own weights (PPO's EMA actor).</summary>
+    nn.Module CloneModule();
 }

@@ -17,13 +17,14 @@ namespace RlhfSharp.Algorithms.Ppo;
 /// InstructGPT §3.5), in OpenRLHF's arrangement: sample → score → KL-shaped rewards → GAE → clipped policy and value
 /// losses for a few epochs of minibatches, plus PPO-ptx and an optional EMA of the actor. The actor is an
 /// <see cref="IPpoActor"/>: a decoder-only model (<see cref="CausalActor"/>) or an encoder-decoder whose value head sits
-/// on the decoder (<see cref="Seq2SeqActor"/>); only sampling and the forward pass differ between them.
+/// on the decoder (<see cref="Seq2SeqActor"/>); only sampling and the forward pass differ between them. So it is for the
+/// critic (<see cref="IPpoCritic"/>: <see cref="CausalCritic"/> or RL4LMs' T5 value model <see cref="Seq2SeqCritic"/>) and
+/// the PPO-ptx examples (<see cref="IPtxExamples"/>).
 /// </summary>
 public sealed class PpoTrainer : StageTrainer
 {
     readonly IPpoActor actor, referenceActor;
-    readonly CausalLM? policy; // the decoder-only actor's model, for PPO-ptx and the EMA
-    readonly ScoreModel? critic;
+    readonly IPpoCritic? critic;
     readonly ValueHead? valueHead;
     readonly Func<SampleBatch, Tensor> score;
     readonly PpoConfig config;
@@ -31,8 +32,8 @@ public sealed class PpoTrainer : StageTrainer
 
     /// <summary>Extra numbers to log for each rollout batch (e.g. a hidden gold score the policy never sees).</summary>
     public Func<SampleBatch, IReadOnlyDictionary<string, double>>? RolloutMetrics { get; init; }
-    /// <summary>The EMA of the actor, when <see cref="PpoConfig.EmaBeta"/> is set.</summary>
-    public CausalLM? Ema { get; private set; }
+    /// <summary>The EMA of the actor (a <see cref="CausalLM"/> or a T5, as the actor), when <see cref="PpoConfig.EmaBeta"/> is set.</summary>
+    public nn.Module? Ema { get; private set; }
     /// <summary>How many times this run updated <see cref="Ema"/>: once per actor optimizer step.</summary>
     public int EmaUpdates { get; private set; }
 
@@ -54,24 +55,19 @@ public sealed class PpoTrainer : StageTrainer
     /// <param name="score">Scores each rollout (B), e.g. the reward model at the last real token.</param>
     /// <param name="critic">The critic for <see cref="CriticKind.SeparateFromRewardModel"/>; null for a value head.</param>
     public PpoTrainer(CausalLM policy, CausalLM reference, ScoreModel? critic, Func<SampleBatch, Tensor> score, Sampler sampler, int padId, PpoConfig config)
-        : this(new CausalActor(policy, sampler, config.LogprobChunkSize), new CausalActor(reference, logprobChunkSize: config.LogprobChunkSize), critic, score, padId, config) { }
+        : this(new CausalActor(policy, sampler, config.LogprobChunkSize), new CausalActor(reference, logprobChunkSize: config.LogprobChunkSize),
+            critic is null ? null : new CausalCritic(critic), score, padId, config) { }
 
     /// <param name="reference">The frozen reference; it may be the policy's own module with its LoRA adapters off.</param>
-    public PpoTrainer(IPpoActor policy, IPpoActor reference, ScoreModel? critic, Func<SampleBatch, Tensor> score, int padId, PpoConfig config)
+    /// <param name="critic">The critic for <see cref="CriticKind.SeparateFromRewardModel"/>; null for a value head.</param>
+    public PpoTrainer(IPpoActor policy, IPpoActor reference, IPpoCritic? critic, Func<SampleBatch, Tensor> score, int padId, PpoConfig config)
     {
-        actor = policy; referenceActor = reference; this.policy = (policy as CausalActor)?.Model;
+        actor = policy; referenceActor = reference;
         this.critic = critic; this.score = score; this.padId = padId; this.config = config;
         config.Validate("ppo");
         if (config.Critic == CriticKind.SeparateFromRewardModel && critic is null)
             throw new RlhfException("PPO: the critic kind is 'separate' but no critic model was given.");
-        if (this.policy is null)
-        {
-            // RL4LMs' and TRL's seq2seq policies put the value head on the decoder; a separate critic, PPO-ptx and the EMA
-            // are decoder-only features here.
-            if (config.Critic != CriticKind.ValueHead) throw new RlhfException("PPO: an encoder-decoder policy takes ppo.critic = value_head (a value head on its decoder); a separate critic is not supported for it.");
-            if (config.EmaBeta is not null) throw new RlhfException("PPO: ppo.ema_beta is not supported for an encoder-decoder policy.");
-            config.RefuseLogprobChunks("ppo", "an encoder-decoder (T5) policy's head is read whole");
-        }
+        if (policy is not CausalActor) config.RefuseLogprobChunks("ppo", "an encoder-decoder (T5) policy's head is read whole");
         if (config.Critic == CriticKind.ValueHead)
         {
             var (dtype, device) = policy.Placement;
@@ -86,24 +82,32 @@ public sealed class PpoTrainer : StageTrainer
         }
         // Old log-probs and values come from eval mode, new ones from train mode: the same function only without dropout.
         LoraModel.DisableDropout(policy.Module);
-        if (critic is not null) LoraModel.DisableDropout(critic);
+        if (critic is not null) LoraModel.DisableDropout(critic.Module);
     }
 
+    /// <summary>Trains a decoder-only actor; <paramref name="ptx"/> are PPO-ptx's demonstrations (empty: no ptx term).</summary>
     public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, IReadOnlyList<SftExample> ptx, StageState? state = null, CancellationToken cancel = default)
     {
+        if (ptx.Count > 0 && actor is not CausalActor)
+            throw new RlhfException("PPO: an encoder-decoder actor's PPO-ptx examples are (prompt, target) pairs: pass Seq2SeqPtxExamples.");
+        return Train(prompts, ptx.Count == 0 ? null : new CausalPtxExamples(((CausalActor)actor).Model, ptx, padId, config.LogprobChunkSize), state, cancel);
+    }
+
+    /// <summary>Trains the actor (and critic); <paramref name="ptx"/> are PPO-ptx's examples in the actor's form (null: no ptx term).</summary>
+    public Dictionary<string, double> Train(IReadOnlyList<int[]> prompts, IPtxExamples? ptx, StageState? state = null, CancellationToken cancel = default)
+    {
         if (prompts.Count == 0) throw new RlhfException("PPO: no prompts.");
-        if (policy is null && config.PtxCoef > 0 && ptx.Count > 0) throw new RlhfException("PPO: ppo.ptx_coef > 0 (PPO-ptx) is not supported for an encoder-decoder policy; set it to 0.");
         if (ActionSpace is not null) config.RefuseLogprobChunks("ppo", "NLPO's masked action space reads the full logits of every position");
         int batch = Math.Min(config.RolloutBatchSize, prompts.Count);
         int updatesPerStep = config.PpoEpochs * ((batch + config.MiniBatchSize - 1) / config.MiniBatchSize);
         var actorParams = actor.Module.parameters().Concat(valueHead?.parameters() ?? []);
         using var actorOpt = new Optimizer(actorParams, config.ActorOptimizer, config.Steps * updatesPerStep);
-        using var criticOpt = critic is null ? null : new Optimizer(critic.parameters(), config.CriticOptimizer, config.Steps * updatesPerStep);
+        using var criticOpt = critic is null ? null : new Optimizer(critic.Module.parameters(), config.CriticOptimizer, config.Steps * updatesPerStep);
         var kl = new KlController(config.InitKlCoef, config.KlTargetPerToken ?? config.KlTargetPerSequence, config.KlHorizon);
-        if (config.EmaBeta is not null) Ema = policy!.Clone();
+        if (config.EmaBeta is not null) Ema = actor.CloneModule();
 
         var modules = new Dictionary<string, nn.Module> { ["policy"] = actor.Module };
-        if (critic is not null) modules["critic"] = critic;
+        if (critic is not null) modules["critic"] = critic.Module;
         if (valueHead is not null) modules["value_head"] = valueHead;
         if (Ema is not null) modules["ema"] = Ema;
         foreach (var (name, module) in ActionSpace?.Modules ?? new Dictionary<string, nn.Module>()) modules[name] = module;
@@ -140,7 +144,7 @@ public sealed class PpoTrainer : StageTrainer
             ActionSpace?.AfterRollout(step);
             clock.Restart();
 
-            actor.Module.train(); critic?.train();
+            actor.Module.train(); critic?.Module.train();
             var sums = new Dictionary<string, double>();
             int updates = 0;
             var rng = new Random((int)((config.Seed + (ulong)step) % int.MaxValue));
@@ -174,7 +178,7 @@ public sealed class PpoTrainer : StageTrainer
             row["time_generate"] = generateSeconds; row["time_score"] = scoreSeconds; row["time_train"] = trainSeconds;
             row["tokens_per_s"] = stats["response_length"] * chosen.Count / Math.Max(1e-9, generateSeconds);
         }, cancel);
-        actor.Module.eval(); critic?.eval();
+        actor.Module.eval(); critic?.Module.eval();
         return last;
     }
 
@@ -209,7 +213,7 @@ public sealed class PpoTrainer : StageTrainer
             hidden = forward.Hidden?.MoveToOuterDisposeScope();
         }
         using (NewDisposeScope()) refLogprobs = referenceActor.Forward(seq, attention, positions, p, withHidden: false).Logprobs(n, config.Temperature).MoveToOuterDisposeScope();
-        using (NewDisposeScope()) values = (Values(seq, attention, positions, hidden).narrow(1, start, n) * mask).MoveToOuterDisposeScope();
+        using (NewDisposeScope()) values = (Values(seq, attention, positions, p, start, n, hidden) * mask).MoveToOuterDisposeScope();
         using (NewDisposeScope()) scores = score(rollout).to(float32).reshape(-1).MoveToOuterDisposeScope();
         var kl = KlEstimator.PerToken(rawLogprobs, refLogprobs, config.KlEstimator) * mask;
         var rewards = KlShapedReward.Compute(scores, kl, mask, klCoef, (-config.RewardClip, config.RewardClip));
@@ -229,10 +233,11 @@ public sealed class PpoTrainer : StageTrainer
         };
     }
 
-    /// <summary>Per-token values (B, T): the critic's, or the value head's on the policy's last hidden state.</summary>
-    Tensor Values(Tensor seq, Tensor attention, Tensor positions, Tensor? policyHidden) => critic is not null
-        ? critic.TokenScores(seq, attention, positions).select(2, 0)
-        : valueHead!.forward(policyHidden!);
+    /// <summary>The values (B, n) of the states that choose response tokens: the critic's, or the value head's on the
+    /// policy's last hidden state (from position <paramref name="start"/>).</summary>
+    Tensor Values(Tensor seq, Tensor attention, Tensor positions, int promptLength, int start, int n, Tensor? policyHidden) => critic is not null
+        ? critic.Values(seq, attention, positions, promptLength, n)
+        : valueHead!.forward(policyHidden!).narrow(1, start, n);
 
     /// <summary>
     /// One update on the minibatch <paramref name="chunk"/> (rows of the global batch). Each rank trains the rows it holds
@@ -240,7 +245,7 @@ public sealed class PpoTrainer : StageTrainer
     /// sequences), so the all-reduced gradient is the minibatch's; PPO-ptx examples are drawn for the whole minibatch from
     /// the shared generator and split the same way. Returns the minibatch's diagnostics, summed over the ranks.
     /// </summary>
-    Dictionary<string, double> TrainMinibatch(Experience exp, int[] chunk, int offset, IReadOnlyList<SftExample> ptx, Optimizer actorOpt, Optimizer? criticOpt, Random rng)
+    Dictionary<string, double> TrainMinibatch(Experience exp, int[] chunk, int offset, IPtxExamples? ptx, Optimizer actorOpt, Optimizer? criticOpt, Random rng)
     {
         using var scope = NewDisposeScope();
         var device = exp.Sequences.device;
@@ -291,18 +296,17 @@ public sealed class PpoTrainer : StageTrainer
             metrics["entropy"] = entropy.item<float>() * share;
         }
 
-        if (config.PtxCoef > 0 && ptx.Count > 0)
+        bool withPtx = config.PtxCoef > 0 && ptx is { Count: > 0 };
+        if (withPtx)
         {
-            var drawn = Enumerable.Range(0, Math.Min(chunk.Length, ptx.Count)).Select(_ => ptx[rng.Next(ptx.Count)]).ToList();
-            double ptxTokens = Math.Max(1, drawn.Sum(e => e.LossMask.Skip(1).Count(m => m)));
+            var drawn = Enumerable.Range(0, Math.Min(chunk.Length, ptx!.Count)).Select(_ => rng.Next(ptx.Count)).ToList();
+            double ptxTokens = Math.Max(1, drawn.Sum(ptx.LossTokens));
             var examples = DataParallel.Shard(drawn);
             if (examples.Count > 0)
             {
-                var b = TokenBatch.RightPad(examples.Select(e => e.InputIds).ToList(), padId, device, examples.Select(e => e.LossMask).ToList());
-                var lp = NextTokenDistributions.Of(policy!, b.Ids, b.AttentionMask, chunkSize: config.LogprobChunkSize).Logprobs(b.Ids);
-                var ptxAux = RouterBalanceLoss.Weighted(policy!);
-                var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
-                var ptxLoss = -(lp * lm).sum() / ptxTokens;
+                var logLikelihood = ptx.LogLikelihood(examples);
+                var ptxAux = RouterBalanceLoss.Weighted(actor.Module);
+                var ptxLoss = -logLikelihood / ptxTokens;
                 // OpenRLHF: ptx_coef · (ptx_loss + aux_loss · aux_loss_coef), the router's term of this rank's examples.
                 var ptxTerm = ptxAux is null ? ptxLoss : ptxLoss + ptxAux * ((double)examples.Count / drawn.Count);
                 actorLoss = actorLoss is null ? config.PtxCoef * ptxTerm : actorLoss + config.PtxCoef * ptxTerm;
@@ -332,9 +336,9 @@ public sealed class PpoTrainer : StageTrainer
             UpdateEma();
             if (rows.Length > 0)
             {
-                var values = critic!.TokenScores(seq!, attention!, positions!).select(2, 0).narrow(1, p - 1, n);
+                var values = critic!.Values(seq!, attention!, positions!, p, n);
                 // A critic with experts adds its router's loss too (OpenRLHF ppo_critic.py: critic_loss + aux_loss * aux_loss_coef).
-                var aux = RouterBalanceLoss.Weighted(critic);
+                var aux = RouterBalanceLoss.Weighted(critic.Module);
                 var value = Value(values, Pick(exp.Values), Pick(exp.Returns), mask!);
                 ((aux is null ? value.Loss : value.Loss + aux) * share).backward();
                 metrics["value_loss"] = value.Loss.item<float>() * share;
@@ -344,7 +348,7 @@ public sealed class PpoTrainer : StageTrainer
         }
         // Every rank gets the same numbers, so early stopping on approx_kl stops them all at the same update.
         if (DataParallel.World is not null) metrics = DataParallel.Sum(metrics);
-        if (!(config.PtxCoef > 0 && ptx.Count > 0)) metrics.Remove("ptx_loss");
+        if (!withPtx) metrics.Remove("ptx_loss");
         foreach (var (k, v) in metrics) result[k] = v;
         return result;
     }
@@ -399,7 +403,7 @@ public sealed class PpoTrainer : StageTrainer
         double beta = config.EmaBeta!.Value;
         EmaUpdates++;
         using var _ = no_grad();
-        var current = policy!.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        var current = actor.Module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         foreach (var (name, e) in Ema!.named_parameters()) e.mul_(beta).add_(current[name], alpha: 1 - beta);
     }
 }

@@ -26,6 +26,8 @@ public sealed class Seq2SeqActor(T5ForConditionalGeneration model, Seq2SeqSample
         return s.Rollouts(prompts, options, tokenMask: tokenMask);
     }
 
+    public nn.Module CloneModule() => model.Clone();
+
     public ActorForward Forward(Tensor sequences, Tensor attentionMask, Tensor positions, int promptLength, bool withHidden)
     {
         using var off = adaptersOff ? LoraModel.AdaptersOff(model) : null;

@@ -94,6 +94,27 @@ public sealed class T5ForConditionalGeneration : nn.Module
     public Tensor Forward(Tensor inputIds, Tensor attentionMask, Tensor decoderInputIds, Tensor? decoderAttentionMask = null) =>
         Head(Decode(decoderInputIds, Encode(inputIds, attentionMask), attentionMask, decoderAttentionMask));
 
+    /// <summary>
+    /// A copy with its own weights (the EMA actor of PPO): same config, dtype and device, LoRA adapters attached as on this
+    /// model (base frozen, adapters trainable), every parameter copied.
+    /// </summary>
+    public T5ForConditionalGeneration Clone()
+    {
+        var first = shared.weight!;
+        var copy = new T5ForConditionalGeneration(Config, first.dtype, HasLmHead);
+        if (Lora is { } lora) RlhfSharp.Lora.T5Lora.Attach(copy, lora);
+        copy.to(first.device);
+        var source = named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        using (no_grad())
+            foreach (var (name, p) in copy.named_parameters())
+            {
+                p.copy_(source[name]);
+                p.requires_grad = source[name].requires_grad;
+            }
+        copy.train(training);
+        return copy;
+    }
+
     /// <summary>HF's <c>_shift_right</c>: the decoder inputs for <paramref name="labels"/> (start token, then labels
     /// without their last; −100 replaced by pad).</summary>
     public Tensor ShiftRight(Tensor labels)
