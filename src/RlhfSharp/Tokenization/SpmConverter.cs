@@ -130,8 +130,8 @@ internal static class SpmConverter
     private static (List<(string Piece, double Score)>, int) PegasusVocab(SentencePieceModelProto proto, JsonObject config, string path)
     {
         int offset = (int)config["offset"]!;
-        var maskSent = (string?)Content(config["mask_token_sent"]);
-        var mask = (string?)Content(config["mask_token"]);
+        var maskSent = Content(config["mask_token_sent"]);
+        var mask = Content(config["mask_token"]);
         // With mask_token_sent the slow tokenizer puts the two masks at ids 2 and 3; other layouts are left to a tokenizer.json.
         if (maskSent is null || mask is null || offset < 2)
             throw new RlhfException($"{path}: the Pegasus layout here needs mask_token_sent, mask_token and an offset ≥ 2 in tokenizer_config.json (got {maskSent ?? "null"}, {mask ?? "null"}, {offset}); give the folder a tokenizer.json");
@@ -139,7 +139,8 @@ internal static class SpmConverter
             throw new RlhfException($"{path}: a Pegasus spiece.model starts with <pad> and </s> before its unk piece (unk_id {proto.UnkId} < 2)");
         var vocab = new List<(string, double)>
         {
-            ((string)Content(config["pad_token"])!, 0.0), ((string)Content(config["eos_token"])!, 0.0), (maskSent, 0.0), (mask, 0.0),
+            (Content(config["pad_token"]) ?? throw new RlhfException($"{path}: tokenizer_config.json pad_token is null; PegasusConverter puts it at id 0"), 0.0),
+            (Content(config["eos_token"])!, 0.0), (maskSent, 0.0), (mask, 0.0),
         };
         vocab.AddRange(Enumerable.Range(2, offset - 2).Select(i => ($"<unk_{i}>", -100.0)));
         vocab.AddRange(proto.Pieces.Skip(2).Select(p => (p.Text, (double)p.Score)));
