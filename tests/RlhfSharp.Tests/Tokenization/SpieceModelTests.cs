@@ -116,11 +116,18 @@ public sealed class SpieceModelTests : IDisposable
     [Fact]
     public void A_user_defined_piece_in_the_text_is_its_own_token_and_survives_skip_special()
     {
+        // tokenizers.js on the real tokenizer.json with <n> added as SpmConverter adds a USER_DEFINED piece
+        // (non-special, normalized: false): expected/pegasus-user-defined.json.
         var tokenizer = HfTokenizer.Load(PegasusFolder());
-        var ids = tokenizer.Encode("first line<n>second line");
-        Assert.Contains(106, ids);
-        Assert.Equal(tokenizer.Encode("first line"), ids[..Array.IndexOf(ids, 106)]);
-        Assert.Contains("<n>", tokenizer.Decode(ids, skipSpecial: true));
+        var cases = Cases(Path.Combine(RealTokenizerFiles.FixtureDir, "expected", "pegasus-user-defined.json"));
+        Assert.Equal(4, cases.Count);
+        foreach (var c in cases)
+        {
+            var ids = Ids(c!["ids"]);
+            Assert.Contains(106, ids);
+            Assert.Equal(ids, tokenizer.EncodeWithSpecialTokens((string)c["text"]!));
+            Assert.Equal((string)c["decoded_skip_special"]!, tokenizer.Decode(ids, skipSpecial: true, cleanUpTokenizationSpaces: false));
+        }
     }
 
     [Fact]
