@@ -77,7 +77,7 @@ public sealed record PretrainedModel(CausalLM Model, ITokenizer Tokenizer, strin
     {
         if (Tokenizer is Llama2cTokenizer llama2c) llama2c.SaveHuggingFace(dir, Model.Config.MaxPositions);
         else if (Directory.Exists(Path))
-            foreach (var name in new[] { "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt" })
+            foreach (var name in new[] { "tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "vocab.json", "merges.txt", "spiece.model" })
                 if (File.Exists(System.IO.Path.Combine(Path, name))) File.Copy(System.IO.Path.Combine(Path, name), System.IO.Path.Combine(dir, name));
     }
 

@@ -24,10 +24,10 @@ public static class ModelFiles
     [
         "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
         "tokenizer.model", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json", "adapter_config.json",
-        "reward_normalization.json",
+        "reward_normalization.json", "spiece.model",
     ];
 
-    static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer.model", "vocab.json"];
+    static readonly string[] TokenizerFiles = ["tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model"];
 
     /// <summary>The files to fetch from a repository listing <paramref name="files"/> (shards come later, from the index).</summary>
     /// <exception cref="RlhfException">No config or no safetensors weights.</exception>

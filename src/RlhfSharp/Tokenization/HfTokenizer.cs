@@ -5,7 +5,7 @@ namespace RlhfSharp.Tokenization;
 /// <summary>
 /// A Hugging Face tokenizer folder: <c>tokenizer.json</c> with a BPE model (byte-level as GPT-2/Qwen2/Llama 3, or
 /// SentencePiece-style with byte fallback as LLaMA 1/2), or a SentencePiece <c>tokenizer.model</c> when there is no
-/// <c>tokenizer.json</c>. Special ids come from <c>tokenizer_config.json</c> and <c>generation_config.json</c>.
+/// <c>tokenizer.json</c>, or a Unigram <c>spiece.model</c> (T5, Pegasus) converted as transformers does (<see cref="SpmConverter"/>). Special ids come from <c>tokenizer_config.json</c> and <c>generation_config.json</c>.
 /// </summary>
 /// <remarks>
 /// Added tokens (special or not) are never matched inside text given to <see cref="Encode"/>; only
@@ -57,7 +57,7 @@ public sealed class HfTokenizer : ITokenizer
         CleanUpTokenizationSpaces = cleanUp;
     }
 
-    /// <summary>Loads the tokenizer of the HF model folder <paramref name="dir"/> (tokenizer.json, else tokenizer.model).</summary>
+    /// <summary>Loads the tokenizer of the HF model folder <paramref name="dir"/> (tokenizer.json, else tokenizer.model, else spiece.model).</summary>
     public static HfTokenizer Load(string dir)
     {
         var jsonPath = Path.Combine(dir, "tokenizer.json");
@@ -66,7 +66,15 @@ public sealed class HfTokenizer : ITokenizer
         var generation = ReadJson(Path.Combine(dir, "generation_config.json"));
         if (File.Exists(jsonPath)) return FromTokenizerJson(jsonPath, config, generation);
         if (File.Exists(modelPath)) return FromSentencePieceModel(modelPath, config, generation);
-        throw new RlhfException($"no tokenizer in {dir}: looked for tokenizer.json and tokenizer.model");
+        // T5, FLAN-T5 and Pegasus folders may ship only the SentencePiece file the slow tokenizer reads; transformers
+        // then converts it to a fast tokenizer, and so does SpmConverter, into the tokenizer.json it would produce.
+        var spiecePath = Path.Combine(dir, "spiece.model");
+        if (File.Exists(spiecePath))
+        {
+            var (converted, effectiveConfig) = SpmConverter.Convert(spiecePath, config, ReadJson(Path.Combine(dir, "config.json")));
+            return FromTokenizerJson(converted, spiecePath, effectiveConfig, generation);
+        }
+        throw new RlhfException($"no tokenizer in {dir}: looked for tokenizer.json, tokenizer.model and spiece.model");
     }
 
     /// <summary>A token id as tokenizers stores it (a u32): a string, a fraction or a negative number is an error naming the key.</summary>
@@ -74,9 +82,12 @@ public sealed class HfTokenizer : ITokenizer
         node is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number && v.TryGetValue(out int id) && id >= 0 ? id
             : throw new RlhfException($"{path}: {key} must be a token id (an integer ≥ 0), got {node?.ToJsonString() ?? "null"}");
 
-    private static HfTokenizer FromTokenizerJson(string path, JsonObject? config, JsonObject? generation)
+    private static HfTokenizer FromTokenizerJson(string path, JsonObject? config, JsonObject? generation) =>
+        FromTokenizerJson(ReadJson(path)!, path, config, generation);
+
+    /// <summary>A tokenizer.json object; <paramref name="path"/> names its file in error messages.</summary>
+    private static HfTokenizer FromTokenizerJson(JsonObject root, string path, JsonObject? config, JsonObject? generation)
     {
-        var root = ReadJson(path)!;
         var model = root["model"] as JsonObject ?? throw new RlhfException($"{path}: no \"model\" object");
         var type = (string?)model["type"];
         if (type is not ("BPE" or "Unigram")) throw new RlhfException($"{path}: model.type is \"{type}\"; only BPE and Unigram tokenizers are supported");

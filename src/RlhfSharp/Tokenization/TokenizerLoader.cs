@@ -4,7 +4,7 @@ namespace RlhfSharp.Tokenization;
 public static class TokenizerLoader
 {
     /// <summary>
-    /// <paramref name="modelPath"/> is either a Hugging Face model folder (tokenizer.json, else tokenizer.model) or a
+    /// <paramref name="modelPath"/> is either a Hugging Face model folder (tokenizer.json, else tokenizer.model, else spiece.model) or a
     /// llama2.c checkpoint <c>.bin</c>, whose tokenizer sits next to it as <c>tokenizer.bin</c> or <c>tok*.bin</c>.
     /// </summary>
     /// <exception cref="RlhfException">Nothing usable was found; the message names the path and the files looked for.</exception>
