@@ -31,7 +31,8 @@ static class RealStepWorkload
 
     /// <param name="kind">sft: <paramref name="rows"/> sequences, mean NLL of every next token; dpo: <paramref name="rows"/> pairs
     /// (chosen and rejected rows in one forward) against a frozen float32 reference, sigmoid loss, β 0.1.</param>
-    public static void Run(Dictionary<string, object> r, string name, string kind, int rows, int seq, bool checkpointing, int chunk, int steps)
+    /// <param name="moments">AdamW's moment dtype: float32 (PyTorch's AdamW) or bfloat16 (AnyPrecisionAdamW's, <see cref="Training.AdamW"/>).</param>
+    public static void Run(Dictionary<string, object> r, string name, string kind, int rows, int seq, bool checkpointing, int chunk, int steps, string moments = "float32")
     {
         var shape = Shape(name);
         var sw = Stopwatch.StartNew();
@@ -45,7 +46,9 @@ static class RealStepWorkload
         r["build_s"] = sw.Elapsed.TotalSeconds;
         var seen = new HashSet<IntPtr>();
         var ps = policy.parameters().Where(p => seen.Add(p.Handle)).ToList();
-        using var opt = optim.AdamW(ps, lr: 1e-5, weight_decay: 0.01);
+        var momentDtype = ModelDtype.Parse(moments, "moments");
+        using var opt = new Training.AdamW([new(ps, 1e-5, 0.9, 0.999, 1e-8, 0.01, false, false)], momentDtype, momentDtype);
+        var optimizerConfig = new OptimizerConfig { MomentumDtype = momentDtype == ScalarType.BFloat16 ? MomentDtype.Bfloat16 : MomentDtype.Float32, VarianceDtype = momentDtype == ScalarType.BFloat16 ? MomentDtype.Bfloat16 : MomentDtype.Float32 };
         int forwardRows = kind == "dpo" ? 2 * rows : rows;
         var ids = randint(shape.VocabSize, [forwardRows, seq]);
         var mask = ones(forwardRows, seq, dtype: ScalarType.Int64);
@@ -77,9 +80,11 @@ static class RealStepWorkload
         double first = Step();
         var times = Enumerable.Range(0, steps).Select(_ => Step()).ToList();
         var estimate = TrainingMemory.Estimate(shape, ScalarType.Float32, null, forwardRows, seq, checkpointing, chunk,
-            reference is null ? 0 : Checkpoints.MemoryBudget.WeightBytes(shape, ScalarType.Float32, scoreHead: false));
+            reference is null ? 0 : Checkpoints.MemoryBudget.WeightBytes(shape, ScalarType.Float32, scoreHead: false), optimizerConfig);
         r["model"] = name; r["kind"] = kind; r["rows"] = rows; r["seq"] = seq; r["ckpt"] = checkpointing ? 1 : 0; r["chunk"] = chunk;
         r["params"] = ps.Sum(p => p.numel());
+        r["moments"] = ModelDtype.Name(momentDtype);
+        r["optimizer_state_mb"] = opt.StateBytes / 1048576.0;
         r["first_step_s"] = first;
         r["step_s"] = times.Min();
         r["step_s_all"] = times;

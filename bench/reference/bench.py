@@ -52,9 +52,44 @@ def bandwidth(r, mb, reps):
     r.update(mb=mb, read_gbs=read / 1e9, copy_gbs=copy / 1e9)
 
 
-def adamw(model):
+def adamw(model, moments="float32"):
     params = list({id(p): p for p in model.parameters()}.values())  # tied weights once
+    if moments == "bfloat16":
+        return AnyPrecisionAdamW(params, lr=1e-4, weight_decay=0.01), sum(p.numel() for p in params)
     return torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01), sum(p.numel() for p in params)
+
+
+class AnyPrecisionAdamW(torch.optim.Optimizer):
+    """AdamW with bfloat16 moments: the step of torchdistx's AnyPrecisionAdamW (optimizers/anyprecision_optimizer.py, not
+    packaged for Debian), without Kahan summation, with each bfloat16 operation written as float32 arithmetic and one
+    rounding as CUDA computes it (PyTorch 1.13's CPU kernels refuse bf16.addcmul_(f32, f32)); the same arithmetic as
+    tests/RlhfSharp.Tests/fixtures/optimizers/generate_adamw.py, which pins the C# optimizer to it."""
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            (beta1, beta2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                s = self.state[p]
+                if not s:
+                    s.update(step=torch.tensor(0.0), m=torch.zeros_like(p, dtype=torch.bfloat16), v=torch.zeros_like(p, dtype=torch.bfloat16))
+                s["step"] += 1
+                if wd:
+                    p.mul_(1 - lr * wd)
+                m, v, g = s["m"], s["v"], p.grad
+                m.copy_(m.float().mul_(beta1))
+                m.copy_(m.float().add_(g, alpha=1 - beta1))
+                v.copy_(v.float().mul_(beta2))
+                v.copy_(v.float().addcmul_(g, g, value=1 - beta2))
+                step_size = lr / (1 - beta1 ** s["step"])
+                root = (1 - beta2 ** s["step"]) ** 0.5
+                denominator = (v.sqrt().float() / root).bfloat16().float().add_(eps).bfloat16()
+                p.addcdiv_(m.float(), denominator.float(), value=-step_size)
 
 
 def train_step(model, optimizer, inp, tgt):
@@ -83,7 +118,7 @@ def train(r, name, batch, seq, steps, warmup):
              median_step_s=sorted(times)[len(times) // 2], flops_per_token=fpt, achieved_gflops=tps * fpt / 1e9)
 
 
-def real_step(r, name, kind, rows, seq, ckpt, steps):
+def real_step(r, name, kind, rows, seq, ckpt, steps, moments="float32"):
     """One SFT or DPO step of rlhf-bench real-step: float32 AdamW, the policy's per-token log-probs (gathered logit minus
     logsumexp, as TRL/OpenRLHF), SFT mean NLL or DPO's sigmoid loss (beta 0.1) against a frozen float32 reference."""
     c = CONFIGS[name]
@@ -96,7 +131,7 @@ def real_step(r, name, kind, rows, seq, ckpt, steps):
         for p in reference.parameters():
             p.requires_grad_(False)
     build = time.perf_counter() - t
-    optimizer, n = adamw(policy)
+    optimizer, n = adamw(policy, moments)
     forward_rows = 2 * rows if kind == "dpo" else rows
     ids = torch.randint(c.vocab, (forward_rows, seq))
 
@@ -122,7 +157,7 @@ def real_step(r, name, kind, rows, seq, ckpt, steps):
 
     first = step()
     times = [step() for _ in range(steps)]
-    r.update(model=name, kind=kind, rows=rows, seq=seq, ckpt=int(ckpt), chunk=0, params=n, build_s=build, first_step_s=first,
+    r.update(model=name, kind=kind, rows=rows, seq=seq, ckpt=int(ckpt), chunk=0, params=n, moments=moments, build_s=build, first_step_s=first,
              step_s=min(times), step_s_all=times, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
@@ -282,7 +317,7 @@ def main():
     elif w == "gen":
         generate(r, model, opt("batch", 32), opt("prompt", 8), opt("new", 256), opt("cache", "1") == "1", opt("warmup", 1))
     elif w == "real-step":
-        real_step(r, opt("model", "smollm2"), opt("kind", "sft"), opt("rows", 4), opt("seq", 512), opt("ckpt", "0") == "1", opt("steps", 1))
+        real_step(r, opt("model", "smollm2"), opt("kind", "sft"), opt("rows", 4), opt("seq", 512), opt("ckpt", "0") == "1", opt("steps", 1), opt("moments", "float32"))
     elif w == "ppo-memory":  # rlhf-bench ppo-memory shared=1: LoRA actor, critic and RM adapters on one base
         ppo_step.ppo_step(r, {"smollm2-135m": "smollm2", "qwen2.5-0.5b": "qwen05b"}.get(model, model), opt("prompts", 8), opt("prompt", 64),
                           opt("new", 64), opt("steps", 1))

@@ -18,7 +18,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     {
         var dtype = base_.Model.parameters().First().dtype;
         TrainingMemory.Estimate(base_.Model.Config, dtype, config.Lora, config.BatchSize, config.MaxLength, config.GradientCheckpointing,
-            config.LogprobChunkSize, frozenBytes: MemoryBudget.WeightBytes(base_.Model.Config, dtype, scoreHead: false)).Check("sft");
+            config.LogprobChunkSize, frozenBytes: MemoryBudget.WeightBytes(base_.Model.Config, dtype, scoreHead: false), config.Optimizer).Check("sft");
         using var policy = base_.Model.Clone();
         bool lora = UseLora(policy, config.Lora, config.Seed, "sft");
         config.CheckpointLayers(policy, "sft");
@@ -119,7 +119,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         // A separate critic trains too: its weights, gradient and two moments, four times its float32 weights; with LoRA
         // its base is frozen, so once (the adapters are small).
         long critic4 = config.Critic == CriticKind.SeparateFromRewardModel ? (config.Lora is null ? 4 : 1) * ModelBytes(rmDir, "float32") : 0;
-        CheckMemory("ppo", policyDir, config, config.MiniBatchSize, LongestPrompt(prompts) + config.MaxNewTokens,
+        CheckMemory("ppo", policyDir, config, config.ActorOptimizer, config.MiniBatchSize, LongestPrompt(prompts) + config.MaxNewTokens,
             config.Lora is null ? config.ReferenceDtype : null, RewardModelBytes(rewards, rmDir) + critic4);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "ppo"); // NLPO and A2C read the ppo section too
@@ -164,7 +164,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> Preference(DpoConfig config, string policyDir, List<PreferenceExample> train, List<PreferenceExample> eval, CancellationToken cancel)
     {
         string stage = PreferenceTrainer.StageName(config.Loss);
-        CheckMemory("dpo", policyDir, config, 2 * config.BatchSize, config.MaxLength, config.NeedsReference && config.Lora is null ? config.ReferenceDtype : null);
+        CheckMemory("dpo", policyDir, config, config.Optimizer, 2 * config.BatchSize, config.MaxLength, config.NeedsReference && config.Lora is null ? config.ReferenceDtype : null);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
         config.CheckpointLayers(policy, "dpo");
@@ -182,7 +182,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     public Dictionary<string, double> Kto(DpoConfig config, string policyDir, List<LabeledExample> train, List<LabeledExample> eval, CancellationToken cancel)
     {
         config = config with { Loss = PreferenceLossKind.Kto };
-        CheckMemory("dpo", policyDir, config, 2 * config.BatchSize, config.MaxLength, config.Lora is null ? config.ReferenceDtype : null);
+        CheckMemory("dpo", policyDir, config, config.Optimizer, 2 * config.BatchSize, config.MaxLength, config.Lora is null ? config.ReferenceDtype : null);
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "dpo");
         config.CheckpointLayers(policy, "dpo");
@@ -213,7 +213,7 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
         Func<SampleBatch, IReadOnlyDictionary<string, double>>? rolloutMetrics, CancellationToken cancel, IReadOnlyList<RewardSource>? rewards = null)
     {
         string stage = config.StageName;
-        CheckMemory(stage, policyDir, config, config.MiniBatchSize, LongestPrompt(prompts) + config.MaxNewTokens,
+        CheckMemory(stage, policyDir, config, config.Optimizer, config.MiniBatchSize, LongestPrompt(prompts) + config.MaxNewTokens,
             config.Lora is null ? config.ReferenceDtype : null, RewardModelBytes(rewards, rmDir));
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(policyDir);
         bool lora = UseLora(policy, config.Lora, config.Seed, "grpo");
@@ -319,12 +319,12 @@ public sealed class RunStages(PretrainedModel base_, string runDir)
     /// a frozen reference in <paramref name="referenceDtype"/> (null: none, or the policy's own base under LoRA), and
     /// <paramref name="otherBytes"/> of further roles. A folder without config.json (a PEFT adapter) is left to the load's check.
     /// </summary>
-    static void CheckMemory(string section, string policyDir, StageConfig config, int rows, int tokens, string? referenceDtype, long otherBytes = 0)
+    static void CheckMemory(string section, string policyDir, StageConfig config, OptimizerConfig optimizer, int rows, int tokens, string? referenceDtype, long otherBytes = 0)
     {
         if (ConfigOf(policyDir) is not { } c) return;
         long reference = referenceDtype is null ? 0 : MemoryBudget.WeightBytes(c, Models.ModelDtype.Parse(referenceDtype, $"{section}.reference_dtype"), scoreHead: false);
         TrainingMemory.Estimate(c, ScalarType.Float32, config.Lora, rows, Math.Min(tokens, c.MaxPositions), config.GradientCheckpointing,
-            config.LogprobChunkSize, reference + otherBytes).Check(section);
+            config.LogprobChunkSize, reference + otherBytes, optimizer).Check(section);
     }
 
     /// <summary>Bytes of the weights in <paramref name="dir"/> held in <paramref name="dtype"/>; 0 when no config.json says (no RM, an adapter).</summary>

@@ -40,7 +40,8 @@ public static class Recipe
         }
         var reader = typeof(T).GetCustomAttribute<RecipeForAttribute>()?.Reader ?? "this command";
         if (path is not null && typeof(T).GetCustomAttribute<RecipeForAttribute>()?.Adopts is { } adopted) root = Adopt(root, typeof(T), adopted, path, reader, note);
-        foreach (var o in overrides ?? []) Apply(root, o);
+        if (path is not null) root = Overlay(JsonSerializer.SerializeToNode(new T(), Json)!.AsObject(), root, typeof(T));
+        foreach (var o in overrides ?? []) Apply(root, o, typeof(T));
         string source = path ?? "recipe";
         var others = typeof(T).Assembly.GetTypes()
             .Where(t => t != typeof(T) && t.GetCustomAttribute<RecipeForAttribute>() is not null)
@@ -129,8 +130,35 @@ public static class Recipe
         return $"bad value{where}.";
     }
 
+    /// <summary>
+    /// Lays a recipe file's keys over <paramref name="defaults"/> (<paramref name="type"/>'s, serialized), so a section the file
+    /// gives in part keeps the defaults of the keys it leaves out. Deserializing the file alone would build such a section
+    /// from its class's defaults and drop the ones its parent sets: <c>{"sft": {"epochs": 3}}</c> in a pipeline recipe would
+    /// also have reset the pipeline's SFT learning rate.
+    /// </summary>
+    static JsonObject Overlay(JsonObject defaults, JsonObject file, Type type)
+    {
+        var keys = RecipeSchema.Keys(type).ToDictionary(k => k.Key, k => k.Property.PropertyType);
+        foreach (var (key, value) in file.ToList())
+        {
+            // Unknown keys go through untouched, for the schema check to name them.
+            if (value is JsonObject section && keys.TryGetValue(key, out var sectionType) && SectionDefaults(sectionType) is { } sectionDefaults)
+                defaults[key] = Overlay(defaults[key] is JsonObject own ? (JsonObject)own.DeepClone() : sectionDefaults, section, Nullable.GetUnderlyingType(sectionType) ?? sectionType);
+            else defaults[key] = value?.DeepClone();
+        }
+        return defaults;
+    }
+
+    /// <summary>A config section's defaults as JSON (a record of this assembly); null for values, lists and maps, which a recipe replaces whole.</summary>
+    static JsonObject? SectionDefaults(Type type) =>
+        type.IsClass && type != typeof(string) && type.Namespace?.StartsWith("RlhfSharp", StringComparison.Ordinal) == true && type.GetConstructor(Type.EmptyTypes) is not null
+            ? JsonSerializer.SerializeToNode(Activator.CreateInstance(type), type, Json) as JsonObject
+            : null;
+
     /// <summary>Applies <c>a.b.c=value</c>; the value is read as JSON when it parses (numbers, true, [..]) and as a string otherwise.</summary>
-    public static void Apply(JsonObject root, string assignment)
+    /// <param name="type">The recipe's type: a section the assignment creates (<c>encoder_decoder.sft.epochs=2</c> when the recipe has
+    /// no <c>encoder_decoder</c>) starts from its defaults rather than from nothing.</param>
+    public static void Apply(JsonObject root, string assignment, Type? type = null)
     {
         int eq = assignment.IndexOf('=');
         if (eq <= 0) throw new RlhfException($"--set '{assignment}': expected key=value (e.g. ppo.steps=20).");
@@ -142,9 +170,11 @@ public static class Recipe
         JsonObject node = root;
         for (int i = 0; i < path.Length - 1; i++)
         {
+            var property = type is null ? null : RecipeSchema.Keys(type).FirstOrDefault(k => k.Key == path[i]).Property;
+            type = property is null ? null : Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
             if (node[path[i]] is JsonObject child) { node = child; continue; }
             if (node[path[i]] is not null) throw new RlhfException($"--set {assignment[..eq]}: '{path[i]}' is not a section.");
-            var created = new JsonObject();
+            var created = (type is null ? null : SectionDefaults(type)) ?? new JsonObject();
             node[path[i]] = created;
             node = created;
         }

@@ -25,10 +25,10 @@ public sealed class Optimizer : IDisposable
         // Decay matrices only: biases, norm gains and other vectors are left alone (nanoGPT, TRL).
         var decay = parameters.Where(p => p.dim() >= 2).ToArray();
         var plain = parameters.Where(p => p.dim() < 2).ToArray();
-        var groups = new List<AdamW.ParamGroup>();
-        if (decay.Length > 0) groups.Add(new AdamW.ParamGroup(decay, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay, false, false));
-        if (plain.Length > 0) groups.Add(new AdamW.ParamGroup(plain, config.LearningRate, config.Beta1, config.Beta2, config.Eps, 0.0, false, false));
-        adam = optim.AdamW(groups, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay);
+        var groups = new List<TorchSharp.Modules.AdamW.ParamGroup>();
+        if (decay.Length > 0) groups.Add(new(decay, config.LearningRate, config.Beta1, config.Beta2, config.Eps, config.WeightDecay, false, false));
+        if (plain.Length > 0) groups.Add(new(plain, config.LearningRate, config.Beta1, config.Beta2, config.Eps, 0.0, false, false));
+        adam = new AdamW(groups, Dtype(config.MomentumDtype), Dtype(config.VarianceDtype));
         schedule = new LearningRateSchedule(config, totalSteps);
     }
 
@@ -69,8 +69,7 @@ public sealed class Optimizer : IDisposable
             return norm;
         }
         nonFiniteInARow = 0;
-        if (allReduce is null) adam.step();
-        else StepWithoutCollection();
+        adam.step();
         adam.zero_grad();
         Step++;
         // Dispose scopes free every tensor, but TorchSharp's other native handles (scalars made from C# numbers,
@@ -79,20 +78,6 @@ public sealed class Optimizer : IDisposable
         // (bench/run.sh, rss row) and costs nothing measurable.
         if (Step % 50 == 0) GC.Collect(0);
         return norm;
-    }
-
-    /// <summary>
-    /// <c>adam.step()</c> with no garbage collection inside it. TorchSharp's AdamW divides by C# doubles, each turned into
-    /// a temporary native Scalar that the runtime may finalize while libtorch still reads it when a collection (started by
-    /// any thread, e.g. the progress bar's) lands mid-call; seen as "Expected false to be true … Scalar.h:140" in 3 of 6
-    /// 120-step two-rank SFT runs, and in none of 5 with the collection held off. Used under mpirun only: starting the
-    /// region may cost a blocking collection per step, and one process has not shown the failure.
-    /// </summary>
-    void StepWithoutCollection()
-    {
-        bool held = GC.TryStartNoGCRegion(64L << 20);
-        try { adam.step(); }
-        finally { if (held && System.Runtime.GCSettings.LatencyMode == System.Runtime.GCLatencyMode.NoGCRegion) GC.EndNoGCRegion(); }
     }
 
     double GradNorm() => parameters.Where(p => p.grad is not null)
@@ -118,8 +103,18 @@ public sealed class Optimizer : IDisposable
         Step = r.ReadInt32();
         SkippedSteps = r.ReadInt32();
         nonFiniteInARow = r.ReadInt32();
-        adam.load_state_dict(r);
+        // A resumed run whose moment dtypes were changed (momentum_dtype, variance_dtype) cannot read the saved moments.
+        try { adam.load_state_dict(r); }
+        catch (ArgumentException e) when (e.Message.Contains("Mismatched tensor data types"))
+        {
+            throw new RlhfException($"{path}: the optimizer state was saved with other moment dtypes than momentum_dtype = {Config.MomentumDtype?.ToString() ?? "the parameters'"}, variance_dtype = {Config.VarianceDtype?.ToString() ?? "the parameters'"}; resume with the dtypes the run started with.");
+        }
     }
+
+    static ScalarType? Dtype(MomentDtype? d) => d switch { MomentDtype.Float32 => ScalarType.Float32, MomentDtype.Bfloat16 => ScalarType.BFloat16, _ => null };
+
+    /// <summary>The bytes AdamW's moments take (bfloat16 moments halve them).</summary>
+    public long StateBytes => adam.StateBytes;
 
     public void Dispose() => adam.Dispose();
 }

@@ -34,6 +34,25 @@ public sealed record OptimizerConfig
     /// <summary>The schedule decays to this fraction of the peak rate (OpenRLHF's min_lr = 0.1·lr).</summary>
     [Range(0.0, 1.0)]
     public double MinLearningRateRatio { get; init; } = 0.1;
+    /// <summary>
+    /// The dtype AdamW keeps its first moment in; null (the default) is the parameter's own, as PyTorch's AdamW
+    /// (<c>zeros_like(p)</c>). bfloat16 halves its memory on float32 weights, as torchdistx's AnyPrecisionAdamW does
+    /// (transformers' <c>optim="adamw_anyprecision"</c>).
+    /// </summary>
+    public MomentDtype? MomentumDtype { get; init; }
+    /// <summary>The dtype of AdamW's second moment (uncentred variance); see <see cref="MomentumDtype"/>.</summary>
+    public MomentDtype? VarianceDtype { get; init; }
+
+    /// <summary>Bytes AdamW's two moments take per trainable parameter of <paramref name="elementSize"/> bytes.</summary>
+    public int MomentBytes(int elementSize) => Size(MomentumDtype, elementSize) + Size(VarianceDtype, elementSize);
+
+    static int Size(MomentDtype? dtype, int elementSize) => dtype switch { MomentDtype.Float32 => 4, MomentDtype.Bfloat16 => 2, _ => elementSize };
 }
+
+/// <summary>
+/// The dtypes AdamW's moments may take. float16 is left out: its smallest normal number (6e-5) underflows the squared
+/// gradients the variance averages, which bfloat16's float32 exponent range keeps.
+/// </summary>
+public enum MomentDtype { Float32, Bfloat16 }
 
 public enum ScheduleKind { Constant, Linear, Cosine }

@@ -33,8 +33,9 @@ public sealed record TrainingMemory(long Weights, long Gradients, long Optimizer
     /// </summary>
     /// <param name="lora">The stage's adapters, or null for full fine-tuning.</param>
     /// <param name="frozenBytes">The weights of the frozen roles the stage also holds (reference, reward model, a base copy).</param>
+    /// <param name="optimizer">The trained model's optimizer settings (its moments' dtypes); null: moments in <paramref name="dtype"/>.</param>
     public static TrainingMemory Estimate(TransformerConfig c, ScalarType dtype, LoraConfig? lora, int rows, int tokens,
-        bool checkpointing, int logprobChunkSize, long frozenBytes)
+        bool checkpointing, int logprobChunkSize, long frozenBytes, OptimizerConfig? optimizer = null)
     {
         int e = MemoryBudget.ElementSize(dtype);
         long parameters = c.ParameterCount();
@@ -48,7 +49,7 @@ public sealed record TrainingMemory(long Weights, long Gradients, long Optimizer
             : positions * c.NumLayers * perLayer * e;
         long logitRows = logprobChunkSize > 0 ? Math.Min(logprobChunkSize, positions) : positions;
         long logits = 3 * logitRows * c.VocabSize * 4;
-        return new TrainingMemory(parameters * e, trainable * e, 2 * trainable * e, frozenBytes, activations, logits);
+        return new TrainingMemory(parameters * e, trainable * e, trainable * (optimizer?.MomentBytes(e) ?? 2 * e), frozenBytes, activations, logits);
     }
 
     /// <summary>
@@ -67,6 +68,7 @@ public sealed record TrainingMemory(long Weights, long Gradients, long Optimizer
         if (Total <= available) return;
         var advice = new List<string>();
         if (Gradients == Weights) advice.Add($"train LoRA adapters ({stage}.lora) instead of every weight");
+        if (OptimizerMoments >= 2 * Gradients) advice.Add($"keep AdamW's moments in bfloat16 ({stage}'s optimizer: momentum_dtype and variance_dtype: bfloat16)");
         if (FrozenRoles > 0) advice.Add($"hold the frozen roles in bfloat16 ({stage}.reference_dtype: bf16)");
         if (Activations > Weights / 4) advice.Add($"turn on {stage}.gradient_checkpointing or use a smaller batch or max_length");
         if (Logits > Weights / 4) advice.Add($"set {stage}.logprob_chunk_size (e.g. 256)");

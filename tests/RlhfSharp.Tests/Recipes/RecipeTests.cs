@@ -44,6 +44,26 @@ public sealed class RecipeTests : IDisposable
         Assert.Equal(new PipelineConfig().Rm.Epochs, c.Rm.Epochs); // untouched defaults stay
     }
 
+    [Fact]
+    public void A_section_given_in_part_keeps_the_defaults_of_the_keys_it_leaves_out()
+    {
+        // A recipe file naming one SFT key keeps the pipeline's own SFT defaults (its learning rate, batch size), not SftConfig's.
+        string file = Path.Combine(tmp, "partial.json");
+        File.WriteAllText(file, """{"sft": {"epochs": 3}, "ppo": {"steps": 5}}""");
+        var c = Recipe.Load<PipelineConfig>(file);
+        var defaults = new PipelineConfig();
+        Assert.Equal(3, c.Sft.Epochs);
+        Assert.Equal(5, c.Ppo.Steps);
+        Assert.Equal(Recipe.Serialize(defaults.Sft with { Epochs = 3 }), Recipe.Serialize(c.Sft));
+        Assert.Equal(Recipe.Serialize(defaults.Ppo with { Steps = 5 }), Recipe.Serialize(c.Ppo));
+
+        // --set into a section the recipe leaves out (null by default) starts from that section's defaults.
+        var t5 = Recipe.Load<PipelineConfig>(null, ["encoder_decoder.sft.epochs=2"]);
+        var t5Defaults = new EncoderDecoderTaskConfig();
+        Assert.NotEqual(new RlhfSharp.Algorithms.Sft.SftConfig().Optimizer.LearningRate, t5Defaults.Sft.Optimizer.LearningRate); // else the check below proves nothing
+        Assert.Equal(Recipe.Serialize(t5Defaults.Sft with { Epochs = 2 }), Recipe.Serialize(t5.EncoderDecoder!.Sft));
+    }
+
     [Theory]
     [InlineData("ppo.stepz=3", "stepz")]
     [InlineData("ppo.steps=many", "ppo.steps")]
