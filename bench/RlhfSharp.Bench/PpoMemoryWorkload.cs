@@ -25,7 +25,9 @@ static class PpoMemoryWorkload
         BosTokenId = 0, EosTokenIds = [0],
     };
 
-    public static void Run(Dictionary<string, object> r, string name, bool shared, int prompts, int prompt, int newTokens, int chunk)
+    /// <param name="steps">PPO steps (rollout + update) in the run; the seconds reported are the last step's (the first pays
+    /// LibTorch's one-time set-up), the peak is the whole run's.</param>
+    public static void Run(Dictionary<string, object> r, string name, bool shared, int prompts, int prompt, int newTokens, int chunk, int steps = 1)
     {
         var shape = name switch
         {
@@ -64,7 +66,7 @@ static class PpoMemoryWorkload
         var batch = Enumerable.Range(0, prompts).Select(_ => Enumerable.Range(0, prompt).Select(_ => 3 + rng.Next(shape.VocabSize - 3)).ToArray()).ToList();
         var config = new PpoConfig
         {
-            Steps = 1, RolloutBatchSize = prompts, MiniBatchSize = prompts, PpoEpochs = 1, MaxNewTokens = newTokens, PtxCoef = 0, SaveEvery = 0,
+            Steps = steps, RolloutBatchSize = prompts, MiniBatchSize = prompts, PpoEpochs = 1, MaxNewTokens = newTokens, PtxCoef = 0, SaveEvery = 0,
             Lora = lora, SharedBase = shared, LogprobChunkSize = chunk,
         };
         Tensor Score(SampleBatch b) => rm.Rewards(b.Sequences, b.AttentionMask);
@@ -72,9 +74,12 @@ static class PpoMemoryWorkload
         var clock = Stopwatch.StartNew();
         // No EOS id: every rollout runs the full 64 new tokens.
         new PpoTrainer(policy, reference, critic, Score, new Sampler(policy) { EosIds = [], PadId = 0 }, 0, config) { Metrics = log }.Train(batch, []);
-        r["s_per_step"] = clock.Elapsed.TotalSeconds;
-        r["time_generate"] = log.Rows[0]["time_generate"]; r["time_train"] = log.Rows[0]["time_train"];
-        r["response_length"] = log.Rows[0]["response_length"];
+        r["steps"] = steps; r["run_s"] = clock.Elapsed.TotalSeconds;
+        var last = log.Rows[^1];
+        r["s_per_step"] = last["time_generate"] + last["time_score"] + last["time_train"];
+        r["s_per_step_all"] = log.Rows.Select(row => row["time_generate"] + row["time_score"] + row["time_train"]).ToList();
+        r["time_generate"] = last["time_generate"]; r["time_experience"] = last["time_score"]; r["time_train"] = last["time_train"];
+        r["response_length"] = last["response_length"];
         r["peak_rss_mb"] = ProcessMemory.Mb("VmHWM");
     }
 }

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from models import CONFIGS, CausalLM, train_flops_per_token
+import ppo_step
 import t5
 
 
@@ -317,6 +318,9 @@ def main():
         generate(r, model, opt("batch", 32), opt("prompt", 8), opt("new", 256), opt("cache", "1") == "1", opt("warmup", 1))
     elif w == "real-step":
         real_step(r, opt("model", "smollm2"), opt("kind", "sft"), opt("rows", 4), opt("seq", 512), opt("ckpt", "0") == "1", opt("steps", 1), opt("moments", "float32"))
+    elif w == "ppo-memory":  # rlhf-bench ppo-memory shared=1: LoRA actor, critic and RM adapters on one base
+        ppo_step.ppo_step(r, {"smollm2-135m": "smollm2", "qwen2.5-0.5b": "qwen05b"}.get(model, model), opt("prompts", 8), opt("prompt", 64),
+                          opt("new", 64), opt("steps", 1))
     elif w == "bf16":
         bf16(r, model, opt("batch", 32), opt("seq", 256), opt("iters", 5))
     else:

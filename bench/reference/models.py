@@ -222,8 +222,9 @@ class CausalLM(nn.Module):
         r = int(head_dim(c) * c.rotary_pct)
         self.register_buffer("inv_freq", 1.0 / (10000 ** (torch.arange(0, r, 2).float() / r)), persistent=False)
 
-    def forward(self, ids, past=None, last_only=False):
-        """ids (B, T); past: list of (k, v) per layer or None. Returns logits and the new cache."""
+    def forward(self, ids, past=None, last_only=False, hidden=False):
+        """ids (B, T); past: list of (k, v) per layer or None. Returns logits (with hidden: the final normed hidden
+        states instead, for a score or value head) and the new cache."""
         b, t = ids.shape
         c = self.c
         start = 0 if past is None else past[0][0].shape[2]
@@ -249,6 +250,8 @@ class CausalLM(nn.Module):
             x, present = block(x, rope, mask, None if past is None else past[i])
             presents.append(present)
         x = self.ln_f(x)
+        if hidden:
+            return x, presents
         if last_only:
             x = x[:, -1:, :]
         logits = self.lm_head(x)

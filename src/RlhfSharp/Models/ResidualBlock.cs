@@ -86,7 +86,7 @@ public sealed class ResidualBlock : nn.Module
             hiddenStates?.Add(x);
             x = checkpoint
                 ? LayerCheckpoint.Run(layer, x, [angles?.Item1, angles?.Item2, mask], (h, c) => layer.Forward(h, c[0] is null ? null : (c[0]!, c[1]!), c[2], null))
-                : layer.Forward(x, angles, mask, cache);
+                : DecoderBody.ScopedLayer(() => layer.Forward(x, angles, mask, cache));
         }
         cache?.Advance((int)t);
         return x;

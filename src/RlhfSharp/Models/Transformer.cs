@@ -101,7 +101,7 @@ public sealed class Transformer : DecoderBody
             var (layer, layerMask) = (layers[i], windowMask is not null && Config.WindowedLayers(i) ? windowMask : mask);
             x = checkpoint
                 ? LayerCheckpoint.Run(layer, x, [rope?.Item1, rope?.Item2, layerMask], (h, c) => layer.Forward(h, c[0] is null ? null : (c[0]!, c[1]!), c[2], null))
-                : layer.Forward(x, rope, layerMask, cache);
+                : router is null ? ScopedLayer(() => layer.Forward(x, rope, layerMask, cache)) : layer.Forward(x, rope, layerMask, cache);
         }
         cache?.Advance((int)t);
         x = norm.forward(x);

@@ -21,7 +21,7 @@ namespace RlhfSharp.Tests.Models;
 [Collection(ProcessWideStateCollection.Name)] // seeds and draws torch's global generator (LoRA init, dropout masks)
 public sealed class LayerCheckpointTests
 {
-    static TransformerConfig Config(string family) => family switch
+    internal static TransformerConfig Config(string family) => family switch
     {
         "llama" => new TransformerConfig
         {
@@ -56,12 +56,12 @@ public sealed class LayerCheckpointTests
         return (ids * mask, mask);
     }
 
-    sealed record Pass(float Loss, Dictionary<string, Tensor> Grads, long TensorsKept, float NextDraw);
+    sealed record Pass(float Loss, Dictionary<string, Tensor> Grads, float NextDraw);
 
     /// <summary>
     /// A seeded model of <paramref name="family"/> (optionally with LoRA), one training forward of a weighted log-likelihood
-    /// over the padded batch and its backward: the loss, every parameter's gradient, the managed tensors the forward left in
-    /// its dispose scope, and the global generator's next draw after the backward.
+    /// over the padded batch and its backward: the loss, every parameter's gradient and the global generator's next draw
+    /// after the backward.
     /// </summary>
     static Pass Run(string family, bool checkpoint, LoraConfig? lora = null)
     {
@@ -79,19 +79,17 @@ public sealed class LayerCheckpointTests
         var (ids, mask) = Batch();
         manual_seed(5); // the dropout masks' draws start here on both paths
         Tensor loss;
-        long kept;
-        using (var forward = NewDisposeScope())
+        using (NewDisposeScope())
         {
             var logprobs = TokenLogprobs.Of(model.Forward(ids, mask), ids); // (3, 9): token t + 1 from position t
             var weights = linspace(-1, 2, 27).reshape(3, 9) * mask.narrow(1, 1, 9);
             loss = (-(logprobs * weights).sum()).MoveToOuterDisposeScope();
-            kept = forward.DisposablesCount;
         }
         loss.backward();
         var grads = model.named_parameters().Where(p => p.parameter.grad is not null)
             .ToDictionary(p => p.name, p => p.parameter.grad!.clone().DetachFromDisposeScope());
         float next = rand(1).item<float>();
-        return new Pass(loss.item<float>(), grads, kept, next);
+        return new Pass(loss.item<float>(), grads, next);
     }
 
     static void AssertSameGradients(Pass normal, Pass checkpointed)
@@ -117,8 +115,8 @@ public sealed class LayerCheckpointTests
         var normal = Run(family, checkpoint: false);
         var checkpointed = Run(family, checkpoint: true);
         AssertSameGradients(normal, checkpointed);
-        // The checkpointed forward dropped each layer's intermediates: far fewer tensors are left in the step's scope.
-        Assert.True(checkpointed.TensorsKept * 5 < normal.TensorsKept * 3, $"tensors kept by the forward: {checkpointed.TensorsKept} checkpointed vs {normal.TensorsKept}");
+        // The handles each path leaves per layer are checked in LayerScopeTests: since DecoderBody.ScopedLayer both leave a
+        // few, and checkpointing's saving is in what the autograd graph keeps, which handles do not show.
         foreach (var g in normal.Grads.Values.Concat(checkpointed.Grads.Values)) g.Dispose();
     }
 
@@ -136,7 +134,6 @@ public sealed class LayerCheckpointTests
         Assert.NotEmpty(normal.Grads);
         AssertSameGradients(normal, checkpointed);
         Assert.Equal(normal.NextDraw, checkpointed.NextDraw);
-        Assert.True(checkpointed.TensorsKept * 5 < normal.TensorsKept * 3, $"tensors kept by the forward: {checkpointed.TensorsKept} checkpointed vs {normal.TensorsKept}");
     }
 
     [Fact]

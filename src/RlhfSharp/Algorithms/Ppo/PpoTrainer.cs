@@ -263,61 +263,66 @@ public sealed class PpoTrainer : StageTrainer
         {
             ["policy_loss"] = 0, ["value_loss"] = 0, ["clipfrac"] = 0, ["approx_kl"] = 0, ["entropy"] = 0, ["value_clipfrac"] = 0, ["ptx_loss"] = 0,
         };
-        ActorForward? forward = null;
         Tensor? seq = null, attention = null, positions = null, mask = null;
         if (rows.Length > 0)
         {
             seq = Pick(exp.Sequences); attention = Pick(exp.AttentionMask); positions = Pick(exp.Positions);
             mask = Pick(exp.ActionMask);
-            forward = actor.Forward(seq, attention, positions, p, withHidden: valueHead is not null);
-            int start = forward.Start;
-            var aux = RouterBalanceLoss.Weighted(actor.Module);
-            Tensor logprobs, tokenEntropy;
-            if (exp.AllowedTokens is null)
-            {
-                logprobs = forward.Logprobs(n, config.Temperature, keepEntropy: true);
-                tokenEntropy = forward.Entropy(n, config.Temperature);
-            }
-            else
-            {
-                var allowed = Pick(exp.AllowedTokens);
-                logprobs = MaskedActionSpace.Logprobs(forward.Logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
-                tokenEntropy = MaskedActionSpace.Entropy(forward.Logits.narrow(1, start, n), allowed, config.Temperature);
-            }
-            var pol = PolicyLoss is null
-                ? PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask, config.ClipEps, config.Reduction)
-                : PolicyLoss(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask);
-            var entropy = MaskedStats.MaskedMean(tokenEntropy, mask);
-            // OpenRLHF ppo_actor.py: actor_loss + aux_loss * aux_loss_coef, weighted like the rest by this rank's share.
-            actorLoss = (aux is null ? pol.Loss : pol.Loss + aux) * share;
-            metrics["policy_loss"] = pol.Loss.item<float>() * share;
-            metrics["clipfrac"] = pol.ClipFraction.item<float>() * share;
-            metrics["approx_kl"] = pol.ApproxKl.item<float>() * share;
-            metrics["entropy"] = entropy.item<float>() * share;
         }
-
         bool withPtx = config.PtxCoef > 0 && ptx is { Count: > 0 };
-        if (withPtx)
-        {
-            var drawn = Enumerable.Range(0, Math.Min(chunk.Length, ptx!.Count)).Select(_ => rng.Next(ptx.Count)).ToList();
-            double ptxTokens = Math.Max(1, drawn.Sum(ptx.LossTokens));
-            var examples = DataParallel.Shard(drawn);
-            if (examples.Count > 0)
-            {
-                var logLikelihood = ptx.LogLikelihood(examples);
-                var ptxAux = RouterBalanceLoss.Weighted(actor.Module);
-                var ptxLoss = -logLikelihood / ptxTokens;
-                // OpenRLHF: ptx_coef · (ptx_loss + aux_loss · aux_loss_coef), the router's term of this rank's examples.
-                var ptxTerm = ptxAux is null ? ptxLoss : ptxLoss + ptxAux * ((double)examples.Count / drawn.Count);
-                actorLoss = actorLoss is null ? config.PtxCoef * ptxTerm : actorLoss + config.PtxCoef * ptxTerm;
-                metrics["ptx_loss"] = ptxLoss.item<float>();
-            }
-        }
-
         var result = new Dictionary<string, double>();
-        if (valueHead is not null)
+        // The actor's forward, loss, backward and optimizer step in a scope of their own: its logits and loss terms are
+        // freed before a separate critic's forward starts, instead of living alongside it to the end of the minibatch.
+        using (NewDisposeScope())
         {
+            ActorForward? forward = null;
             if (rows.Length > 0)
+            {
+                forward = actor.Forward(seq!, attention!, positions!, p, withHidden: valueHead is not null);
+                int start = forward.Start;
+                var aux = RouterBalanceLoss.Weighted(actor.Module);
+                Tensor logprobs, tokenEntropy;
+                if (exp.AllowedTokens is null)
+                {
+                    logprobs = forward.Logprobs(n, config.Temperature, keepEntropy: true);
+                    tokenEntropy = forward.Entropy(n, config.Temperature);
+                }
+                else
+                {
+                    var allowed = Pick(exp.AllowedTokens);
+                    logprobs = MaskedActionSpace.Logprobs(forward.Logits.narrow(1, start, n), forward.Tokens.narrow(1, start + 1, n), allowed, config.Temperature);
+                    tokenEntropy = MaskedActionSpace.Entropy(forward.Logits.narrow(1, start, n), allowed, config.Temperature);
+                }
+                var pol = PolicyLoss is null
+                    ? PpoLoss.Policy(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask!, config.ClipEps, config.Reduction)
+                    : PolicyLoss(logprobs, Pick(exp.OldLogprobs), Pick(exp.Advantages), mask!);
+                var entropy = MaskedStats.MaskedMean(tokenEntropy, mask!);
+                // OpenRLHF ppo_actor.py: actor_loss + aux_loss * aux_loss_coef, weighted like the rest by this rank's share.
+                actorLoss = (aux is null ? pol.Loss : pol.Loss + aux) * share;
+                metrics["policy_loss"] = pol.Loss.item<float>() * share;
+                metrics["clipfrac"] = pol.ClipFraction.item<float>() * share;
+                metrics["approx_kl"] = pol.ApproxKl.item<float>() * share;
+                metrics["entropy"] = entropy.item<float>() * share;
+            }
+
+            if (withPtx)
+            {
+                var drawn = Enumerable.Range(0, Math.Min(chunk.Length, ptx!.Count)).Select(_ => rng.Next(ptx.Count)).ToList();
+                double ptxTokens = Math.Max(1, drawn.Sum(ptx.LossTokens));
+                var examples = DataParallel.Shard(drawn);
+                if (examples.Count > 0)
+                {
+                    var logLikelihood = ptx.LogLikelihood(examples);
+                    var ptxAux = RouterBalanceLoss.Weighted(actor.Module);
+                    var ptxLoss = -logLikelihood / ptxTokens;
+                    // OpenRLHF: ptx_coef · (ptx_loss + aux_loss · aux_loss_coef), the router's term of this rank's examples.
+                    var ptxTerm = ptxAux is null ? ptxLoss : ptxLoss + ptxAux * ((double)examples.Count / drawn.Count);
+                    actorLoss = actorLoss is null ? config.PtxCoef * ptxTerm : actorLoss + config.PtxCoef * ptxTerm;
+                    metrics["ptx_loss"] = ptxLoss.item<float>();
+                }
+            }
+
+            if (valueHead is not null && rows.Length > 0)
             {
                 var values = valueHead.forward(forward!.Hidden!).narrow(1, forward.Start, n);
                 var value = Value(values, Pick(exp.Values), Pick(exp.Returns), mask!);
@@ -329,11 +334,8 @@ public sealed class PpoTrainer : StageTrainer
             result["grad_norm_actor"] = actorOpt.Apply();
             UpdateEma();
         }
-        else
+        if (valueHead is null)
         {
-            actorLoss?.backward();
-            result["grad_norm_actor"] = actorOpt.Apply();
-            UpdateEma();
             if (rows.Length > 0)
             {
                 var values = critic!.Values(seq!, attention!, positions!, p, n);
