@@ -74,16 +74,7 @@ public sealed class Optimizer : IDisposable
                 ? nn.utils.clip_grad_norm_(parameters, Config.MaxGradNorm)
                 : GradNorm();
         }
-        if (!double.IsFinite(norm) || loss is double l && !double.IsFinite(l))
-        {
-            ZeroGrad();
-            SkippedSteps++;
-            Step++;
-            if (++nonFiniteInARow >= Config.MaxNonFiniteSteps)
-                throw new RlhfException($"the loss or gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
-            return norm;
-        }
-        nonFiniteInARow = 0;
+        if (SkippedNonFinite(norm, loss)) return norm;
         adam.step();
         EndStep();
         return norm;
@@ -98,21 +89,28 @@ public sealed class Optimizer : IDisposable
     {
         double norm = zero!.ReduceGradients();
         zero.SetLearningRate(schedule.At(Step));
-        if (!double.IsFinite(norm) || loss is double l && !double.IsFinite(l))
-        {
-            ZeroGrad();
-            SkippedSteps++;
-            Step++;
-            if (++nonFiniteInARow >= Config.MaxNonFiniteSteps)
-                throw new RlhfException($"the loss or gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
-            return norm;
-        }
-        nonFiniteInARow = 0;
+        if (SkippedNonFinite(norm, loss)) return norm;
         if (Config.MaxGradNorm > 0 && Config.MaxGradNorm / (norm + 1e-6) is var coef && coef < 1) zero.ScaleGradients(coef);
         zero.StepSlice();
         zero.GatherWeights();
         EndStep();
         return norm;
+    }
+
+    /// <summary>Skips a step whose gradient norm or loss is not finite (weights and moments untouched), and stops a run that keeps doing so.</summary>
+    bool SkippedNonFinite(double norm, double? loss)
+    {
+        if (double.IsFinite(norm) && (loss is not double l || double.IsFinite(l)))
+        {
+            nonFiniteInARow = 0;
+            return false;
+        }
+        ZeroGrad();
+        SkippedSteps++;
+        Step++;
+        if (++nonFiniteInARow >= Config.MaxNonFiniteSteps)
+            throw new RlhfException($"the loss or gradient was NaN or infinite for {nonFiniteInARow} steps in a row (step {Step}): the run is diverging; lower the learning rate or check the data.");
+        return true;
     }
 
     void EndStep()
