@@ -27,6 +27,11 @@ namespace RlhfSharp.Training;
 public sealed class AdamW : OptimizerHelper
 {
     readonly ScalarType? momentumDtype, varianceDtype;
+    /// <summary>
+    /// Elements per piece of a reduced-precision step: 8 M, so a piece's float32 buffers are 32 MB each, which glibc always
+    /// maps and unmaps (its largest mmap threshold) instead of keeping freed in its heap (bench <c>adamw-memory</c>).
+    /// </summary>
+    const long Piece = 1L << 23;
 
     /// <param name="groups">TorchSharp's AdamW parameter groups (learning rate, betas, eps and weight decay per group).</param>
     /// <param name="momentumDtype">The first moment's dtype; null: the parameter's, as PyTorch's AdamW (<c>zeros_like(p)</c>).</param>
@@ -89,11 +94,6 @@ public sealed class AdamW : OptimizerHelper
                     // gradient, a scalar, a 0-dim tensor) in float32 and round once on the store. libtorch's CPU kernels do not:
                     // some round a scalar to bfloat16 first, and bf16.addcmul_(f32, f32) is refused. So each operation on a
                     // moment is written out as float32 arithmetic and one rounding, which gives CUDA's numbers on any device.
-                    var f32 = ScalarType.Float32;
-                    s.expAvg.copy_(s.expAvg.to(f32).mul_(b1));
-                    s.expAvg.copy_(s.expAvg.to(f32).add_(grad, a1));
-                    s.expAvgSq.copy_(s.expAvgSq.to(f32).mul_(b2));
-                    s.expAvgSq.copy_(s.expAvgSq.to(f32).addcmul_(grad, grad, a2));
                     // Its step is a float32 tensor, so beta ** step, the corrections and lr / correction1 are float32 tensor
                     // arithmetic; lr / correction1 is Python's __rtruediv__, which PyTorch computes as reciprocal(correction1) * lr.
                     var t = tensor((float)s.step);
@@ -101,10 +101,34 @@ public sealed class AdamW : OptimizerHelper
                     var root = tensor(1f).sub(tensor((float)beta2).pow(t)).sqrt();
                     using var learningRate = lr.ToScalar();
                     using var stepSize = (-(double)correction1.reciprocal().mul(learningRate).item<float>()).ToScalar();
-                    // The denominator is formed in the variance's dtype: sqrt(v) / sqrt(correction2) + eps, rounded after each step.
-                    var denominator = s.expAvgSq.sqrt().to(f32).div_(root).to(s.expAvgSq.dtype).to(f32).add_(epsilon).to(s.expAvgSq.dtype);
-                    if (p.dtype == f32) p.addcdiv_(s.expAvg.to(f32), denominator.to(f32), stepSize);
-                    else p.copy_(p.to(f32).addcdiv_(s.expAvg.to(f32), denominator.to(f32), stepSize)); // bfloat16 weights, as above
+                    // Those float32 copies are made a piece at a time, each freed before the next: whole, they would be several
+                    // float32 copies of the parameter at once (4 GB for Qwen2.5-0.5B's embedding), more than bf16 moments save.
+                    long size = p.numel();
+                    using var flat = p.view(-1);
+                    using var flatGrad = grad.reshape(-1);
+                    using var flatAvg = s.expAvg.view(-1);
+                    using var flatAvgSq = s.expAvgSq.view(-1);
+                    for (long offset = 0; offset < size; offset += Piece)
+                    {
+                        using var pieceScope = NewDisposeScope();
+                        long length = Math.Min(Piece, size - offset);
+                        var (w, g, m, v) = (flat.narrow(0, offset, length), flatGrad.narrow(0, offset, length), flatAvg.narrow(0, offset, length), flatAvgSq.narrow(0, offset, length));
+                        // Two float32 buffers and one in the variance's dtype, reused: copy_ into a bfloat16 moment is the rounding,
+                        // copy_ out of it is exact.
+                        var mf = m.to(ScalarType.Float32, copy: true);
+                        var vf = v.to(ScalarType.Float32, copy: true);
+                        m.copy_(mf.mul_(b1)); mf.copy_(m);
+                        m.copy_(mf.add_(g, a1)); mf.copy_(m);
+                        v.copy_(vf.mul_(b2)); vf.copy_(v);
+                        v.copy_(vf.addcmul_(g, g, a2));
+                        // The denominator is formed in the variance's dtype: sqrt(v) / sqrt(correction2) + eps, rounded after each step.
+                        var d = v.sqrt();
+                        d.copy_(vf.copy_(d).div_(root));
+                        d.copy_(vf.copy_(d).add_(epsilon));
+                        vf.copy_(d);
+                        if (w.dtype == ScalarType.Float32) w.addcdiv_(mf, vf, stepSize);
+                        else w.copy_(w.to(ScalarType.Float32).addcdiv_(mf, vf, stepSize)); // bfloat16 weights, as above
+                    }
                 }
             }
         }
