@@ -11,6 +11,8 @@ using static TorchSharp.torch;
 // Workloads: peak, bandwidth, train, gen, bf16, rss, ppo-soak. bench/reference/bench.py takes the same arguments.
 // Before TorchSharp loads LibTorch: the oneMKL path (RLHF_MKL_INTEL_PATH, issue #17); bench/run.sh runs both.
 string mklPath = MklCodePath.Apply();
+// As the rlhf command does (HeapReturn): freed tensor memory goes back to the OS; heap=glibc keeps glibc's default.
+bool heapReturn = !args.Contains("heap=glibc") && HeapReturn.Apply();
 if (args.Length == 0) { Console.Error.WriteLine("usage: rlhf-bench peak|bandwidth|train|gen|bf16|rss|ppo-soak|serve|dpo-memory|decode-profile|load-create|load|tokenize|logprob-memory|ppo-memory [model=..] [lora=0|1] [batch=..] [seq=..] [steps=..] [new=..] [cache=1|0]"); return 2; }
 var opts = args.Skip(1).Select(a => a.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
 string Opt(string key, string fallback) => opts.TryGetValue(key, out var v) ? v : fallback;
@@ -20,7 +22,7 @@ int threads = IntOpt("threads", Environment.ProcessorCount);
 torch.set_num_threads(threads);
 manual_seed(0);
 var result = new Dictionary<string, object> { ["impl"] = "ours", ["bench"] = args[0], ["threads"] = threads,
-    ["mkl"] = MklCodePath.Active.ToString(), ["mkl_path"] = mklPath };
+    ["mkl"] = MklCodePath.Active.ToString(), ["mkl_path"] = mklPath, ["mmap_threshold"] = heapReturn ? HeapReturn.ThresholdBytes : 0 };
 
 switch (args[0])
 {

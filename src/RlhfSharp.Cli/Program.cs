@@ -14,6 +14,8 @@ public static class Program
     {
         // Before anything can load LibTorch: oneMKL's Intel kernels on AMD CPUs (docs/ARCHITECTURE.md, issue #17).
         MklCodePath.Apply();
+        // Freed tensor memory back to the OS, so a large model's step peaks at what it holds (HeapReturn's remarks).
+        HeapReturn.Apply();
         if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is string rank && rank != "0") errors = QuietRank.Silence();
         RlhfSharp.Hub.HubResolver.DefaultDisplay = new DownloadBars();
         var root = new RootCommand("rlhf: the ChatGPT-style RLHF stack (SFT, reward model, PPO and friends) on TorchSharp.")

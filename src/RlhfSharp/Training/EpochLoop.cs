@@ -5,7 +5,8 @@ namespace RlhfSharp.Training;
 
 /// <summary>
 /// The <see cref="StepLoop"/> of the stages that train epochs over a fixed dataset (<see cref="EpochStageConfig"/>: SFT,
-/// the preference family, ILQL, and their encoder-decoder forms): a step takes <c>BatchSize · GradientAccumulation</c>
+/// the preference family, ILQL, the process reward model, and their encoder-decoder forms; and the reward model, whose
+/// batch is counted in prompts): a step takes <c>BatchSize · GradientAccumulation</c>
 /// examples in seeded order, one optimizer over the trained parameters, and every such stage's row (epoch, its metrics,
 /// grad_norm, skipped_steps, lr and a throughput). <see cref="RunMeans"/> is the whole step of the stages whose loss is a
 /// mean over examples; SFT (a mean over tokens) and ILQL supply their own micro-batch loop to <see cref="Run"/>.
@@ -13,7 +14,8 @@ namespace RlhfSharp.Training;
 public sealed class EpochLoop : IDisposable
 {
     readonly string stage;
-    readonly EpochStageConfig config;
+    readonly StageConfig config;
+    readonly int batchSize;
     readonly int count;
     readonly IReadOnlyDictionary<string, nn.Module> modules;
     readonly Stopwatch clock = new();
@@ -24,14 +26,21 @@ public sealed class EpochLoop : IDisposable
     /// <param name="maxSteps">A cap on the steps the epochs give (ILQL's <c>total_steps</c>).</param>
     public EpochLoop(string stage, EpochStageConfig config, OptimizerConfig optimizer, int count, IEnumerable<Parameter> parameters,
         IReadOnlyDictionary<string, nn.Module> modules, int maxSteps = int.MaxValue)
+        : this(stage, config, config.Epochs, config.BatchSize, optimizer, count, parameters, modules, maxSteps) { }
+
+    /// <param name="epochs">Passes over the training set.</param>
+    /// <param name="batchSize">Examples per micro-batch (the reward model's: prompts, each with all its ranked responses).</param>
+    public EpochLoop(string stage, StageConfig config, int epochs, int batchSize, OptimizerConfig optimizer, int count, IEnumerable<Parameter> parameters,
+        IReadOnlyDictionary<string, nn.Module> modules, int maxSteps = int.MaxValue)
     {
         this.stage = stage;
         this.config = config;
+        this.batchSize = batchSize;
         this.count = count;
         this.modules = modules;
-        PerStep = config.BatchSize * optimizer.GradientAccumulation;
+        PerStep = batchSize * optimizer.GradientAccumulation;
         StepsPerEpoch = (count + PerStep - 1) / PerStep;
-        TotalSteps = Math.Min(StepsPerEpoch * config.Epochs, maxSteps);
+        TotalSteps = Math.Min(StepsPerEpoch * epochs, maxSteps);
         Optimizer = new Optimizer(parameters, optimizer, TotalSteps);
     }
 
@@ -73,10 +82,10 @@ public sealed class EpochLoop : IDisposable
         var indices = Batch(step, sequential);
         var mine = DataParallel.Shard(indices);
         var sums = new MetricSums(metricNames);
-        for (int m = 0; m < mine.Count; m += config.BatchSize)
+        for (int m = 0; m < mine.Count; m += batchSize)
         {
             using var scope = NewDisposeScope();
-            var micro = mine.Skip(m).Take(config.BatchSize).ToList();
+            var micro = mine.Skip(m).Take(batchSize).ToList();
             var (loss, metrics) = microStep(micro);
             (loss * ((double)micro.Count / indices.Count)).backward();
             sums.Add(metrics, micro.Count);

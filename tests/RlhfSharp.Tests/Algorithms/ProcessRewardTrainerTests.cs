@@ -47,6 +47,49 @@ public sealed class ProcessRewardTrainerTests : IDisposable
     }
 
     [Fact]
+    public void Prm_gradient_accumulation_is_one_step_of_the_larger_batch()
+    {
+        // Every example has 3 labelled steps, so the micro-batches' token means weighted by their share of the step
+        // equal the big batch's mean over its labelled tokens.
+        var rng = new Random(5);
+        var examples = Enumerable.Range(0, 8).Select(_ =>
+        {
+            var ids = new List<int> { 1, 403 };
+            var labels = new List<float> { -100, -100 };
+            for (int s = 0; s < 3; s++)
+            {
+                for (int k = 0; k < 3; k++) { ids.Add(270 + rng.Next(40)); labels.Add(-100); }
+                ids.Add(13);
+                labels.Add(rng.Next(2));
+            }
+            return new ProcessRewardExample([.. ids], [.. labels]);
+        }).ToList();
+        (Dictionary<string, double> Row, Tensor Head) OneStep(int batchSize, int accumulation)
+        {
+            using var lm = Llama2cCheckpoint.LoadCausalLM(HfFixture.BuiltInModel);
+            string dir = Path.Combine(tmp, $"ga{accumulation}");
+            HuggingFaceCheckpoint.Save(lm, dir);
+            using var prm = HuggingFaceCheckpoint.LoadScoreModel(dir, allowNewHead: true, numLabels: 2);
+            // The new head from a generator of its own: parallel tests draw from torch's global one.
+            using (no_grad()) prm.score.weight!.copy_(randn(prm.score.weight!.shape, generator: new Generator(1)) * 0.02);
+            var log = new MetricsLog(null);
+            var config = new ProcessRewardConfig
+            {
+                Epochs = 1, BatchSize = batchSize,
+                Optimizer = new OptimizerConfig { LearningRate = 1e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant, GradientAccumulation = accumulation },
+            };
+            new ProcessRewardTrainer(prm, config, padId: 0) { Metrics = log }.Train(examples, []);
+            return (log.Rows.Single(), prm.score.weight!.detach().clone());
+        }
+        var (big, bigHead) = OneStep(8, 1);
+        var (accumulated, accumulatedHead) = OneStep(4, 2);
+        Assert.Equal(big["loss"], accumulated["loss"], 5);
+        Assert.Equal(big["step_accuracy"], accumulated["step_accuracy"]);
+        Assert.Equal(big["grad_norm"], accumulated["grad_norm"], 4);
+        Assert.True(bigHead.allclose(accumulatedHead, rtol: 1e-4, atol: 1e-6));
+    }
+
+    [Fact]
     public void A_score_head_with_one_label_is_refused()
     {
         using var lm = Llama2cCheckpoint.LoadCausalLM(HfFixture.BuiltInModel);

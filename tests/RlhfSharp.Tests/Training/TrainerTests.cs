@@ -82,6 +82,39 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Reward_model_gradient_accumulation_is_one_step_of_the_larger_batch()
+    {
+        // 8 rankings of 4 in one step: prompts_per_batch 8, or 4 with gradient_accumulation 2 (micro-batches whose
+        // summed losses over the step's 8 prompts add up to the big batch's K-wise loss).
+        var rng = new Random(2);
+        var groups = Enumerable.Range(0, 8).Select(_ => new RankedGroup(Enumerable.Range(0, 4)
+            .Select(_ => Prompt.Concat(Enumerable.Range(0, 6).Select(_ => 270 + rng.Next(40))).ToArray()).ToList())).ToList();
+        (Dictionary<string, double> Row, Tensor Head) OneStep(int promptsPerBatch, int accumulation)
+        {
+            using var lm = Stories();
+            string dir = Path.Combine(tmp, $"rm-ga{accumulation}");
+            HuggingFaceCheckpoint.Save(lm, dir);
+            using var rm = HuggingFaceCheckpoint.LoadScoreModel(dir, allowNewHead: true);
+            // The new head from a generator of its own: parallel tests draw from torch's global one.
+            using (no_grad()) rm.score.weight!.copy_(randn(rm.score.weight!.shape, generator: new Generator(1)) * 0.02);
+            var log = new MetricsLog(null);
+            var config = new RewardConfig
+            {
+                Epochs = 1, PromptsPerBatch = promptsPerBatch,
+                Optimizer = new OptimizerConfig { LearningRate = 1e-3, WarmupRatio = 0, Schedule = ScheduleKind.Constant, GradientAccumulation = accumulation },
+            };
+            new RewardTrainer(rm, config, padId: 0) { Metrics = log }.Train(groups, []);
+            return (log.Rows.Single(), rm.score.weight!.detach().clone());
+        }
+        var (big, bigHead) = OneStep(8, 1);
+        var (accumulated, accumulatedHead) = OneStep(4, 2);
+        Assert.Equal(big["loss"], accumulated["loss"], 5);
+        Assert.Equal(big["accuracy"], accumulated["accuracy"]);
+        Assert.Equal(big["grad_norm"], accumulated["grad_norm"], 4);
+        Assert.True(bigHead.allclose(accumulatedHead, rtol: 1e-4, atol: 1e-6));
+    }
+
+    [Fact]
     public void Packed_sft_trains_on_blocks_and_still_learns_the_demonstration()
     {
         using var model = Stories();

@@ -12,48 +12,20 @@ namespace RlhfSharp.Algorithms.Nlpo;
 /// and <c>envs/text_generation/policy/seq2seq_policy.py</c> <c>MaskLogitsProcessorSeq2SeqLM</c>), on a frozen copy of
 /// the T5 actor that reads the encoder prompt once and follows the sampled decoder tokens with its own cache.
 /// </summary>
-public sealed class Seq2SeqMaskingPolicy : IActionSpaceMask, IDisposable
+public sealed class Seq2SeqMaskingPolicy(T5ForConditionalGeneration policy, NlpoConfig config, IReadOnlyList<int> alwaysAllowed)
+    : MaskingCopy<T5ForConditionalGeneration>(policy, NewCopy(policy, config), config, alwaysAllowed)
 {
-    readonly T5ForConditionalGeneration policy;
-    readonly T5ForConditionalGeneration model;
-    readonly NlpoConfig config;
-    readonly IReadOnlyList<int> alwaysAllowed;
-
-    /// <param name="policy">The actor; copied now and at each refresh (with its LoRA adapters, if any).</param>
-    /// <param name="alwaysAllowed">Token ids never masked (RL4LMs: the tokenizer's all_special_ids; the stage passes <c>ITokenizer.SpecialIds</c>, EOS and pad).</param>
-    public Seq2SeqMaskingPolicy(T5ForConditionalGeneration policy, NlpoConfig config, IReadOnlyList<int> alwaysAllowed)
+    /// <summary>A T5 of the actor's architecture in the masking dtype, with its LoRA adapters if it has any; the base fills the weights.</summary>
+    static T5ForConditionalGeneration NewCopy(T5ForConditionalGeneration policy, NlpoConfig config)
     {
-        this.policy = policy; this.config = config; this.alwaysAllowed = alwaysAllowed;
         var weight = policy.shared.weight!;
-        model = new T5ForConditionalGeneration(policy.Config, config.MaskScalarType(weight.dtype));
+        var model = new T5ForConditionalGeneration(policy.Config, config.MaskScalarType(weight.dtype));
         if (policy.Lora is { } lora) T5Lora.Attach(model, lora);
         model.to(weight.device);
-        Copy();
-        model.eval();
-        foreach (var p in model.parameters()) p.requires_grad = false;
+        return model;
     }
 
-    void Copy()
-    {
-        using var _ = no_grad();
-        var current = policy.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        foreach (var (name, p) in model.named_parameters()) p.copy_(current[name]);
-    }
-
-    /// <summary>The masking policy's weights: saved with the stage's state, so a resumed run masks as the uninterrupted one.</summary>
-    public IReadOnlyDictionary<string, nn.Module> Modules => new Dictionary<string, nn.Module> { ["mask_policy"] = model };
-
-    /// <summary>How many times the copy was refreshed in this process.</summary>
-    public int Refreshes { get; private set; }
-
-    public IRecordedTokenMask NewRollout() => new Rollout(this);
-
-    public void AfterRollout(int step)
-    {
-        if ((step + 1) % config.TargetUpdateIterations != 0) return;
-        Copy();
-        Refreshes++;
-    }
+    public override IRecordedTokenMask NewRollout() => new Rollout(this);
 
     /// <summary>
     /// The allowed set at each of the N decoder positions of rollout rows (<see cref="Generation.Seq2SeqSampler.Rollouts"/>'
@@ -64,23 +36,20 @@ public sealed class Seq2SeqMaskingPolicy : IActionSpaceMask, IDisposable
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var forward = new Seq2SeqActor(model).Forward(sequences, attentionMask, zeros_like(sequences), promptLength, withHidden: false);
+        var forward = new Seq2SeqActor(Model).Forward(sequences, attentionMask, zeros_like(sequences), promptLength, withHidden: false);
         long n = sequences.shape[1] - promptLength;
-        return TopPMask.Allowed(forward.Logits.narrow(1, 0, n).to(ScalarType.Float32), config.TopMask, config.MinTokensToKeep, alwaysAllowed).MoveToOuterDisposeScope();
+        return Rule.Allowed(forward.Logits.narrow(1, 0, n).to(ScalarType.Float32)).MoveToOuterDisposeScope();
     }
 
-    public void Dispose() => model.Dispose();
-
     /// <summary>One generation: the encoder output once, then the decoder one token per step on its own cache.</summary>
-    sealed class Rollout(Seq2SeqMaskingPolicy owner) : IRecordedTokenMask
+    sealed class Rollout(Seq2SeqMaskingPolicy owner) : TopPRollout(owner.Rule)
     {
         T5DecoderCache? cache;
-        Tensor? encoderStates, encoderMask, logits;
-        readonly List<Tensor> steps = [];
+        Tensor? encoderStates, encoderMask;
 
-        public void Begin(Tensor promptIds, Tensor promptMask, int maxNewTokens)
+        public override void Begin(Tensor promptIds, Tensor promptMask, int maxNewTokens)
         {
-            var m = owner.model;
+            var m = owner.Model;
             var weight = m.shared.weight!;
             cache = new T5DecoderCache(m.Config, promptIds.shape[0], maxNewTokens + 1, weight.dtype, weight.device);
             using var scope = NewDisposeScope();
@@ -93,31 +62,14 @@ public sealed class Seq2SeqMaskingPolicy : IActionSpaceMask, IDisposable
         void Step(Tensor input)
         {
             using var scope = NewDisposeScope();
-            var h = owner.model.Decode(input, encoderStates!, encoderMask!, cache: cache);
-            var next = owner.model.Head(h).squeeze(1).to(ScalarType.Float32).DetachFromDisposeScope();
-            logits?.Dispose();
-            logits = next;
+            var h = owner.Model.Decode(input, encoderStates!, encoderMask!, cache: cache);
+            SetLogits(owner.Model.Head(h).squeeze(1).to(ScalarType.Float32).DetachFromDisposeScope());
         }
 
-        public Tensor Allowed()
-        {
-            var allowed = TopPMask.Allowed(logits!, owner.config.TopMask, owner.config.MinTokensToKeep, owner.alwaysAllowed);
-            steps.Add(allowed.clone().DetachFromDisposeScope());
-            return allowed;
-        }
+        public override void Advance(Tensor next, Tensor attentionMask, Tensor positions) => Step(next);
 
-        public void Advance(Tensor next, Tensor attentionMask, Tensor positions) => Step(next);
-
-        public Tensor Recorded()
+        protected override void DisposeState()
         {
-            if (steps.Count == 0) throw new InvalidOperationException("No token was sampled with this mask.");
-            return stack(steps, 1);
-        }
-
-        public void Dispose()
-        {
-            foreach (var t in steps) t.Dispose();
-            logits?.Dispose();
             encoderStates?.Dispose();
             encoderMask?.Dispose();
             cache?.Dispose();

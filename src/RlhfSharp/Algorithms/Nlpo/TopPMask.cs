@@ -41,3 +41,12 @@ public static class TopPMask
         return allowed.MoveToOuterDisposeScope();
     }
 }
+
+/// <summary>NLPO's action-space rule: <see cref="TopPMask.Allowed"/> with the run's <c>top_mask</c>, <c>min_tokens_to_keep</c> and the ids never masked.</summary>
+public sealed record TopPRule(double TopMask, int MinTokensToKeep, IReadOnlyList<int> AlwaysAllowed)
+{
+    public TopPRule(NlpoConfig config, IReadOnlyList<int> alwaysAllowed) : this(config.TopMask, config.MinTokensToKeep, alwaysAllowed) { }
+
+    /// <summary>(…, V) logits → (…, V) bool, true for an allowed token.</summary>
+    public Tensor Allowed(Tensor logits) => TopPMask.Allowed(logits, TopMask, MinTokensToKeep, AlwaysAllowed);
+}

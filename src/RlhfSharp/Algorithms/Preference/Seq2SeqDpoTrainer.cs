@@ -11,7 +11,8 @@ namespace RlhfSharp.Algorithms.Preference;
 /// </summary>
 public sealed class Seq2SeqDpoTrainer : StageTrainer
 {
-    readonly T5ForConditionalGeneration policy, reference;
+    readonly T5ForConditionalGeneration policy;
+    readonly Seq2SeqReference reference;
     readonly DpoConfig config;
     readonly int padId;
 
@@ -23,13 +24,10 @@ public sealed class Seq2SeqDpoTrainer : StageTrainer
         config.RefuseLogprobChunks("dpo", "an encoder-decoder (T5) model's head is read whole");
         config.CheckpointLayers(policy, "dpo");
         this.policy = policy;
-        this.reference = reference;
         this.config = config;
         this.padId = padId;
         // With LoRA the reference is the policy itself with its adapters switched off (one copy of the weights).
-        if (!ReferenceEquals(policy, reference)) foreach (var p in reference.parameters()) p.requires_grad = false;
-        else if (policy.Lora is null && config.NeedsReference) throw new RlhfException("DPO: the reference is the policy itself, which needs LoRA adapters to switch off.");
-        LoraModel.DisableDropout(policy); // the policy's log-probs are compared with the dropout-free reference's
+        this.reference = new Seq2SeqReference(policy, reference, "DPO", config.NeedsReference);
     }
 
     public Dictionary<string, double> Train(IReadOnlyList<Seq2SeqPreference> train, IReadOnlyList<Seq2SeqPreference> eval, StageState? state = null, CancellationToken cancel = default)
@@ -42,7 +40,7 @@ public sealed class Seq2SeqDpoTrainer : StageTrainer
             State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
         policy.train();
-        if (!ReferenceEquals(policy, reference)) reference.eval();
+        reference.Eval();
         loop.RunMeans(micro =>
         {
             var (loss, values) = PairLoss(micro.Select(i => examples[i]).ToList());
@@ -73,10 +71,7 @@ public sealed class Seq2SeqDpoTrainer : StageTrainer
         Tensor refChosen = chosen, refRejected = rejected; // unused by SimPO and ORPO, which have no reference
         if (config.NeedsReference)
         {
-            Tensor refSum;
-            using (no_grad())
-            using (ReferenceEquals(policy, reference) ? LoraModel.AdaptersOff(policy) : null)
-                refSum = Seq2SeqLogprobs.Of(reference, prompts, targets, padId).Logprobs.sum(1);
+            var refSum = reference.SumLogprobs(prompts, targets, padId);
             (refChosen, refRejected) = (refSum.narrow(0, 0, b), refSum.narrow(0, b, b));
         }
         // SimPO and ORPO read length-averaged log-probs and ORPO adds the token-mean NLL of the chosen labels, as

@@ -13,7 +13,8 @@ namespace RlhfSharp.Algorithms.Preference;
 /// </summary>
 public sealed class Seq2SeqKtoTrainer : StageTrainer
 {
-    readonly T5ForConditionalGeneration policy, reference;
+    readonly T5ForConditionalGeneration policy;
+    readonly Seq2SeqReference reference;
     readonly DpoConfig config;
     readonly int padId;
 
@@ -26,12 +27,9 @@ public sealed class Seq2SeqKtoTrainer : StageTrainer
             throw new RlhfException("dpo.precompute_reference_logprobs is not supported for encoder-decoder (T5) models yet; leave it false.");
         config.CheckpointLayers(policy, "dpo");
         this.policy = policy;
-        this.reference = reference;
         this.config = config;
         this.padId = padId;
-        if (!ReferenceEquals(policy, reference)) foreach (var p in reference.parameters()) p.requires_grad = false;
-        else if (policy.Lora is null) throw new RlhfException("KTO: the reference is the policy itself, which needs LoRA adapters to switch off.");
-        LoraModel.DisableDropout(policy); // the policy's log-probs are compared with the dropout-free reference's
+        this.reference = new Seq2SeqReference(policy, reference, "KTO");
     }
 
     /// <summary>The diagnostics TRL's KTOTrainer logs.</summary>
@@ -55,7 +53,7 @@ public sealed class Seq2SeqKtoTrainer : StageTrainer
             State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
         policy.train();
-        if (!ReferenceEquals(policy, reference)) reference.eval();
+        reference.Eval();
         // In the shuffled order, the same every epoch, so each micro-batch is one chunk of KlPartners (TRL's sequential sampler).
         loop.RunMeans(micro => BatchLoss(examples, partners, micro), Names, cancel, sequential: true);
         policy.eval();
@@ -74,13 +72,10 @@ public sealed class Seq2SeqKtoTrainer : StageTrainer
         var own = micro.Select(i => examples[i].CompletionIds).ToList();
         var mismatched = micro.Select(i => examples[partners[i]].CompletionIds).ToList();
         var sum = Seq2SeqLogprobs.Of(policy, prompts, own, padId).Logprobs.sum(1);
-        Tensor policyKl, refSum;
+        Tensor policyKl;
         using (no_grad())
-        {
             policyKl = Seq2SeqLogprobs.Of(policy, prompts, mismatched, padId).Logprobs.sum(1);
-            using (ReferenceEquals(policy, reference) ? LoraModel.AdaptersOff(policy) : null)
-                refSum = Seq2SeqLogprobs.Of(reference, [.. prompts, .. prompts], [.. own, .. mismatched], padId).Logprobs.sum(1);
-        }
+        var refSum = reference.SumLogprobs([.. prompts, .. prompts], [.. own, .. mismatched], padId);
         var (refOwn, refKl) = (refSum.narrow(0, 0, b), refSum.narrow(0, b, b));
         var kl = KtoLoss.ReferencePoint(policyKl, refKl);
         var device = sum.device;

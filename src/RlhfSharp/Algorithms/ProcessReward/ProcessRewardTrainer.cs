@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using RlhfSharp.Distributed;
 using RlhfSharp.Models;
 using RlhfSharp.Training;
@@ -17,36 +16,29 @@ public sealed class ProcessRewardTrainer(ScoreModel model, ProcessRewardConfig c
     {
         if (train.Count == 0) throw new RlhfException("process reward model: no step-labelled completions to train on.");
         if (model.Config.NumLabels != 2) throw new RlhfException($"process reward model: the score head must have 2 labels (bad, good), not {model.Config.NumLabels}.");
-        int stepsPerEpoch = (train.Count + config.BatchSize - 1) / config.BatchSize;
-        int total = stepsPerEpoch * config.Epochs;
-        using var optimizer = new Optimizer(model.parameters(), config.Optimizer, total);
-        var loop = new StepLoop
+        using var loop = new EpochLoop("prm", config, config.Optimizer, train.Count, model.parameters(), new Dictionary<string, nn.Module> { ["prm"] = model })
         {
-            Stage = "prm", TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
-            Modules = new Dictionary<string, nn.Module> { ["prm"] = model }, Optimizers = new Dictionary<string, Optimizer> { ["prm"] = optimizer },
-            StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
+            State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
         model.train();
-        var clock = Stopwatch.StartNew();
         loop.Run((step, row) =>
         {
-            var batch = SeededOrder.EpochBatch(train.Count, config.BatchSize, step, config.Seed).Select(i => train[i]).ToList();
-            using (NewDisposeScope())
+            var indices = loop.Batch(step);
+            var mine = DataParallel.Shard(indices);
+            double loss = 0, correct = 0, labelled = 0;
+            // Micro-batches of batch_size; each one's mean over its labelled tokens is weighted by its share of the step
+            // (all ranks'), so the ranks' and micro-batches' gradients add up.
+            for (int m = 0; m < mine.Count; m += config.BatchSize)
             {
-                var mine = DataParallel.Shard(batch);
-                var (loss, correct, labelled) = Loss(mine);
-                // Each rank's mean over its labelled tokens, weighted by its share of the batch so the ranks' gradients add up.
-                if (loss is not null) (loss * ((double)mine.Count / batch.Count)).backward();
-                var s = DataParallel.Sum((loss?.item<float>() ?? 0) * mine.Count / batch.Count, correct, labelled, mine.Sum(e => e.InputIds.Length));
-                double gradNorm = optimizer.Apply(s[0]);
-                row["loss"] = s[0];
-                row["step_accuracy"] = s[1] / Math.Max(1, s[2]);
-                row["grad_norm"] = gradNorm;
-                row["skipped_steps"] = optimizer.SkippedSteps;
-                row["lr"] = optimizer.LearningRate;
-                row["tokens_per_s"] = s[3] / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+                using var scope = NewDisposeScope();
+                var micro = mine.Skip(m).Take(config.BatchSize).Select(i => train[i]).ToList();
+                var (l, c, n) = Loss(micro);
+                if (l is not null) (l * ((double)micro.Count / indices.Count)).backward();
+                loss += (l?.item<float>() ?? 0) * micro.Count / indices.Count; correct += c; labelled += n;
             }
-            clock.Restart();
+            var s = DataParallel.Sum(loss, correct, labelled, mine.Sum(i => train[i].InputIds.Length));
+            double gradNorm = loop.Optimizer.Apply(s[0]);
+            loop.EndStep(row, step, gradNorm, [KeyValuePair.Create("loss", s[0]), KeyValuePair.Create("step_accuracy", s[1] / Math.Max(1, s[2]))], "tokens_per_s", s[3]);
         }, cancel);
         model.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();

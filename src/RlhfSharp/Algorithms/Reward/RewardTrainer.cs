@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using RlhfSharp.Algorithms.Common;
 using RlhfSharp.Distributed;
 using RlhfSharp.Models;
@@ -17,38 +16,31 @@ public sealed class RewardTrainer(IRewardModel model, RewardConfig config, int p
     public Dictionary<string, double> Train(IReadOnlyList<RankedGroup> train, IReadOnlyList<RankedGroup> eval, StageState? state = null, CancellationToken cancel = default)
     {
         if (train.Count == 0) throw new RlhfException("reward model: no rankings to train on.");
-        int stepsPerEpoch = (train.Count + config.PromptsPerBatch - 1) / config.PromptsPerBatch;
-        int total = stepsPerEpoch * config.Epochs;
-        using var optimizer = new Optimizer(model.Module.parameters(), config.Optimizer, total);
-        var loop = new StepLoop
+        using var loop = new EpochLoop("rm", config, config.Epochs, config.PromptsPerBatch, config.Optimizer, train.Count, model.Module.parameters(),
+            new Dictionary<string, nn.Module> { ["reward"] = model.Module })
         {
-            Stage = "rm", TotalSteps = total, State = state, SaveEvery = config.SaveEvery, Metrics = Metrics, Progress = Progress,
-            Modules = new Dictionary<string, nn.Module> { ["reward"] = model.Module }, Optimizers = new Dictionary<string, Optimizer> { ["reward"] = optimizer },
-            StepsPerEpoch = stepsPerEpoch, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
+            State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
         model.Module.train();
-        var clock = Stopwatch.StartNew();
         loop.Run((step, row) =>
         {
-            var groups = SeededOrder.EpochBatch(train.Count, config.PromptsPerBatch, step, config.Seed).Select(i => train[i]).ToList();
-            using (NewDisposeScope())
+            var indices = loop.Batch(step);
+            // Each rank's loss is its shard's sum over the step's group count: the ranks' and the micro-batches' (of
+            // prompts_per_batch prompts, gradient_accumulation of them a step) gradients add up to the step's.
+            var mine = DataParallel.Shard(indices);
+            double loss = 0, correct = 0, pairs = 0, bestSum = 0;
+            for (int m = 0; m < mine.Count; m += config.PromptsPerBatch)
             {
-                // Each rank's loss is its shard's sum over the step's group count: the ranks' gradients add up to the step's.
-                var mine = DataParallel.Shard(groups);
-                var (loss, correct, pairs, bestSum) = Loss(mine, groups.Count);
-                loss?.backward();
-                // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
-                var s = DataParallel.Sum(loss?.item<float>() ?? 0, correct, pairs, bestSum, mine.Sum(g => g.Sequences.Count));
-                double gradNorm = optimizer.Apply(s[0]);
-                row["loss"] = s[0];
-                row["accuracy"] = s[1] / Math.Max(1, s[2]);
-                row["reward_best_mean"] = s[3] / groups.Count;
-                row["grad_norm"] = gradNorm;
-                row["skipped_steps"] = optimizer.SkippedSteps;
-                row["lr"] = optimizer.LearningRate;
-                row["sequences_per_s"] = s[4] / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+                using var scope = NewDisposeScope();
+                var (l, c, p, b) = Loss(mine.Skip(m).Take(config.PromptsPerBatch).Select(i => train[i]).ToList(), indices.Count);
+                l?.backward();
+                loss += l?.item<float>() ?? 0; correct += c; pairs += p; bestSum += b;
             }
-            clock.Restart();
+            // Summed over the ranks first, so every rank sees the same loss and skips (or not) the same step.
+            var s = DataParallel.Sum(loss, correct, pairs, bestSum, mine.Sum(i => train[i].Sequences.Count));
+            double gradNorm = loop.Optimizer.Apply(s[0]);
+            loop.EndStep(row, step, gradNorm, [KeyValuePair.Create("loss", s[0]), KeyValuePair.Create("accuracy", s[1] / Math.Max(1, s[2])),
+                KeyValuePair.Create("reward_best_mean", s[3] / indices.Count)], "sequences_per_s", s[4]);
         }, cancel);
         model.Module.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
