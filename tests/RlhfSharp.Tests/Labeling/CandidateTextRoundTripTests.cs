@@ -1,7 +1,7 @@
+using Microsoft.Data.Sqlite;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Data;
 using RlhfSharp.Generation;
-using Microsoft.Data.Sqlite;
 using RlhfSharp.Labeling;
 using RlhfSharp.Tests.Tokenization;
 
@@ -44,7 +44,8 @@ public sealed class CandidateTextRoundTripTests
         var (_, responses) = CandidateGenerator.Generate(model, [prompt], 2, options).Single();
         Assert.Equal(2, responses.Count);
         var promptIds = model.EncodePrompt(prompt);
-        // The same draw again, kept as tokens: each candidate's text → the tokens it was sampled as.
+        // The same draw again (the generator seeds its first batch with the options' seed), kept as tokens: each
+        // candidate's text → the tokens it was sampled as.
         using var batch = new Sampler(model.Model, model.Tokenizer).SampleGroups([promptIds], 2, options);
         var eos = model.Tokenizer.EosIds.ToHashSet();
         var sampled = Enumerable.Range(0, 2).Select(row => batch.NewTokens[row].TakeWhile(t => !eos.Contains(t)).ToArray())
