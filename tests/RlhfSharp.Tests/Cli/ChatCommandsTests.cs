@@ -28,6 +28,23 @@ public sealed class ChatCommandsTests : IDisposable
         Assert.False(string.IsNullOrEmpty((string?)messages[2]!["content"]));
     }
 
+    /// <summary>The reply of a new chat session to one line, as printed after the prompt marker.</summary>
+    static string Reply(params string[] extra)
+    {
+        var r = RlhfProcess.RunWithInput("Once upon a time\n\n", ["chat", "--model", "stories260k", "--temperature", "1", "--max-new-tokens", "12", .. extra]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        return Assert.Single(r.Stdout.Split("> ", StringSplitOptions.RemoveEmptyEntries).Select(s => s.Trim()).Where(s => s.Length > 0));
+    }
+
+    [Fact]
+    public void Unseeded_chats_draw_fresh_replies_and_a_seed_repeats_them()
+    {
+        // Issue 15: every chat started its reply with the same token, because the sampler's seed was a fixed default.
+        var unseeded = Enumerable.Range(0, 3).Select(_ => Reply()).ToList();
+        Assert.True(unseeded.Distinct().Count() > 1, "three unseeded chats gave the same reply: " + unseeded[0]);
+        Assert.Equal(Reply("--seed", "7"), Reply("--seed", "7"));
+    }
+
     [Fact]
     public void A_conversation_that_fills_the_context_caps_the_reply_then_keeps_the_session()
     {

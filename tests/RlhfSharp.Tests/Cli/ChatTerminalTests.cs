@@ -24,7 +24,11 @@ public sealed class ChatTerminalTests : IDisposable
             // script runs the command through $SHELL -c. Debian's dash stays as the parent and, having seen the terminal's
             // SIGINT too, exits 130 when the command ends even though the command handled the Ctrl-C; bash execs the command.
             // "exec" makes every shell step aside, and SHELL is pinned to dash so the test does not depend on the runner's.
-            foreach (var a in new[] { "-q", "-f", "-e", "-c", "exec " + command, "/dev/null" }) psi.ArgumentList.Add(a);
+            // env --default-signal: a test run started in the background without job control (`dotnet test &` from a
+            // script, some CI runners) inherits SIGINT and SIGQUIT ignored, and .NET keeps an inherited SIG_IGN (it then
+            // never raises CancelKeyPress), so Ctrl-C reached nothing and the reply ran to its end. A person's shell
+            // starts a foreground command with both at their defaults; so does this.
+            foreach (var a in new[] { "-q", "-f", "-e", "-c", "exec env --default-signal=INT,QUIT " + command, "/dev/null" }) psi.ArgumentList.Add(a);
             psi.Environment["TERM"] = "xterm";
             psi.Environment["SHELL"] = "/bin/sh";
             process = Process.Start(psi)!;

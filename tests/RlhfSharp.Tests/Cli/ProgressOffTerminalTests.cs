@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using RlhfSharp.Cli;
 using RlhfSharp.Pipeline;
 using RlhfSharp.Reporting;
@@ -35,6 +36,34 @@ public sealed class ProgressOffTerminalTests
         }
         Assert.Equal("0", PlainProgress.Number(-0.0001));
         Assert.Equal("-0.001", PlainProgress.Number(-0.0012));
+    }
+
+    [Fact]
+    public void A_stage_run_into_a_log_file_prints_plain_progress_lines()
+    {
+        // The command as a user runs it with 2> log: stderr is not a terminal, so no live bars redrawn as blocks of
+        // text, no escape codes, every line once, the stage reaching 100%.
+        var tmp = Directory.CreateTempSubdirectory("rlhf-plain-").FullName;
+        try
+        {
+            string demos = Path.Combine(tmp, "demos.jsonl"), recipe = Path.Combine(tmp, "recipe.json");
+            File.WriteAllLines(demos, Enumerable.Range(0, 60).Select(i =>
+                new JsonObject { ["prompt"] = $"Tell a story number {i}.", ["completion"] = $" Once upon a time there were {i} cats." }.ToJsonString()));
+            File.WriteAllText(recipe, $$"""
+                { "name": "plain", "model": "stories260k", "sft_data": "{{demos}}", "sft": { "epochs": 2, "batch_size": 4, "max_length": 48 } }
+                """);
+            var r = RlhfProcess.Run("sft", "--recipe", recipe, "--out", Path.Combine(tmp, "run"));
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.DoesNotContain('\u001b', r.Stderr);
+            Assert.DoesNotContain('\r', r.Stderr);
+            var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            var progress = lines.Where(l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^sft \d+/\d+ \(\d+%\)")).ToList();
+            Assert.True(progress.Count is >= 2 and <= 11, "sft progress lines:\n" + r.Stderr);
+            Assert.Equal(progress.Count, progress.Distinct().Count());
+            Assert.Contains("(100%)", progress[^1]);
+            Assert.DoesNotContain(lines, l => l.Contains("-0 ") || l.EndsWith("-0"));
+        }
+        finally { Directory.Delete(tmp, recursive: true); }
     }
 
     static PolicyScore Score(double gold, double lo, double hi, double kl) => new()

@@ -21,6 +21,59 @@ public sealed class ChartsReadabilityTests : IDisposable
         Assert.All(ticks, t => Assert.Equal(Math.Round(t), t, 9));
     }
 
+    /// <summary>
+    /// Where the plot's legends were drawn, as pixel rectangles of the last render: the in-axes legend if shown, and each
+    /// legend panel on an edge (placed by ScottPlot's layout beside the data area).
+    /// </summary>
+    static List<ScottPlot.PixelRect> LegendRects(ScottPlot.Plot plot)
+    {
+        var layout = plot.RenderManager.LastRender.Layout;
+        var rects = new List<ScottPlot.PixelRect>();
+        // ScottPlot draws its in-axes legend inside the data area (at its Alignment), so a shown one covers part of it.
+        if (plot.Legend.IsVisible && plot.Legend.GetItems().Length > 0) rects.Add(layout.DataRect);
+        foreach (var panel in plot.Axes.GetPanels().OfType<ScottPlot.Panels.LegendPanel>().Where(p => p.IsVisible))
+        {
+            float offset = layout.PanelOffsets[panel], size = layout.PanelSizes[panel];
+            var d = layout.DataRect;
+            rects.Add(panel.Edge switch
+            {
+                ScottPlot.Edge.Right => new(d.Right + offset, d.Right + offset + size, d.Top, d.Bottom),
+                ScottPlot.Edge.Left => new(d.Left - offset - size, d.Left - offset, d.Top, d.Bottom),
+                ScottPlot.Edge.Top => new(d.Left, d.Right, d.Top - offset - size, d.Top - offset),
+                _ => new(d.Left, d.Right, d.Bottom + offset, d.Bottom + offset + size),
+            });
+        }
+        return rects;
+    }
+
+    [Fact]
+    public void Legends_are_drawn_beside_the_data_not_over_it()
+    {
+        // Inside the axes the legend hid the last steps of a falling loss (lower right) and the high-KL points of the
+        // gold-vs-KL plot; drawn beside the data area it covers nothing.
+        var policies = new Dictionary<string, PolicyScore>();
+        foreach (var (name, i) in new[] { "base", "sft", "best_of_4", "ppo", "dpo", "grpo", "rloo", "kto" }.Select((n, i) => (n, i)))
+            policies[name] = new PolicyScore { GoldMean = 2 + 0.1 * i, GoldCi95 = [1.9 + 0.1 * i, 2.1 + 0.1 * i], KlToSft = i, KlCi95 = [i, i], Samples = 200 };
+        var plots = new (string Name, ScottPlot.Plot Plot, int Height)[]
+        {
+            ("lines", Charts.LinesPlot(Rows(60), "step", [("loss", "train loss"), ("loss", "eval loss")], "loss", "nats"), 420),
+            ("gold vs KL", Charts.GoldVsKlPlot(policies), 420),
+        };
+        foreach (var (name, plot, height) in plots)
+        {
+            plot.GetImage(900, height);
+            var data = plot.RenderManager.LastRender.DataRect;
+            var legends = LegendRects(plot);
+            Assert.True(legends.Count > 0, $"{name}: no legend drawn");
+            foreach (var l in legends)
+            {
+                Assert.True(l.Width > 10 && l.Height > 10, $"{name}: legend {l} is empty");
+                bool overlaps = l.Left < data.Right && l.Right > data.Left && l.Top < data.Bottom && l.Bottom > data.Top;
+                Assert.False(overlaps, $"{name}: legend {l} lies over the data area {data}");
+            }
+        }
+    }
+
     static double Saturation(ScottPlot.Color c) => (Math.Max(c.R, Math.Max(c.G, c.B)) - Math.Min(c.R, Math.Min(c.G, c.B))) / 255.0;
 
     [Fact]
