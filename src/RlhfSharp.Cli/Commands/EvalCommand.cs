@@ -194,6 +194,9 @@ public static class EvalCommand
         var aggregation = StepAggregation.Min;
         int colon = spec.LastIndexOf(':');
         if (colon > 0 && Enum.TryParse<StepAggregation>(spec[(colon + 1)..], ignoreCase: true, out var a)) { aggregation = a; spec = spec[..colon]; }
+        // A misspelt aggregation would otherwise surface as "folder not found" for PATH:typo.
+        else if (colon > 0 && !Directory.Exists(spec) && !spec[(colon + 1)..].Contains('/'))
+            throw new RlhfException($"--reward prm:{spec}: '{spec[(colon + 1)..]}' is not a step aggregation; use min, product or last.");
         return ProcessRewardModel.Load(spec, aggregation, dtype);
     }
 
