@@ -25,6 +25,11 @@ public static class SummaryTable
         var lines = rows.Select(r => string.Join("  ", r.Select((cell, c) => c == 0 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd()).ToList();
         lines.Insert(1, new string('-', lines.Max(l => l.Length)));
         lines.Add("");
+        // Issue 14: whether the PRM's best-of-n beats the outcome RM's on gold, paired by prompt (the rows' intervals overlap).
+        foreach (var (name, d) in summary.PrmVsRmBestOfN)
+            lines.Add($"gold {name} − RM's pick, paired: {(d.Mean >= 0 ? "+" : "")}{F(d.Mean)} [{F(d.Ci95[0])}, {F(d.Ci95[1])}]");
+        if (double.IsFinite(summary.RmGoldAccuracy))
+            lines.Add($"RM accuracy against gold order {F(summary.RmGoldAccuracy)}; held-out annotators vs gold {F(summary.HeldOutAnnotatorGoldAgreement)}");
         lines.Add($"RM accuracy {summary.RmAccuracyText()}, annotator–gold agreement {summary.AnnotatorGoldAgreement.ToString("0.000", CultureInfo.InvariantCulture)}");
         return lines;
     }

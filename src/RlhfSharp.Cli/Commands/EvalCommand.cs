@@ -43,16 +43,20 @@ public static class EvalCommand
         };
         var prm = new Option<string?>("--prm") { Description = "Evaluate this process reward model on --data with step labels (prompt, completions, labels): step accuracy, and best-of-n aggregation." };
         var rewardModel = new Option<string?>("--reward-model") { Description = "Evaluate this reward model on --data (preferences or rankings) instead of a policy: the same as rlhf eval-rm." };
+        // eval-rm's own options, so --reward-model takes everything eval-rm does (they were fixed at 10 bins and 512 tokens).
+        var (_, _, bins, maxLength) = EvalRmCommand.Options();
+        bins.Description = "With --reward-model: " + bins.Description;
+        maxLength.Description = "With --reward-model: " + maxLength.Description;
         var sampling = new SamplingArguments(defaultSeed: 0);
         var command = new Command("eval", "Generate on a prompt set and compute BLEU, chrF, TER, ROUGE, METEOR, diversity, perplexity, reward, win rate and KL.")
-            { model, data, referenceModel, reward, samples, output, fields, dtype, referenceDtype, rewardModel, prm };
+            { model, data, referenceModel, reward, samples, output, fields, dtype, referenceDtype, rewardModel, prm, bins, maxLength };
         sampling.AddTo(command);
         command.SetAction(r => Program.Run(() =>
         {
             if (r.GetValue(prm) is string prmPath)
                 return EvalPrmSteps.Run(prmPath, r.GetValue(data)!, r.GetValue(samples), r.GetValue(output)!, DtypeOption.Read(r, dtype));
             if (r.GetValue(rewardModel) is string rmPath)
-                return EvalRmCommand.Run(rmPath, r.GetValue(data)!, r.GetValue(samples), r.GetValue(output)!, bins: 10, maxLength: 512, DtypeOption.Read(r, dtype));
+                return EvalRmCommand.Run(rmPath, r.GetValue(data)!, r.GetValue(samples), r.GetValue(output)!, r.GetValue(bins), r.GetValue(maxLength), DtypeOption.Read(r, dtype));
             var options = sampling.Read(r);
             options.Validate();
             var rowsRead = ReadData(r.GetValue(data)!, r.GetValue(samples), ParseFields(r.GetValue(fields) ?? []));
@@ -194,6 +198,9 @@ public static class EvalCommand
         var aggregation = StepAggregation.Min;
         int colon = spec.LastIndexOf(':');
         if (colon > 0 && Enum.TryParse<StepAggregation>(spec[(colon + 1)..], ignoreCase: true, out var a)) { aggregation = a; spec = spec[..colon]; }
+        // A misspelt aggregation would otherwise surface as "folder not found" for PATH:typo.
+        else if (colon > 0 && !Directory.Exists(spec) && !spec[(colon + 1)..].Contains('/'))
+            throw new RlhfException($"--reward prm:{spec}: '{spec[(colon + 1)..]}' is not a step aggregation; use min, product or last.");
         return ProcessRewardModel.Load(spec, aggregation, dtype);
     }
 

@@ -275,6 +275,7 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
             HeldOutAnnotatorGoldAgreement = rmOnHeldOut.Annotators,
             AnnotatorGoldAgreement = feedback.GetValueOrDefault("annotator_gold_agreement"),
             StageSeconds = new Dictionary<string, double>(seconds),
+            PrmVsRmBestOfN = pickers.Keys.ToDictionary(name => name, name => PairedDifference.Compute(results[name].Gold, results[$"best_of_{e.BestOfN}"].Gold)),
         };
         WriteAtomically(Path.Combine(runDir, "summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
 
@@ -282,15 +283,17 @@ public sealed class KinderStoriesPipeline(PipelineConfig config, string runDir)
         Charts.GoldVsKl(summary.Policies, goldVsKl);
         var samples = Enumerable.Range(0, Math.Min(e.ShownSamples, prompts.Count)).Select(i => new SampleRow(prompts[i],
             results.ToDictionary(kv => kv.Key, kv => (kv.Value.Texts[i], kv.Value.Gold[i], kv.Value.Proxy[i])))).ToList();
-        HtmlReport.Write(Path.Combine(runDir, "report.html"), $"RlhfSharp: {config.Name}", summary.Policies,
-            new Dictionary<string, double>
+        var headline = new Dictionary<string, double>
             {
                 ["reward model pair accuracy (held-out rankings)"] = summary.RmAccuracy ?? double.NaN,
                 ["reward model pair accuracy against gold (the same held-out responses ordered by the gold rubric)"] = summary.RmGoldAccuracy,
                 ["annotator agreement with gold"] = summary.AnnotatorGoldAgreement,
                 ["annotator agreement with gold (held-out rankings)"] = summary.HeldOutAnnotatorGoldAgreement,
                 ["annotator temperature τ"] = feedback.GetValueOrDefault("annotator_temperature"),
-            },
+            };
+        foreach (var (name, d) in summary.PrmVsRmBestOfN)
+            headline[FormattableString.Invariant($"gold of {name} − best_of_{e.BestOfN} (the outcome RM's pick), paired by prompt: 95% interval [{d.Ci95[0]:0.000}, {d.Ci95[1]:0.000}], {d.Wins} prompts better, {d.Losses} worse, {d.Ties} equal")] = d.Mean;
+        HtmlReport.Write(Path.Combine(runDir, "report.html"), $"RlhfSharp: {config.Name}", summary.Policies, headline,
             [goldVsKl, .. trained.Keys.SelectMany(m => Directory.GetFiles(StageDir(StageName(m)), "*.png").Order()),
                 Path.Combine(StageDir("sft"), "loss.png"), Path.Combine(StageDir("rm"), "accuracy.png")],
             samples, Recipe.Serialize(config));

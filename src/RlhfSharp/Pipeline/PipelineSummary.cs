@@ -17,6 +17,11 @@ public sealed record PipelineSummary
     [JsonPropertyName("annotator_gold_agreement")] public double AnnotatorGoldAgreement { get; init; }
     /// <summary>How often the annotators' held-out rankings order a pair as gold does: the ceiling of <see cref="RmAccuracy"/> for an RM that learnt gold.</summary>
     [JsonPropertyName("heldout_annotator_gold_agreement"), JsonNumberHandling(JsonNumberHandling.AllowNamedFloatingPointLiterals)] public double HeldOutAnnotatorGoldAgreement { get; init; }
+    /// <summary>
+    /// Gold of each process-reward-model best-of-n pick minus the outcome RM's best-of-n, paired by prompt (issue 14: does
+    /// PRM-guided best-of-n beat outcome-RM best-of-n on gold); keyed by the PRM policy's name, empty without a PRM.
+    /// </summary>
+    [JsonPropertyName("prm_vs_rm_best_of_n")] public Dictionary<string, PairedDifference> PrmVsRmBestOfN { get; init; } = [];
     [JsonPropertyName("stage_seconds")] public Dictionary<string, double> StageSeconds { get; init; } = [];
 
     /// <summary>"RM accuracy 0.642", or "n/a" with the reason when no ranking was held out.</summary>

@@ -64,6 +64,9 @@ public static class HtmlReport
         string file = Path.GetFileName(plot), stage = Path.GetFileName(Path.GetDirectoryName(plot)) ?? "";
         return (stage, file) switch
         {
+            // A PPO-family stage's own plot (its folder holds the stage's metrics.jsonl): one point per training step.
+            (_, "gold_vs_kl.png") when File.Exists(Path.Combine(Path.GetDirectoryName(plot) ?? "", "metrics.jsonl")) =>
+                $"{stage}: gold and proxy reward of each step's rollouts against their KL to the SFT model: where the gold stops rising while the proxy climbs, over-optimisation of the reward model starts.",
             (_, "gold_vs_kl.png") => "Gold reward against KL to the SFT model, one point per policy with its 95% interval: up is better; a method that moves far right without rising paid KL for nothing, and one that falls at high KL over-optimised the reward model.",
             ("sft", "loss.png") => "SFT: loss on the response tokens per step; the eval loss should fall with the train loss, and a rising eval loss means over-fitting.",
             ("rm", "accuracy.png") => "Reward model: how often it ranks the preferred response higher, on training pairs and held-out pairs; 0.5 is chance, and the held-out line is what the later stages rely on.",

@@ -23,7 +23,7 @@ public sealed class IlqlTests : IDisposable
     }
 
     /// <summary>Heads whose targets say <paramref name="q"/> for token <paramref name="k"/> and 0 elsewhere, and V = 0, in every state.</summary>
-    static IlqlHeads AdvantageOn(int k, double q)
+    internal static IlqlHeads AdvantageOn(int k, double q)
     {
         var heads = new IlqlHeads(64, 512);
         using var _ = no_grad();

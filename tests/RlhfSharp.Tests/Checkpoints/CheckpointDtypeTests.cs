@@ -32,6 +32,10 @@ public sealed class CheckpointDtypeTests : IDisposable
     [InlineData("qwen2_tiny_tied", ScalarType.BFloat16, ScalarType.Float32)]
     [InlineData("qwen2_tiny_tied", ScalarType.Float16, ScalarType.BFloat16)]
     [InlineData("gpt2_tiny", ScalarType.Float16, ScalarType.Float32)]
+    [InlineData("llama_tiny_gqa", ScalarType.BFloat16, ScalarType.Float16)] // the sixth pair of issue #20's three dtypes
+    [InlineData("gpt2_tiny", ScalarType.BFloat16, ScalarType.Float16)]     // through GPT-2's transposed Conv1D weights
+    [InlineData("gpt2_tiny", ScalarType.BFloat16, ScalarType.BFloat16)]
+    [InlineData("qwen2_tiny_tied", ScalarType.Float16, ScalarType.Float16)]
     public void A_file_loads_into_another_dtype_as_torch_casts_it(string fixture, ScalarType stored, ScalarType target)
     {
         string dir = Stored(fixture, stored);

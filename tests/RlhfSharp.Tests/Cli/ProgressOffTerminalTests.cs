@@ -83,6 +83,8 @@ public sealed class ProgressOffTerminalTests
                 ["reinforce_pp_baseline"] = Score(2.345, 2.1, 2.59, 3.21) with { TrainSeconds = 1234, TrainTokensPerSecond = 45678 },
             },
             RmAccuracy = 0.642, RmEvalRankings = 160, RmTrainRankings = 1440, AnnotatorGoldAgreement = 0.73,
+            RmGoldAccuracy = 0.754, HeldOutAnnotatorGoldAgreement = 0.721,
+            PrmVsRmBestOfN = new() { ["best_of_4_prm_product"] = new PairedDifference { Mean = -0.0114, Ci95 = [-0.0271, 0.0043] } },
         };
         var lines = SummaryTable.Lines(summary);
         Assert.All(lines, l => Assert.True(l.Length <= 80, $"{l.Length} columns: {l}"));
@@ -90,6 +92,8 @@ public sealed class ProgressOffTerminalTests
         Assert.Contains(lines, l => l.StartsWith("reinforce_pp_baseline") && l.Contains("[2.100, 2.590]") && l.EndsWith("45678"));
         Assert.DoesNotContain(lines, l => l.Contains("-0.000"));
         Assert.Contains("RM accuracy 0.642,", lines[^1]);
+        Assert.Contains("gold best_of_4_prm_product − RM's pick, paired: -0.011 [-0.027, 0.004]", lines);
+        Assert.Contains("RM accuracy against gold order 0.754; held-out annotators vs gold 0.721", lines);
     }
 
     [Fact]

@@ -69,7 +69,16 @@ public sealed class KinderStoriesPipelineTests : IDisposable
         Assert.InRange(summary.HeldOutAnnotatorGoldAgreement, 0.0, 1.0);
         Assert.True(File.Exists(Path.Combine(run, "prm", "checkpoint", "prm.json")));
         foreach (var aggregation in new[] { "min", "product", "last" })
+        {
             Assert.Equal(Math.Log(2) - 0.5, summary.Policies[$"best_of_2_prm_{aggregation}"].KlToSft, 9);
+            // Paired by prompt against the outcome RM's pick: the mean difference is the difference of the two rows' means.
+            var d = summary.PrmVsRmBestOfN[$"best_of_2_prm_{aggregation}"];
+            Assert.Equal(summary.Policies[$"best_of_2_prm_{aggregation}"].GoldMean - summary.Policies["best_of_2"].GoldMean, d.Mean, 9);
+            Assert.Equal(Short.Prompts.Eval, d.Prompts);
+            Assert.Equal(d.Prompts, d.Wins + d.Losses + d.Ties);
+            Assert.InRange(d.Mean, d.Ci95[0], d.Ci95[1]);
+        }
+        Assert.Contains("paired by prompt", File.ReadAllText(Path.Combine(run, "report.html")));
         Assert.Contains("against gold", File.ReadAllText(Path.Combine(run, "report.html")));
 
         var log = new List<string>();

@@ -110,4 +110,14 @@ public sealed class ChartsReadabilityTests : IDisposable
         Assert.Contains("<figcaption>ppo: KL of the policy to its reference per step", html);
         Assert.DoesNotContain("<figcaption>kl.png", html);
     }
+
+    [Fact]
+    public void A_stages_gold_vs_kl_plot_is_captioned_per_step_and_the_runs_per_policy()
+    {
+        string run = Directory.CreateDirectory(Path.Combine(tmp, "run")).FullName;
+        string ppo = Directory.CreateDirectory(Path.Combine(run, "ppo")).FullName;
+        File.WriteAllText(Path.Combine(ppo, "metrics.jsonl"), "{\"step\": 1}\n");
+        Assert.StartsWith("ppo: gold and proxy reward of each step's rollouts", HtmlReport.Caption(Path.Combine(ppo, "gold_vs_kl.png")));
+        Assert.StartsWith("Gold reward against KL to the SFT model, one point per policy", HtmlReport.Caption(Path.Combine(run, "gold_vs_kl.png")));
+    }
 }

@@ -17,6 +17,7 @@ public sealed class ScriptedEndpoint : IDisposable
 
     readonly HttpListener listener = new();
     readonly Func<int, JsonObject, Answer> script;
+    readonly bool concurrent;
     int count;
 
     public Uri BaseUrl { get; }
@@ -24,9 +25,11 @@ public sealed class ScriptedEndpoint : IDisposable
     public List<JsonObject> Bodies { get; } = new();
 
     /// <param name="script">The answer to the n-th request (0-based) given its JSON body.</param>
-    public ScriptedEndpoint(Func<int, JsonObject, Answer> script)
+    /// <param name="concurrent">Answer each request on its own task (requests overlap), instead of one after another.</param>
+    public ScriptedEndpoint(Func<int, JsonObject, Answer> script, bool concurrent = false)
     {
         this.script = script;
+        this.concurrent = concurrent;
         int port = FreePort();
         listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         listener.Start();
@@ -49,40 +52,46 @@ public sealed class ScriptedEndpoint : IDisposable
         {
             HttpListenerContext ctx;
             try { ctx = await listener.GetContextAsync(); } catch (Exception) { return; }
-            string body = await new StreamReader(ctx.Request.InputStream).ReadToEndAsync();
-            var json = JsonNode.Parse(body) as JsonObject ?? new JsonObject();
-            int n;
-            lock (Bodies) { Bodies.Add(json); n = count++; }
-            var answer = script(n, json);
-            ctx.Response.StatusCode = answer.Status;
-            string text;
-            if (answer.Status == 200)
-            {
-                var message = new JsonObject { ["role"] = "assistant", ["content"] = answer.Text };
-                var choice = new JsonObject { ["index"] = 0, ["message"] = message, ["finish_reason"] = "stop" };
-                if (answer.FirstToken is { } first)
-                {
-                    var top = new JsonArray(first.Select(kv => (JsonNode)new JsonObject { ["token"] = kv.Key, ["logprob"] = kv.Value, ["bytes"] = null }).ToArray());
-                    var best = first.MaxBy(kv => kv.Value);
-                    choice["logprobs"] = new JsonObject { ["content"] = new JsonArray(new JsonObject { ["token"] = best.Key, ["logprob"] = best.Value, ["bytes"] = null, ["top_logprobs"] = top }) };
-                }
-                text = new JsonObject
-                {
-                    ["id"] = $"chatcmpl-{n}", ["object"] = "chat.completion", ["created"] = 0, ["model"] = json["model"]?.GetValue<string>(),
-                    ["choices"] = new JsonArray(choice),
-                    ["usage"] = new JsonObject { ["prompt_tokens"] = 10, ["completion_tokens"] = 5, ["total_tokens"] = 15 },
-                }.ToJsonString();
-            }
-            else
-            {
-                if (answer.Status == 429) ctx.Response.AddHeader("Retry-After", "0");
-                text = new JsonObject { ["error"] = new JsonObject { ["message"] = $"scripted {answer.Status}", ["type"] = "scripted" } }.ToJsonString();
-            }
-            var bytes = Encoding.UTF8.GetBytes(text);
-            ctx.Response.ContentType = "application/json";
-            await ctx.Response.OutputStream.WriteAsync(bytes);
-            ctx.Response.Close();
+            if (concurrent) _ = Task.Run(() => Respond(ctx));
+            else await Respond(ctx);
         }
+    }
+
+    async Task Respond(HttpListenerContext ctx)
+    {
+        string body = await new StreamReader(ctx.Request.InputStream).ReadToEndAsync();
+        var json = JsonNode.Parse(body) as JsonObject ?? new JsonObject();
+        int n;
+        lock (Bodies) { Bodies.Add(json); n = count++; }
+        var answer = script(n, json);
+        ctx.Response.StatusCode = answer.Status;
+        string text;
+        if (answer.Status == 200)
+        {
+            var message = new JsonObject { ["role"] = "assistant", ["content"] = answer.Text };
+            var choice = new JsonObject { ["index"] = 0, ["message"] = message, ["finish_reason"] = "stop" };
+            if (answer.FirstToken is { } first)
+            {
+                var top = new JsonArray(first.Select(kv => (JsonNode)new JsonObject { ["token"] = kv.Key, ["logprob"] = kv.Value, ["bytes"] = null }).ToArray());
+                var best = first.MaxBy(kv => kv.Value);
+                choice["logprobs"] = new JsonObject { ["content"] = new JsonArray(new JsonObject { ["token"] = best.Key, ["logprob"] = best.Value, ["bytes"] = null, ["top_logprobs"] = top }) };
+            }
+            text = new JsonObject
+            {
+                ["id"] = $"chatcmpl-{n}", ["object"] = "chat.completion", ["created"] = 0, ["model"] = json["model"]?.GetValue<string>(),
+                ["choices"] = new JsonArray(choice),
+                ["usage"] = new JsonObject { ["prompt_tokens"] = 10, ["completion_tokens"] = 5, ["total_tokens"] = 15 },
+            }.ToJsonString();
+        }
+        else
+        {
+            if (answer.Status == 429) ctx.Response.AddHeader("Retry-After", "0");
+            text = new JsonObject { ["error"] = new JsonObject { ["message"] = $"scripted {answer.Status}", ["type"] = "scripted" } }.ToJsonString();
+        }
+        var bytes = Encoding.UTF8.GetBytes(text);
+        ctx.Response.ContentType = "application/json";
+        await ctx.Response.OutputStream.WriteAsync(bytes);
+        ctx.Response.Close();
     }
 
     public void Dispose() { listener.Stop(); listener.Close(); }

@@ -144,6 +144,26 @@ public class SynthTests(ServeFixture serve) : IClassFixture<ServeFixture>, IDisp
     }
 
     [Fact]
+    public async Task No_more_requests_are_in_flight_than_the_concurrency_limit()
+    {
+        int inFlight = 0, most = 0;
+        using var endpoint = new ScriptedEndpoint((_, b) =>
+        {
+            int now = Interlocked.Increment(ref inFlight);
+            for (int seen = Volatile.Read(ref most); now > seen; seen = Volatile.Read(ref most)) Interlocked.CompareExchange(ref most, now, seen);
+            Thread.Sleep(300); // long enough for the client to start every request it is allowed to
+            Interlocked.Decrement(ref inFlight);
+            return new(200, "answer to " + b["messages"]![0]!["content"]);
+        }, concurrent: true);
+        var prompts = Enumerable.Range(0, 12).Select(i => $"prompt {i}").ToList();
+        using var journal = SynthJournal.Open(Path.Combine(dir, "demos.jsonl"));
+        await TeacherDemonstrations.RunAsync(Teacher(endpoint.BaseUrl, concurrency: 3), prompts, journal);
+        Assert.Equal(12, endpoint.Requests);
+        Assert.Equal(12, journal.Records.Count);
+        Assert.InRange(most, 2, 3); // requests overlap, and never more than --concurrency of them
+    }
+
+    [Fact]
     public async Task A_refused_key_and_an_unreachable_endpoint_get_clear_errors()
     {
         using var endpoint = new ScriptedEndpoint((_, _) => new(401));
