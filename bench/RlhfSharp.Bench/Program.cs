@@ -49,5 +49,7 @@ switch (args[0])
     case "zero-memory": ZeroMemoryWorkload.Run(result, IntOpt("zero", 1), IntOpt("rows", 1), IntOpt("seq", 64), IntOpt("steps", 3)); break;
     default: Console.Error.WriteLine($"unknown workload '{args[0]}'"); return 2;
 }
+// The process's peak resident memory (VmHWM), so every row carries it beside its speed (PyTorch's side: ru_maxrss).
+result.TryAdd("peak_rss_mb", ProcessMemory.Mb("VmHWM"));
 Console.WriteLine(JsonSerializer.Serialize(result));
 return 0;

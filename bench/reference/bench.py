@@ -326,6 +326,8 @@ def main():
     else:
         print(f"unknown workload {w}", file=sys.stderr)
         return 2
+    # The process's peak resident memory (ru_maxrss = VmHWM on Linux), as rlhf-bench reports it.
+    r.setdefault("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(json.dumps(r), flush=True)
     return 0
 

@@ -34,6 +34,10 @@ public sealed class ClassicFamilyParityTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Cases))]
+    public void Greedy_tokens_without_a_cache_equal_hf(string name) => HfParity.GreedyTokensWithoutCache(new HfFixture(name, Set));
+
+    [Theory]
+    [MemberData(nameof(Cases))]
     public void Saved_folder_has_exactly_hf_keys_and_reloads_bit_identical(string name) => HfParity.SaveRoundTrip(new HfFixture(name, Set), name, Path.Combine(tmp, name));
 
     [Theory]

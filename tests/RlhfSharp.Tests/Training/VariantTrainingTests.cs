@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using RlhfSharp.Algorithms.Common;
+using RlhfSharp.Algorithms.GroupRl;
 using RlhfSharp.Algorithms.Ppo;
 using RlhfSharp.Algorithms.Preference;
 using RlhfSharp.Algorithms.Reward;
@@ -100,6 +101,40 @@ public sealed class VariantTrainingTests : IDisposable
         Assert.Equal(0.0, dpo.Evaluate(pairs)["eval_margin"]);
         var dpoAfter = dpo.Train(pairs, pairs);
         Assert.True(dpoAfter["eval_margin"] > 0, $"{name} DPO margin {dpoAfter["eval_margin"]:F4}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Grpo_and_rloo_train_every_family_through_its_kv_cache(string name)
+    {
+        // The GRPO family: group rollouts through the KV cache (Mistral's window, Gemma 2's alternate windows and the
+        // experts' routing included), then clipped updates against a frozen reference; GRPO and RLOO's baseline.
+        foreach (var estimator in new[] { AdvantageEstimator.Grpo, AdvantageEstimator.Rloo })
+        {
+            using var policy = HuggingFaceCheckpoint.LoadCausalLM(new HfFixture(name, "hf-wave3").Dir);
+            using var reference = policy.Clone();
+            int vocab = policy.Config.VocabSize;
+            manual_seed(4);
+            Tensor Score(SampleBatch b)
+            {
+                var response = b.Sequences.narrow(1, b.PromptLength, b.ResponseMask.shape[1]);
+                // Dense: the mean token id over the vocabulary (in [0, 1], under the reward clip), so the completions of a
+                // group differ in reward and the advantages are not all 0.
+                return (response.to(float32) * b.ResponseMask).sum(1) / b.ResponseMask.sum(1).clamp_min(1) / vocab;
+            }
+            var before = policy.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+            var log = new MetricsLog(null);
+            new GroupRlTrainer(policy, reference, Score, new Sampler(policy) { EosIds = [2], PadId = 0 }, new GroupRlConfig
+            {
+                Estimator = estimator, Steps = 2, PromptsPerStep = 2, GroupSize = 4, MaxNewTokens = 6, MiniBatchSize = 8, Beta = 0.01, Optimizer = Fast(1e-2),
+            }) { Metrics = log }.Train(Enumerable.Range(0, 4).Select(i => (int[])[1, 30 + i, 19]).ToArray());
+            Assert.Equal(2, log.Rows.Count);
+            Assert.All(log.Rows, r => Assert.True(double.IsFinite(r["kl"]) && double.IsFinite(r["reward_mean"]), $"{name} {estimator}: {string.Join(", ", r)}"));
+            Assert.True(policy.named_parameters().Any(p => !p.parameter.eq(before[p.name]).all().item<bool>()),
+                $"{name} {estimator}: the policy did not move; {string.Join(" | ", log.Rows.Select(r => string.Join(", ", r.Select(kv => $"{kv.Key}={kv.Value:G4}"))))}");
+            if (policy.Config.Moe is not null)
+                Assert.All(log.Rows, r => Assert.InRange(r["expert_load_max"], r["expert_load_min"], 1.0));
+        }
     }
 
     [Fact]

@@ -34,15 +34,20 @@ public sealed class BloomModel : DecoderBody
 
     /// <summary>
     /// ALiBi's head slopes (modeling_bloom.py <c>build_alibi_tensor</c>): with P the largest power of two ≤ heads,
-    /// 2^(−8k/P) for k = 1..P, then 2^(−4k/P) for odd k for the heads beyond P.
+    /// 2^(−8k/P) for k = 1..P, then 2^(−4k/P) for odd k for the heads beyond P. As HF: the base rounded to float32 and
+    /// raised to the integer powers in float32; from P = 16 on (BLOOM-560M's 16 heads) that base is inexact and the
+    /// float32 powers differ from the rounded exact values by a few ULP, which ALiBi multiplies by the key position.
     /// </summary>
     public static float[] Slopes(int heads)
     {
         int p = 1;
         while (p * 2 <= heads) p *= 2;
-        var result = Enumerable.Range(1, p).Select(k => Math.Pow(2, -8.0 * k / p));
-        var extra = Enumerable.Range(0, heads - p).Select(i => Math.Pow(2, -4.0 * (2 * i + 1) / p));
-        return result.Concat(extra).Select(s => (float)s).ToArray();
+        using var _ = NewDisposeScope();
+        Tensor Powers(double exponent, int first, int count, int stride) =>
+            pow(tensor((float)Math.Pow(2, exponent), float32), arange(first, first + stride * count, stride, int32));
+        var slopes = Powers(-8.0 / p, 1, p, 1);
+        if (heads > p) slopes = cat([slopes, Powers(-4.0 / p, 1, heads - p, 2)]);
+        return slopes.data<float>().ToArray();
     }
 
     /// <inheritdoc/>
