@@ -25,7 +25,7 @@ import json, sys
 def walk(node, path):
     if isinstance(node, dict):
         for k, v in sorted(node.items()):
-            if 'second' in k or k in ('elapsed', 'time', 'started', 'finished', 'duration'): continue
+            if 'second' in k or k.endswith('_per_s') or k in ('elapsed', 'time', 'started', 'finished', 'duration'): continue
             walk(v, path + '.' + k)
     elif isinstance(node, list):
         for i, v in enumerate(node): walk(v, f'{path}[{i}]')
