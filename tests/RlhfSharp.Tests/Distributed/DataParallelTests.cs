@@ -105,10 +105,12 @@ public sealed class DataParallelTests(TwoRankRuns runs, ITestOutputHelper output
         output.WriteLine($"{stage}: max |w1 − w2| = {diff:E2}, training moved weights by up to {moved:E2}; {s1:F1} s one rank, {s2:F1} s two ranks");
         // AdamW divides each element's step by its own gradient scale, so an element whose gradient is rounding noise
         // (|g| near eps) can step by up to the learning rate (1e-4) in either direction when two ranks sum in another
-        // order: measured 7.6e-5 on one element of the dpo run on an Intel machine, 1.2e-5 on AMD, every other element
-        // within 1e-5. So the element bound is below one step (lr), and the whole update must agree to 1%: a missing
-        // all-reduce or a wrong shard weight moves the update by O(1), far past either bound.
-        Assert.True(diff < 1e-4, $"{stage}: weights differ by {diff:E2}, more than one AdamW step (lr 1e-4)");
+        // order, and the two runs by twice that where the noise's sign differs: measured 7.6e-5 on one element of the
+        // dpo run on an Intel machine, 1.2e-5 on AMD, 1.01e-4 on one element of reinforce-pp (8 optimizer steps, each
+        // scored by the run's own reward model, itself trained on two ranks) on an AMD machine with oneMKL's Intel
+        // kernels, every other element within 1e-5. So the element bound is two steps' worth (2·lr), and the whole
+        // update must agree to 1%: a missing all-reduce or a wrong shard weight moves the update by O(1), far past both.
+        Assert.True(diff < 2e-4, $"{stage}: weights differ by {diff:E2}, more than two opposite AdamW steps (lr 1e-4)");
         if (stage is not "sft" and not "rm")
         {
             var start = SafeTensors.Load(Path.Combine(runs.OneProcess, "sft", "checkpoint", "model.safetensors"));
