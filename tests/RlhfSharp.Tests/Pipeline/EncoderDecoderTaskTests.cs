@@ -92,9 +92,10 @@ public sealed class EncoderDecoderTaskTests(ITestOutputHelper output) : IDisposa
             Assert.True(double.IsFinite(p["proxy_mean"]!.GetValue<double>()), policy);
             Assert.Equal(Tiny.Prompts.Eval, p["samples"]!.GetValue<int>());
         }
-        // The KL column of a T5 row is to the T5 SFT model: zero for it, above zero once DPO has moved the policy.
+        // The KL column of a T5 row is to the T5 SFT model: zero for it, not zero once DPO has moved the policy (a sampled
+        // estimate, which a tiny run's small move can leave slightly below zero: −0.0013 on one machine).
         Assert.Equal(0.0, summary.Policies["t5_sft"].KlToSft, 9);
-        Assert.True(summary.Policies["t5_dpo"].KlToSft > 0, $"{summary.Policies["t5_dpo"].KlToSft}");
+        Assert.NotEqual(0.0, summary.Policies["t5_dpo"].KlToSft);
         Assert.Contains("t5_dpo", File.ReadAllText(Path.Combine(run, "report.html")));
 
         var log = new List<string>();

@@ -54,17 +54,22 @@ public class MklCodePathTests : IClassFixture<MklCodePathTests.Children>
 
     delegate int IntFunction();
 
-    [OneMklFact]
+    [SkippableFact]
     public void Fast_path_reaches_onemkl_inside_libtorch_and_agrees_with_the_default_path_within_float32_tolerance()
     {
+        Skip.IfNot(OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64, "oneMKL interposition: x86-64 Linux only");
+        Skip.IfNot(System.Runtime.Intrinsics.X86.Avx2.IsSupported, "oneMKL interposition: the CPU has no AVX2");
         var on = children.On;
         var nonIntel = children.NonIntel;
         Assert.True(on.Interposed, on.Status);
         Assert.Equal("Intel", on.Active);
         Assert.Equal("NonIntel", nonIntel.Active);
-        // oneMKL names the kernels it chose: a different banner proves the interposed answer reached it.
+        // oneMKL names the kernels it chose: a different banner proves the interposed answer reached it. Some CPUs get
+        // the same kernels either way (a first-generation EPYC, family 23 model 1: "Intel(R) Architecture processors"
+        // for both answers), and there the banner cannot tell.
         Assert.NotNull(on.Banner);
-        Assert.NotEqual(on.Banner, nonIntel.Banner);
+        Skip.If(on.Banner == nonIntel.Banner,
+            $"oneMKL chose the same kernels for both vendor answers on this CPU ({on.Banner}): the banner cannot show the interposed answer reaching it");
         Assert.Equal(on.Outputs.Keys.Order(), nonIntel.Outputs.Keys.Order());
         Assert.True(on.Outputs.Count >= 5);
         foreach (var (name, expected) in nonIntel.Outputs)

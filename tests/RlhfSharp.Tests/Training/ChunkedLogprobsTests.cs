@@ -111,7 +111,10 @@ public sealed class ChunkedLogprobsTests
         var entropy = next.Entropy(0.8, 3, 4);
         Assert.Equal(new long[] { 3, 4 }, entropy.shape);
         var g = Gradients(model, -lp.sum());
-        Assert.True(MaxDiff(lpFull, lp) <= Tolerance, $"log-probs differ by {MaxDiff(lpFull, lp)}");
+        // float32 rounding scales with the values: a span alone is a GEMM of other rows than the full path's, and some
+        // CPUs' kernels block those differently (3.05e-5 on log-probs near −10 on a first-generation EPYC).
+        double lpScale = Math.Max(1.0, lpFull.abs().max().item<float>());
+        Assert.True(MaxDiff(lpFull, lp) <= Tolerance * lpScale, $"log-probs differ by {MaxDiff(lpFull, lp)} (scale {lpScale})");
         foreach (var (name, expected) in gFull)
             Assert.True(MaxDiff(expected, g[name]) <= Tolerance * Math.Max(1.0, expected.abs().max().item<float>()), $"{name}: gradients differ by {MaxDiff(expected, g[name])}");
         // Asked alone (no log-probs computed for these positions), the entropy is still the full path's.

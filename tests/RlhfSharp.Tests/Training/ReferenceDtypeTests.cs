@@ -56,7 +56,10 @@ public sealed class ReferenceDtypeTests : IDisposable
         Assert.Equal(0.0, f32["rewards/chosen"], 9);
         Assert.NotEqual(0.0, bf16["rewards/chosen"]);
         Assert.True(Math.Abs(bf16["rewards/chosen"]) < 0.05, $"bf16 reference: rewards/chosen {bf16["rewards/chosen"]}");
-        Assert.Equal(f32["loss"], bf16["loss"], 2);
+        Assert.True(Math.Abs(bf16["rewards/rejected"]) < 0.05, $"bf16 reference: rewards/rejected {bf16["rewards/rejected"]}");
+        // −log σ(m) at m = 0 moves by m/2, and the margin m = chosen − rejected reward is under 0.1 by the bounds above
+        // (0.704 against ln 2 on a first-generation EPYC, whose bf16 matmul rounds more than AVX-512 BF16 machines').
+        Assert.True(Math.Abs(f32["loss"] - bf16["loss"]) < 0.05, $"loss {f32["loss"]} (float32 reference) vs {bf16["loss"]} (bf16)");
     }
 
     [Fact]
