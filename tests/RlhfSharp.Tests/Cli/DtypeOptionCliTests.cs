@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using RlhfSharp.Checkpoints;
 using RlhfSharp.Generation;
+using RlhfSharp.Tests.Serve;
 using static TorchSharp.torch;
 
 namespace RlhfSharp.Tests.Cli;
@@ -68,35 +69,11 @@ public sealed class DtypeOptionCliTests : IDisposable
     /// <summary>A greedy completion from a real <c>rlhf serve --dtype</c> process.</summary>
     static async Task<string> Serve(string dtype, int[] ids)
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "rlhf.dll"), "serve", "--dtype", dtype, "--urls", $"http://127.0.0.1:{port}" })
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        _ = p.StandardOutput.ReadToEndAsync();
-        try
-        {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/v1/"), Timeout = TimeSpan.FromSeconds(120) };
-            for (var deadline = DateTime.UtcNow.AddSeconds(120); ; await Task.Delay(100))
-            {
-                Assert.False(p.HasExited, "rlhf serve exited at start");
-                try { if ((await http.GetAsync("models")).IsSuccessStatusCode) break; } catch (HttpRequestException) { }
-                Assert.True(DateTime.UtcNow < deadline, "rlhf serve did not start");
-            }
-            var body = new JsonObject { ["prompt"] = new JsonArray([.. ids.Select(i => (JsonNode)i)]), ["temperature"] = 0, ["max_tokens"] = NewTokens };
-            using var response = await http.PostAsync("completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
-            string text = await response.Content.ReadAsStringAsync();
-            Assert.True(response.IsSuccessStatusCode, text);
-            return (string)JsonNode.Parse(text)!["choices"]![0]!["text"]!;
-        }
-        finally
-        {
-            if (!p.HasExited) p.Kill(entireProcessTree: true);
-            p.WaitForExit();
-        }
+        using var server = await ServeProcess.StartAsync(["--dtype", dtype]);
+        var body = new JsonObject { ["prompt"] = new JsonArray([.. ids.Select(i => (JsonNode)i)]), ["temperature"] = 0, ["max_tokens"] = NewTokens };
+        using var response = await server.Http.PostAsync("completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, text);
+        return (string)JsonNode.Parse(text)!["choices"]![0]!["text"]!;
     }
 }

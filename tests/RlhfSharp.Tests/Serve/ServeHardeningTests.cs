@@ -98,38 +98,16 @@ public class ServeHardeningTests(ServeFixture serve) : IClassFixture<ServeFixtur
     [Fact]
     public async Task Sigterm_with_a_huge_request_in_flight_exits_within_seconds()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "rlhf.dll"), "serve", "--urls", $"http://127.0.0.1:{port}" }) psi.ArgumentList.Add(a);
-        psi.Environment["OMP_NUM_THREADS"] = "1";
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        _ = p.StandardOutput.ReadToEndAsync();
-        try
-        {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/v1/"), Timeout = TimeSpan.FromSeconds(120) };
-            for (var deadline = DateTime.UtcNow.AddSeconds(120); ; await Task.Delay(100))
-            {
-                Assert.False(p.HasExited, "rlhf serve exited at start");
-                try { if ((await http.GetAsync("models")).IsSuccessStatusCode) break; } catch (HttpRequestException) { }
-                Assert.True(DateTime.UtcNow < deadline, "rlhf serve did not start");
-            }
-            // 935 KB, under the 1 MB body limit: before issue #16 the server tokenized it for minutes and SIGTERM waited.
-            var body = new JsonObject { ["model"] = "stories260k", ["max_tokens"] = 4, ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = new string('a', 935_000) }) };
-            var inFlight = http.PostAsync("chat/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
-            await Task.WhenAny(inFlight, Task.Delay(1000));
-            Assert.Equal(0, kill(p.Id, 15)); // SIGTERM
-            // ServerOptions.ShutdownTimeout (5 s) plus process teardown; before the fix this took over 15 s.
-            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(12)), "rlhf serve still running 12 s after SIGTERM");
-            Assert.Equal(0, p.ExitCode);
-        }
-        finally
-        {
-            if (!p.HasExited) p.Kill(entireProcessTree: true);
-        }
-        Assert.DoesNotContain("Unhandled exception", await stderr);
+        using var server = await ServeProcess.StartAsync([], new Dictionary<string, string> { ["OMP_NUM_THREADS"] = "1" });
+        var p = server.Process;
+        // 935 KB, under the 1 MB body limit: before issue #16 the server tokenized it for minutes and SIGTERM waited.
+        var body = new JsonObject { ["model"] = "stories260k", ["max_tokens"] = 4, ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = new string('a', 935_000) }) };
+        var inFlight = server.Http.PostAsync("chat/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+        await Task.WhenAny(inFlight, Task.Delay(1000));
+        Assert.Equal(0, kill(p.Id, 15)); // SIGTERM
+        // ServerOptions.ShutdownTimeout (5 s) plus process teardown; before the fix this took over 15 s.
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(12)), "rlhf serve still running 12 s after SIGTERM");
+        Assert.Equal(0, p.ExitCode);
+        Assert.DoesNotContain("Unhandled exception", await server.Stderr);
     }
 }
