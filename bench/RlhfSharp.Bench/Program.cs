@@ -43,7 +43,7 @@ switch (args[0])
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
     case "tokenize": TokenizeWorkload.Run(result, IntOpt("mb", 1)); break;
     case "adamw-memory": AdamWMemoryWorkload.Run(result, Opt("moments", "float32"), IntOpt("rows", 151936), IntOpt("columns", 896)); break;
-    case "real-step": RealStepWorkload.Run(result, Opt("model", "smollm2"), Opt("kind", "sft"), IntOpt("rows", 4), IntOpt("seq", 512), Opt("ckpt", "0") == "1", IntOpt("chunk", 0), IntOpt("steps", 1), Opt("moments", "float32")); break;
+    case "real-step": RealStepWorkload.Run(result, Opt("model", "smollm2"), Opt("kind", "sft"), IntOpt("rows", 4), IntOpt("seq", 512), Opt("ckpt", "0") == "1", IntOpt("chunk", 0), IntOpt("steps", 1), Opt("moments", "float32"), IntOpt("layers", 0), Opt("phases", "0") == "1"); break;
     case "ppo-memory": PpoMemoryWorkload.Run(result, Opt("model", "smollm2-135m"), Opt("shared", "0") == "1", IntOpt("prompts", 8), IntOpt("prompt", 64), IntOpt("new", 64), IntOpt("chunk", 0), IntOpt("steps", 1)); break;
     case "logprob-memory": LogprobMemoryWorkload.Run(result, IntOpt("batch", 8), IntOpt("seq", 512), IntOpt("vocab", 151936), IntOpt("hidden", 896), IntOpt("chunk", 256), IntOpt("reps", 2)); break;
     case "zero-memory": ZeroMemoryWorkload.Run(result, IntOpt("zero", 1), IntOpt("rows", 1), IntOpt("seq", 64), IntOpt("steps", 3)); break;

@@ -32,9 +32,20 @@ static class RealStepWorkload
     /// <param name="kind">sft: <paramref name="rows"/> sequences, mean NLL of every next token; dpo: <paramref name="rows"/> pairs
     /// (chosen and rejected rows in one forward) against a frozen float32 reference, sigmoid loss, β 0.1.</param>
     /// <param name="moments">AdamW's moment dtype: float32 (PyTorch's AdamW) or bfloat16 (AnyPrecisionAdamW's, <see cref="Training.AdamW"/>).</param>
-    public static void Run(Dictionary<string, object> r, string name, string kind, int rows, int seq, bool checkpointing, int chunk, int steps, string moments = "float32")
+    /// <param name="layers">When &gt; 0, that many decoder layers instead of the config's: a quick profile of what does not grow with depth (the embedding, the head).</param>
+    /// <param name="phases">Reset the peak (/proc/self/clear_refs) before the forward, the backward and the optimizer step of the timed steps, and report each phase's peak.</param>
+    public static void Run(Dictionary<string, object> r, string name, string kind, int rows, int seq, bool checkpointing, int chunk, int steps, string moments = "float32", int layers = 0, bool phases = false)
     {
         var shape = Shape(name);
+        if (layers > 0) shape = shape with { NumLayers = layers };
+        var phasePeaks = new Dictionary<string, double>();
+        void Mark(string phase)
+        {
+            if (!phases) return;
+            if (phase.Length > 0) phasePeaks[phase + "_peak_mb"] = Math.Max(phasePeaks.GetValueOrDefault(phase + "_peak_mb"), ProcessMemory.Mb("VmHWM"));
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            phasePeaks[(phase.Length > 0 ? "after_" + phase : "before_forward") + "_rss_mb"] = ProcessMemory.Mb("VmRSS");
+        }
         var sw = Stopwatch.StartNew();
         manual_seed(0);
         var policy = new CausalLM(shape);
@@ -57,6 +68,7 @@ static class RealStepWorkload
         {
             using var scope = NewDisposeScope();
             var clock = Stopwatch.StartNew();
+            Mark("");
             var logprobs = NextTokenDistributions.Of(policy, ids, mask, chunkSize: chunk).Logprobs(ids); // (rows, seq − 1)
             Tensor loss;
             if (kind == "sft") loss = -logprobs.mean();
@@ -72,8 +84,11 @@ static class RealStepWorkload
                 loss = -nn.functional.logsigmoid(0.1 * (chosen - rejected)).mean();
             }
             opt.zero_grad();
+            Mark("forward");
             loss.backward();
+            Mark("backward");
             opt.step();
+            Mark("step");
             return clock.Elapsed.TotalSeconds;
         }
 
@@ -90,5 +105,7 @@ static class RealStepWorkload
         r["step_s_all"] = times;
         r["peak_rss_mb"] = ProcessMemory.Mb("VmHWM");
         r["estimate_mb"] = estimate.Total / 1048576.0;
+        if (layers > 0) r["layers"] = layers;
+        foreach (var (phase, mb) in phasePeaks) r[phase] = mb;
     }
 }

@@ -109,8 +109,22 @@ public static class ChunkedLogprobs
             var gEntropy = grads.Count > 1 && grads[1].count_nonzero().item<long>() > 0 ? grads[1].to(ScalarType.Float32).contiguous() : null;
             long n = rows.shape[0];
             var gRows = needs[0] ? zeros_like(rows) : null;
-            // Accumulated over the chunks in float32 whatever the weight's dtype, then returned in it.
-            var gWeight = needs[1] ? zeros(weight.shape, ScalarType.Float32, weight.device) : null;
+            // A float32 leaf weight (the model's own head, tied to the embedding or not) takes the chunks' gradients straight
+            // into its .grad, as AccumulateGrad would have added the returned sum. Returned instead, the sum would stay
+            // alive in this wrapper until the caller's dispose scope ends, so AccumulateGrad could not take it over and
+            // would copy it (and a tied embedding's gradient would be summed with it into a third): three (V, H) float32
+            // buffers at once, 1.6 GB for Qwen2.5-0.5B's head, where this needs none beyond .grad. Rounding is unchanged
+            // when .grad starts at zero (0 + c₁ + c₂ … in the same order); over accumulated micro-batches the chunks are
+            // added to the running gradient one by one instead of as their sum.
+            bool intoGrad = needs[1] && weight.is_leaf && weight.dtype == ScalarType.Float32;
+            Tensor? gWeight = null;
+            if (intoGrad)
+            {
+                if (weight.grad is null) weight.grad = zeros_like(weight);
+                gWeight = weight.grad;
+            }
+            // Otherwise accumulated over the chunks in float32 whatever the weight's dtype, then returned in it.
+            else if (needs[1]) gWeight = zeros(weight.shape, ScalarType.Float32, weight.device);
             var gBias = needs[2] ? zeros(bias!.shape, ScalarType.Float32, bias.device) : null;
             for (long start = 0; start < n; start += s.ChunkSize)
             {
@@ -152,7 +166,7 @@ public static class ChunkedLogprobs
                 // sum(dim: 0), not sum(0): a literal 0 converts to ScalarType and binds sum(ScalarType?) (a whole-tensor sum as uint8).
                 gBias?.add_(gz.sum(dim: 0).to(ScalarType.Float32));
             }
-            return [gRows!, gWeight?.to(weight.dtype)!, gBias?.to(bias!.dtype)!, null!, null!];
+            return [gRows!, intoGrad ? null! : gWeight?.to(weight.dtype)!, gBias?.to(bias!.dtype)!, null!, null!];
         }
     }
 }

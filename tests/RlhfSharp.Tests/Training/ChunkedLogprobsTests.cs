@@ -97,6 +97,42 @@ public sealed class ChunkedLogprobsTests
         }
     }
 
+    /// <summary>
+    /// The head's gradient goes straight into an existing .grad (gradient accumulation: no zeroing between micro-batches),
+    /// and a tied embedding's own gradient is still added to it by autograd.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Gradients_accumulated_over_two_backward_passes_equal_the_full_paths(bool tied)
+    {
+        using var scope = NewDisposeScope();
+        using var model = Tiny(tied, biasAndSoftcap: false);
+        var (ids, mask) = Batch();
+        var m = mask.narrow(1, 1, 9).to(ScalarType.Float32);
+        Dictionary<string, Tensor> TwoPasses(int chunk)
+        {
+            for (int pass = 1; pass <= 2; pass++)
+            {
+                var next = NextTokenDistributions.Of(model, ids, mask, chunkSize: chunk);
+                (-(next.Logprobs(ids) * m).sum() * pass).backward();
+            }
+            var grads = model.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+            model.zero_grad();
+            return grads;
+        }
+        var gFull = TwoPasses(0);
+        var g = TwoPasses(4);
+        Assert.Equal(gFull.Keys.Order(), g.Keys.Order());
+        Assert.Contains(tied ? "model.embed_tokens.weight" : "lm_head.weight", g.Keys);
+        foreach (var (name, expected) in gFull)
+        {
+            double scale = Math.Max(1.0, expected.abs().max().item<float>());
+            Assert.True(expected.abs().max().item<float>() > 0, $"{name}: zero gradient, the comparison would prove nothing");
+            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * scale, $"{name}: gradients differ by {MaxDiff(expected, g[name])} (scale {scale})");
+        }
+    }
+
     [Fact]
     public void Log_probs_of_a_span_alone_equal_the_full_paths_span_and_an_unused_entropy_adds_no_gradient()
     {
