@@ -20,12 +20,23 @@ namespace RlhfSharp.Training;
 /// dropout. With gradient checkpointing (<see cref="LayerCheckpoint"/>) each layer keeps only its input, and one layer's
 /// activations exist at a time in the backward. The head's float32 logits take three (rows, vocab) buffers (logits, the
 /// softmax's temporary, their gradient), or three (chunk, vocab) ones with <see cref="StageConfig.LogprobChunkSize"/>.
+/// Two transients come on top, never at once: in the backward, a trainable embedding's gradient, which LibTorch's
+/// embedding backward forms dense (vocab × hidden) before adding it to the accumulated one; in the optimizer step,
+/// AdamW's temporaries (PyTorch's float32 step: two float32 copies of the largest parameter; bfloat16 moments: three
+/// float32 pieces, <see cref="AdamW"/>). And the process itself: the .NET runtime and LibTorch before any tensor.
 /// An estimate: docs/PERFORMANCE.md compares it with measured peaks.
 /// </remarks>
-public sealed record TrainingMemory(long Weights, long Gradients, long OptimizerMoments, long FrozenRoles, long Activations, long Logits)
+public sealed record TrainingMemory(long Weights, long Gradients, long OptimizerMoments, long FrozenRoles, long Activations, long Logits,
+    long EmbeddingGradient = 0, long OptimizerStep = 0)
 {
-    /// <summary>Bytes of every term together.</summary>
-    public long Total => Weights + Gradients + OptimizerMoments + FrozenRoles + Activations + Logits;
+    /// <summary>
+    /// The process before any tensor: the .NET runtime and LibTorch's code and operator registry, 150 MiB resident on
+    /// Linux x64 (docs/PERFORMANCE.md, "Loading a checkpoint": <c>peak_before_mb</c>).
+    /// </summary>
+    public const long Runtime = 160_000_000;
+
+    /// <summary>Bytes of every term together: what stays resident through the step, plus the larger of the backward's and the optimizer step's transients.</summary>
+    public long Total => Runtime + Weights + Gradients + OptimizerMoments + FrozenRoles + Math.Max(Activations + Logits + EmbeddingGradient, OptimizerStep);
 
     /// <summary>
     /// The estimate for training a model of <paramref name="c"/> in <paramref name="dtype"/> on <paramref name="rows"/>
@@ -50,7 +61,15 @@ public sealed record TrainingMemory(long Weights, long Gradients, long Optimizer
             : positions * c.NumLayers * perLayer * e;
         long logitRows = logprobChunkSize > 0 ? Math.Min(logprobChunkSize, positions) : positions;
         long logits = lmHead ? 3 * logitRows * c.VocabSize * 4 : 0;
-        return new TrainingMemory(parameters * e, trainable * e, trainable * (optimizer?.MomentBytes(e) ?? 2 * e), frozenBytes, activations, logits);
+        long embedding = (long)c.VocabSize * h;
+        long embeddingGradient = lora is null ? embedding * e : 0;
+        // AdamW's temporaries: float32 moments take two float32 copies of the largest parameter (the embedding, or an MLP
+        // matrix); reduced-precision moments work in pieces of 8 M elements with three float32 buffers.
+        bool reduced = optimizer is { } o && o.MomentBytes(e) < 2 * e;
+        long largest = lora is null ? Math.Max(embedding, (long)inter * h) : (long)lora.R * h;
+        long optimizerStep = reduced ? 3 * Math.Min(largest, 1L << 23) * 4 : 2 * largest * 4;
+        return new TrainingMemory(parameters * e, trainable * e, trainable * (optimizer?.MomentBytes(e) ?? 2 * e), frozenBytes, activations, logits,
+            embeddingGradient, optimizerStep);
     }
 
     /// <summary>
@@ -75,7 +94,9 @@ public sealed record TrainingMemory(long Weights, long Gradients, long Optimizer
         if (Logits > Weights / 4) advice.Add($"set {stage}.logprob_chunk_size (e.g. 256)");
         advice.Add("or use a machine with more memory");
         throw new RlhfException($"{stage}: training needs about {Gb(Total)} (weights {Gb(Weights)}, gradients {Gb(Gradients)}, AdamW moments {Gb(OptimizerMoments)}, " +
-                                $"frozen roles {Gb(FrozenRoles)}, activations {Gb(Activations)}, logits {Gb(Logits)}) but only {Gb(available)} is available ({from}); " +
+                                $"frozen roles {Gb(FrozenRoles)}, activations {Gb(Activations)}, logits {Gb(Logits)}, " +
+                                $"the backward's or the optimizer step's temporaries and the runtime {Gb(Total - Weights - Gradients - OptimizerMoments - FrozenRoles - Activations - Logits)}) " +
+                                $"but only {Gb(available)} is available ({from}); " +
                                 string.Join(", ", advice) + ".");
     }
 
