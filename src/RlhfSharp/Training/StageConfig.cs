@@ -34,7 +34,7 @@ public abstract record StageConfig
     /// Recompute each decoder layer of the trained model(s) in the backward instead of keeping its activations
     /// (<see cref="Models.LayerCheckpoint"/>): activation memory falls to one (B, T, hidden) tensor per layer for about a
     /// third more compute. HF <c>TrainingArguments.gradient_checkpointing</c>, default false there and here. The same
-    /// gradients either way (LoRA dropout replays its masks); decoder-only dense models (no T5, no mixture of experts).
+    /// gradients either way (model and LoRA dropout replay their masks); decoder-only dense models (no T5, no mixture of experts).
     /// </summary>
     public bool GradientCheckpointing { get; init; }
     /// <summary>
