@@ -63,6 +63,12 @@ public static class ModelDropout
         foreach (var m in model.modules()) if (m is IDropoutHost host) host.Dropout = Dropouts.None;
     }
 
+    /// <summary>Gives <paramref name="copy"/> (a clone, the same modules in the same order) the dropout of <paramref name="model"/>'s modules, switched off ones included.</summary>
+    public static void CopyTo(nn.Module model, nn.Module copy)
+    {
+        foreach (var (from, to) in model.modules().OfType<IDropoutHost>().Zip(copy.modules().OfType<IDropoutHost>())) to.Dropout = from.Dropout;
+    }
+
     /// <summary>True when some module of <paramref name="model"/> still applies dropout in training.</summary>
     public static bool Any(nn.Module model) =>
         (model is IDropoutHost self && self.Dropout.Any) || model.modules().OfType<IDropoutHost>().Any(h => h.Dropout.Any);

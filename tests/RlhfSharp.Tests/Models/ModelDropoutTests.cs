@@ -321,8 +321,10 @@ public sealed class ModelDropoutTests
         var dir = Path.Combine(AppContext.BaseDirectory, "fixtures", "hf", "gpt2_tiny");
         using var model = HuggingFaceCheckpoint.LoadCausalLM(dir);
         Assert.True(ModelDropout.Any(model)); // the fixture's config has 0.1 everywhere, as GPT-2's
+        using (var clone = model.Clone()) Assert.True(ModelDropout.Any(clone));
         RlhfSharp.Lora.LoraModel.DisableDropout(model);
         Assert.False(ModelDropout.Any(model));
         Assert.All(model.modules().OfType<IDropoutHost>(), h => Assert.Equal(Dropouts.None, h.Dropout));
+        using (var clone = model.Clone()) Assert.False(ModelDropout.Any(clone)); // a clone is the model as it is, not as its config was
     }
 }
