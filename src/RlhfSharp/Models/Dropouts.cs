@@ -20,6 +20,11 @@ public sealed record Dropouts
     /// <summary>Inside the MLP, on the activation before the down projection (T5's <c>DenseReluDense</c> dropout).</summary>
     public double Activation { get; init; }
     /// <summary>
+    /// LayerDrop (Fan et al. 2019), OPT's <c>layerdrop</c>: in training each decoder layer is skipped whole with this
+    /// probability (OPTDecoder.forward draws <c>torch.rand([])</c> per layer).
+    /// </summary>
+    public double Layer { get; init; }
+    /// <summary>
     /// A key the config carries but transformers v4.44 never applies (OPT's <c>activation_dropout</c>, Phi-3's
     /// <c>embd_pdrop</c>, whose <c>embed_dropout</c> module is built and not called): kept so a save writes it back.
     /// </summary>
@@ -29,7 +34,7 @@ public sealed record Dropouts
     public static readonly Dropouts None = new();
 
     /// <summary>True when any site drops something in training.</summary>
-    public bool Any => Embedding > 0 || Attention > 0 || Residual > 0 || Activation > 0;
+    public bool Any => Embedding > 0 || Attention > 0 || Residual > 0 || Activation > 0 || Layer > 0;
 
     /// <summary>
     /// Inverted dropout (Srivastava et al. 2014, as <c>torch.nn.functional.dropout</c>): in training each element is

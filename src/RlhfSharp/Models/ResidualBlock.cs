@@ -85,15 +85,17 @@ public sealed class ResidualBlock : nn.Module, IDropoutHost
     /// <summary>
     /// Runs <paramref name="layers"/> in order, recording each block's input in <paramref name="hiddenStates"/> (HF's
     /// <c>hidden_states</c> before the final norm), and moves the cache past the new tokens. With <paramref name="checkpoint"/>
-    /// each block runs under <see cref="LayerCheckpoint"/>.
+    /// each block runs under <see cref="LayerCheckpoint"/>. With <paramref name="layerdrop"/> &gt; 0 a block in training mode is
+    /// skipped with that probability (OPT's LayerDrop: OPTDecoder.forward records the input, then draws torch.rand([]) per layer).
     /// </summary>
     public static Tensor RunAll(IEnumerable<ResidualBlock> layers, Tensor x, (Tensor, Tensor)? angles, Tensor? mask, KvCache? cache,
-        List<Tensor>? hiddenStates, bool checkpoint = false)
+        List<Tensor>? hiddenStates, bool checkpoint = false, double layerdrop = 0)
     {
         long t = x.shape[1];
         foreach (var layer in layers)
         {
             hiddenStates?.Add(x);
+            if (layerdrop > 0 && layer.training && rand(1).item<float>() < layerdrop) continue;
             x = checkpoint
                 ? LayerCheckpoint.Run(layer, x, [angles?.Item1, angles?.Item2, mask], (h, c) => layer.Forward(h, c[0] is null ? null : (c[0]!, c[1]!), c[2], null))
                 : DecoderBody.ScopedLayer(() => layer.Forward(x, angles, mask, cache));

@@ -6,7 +6,8 @@ namespace RlhfSharp.Models;
 //   gpt2     embd_pdrop (0.1): GPT2Model.drop on wte + wpe; attn_pdrop (0.1): GPT2Attention.attn_dropout on the probabilities;
 //            resid_pdrop (0.1): GPT2Attention.resid_dropout after c_proj and GPT2MLP.dropout after its c_proj.
 //   opt      attention_dropout (0.0): OPTAttention on the probabilities; dropout (0.1): OPTDecoderLayer after out_proj and
-//            after fc2; activation_dropout (0.0): read by OPTConfig, applied nowhere; layerdrop (0.0): refused when nonzero.
+//            after fc2; activation_dropout (0.0): read by OPTConfig, applied nowhere; layerdrop (0.0): OPTDecoder skips
+//            each layer in training with that probability.
 //   gpt_neox attention_dropout (0.0): GPTNeoXAttention.attention_dropout; hidden_dropout (0.0): GPTNeoXModel.emb_dropout,
 //            GPTNeoXLayer.post_attention_dropout and post_mlp_dropout.
 //   gptj     embd_pdrop (0.0): GPTJModel.drop; attn_pdrop (0.0): GPTJAttention.attn_dropout; resid_pdrop (0.0):
@@ -29,15 +30,13 @@ public sealed partial record TransformerConfig
         {
             "gpt2" => new Dropouts { Embedding = P("embd_pdrop", 0.1), Attention = P("attn_pdrop", 0.1), Residual = P("resid_pdrop", 0.1) },
             "gptj" => new Dropouts { Embedding = P("embd_pdrop", 0.0), Attention = P("attn_pdrop", 0.0), Residual = P("resid_pdrop", 0.0) },
-            "opt" => new Dropouts { Attention = P("attention_dropout", 0.0), Residual = P("dropout", 0.1), Inert = P("activation_dropout", 0.0) },
+            "opt" => new Dropouts { Attention = P("attention_dropout", 0.0), Residual = P("dropout", 0.1), Inert = P("activation_dropout", 0.0), Layer = P("layerdrop", 0.0) },
             "gpt_neox" => new Dropouts { Attention = P("attention_dropout", 0.0), Embedding = P("hidden_dropout", 0.0), Residual = P("hidden_dropout", 0.0) },
             "bloom" => new Dropouts { Attention = P("attention_dropout", 0.0), Residual = P("hidden_dropout", 0.0) },
             "phi3" => new Dropouts { Attention = P("attention_dropout", 0.0), Residual = P("resid_pdrop", 0.0), Inert = P("embd_pdrop", 0.0) },
             "rwkv" => Dropouts.None,
             _ => new Dropouts { Attention = P("attention_dropout", 0.0) },
         };
-        if (c.ModelType == "opt" && Dbl(j, "layerdrop", source) is double layerdrop && layerdrop != 0)
-            throw new RlhfException($"{source}: layerdrop = {layerdrop} (model_type opt): skipping whole layers in training is not implemented, so the model would train differently from transformers.");
         return c with { Dropout = d };
     }
 
@@ -48,7 +47,7 @@ public sealed partial record TransformerConfig
         switch (ModelType)
         {
             case "gpt2" or "gptj": j["embd_pdrop"] = d.Embedding; j["attn_pdrop"] = d.Attention; j["resid_pdrop"] = d.Residual; break;
-            case "opt": j["dropout"] = d.Residual; j["attention_dropout"] = d.Attention; j["activation_dropout"] = d.Inert; j["layerdrop"] = 0.0; break;
+            case "opt": j["dropout"] = d.Residual; j["attention_dropout"] = d.Attention; j["activation_dropout"] = d.Inert; j["layerdrop"] = d.Layer; break;
             case "gpt_neox" or "bloom": j["attention_dropout"] = d.Attention; j["hidden_dropout"] = d.Residual; break;
             case "phi3": j["attention_dropout"] = d.Attention; j["resid_pdrop"] = d.Residual; j["embd_pdrop"] = d.Inert; break;
             case "rwkv": break;

@@ -254,7 +254,7 @@ public sealed class ModelDropoutTests
     {
         { "hf", "gpt2_tiny", "embd_pdrop=0.11,attn_pdrop=0.12,resid_pdrop=0.13" },
         { "hf", "llama_tiny_gqa", "attention_dropout=0.14" },
-        { "hf-wave2", "opt_tiny", "dropout=0.15,attention_dropout=0.16,activation_dropout=0.17" },
+        { "hf-wave2", "opt_tiny", "dropout=0.15,attention_dropout=0.16,activation_dropout=0.17,layerdrop=0.32" },
         { "hf-wave2", "neox_tiny_parallel", "attention_dropout=0.18,hidden_dropout=0.19" },
         { "hf-wave2", "gptj_tiny", "embd_pdrop=0.21,attn_pdrop=0.22,resid_pdrop=0.23" },
         { "hf-wave2", "bloom_tiny", "attention_dropout=0.24,hidden_dropout=0.25" },
@@ -304,15 +304,41 @@ public sealed class ModelDropoutTests
     }
 
     [Theory]
-    [InlineData("opt_tiny", "layerdrop", "0.1")]
+    [InlineData("opt_tiny", "layerdrop", "1.5")]
     [InlineData("opt_tiny", "dropout", "1.5")]
     [InlineData("bloom_tiny", "hidden_dropout", "-0.1")]
-    public void Layerdrop_and_a_probability_outside_zero_to_one_are_refused_naming_the_key(string name, string key, string value)
+    public void A_probability_outside_zero_to_one_is_refused_naming_the_key(string name, string key, string value)
     {
         var j = (JsonObject)JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-wave2", name, "config.json")))!;
         j[key] = JsonNode.Parse(value);
         var e = Assert.Throws<RlhfException>(() => TransformerConfig.FromJson(j, "config.json"));
         Assert.Contains(key, e.Message);
+    }
+
+    [Fact]
+    public void Opt_layerdrop_skips_whole_layers_in_training_only()
+    {
+        using var scope = NewDisposeScope();
+        using var allDir = Fixture("hf-wave2", "opt_tiny", j => { Set(j, "dropout,attention_dropout", 0.0); j["layerdrop"] = 1.0; });
+        using var halfDir = Fixture("hf-wave2", "opt_tiny", j => { Set(j, "dropout,attention_dropout", 0.0); j["layerdrop"] = 0.5; });
+        using var all = HuggingFaceCheckpoint.LoadCausalLM(allDir.Path);
+        using var half = HuggingFaceCheckpoint.LoadCausalLM(halfDir.Path);
+        using var zeroed = HuggingFaceCheckpoint.LoadCausalLM(Path.Combine(AppContext.BaseDirectory, "fixtures", "hf-wave2", "opt_tiny"));
+        SetAll(zeroed, Dropouts.None);
+        ZeroBlockOutputs(zeroed); // pre-LN blocks adding nothing: the identity, as a skipped layer
+        var (ids, mask) = Batch(all.Config.VocabSize);
+        using var _ = no_grad();
+        var plain = all.model.Forward(ids, mask);
+        Assert.True(plain.eq(half.model.Forward(ids, mask)).all().item<bool>(), "eval mode skips nothing");
+        all.train();
+        var hidden = new List<Tensor>();
+        var skippedAll = all.model.Forward(ids, mask, hiddenStates: hidden);
+        Assert.True(skippedAll.eq(zeroed.model.Forward(ids, mask)).all().item<bool>(), "layerdrop 1 must skip every layer");
+        Assert.Equal(all.Config.NumLayers + 1, hidden.Count); // each skipped layer's input is still recorded, as HF
+        half.train();
+        manual_seed(4);
+        var outputs = Enumerable.Range(0, 8).Select(_ => half.model.Forward(ids, mask)).ToList();
+        Assert.Contains(outputs, o => !o.eq(outputs[0]).all().item<bool>()); // some draws keep a layer that others skip
     }
 
     [Fact]
