@@ -60,6 +60,9 @@ public static class T5Checkpoint
         if (!hasHead && !allowNewHead)
             throw new RlhfException($"{dir}: a T5 language model (no classification_head weights), not a T5 reward model (T5ForSequenceClassification).");
         var json = config.Source ?? new JsonObject();
+        // T5ClassificationHead's dropout (modeling_t5.py, before dense and before out_proj) is not implemented: refused by name.
+        if (json["classifier_dropout"] is JsonValue cd && cd.TryGetValue(out double classifierDropout) && classifierDropout != 0)
+            throw new RlhfException($"{dir}/config.json: classifier_dropout = {classifierDropout} (T5ForSequenceClassification): the head's dropout in training is not implemented; set it to 0.0.");
         int labels = hasHead ? (json["id2label"] as JsonObject)?.Count ?? 2 : 1; // PretrainedConfig's num_labels default is 2
         var model = new T5ForSequenceClassification(config, labels, dtype);
         if (hasHead)

@@ -103,14 +103,16 @@ public static class LoraModel
         model.named_modules().Where(m => m.module is LoraAdapter).Select(m => (m.name[..^"_lora".Length], (LoraAdapter)m.module));
 
     /// <summary>
-    /// Turns off the adapters' dropout. Trainers that compare log-probs of the same policy across modes (PPO's ratio,
-    /// old log-probs from eval mode against new ones in train mode; DPO's policy against its dropout-free reference)
-    /// need the same function in both, as TRL's <c>disable_dropout=True</c> (<c>disable_dropout_in_model</c>) and
-    /// OpenRLHF's PPO and DPO (<c>lora_dropout=0</c>) ensure.
+    /// Turns off the adapters' dropout and the model's own (<see cref="Models.ModelDropout.Disable"/>). Trainers that
+    /// compare log-probs of the same policy across modes (PPO's ratio, old log-probs from eval mode against new ones in
+    /// train mode; DPO's policy against its dropout-free reference) need the same function in both, as TRL's
+    /// <c>disable_dropout=True</c> (<c>disable_dropout_in_model</c>, which zeroes every <c>nn.Dropout</c>, PEFT's
+    /// <c>lora_dropout</c> included) and OpenRLHF's PPO and DPO (<c>lora_dropout=0</c>) ensure.
     /// </summary>
     public static void DisableDropout(nn.Module model)
     {
         foreach (var (_, adapter) in Adapters(model)) adapter.Dropout = 0;
+        Models.ModelDropout.Disable(model);
     }
 
     /// <summary>

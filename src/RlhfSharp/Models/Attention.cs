@@ -59,16 +59,16 @@ public sealed class Attention : AttentionBase
             var scores = qg.matmul(k.transpose(2, 3)) * s;             // (B, kvh, rep·T, Tk)
             if (softcap is double cap) scores = (scores / cap).tanh() * cap;
             scores = scores + (mask ?? throw new ArgumentException("explicit attention scores need an explicit mask"));
-            var probs = scores.softmax(-1, ScalarType.Float32).to(q.dtype);
+            var probs = Dropouts.Apply(scores.softmax(-1, ScalarType.Float32).to(q.dtype), Dropout.Attention, training);
             y = probs.matmul(v).view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
         }
-        else if (rep == 1) y = Attend(q, k, v, mask);
+        else if (rep == 1) y = Attend(q, k, v, mask, Dropout.AttentionIn(training));
         else
         {
             // Grouped-query: fold the query heads that share a KV head into the query-length axis, so K/V are
             // never copied: (B, T, kvh·rep, hd) → (B, kvh, rep·T, hd). HF maps query head h to KV head h / rep.
             var qg = q.reshape(b, t, kvHeads, rep, headDim).permute(0, 2, 3, 1, 4).reshape(b, kvHeads, rep * t, headDim);
-            y = nn.functional.scaled_dot_product_attention(qg, k, v, mask ?? throw new ArgumentException("grouped-query attention needs an explicit mask"));
+            y = nn.functional.scaled_dot_product_attention(qg, k, v, mask ?? throw new ArgumentException("grouped-query attention needs an explicit mask"), Dropout.AttentionIn(training));
             y = y.view(b, kvHeads, rep, t, headDim).permute(0, 3, 1, 2, 4).reshape(b, t, heads * headDim);
         }
         return ProjectOut(y);

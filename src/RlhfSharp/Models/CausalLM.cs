@@ -95,6 +95,7 @@ public sealed class CausalLM : nn.Module
                 p.copy_(source[name]);
                 if (model.Lora is not null) p.requires_grad = source[name].requires_grad; // base frozen, adapters trainable
             }
+        ModelDropout.CopyTo(this, copy);
         copy.train(training);
         return copy;
     }

@@ -46,6 +46,6 @@ public sealed class FusedQkvAttention : AttentionBase
         k = k.transpose(1, 2); // (B, h, T, hd)
         v = v.transpose(1, 2);
         if (cache is not null) (k, v) = cache.Append(layer, k, v);
-        return ProjectOut(Attend(q, k, v, mask));
+        return ProjectOut(Attend(q, k, v, mask, Dropout.AttentionIn(training)));
     }
 }

@@ -17,7 +17,7 @@ namespace RlhfSharp.Models;
 /// whose forward runs the layer without a graph, and whose backward recomputes the layer and calls a nested backward on
 /// it, which accumulates the layer's parameter gradients into their <c>.grad</c> and hands the input's gradient on.
 /// <para>Two of its details kept here: <c>preserve_rng_state</c> — the global generator's state before the forward is
-/// saved and put back for the recomputation, then the state of the moment restored, so a layer with dropout (LoRA's
+/// saved and put back for the recomputation, then the state of the moment restored, so a layer with dropout (the model's own, <see cref="Dropouts"/>, or LoRA's
 /// <c>lora_dropout</c>) draws the same masks again and the generator ends where it would without checkpointing; and the
 /// layer's trainable parameters are inputs of the function, so its output needs a gradient even when its input does not
 /// (under LoRA the embeddings are frozen: transformers needs <c>enable_input_require_grads</c> for that case).</para>

@@ -24,7 +24,7 @@ public enum ResidualWiring
 /// modeling_opt.py OPTDecoderLayer, modeling_gptj.py GPTJBlock, modeling_bloom.py BloomBlock): the same attention and
 /// MLP, wired as <see cref="ResidualWiring"/> says.
 /// </summary>
-public sealed class ResidualBlock : nn.Module
+public sealed class ResidualBlock : nn.Module, IDropoutHost
 {
 #pragma warning disable IDE1006
     public readonly LayerNorm input_norm;
@@ -34,6 +34,12 @@ public sealed class ResidualBlock : nn.Module
 #pragma warning restore IDE1006
     readonly ResidualWiring wiring;
 
+    /// <summary>
+    /// Only <see cref="Dropouts.Residual"/> is read here: on the attention's and the MLP's outputs before their residual add
+    /// (OPT <c>dropout</c>, GPT-NeoX post_attention_dropout/post_mlp_dropout, GPT-J resid_pdrop, BLOOM's dropout_add).
+    /// </summary>
+    public Dropouts Dropout { get; set; }
+
     public ResidualBlock(TransformerConfig c, int layer, ResidualWiring wiring, FusedQkvAttention.QkvLayout qkvLayout, PartialRotary? rotary,
         ScalarType? dtype = null) : base(nameof(ResidualBlock))
     {
@@ -42,32 +48,36 @@ public sealed class ResidualBlock : nn.Module
         attn = new FusedQkvAttention(c, layer, qkvLayout, rotary, dtype);
         if (wiring != ResidualWiring.ParallelOneNorm) post_norm = nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype);
         mlp = new Mlp(c, dtype);
+        Dropout = c.Dropout;
         RegisterComponents();
     }
 
     public Tensor Forward(Tensor x, (Tensor, Tensor)? angles, Tensor? mask, KvCache? cache)
     {
+        double p = Dropout.Residual;
+        Tensor Attn(Tensor h) => Dropouts.Apply(attn.Forward(h, angles, mask, cache), p, training);
+        Tensor Mlp(Tensor h) => Dropouts.Apply(mlp.forward(h), p, training);
         switch (wiring)
         {
             case ResidualWiring.Sequential:
-                x = x + attn.Forward(input_norm.forward(x), angles, mask, cache);
-                return x + mlp.forward(post_norm!.forward(x));
+                x = x + Attn(input_norm.forward(x));
+                return x + Mlp(post_norm!.forward(x));
             case ResidualWiring.Parallel:
-                return x + attn.Forward(input_norm.forward(x), angles, mask, cache) + mlp.forward(post_norm!.forward(x));
+                return x + Attn(input_norm.forward(x)) + Mlp(post_norm!.forward(x));
             case ResidualWiring.ParallelOneNorm:
             {
                 var h = input_norm.forward(x);
-                return x + attn.Forward(h, angles, mask, cache) + mlp.forward(h);
+                return x + Attn(h) + Mlp(h);
             }
             case ResidualWiring.PostNorm:
-                x = input_norm.forward(x + attn.Forward(x, angles, mask, cache));
-                return post_norm!.forward(x + mlp.forward(x));
+                x = input_norm.forward(x + Attn(x));
+                return post_norm!.forward(x + Mlp(x));
             default:
             {
                 var h = input_norm.forward(x);
-                var a = attn.Forward(h, angles, mask, cache) + h;
+                var a = Attn(h) + h;
                 var h2 = post_norm!.forward(a);
-                return mlp.forward(h2) + h2;
+                return Mlp(h2) + h2;
             }
         }
     }
@@ -75,15 +85,17 @@ public sealed class ResidualBlock : nn.Module
     /// <summary>
     /// Runs <paramref name="layers"/> in order, recording each block's input in <paramref name="hiddenStates"/> (HF's
     /// <c>hidden_states</c> before the final norm), and moves the cache past the new tokens. With <paramref name="checkpoint"/>
-    /// each block runs under <see cref="LayerCheckpoint"/>.
+    /// each block runs under <see cref="LayerCheckpoint"/>. With <paramref name="layerdrop"/> &gt; 0 a block in training mode is
+    /// skipped with that probability (OPT's LayerDrop: OPTDecoder.forward records the input, then draws torch.rand([]) per layer).
     /// </summary>
     public static Tensor RunAll(IEnumerable<ResidualBlock> layers, Tensor x, (Tensor, Tensor)? angles, Tensor? mask, KvCache? cache,
-        List<Tensor>? hiddenStates, bool checkpoint = false)
+        List<Tensor>? hiddenStates, bool checkpoint = false, double layerdrop = 0)
     {
         long t = x.shape[1];
         foreach (var layer in layers)
         {
             hiddenStates?.Add(x);
+            if (layerdrop > 0 && layer.training && rand(1).item<float>() < layerdrop) continue;
             x = checkpoint
                 ? LayerCheckpoint.Run(layer, x, [angles?.Item1, angles?.Item2, mask], (h, c) => layer.Forward(h, c[0] is null ? null : (c[0]!, c[1]!), c[2], null))
                 : DecoderBody.ScopedLayer(() => layer.Forward(x, angles, mask, cache));

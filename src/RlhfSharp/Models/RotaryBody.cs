@@ -9,7 +9,7 @@ namespace RlhfSharp.Models;
 /// embedding, LayerNorm blocks with partial rotary attention, final LayerNorm. They differ in the rotary layout
 /// (rotate_half vs interleaved pairs), the q/k/v fusion (per head vs separate) and the block wiring, all chosen here.
 /// </summary>
-public sealed class RotaryBody : DecoderBody
+public sealed class RotaryBody : DecoderBody, IDropoutHost
 {
 #pragma warning disable IDE1006
     public readonly Embedding embed_tokens;
@@ -19,6 +19,9 @@ public sealed class RotaryBody : DecoderBody
     readonly PartialRotary rotary;
 
     public override Embedding Embeddings => embed_tokens;
+
+    /// <summary>Only <see cref="Dropouts.Embedding"/> is read here: GPT-NeoX's emb_dropout (hidden_dropout), GPT-J's drop (embd_pdrop).</summary>
+    public Dropouts Dropout { get; set; }
 
     public RotaryBody(TransformerConfig c, ScalarType? dtype = null) : base(nameof(RotaryBody), c)
     {
@@ -30,6 +33,7 @@ public sealed class RotaryBody : DecoderBody
         embed_tokens = LayerInit.Embedding(c.VocabSize, c.HiddenSize, dtype);
         layers = new ModuleList<ResidualBlock>(Enumerable.Range(0, c.NumLayers).Select(i => new ResidualBlock(c, i, wiring, layout, rotary, dtype)).ToArray());
         norm = nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype);
+        Dropout = c.Dropout;
         RegisterComponents();
     }
 
@@ -38,7 +42,7 @@ public sealed class RotaryBody : DecoderBody
     {
         var (t, past, device) = NewTokens(inputIds, cache);
         positionIds ??= CountedPositions(past, t, device);
-        var x = embed_tokens.forward(inputIds);
+        var x = Dropouts.Apply(embed_tokens.forward(inputIds), Dropout.Embedding, training);
         var angles = rotary.Angles(positionIds, x.dtype);
         var mask = LayerMask(attentionMask, cache, past, t, x.dtype, device);
         x = ResidualBlock.RunAll(layers, x, angles, mask, cache, hiddenStates, Checkpointing(cache));

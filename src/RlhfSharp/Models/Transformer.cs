@@ -8,7 +8,7 @@ namespace RlhfSharp.Models;
 /// The decoder-only transformer body shared by every head: embeddings, pre-norm blocks, final norm.
 /// One class, driven by <see cref="TransformerConfig"/>, covers GPT-2, LLaMA, Mistral and Qwen2.
 /// </summary>
-public sealed class Transformer : DecoderBody
+public sealed class Transformer : DecoderBody, IDropoutHost
 {
 #pragma warning disable IDE1006
     public readonly Embedding embed_tokens;
@@ -18,6 +18,9 @@ public sealed class Transformer : DecoderBody
 #pragma warning restore IDE1006
 
     public override Embedding Embeddings => embed_tokens;
+
+    /// <summary>Only <see cref="Dropouts.Embedding"/> is read here: GPT-2's embd_pdrop on wte + wpe (GPT2Model.drop).</summary>
+    public Dropouts Dropout { get; set; }
 
     readonly RouterRecord? router;
     public override RouterRecord? Router => router;
@@ -30,6 +33,7 @@ public sealed class Transformer : DecoderBody
         if (c.Family == ModelFamily.Gpt2) embed_positions = LayerInit.Embedding(c.MaxPositions, c.HiddenSize, dtype);
         layers = new ModuleList<DecoderLayer>(Enumerable.Range(0, c.NumLayers).Select(i => new DecoderLayer(c, i, dtype)).ToArray());
         norm = Norm(c, dtype);
+        Dropout = c.Dropout;
         RegisterComponents();
         var sparse = layers.Select(l => l.mlp).OfType<SparseMoe>().ToArray();
         if (sparse.Length > 0)
@@ -59,6 +63,7 @@ public sealed class Transformer : DecoderBody
         if (embed_positions is not null) x = x + embed_positions.forward(positionIds);
         // Gemma: the normalizer is a tensor of the activations' dtype (GemmaModel.forward), so bf16 rounds sqrt(hidden) first.
         if (Config.GemmaNorms) x = x * tensor(Math.Sqrt(Config.HiddenSize), dtype: x.dtype, device: device);
+        x = Dropouts.Apply(x, Dropout.Embedding, training);
 
         (Tensor, Tensor)? rope = null;
         if (Config.Family == ModelFamily.Llama)

@@ -74,9 +74,6 @@ public sealed partial record TransformerConfig
         if (c.Family != ModelFamily.Llama) return c;
         string type = c.ModelType;
         void Refuse(string key, string why) => throw new RlhfException($"{source}: {key} {why} (model_type {type}): not implemented, so the model would run differently from transformers.");
-        void ZeroOnly(string key) { if (Dbl(j, key, source) is double d && d != 0) Refuse(key, $"= {d}: dropout in training"); }
-        ZeroOnly("attention_dropout");
-        if (type == "phi3") { ZeroOnly("resid_pdrop"); ZeroOnly("embd_pdrop"); }
         if (Dbl(j, "partial_rotary_factor", source) is double prf && prf != 1.0) Refuse("partial_rotary_factor", $"= {prf}");
         if (Str(j, "rope_type", source) is string rt && rt != "default") Refuse("rope_type", $"'{rt}'");
 

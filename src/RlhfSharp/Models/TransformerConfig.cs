@@ -100,7 +100,7 @@ public sealed partial record TransformerConfig
         return FromJson(json, path);
     }
 
-    public static TransformerConfig FromJson(JsonObject j, string source) => Checked(Refine(Parse(j, source), j, source), source);
+    public static TransformerConfig FromJson(JsonObject j, string source) => Checked(WithDropout(Refine(Parse(j, source), j, source), j, source), source);
 
     /// <summary>Sizes that would otherwise fail deep inside TorchSharp (a negative dimension, a division by zero).</summary>
     static TransformerConfig Checked(TransformerConfig c, string source)
@@ -205,7 +205,6 @@ public sealed partial record TransformerConfig
             j["vocab_size"] = VocabSize; j["n_embd"] = HiddenSize; j["n_inner"] = IntermediateSize == 4 * HiddenSize ? null : IntermediateSize;
             j["n_layer"] = NumLayers; j["n_head"] = NumHeads; j["n_positions"] = MaxPositions; j["n_ctx"] = MaxPositions;
             j["layer_norm_epsilon"] = NormEps; j["activation_function"] = HiddenAct;
-            j["attn_pdrop"] = 0.0; j["embd_pdrop"] = 0.0; j["resid_pdrop"] = 0.0;
         }
         else
         {
@@ -221,9 +220,9 @@ public sealed partial record TransformerConfig
                 ["low_freq_factor"] = RopeScaling.LowFreqFactor, ["high_freq_factor"] = RopeScaling.HighFreqFactor,
                 ["original_max_position_embeddings"] = RopeScaling.OriginalMaxPositionEmbeddings,
             };
-            j["attention_dropout"] = 0.0;
         }
         VariantJson(j);
+        DropoutJson(j);
         j["tie_word_embeddings"] = TieWordEmbeddings;
         j["bos_token_id"] = BosTokenId;
         j["eos_token_id"] = EosTokenIds.Count switch { 0 => null, 1 => EosTokenIds[0], _ => new JsonArray(EosTokenIds.Select(e => (JsonNode)e).ToArray()) };

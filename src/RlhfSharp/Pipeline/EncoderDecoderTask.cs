@@ -45,6 +45,7 @@ public sealed class EncoderDecoderTask(EncoderDecoderTaskConfig config, Pretrain
         NumDecoderLayersSet = config.NumDecoderLayers, NumHeads = config.NumHeads, RelativeAttentionNumBuckets = config.RelativeAttentionNumBuckets,
         RelativeAttentionMaxDistance = config.RelativeAttentionMaxDistance, FeedForwardProj = "relu", TieWordEmbeddings = true,
         PadTokenId = Tokenizer.PadId ?? Eos, DecoderStartTokenId = Tokenizer.BosId ?? Tokenizer.PadId ?? Eos, EosTokenId = Eos,
+        DropoutRate = 0.0, // the built-in model trains a few steps from scratch without dropout, as it always has (seeded results unchanged)
     };
 
     /// <summary>The encoder input of a prompt: its tokens.</summary>

@@ -34,9 +34,16 @@ public abstract record StageConfig
     /// Recompute each decoder layer of the trained model(s) in the backward instead of keeping its activations
     /// (<see cref="Models.LayerCheckpoint"/>): activation memory falls to one (B, T, hidden) tensor per layer for about a
     /// third more compute. HF <c>TrainingArguments.gradient_checkpointing</c>, default false there and here. The same
-    /// gradients either way (LoRA dropout replays its masks); decoder-only dense models (no T5, no mixture of experts).
+    /// gradients either way (model and LoRA dropout replay their masks); decoder-only dense models (no T5, no mixture of experts).
     /// </summary>
     public bool GradientCheckpointing { get; init; }
+    /// <summary>
+    /// Turn off the trained model's dropout (its own, <see cref="Models.Dropouts"/>, and LoRA's) before training, as TRL's
+    /// <c>disable_dropout</c> does with <c>disable_dropout_in_model</c> (trl/trainer/utils.py). False here (SFT, rejection
+    /// sampling and ILQL keep the model's dropout: trl/trainer/sft_config.py has no such key); the stages whose TRL config or
+    /// trainer turns it off override the default (DPO family, reward, PRM, PPO, group RL), each citing its source.
+    /// </summary>
+    public virtual bool DisableDropout { get; init; }
 
     /// <summary>
     /// The checks across fields that a <see cref="RangeAttribute"/> cannot express; throws an <see cref="RlhfException"/>
@@ -58,6 +65,22 @@ public abstract record StageConfig
     public void CheckpointLayers(TorchSharp.torch.nn.Module model, string section)
     {
         if (GradientCheckpointing) Models.LayerCheckpoint.Enable(model, $"{section}.gradient_checkpointing");
+    }
+
+    /// <summary>Applies <see cref="DisableDropout"/> to <paramref name="model"/>, a model the stage trains.</summary>
+    public void SwitchDropout(TorchSharp.torch.nn.Module model)
+    {
+        if (DisableDropout) LoraModel.DisableDropout(model);
+    }
+
+    /// <summary>
+    /// Refuses <c>disable_dropout: false</c> in a stage that takes its old log-probs in eval mode and the new ones in train
+    /// mode: with dropout on they would be two different functions and the ratio would not start at 1.
+    /// </summary>
+    protected void RequireDropoutOff(string section)
+    {
+        if (!DisableDropout)
+            throw new RlhfException($"{section}.disable_dropout: false is not supported: this stage's old log-probs come from the policy in eval mode and the new ones from train mode, which must be the same function (dropout off); leave it true.");
     }
 
     /// <summary>

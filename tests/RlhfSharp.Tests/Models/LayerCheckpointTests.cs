@@ -63,11 +63,11 @@ public sealed class LayerCheckpointTests
     /// over the padded batch and its backward: the loss, every parameter's gradient and the global generator's next draw
     /// after the backward.
     /// </summary>
-    static Pass Run(string family, bool checkpoint, LoraConfig? lora = null)
+    static Pass Run(string family, bool checkpoint, LoraConfig? lora = null, Dropouts? dropout = null)
     {
         using var outer = NewDisposeScope();
         manual_seed(3);
-        var model = new CausalLM(Config(family));
+        var model = new CausalLM(Config(family) with { Dropout = dropout ?? Dropouts.None });
         if (lora is not null)
         {
             LoraModel.Attach(model, lora);
@@ -134,6 +134,25 @@ public sealed class LayerCheckpointTests
         Assert.NotEmpty(normal.Grads);
         AssertSameGradients(normal, checkpointed);
         Assert.Equal(normal.NextDraw, checkpointed.NextDraw);
+    }
+
+    [Theory]
+    [InlineData("llama")]
+    [InlineData("gpt2")]
+    [InlineData("gpt_neox")]
+    [InlineData("opt")]
+    public void Model_dropout_masks_are_drawn_again_in_the_recomputation_and_give_the_same_gradients(string family)
+    {
+        // torch.utils.checkpoint's preserve_rng_state: the backward's recomputation replays the forward's generator state, so
+        // every attention-probability, residual and embedding mask is the same and so is every gradient.
+        var dropout = new Dropouts { Embedding = 0.1, Attention = 0.2, Residual = 0.3 };
+        var normal = Run(family, checkpoint: false, dropout: dropout);
+        var checkpointed = Run(family, checkpoint: true, dropout: dropout);
+        var undropped = Run(family, checkpoint: false);
+        Assert.NotEqual(undropped.Loss, normal.Loss); // the masks are there
+        AssertSameGradients(normal, checkpointed);
+        Assert.Equal(normal.NextDraw, checkpointed.NextDraw);
+        foreach (var g in normal.Grads.Values.Concat(checkpointed.Grads.Values).Concat(undropped.Grads.Values)) g.Dispose();
     }
 
     [Fact]

@@ -29,6 +29,14 @@ public sealed record GroupRlConfig : StageConfig
     /// <summary>Checkpoints every 10 steps (online steps are long).</summary>
     public GroupRlConfig() { SaveEvery = 10; }
 
+    /// <summary>
+    /// True, and only true (a deviation: TRL's <c>GRPOConfig.disable_dropout</c> = False). TRL's GRPO with one iteration
+    /// reuses the detached new log-probs as the old ones, so its ratio is 1 even with dropout on; here the old log-probs come
+    /// from the policy in eval mode (<see cref="GroupRlTrainer"/>), which with dropout in the train-mode forward would make
+    /// the ratio wrong from the first update.
+    /// </summary>
+    public override bool DisableDropout { get; init; } = true;
+
     public AdvantageEstimator Estimator { get; init; } = AdvantageEstimator.Grpo;
     /// <summary>Rollout batches (one optimizer pass over each) of the whole run.</summary>
     [Range(1, int.MaxValue)]
@@ -96,6 +104,7 @@ public sealed record GroupRlConfig : StageConfig
     public override void Validate(string section)
     {
         base.Validate(section);
+        RequireDropoutOff(StageName);
         ValidateReferenceDtype(StageName, ReferenceDtype);
         if (GroupSize < 2 && Estimator is AdvantageEstimator.Grpo or AdvantageEstimator.Rloo or AdvantageEstimator.ReinforcePpBaseline)
             throw new RlhfException($"{StageName}: group_size must be at least 2 (its baseline comes from the other completions of the prompt).");

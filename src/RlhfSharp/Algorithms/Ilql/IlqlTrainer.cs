@@ -48,6 +48,7 @@ public sealed class IlqlTrainer : StageTrainer
         {
             State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
+        config.SwitchDropout(policy.Module);
         policy.Module.train();
         heads.train();
         var last = loop.Run((step, row) =>

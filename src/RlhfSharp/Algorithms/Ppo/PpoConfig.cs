@@ -22,6 +22,12 @@ public sealed record PpoConfig : StageConfig
     /// <summary>Checkpoints every 10 steps (online steps are long).</summary>
     public PpoConfig() { SaveEvery = 10; }
 
+    /// <summary>
+    /// True, and only true: TRL's PPOTrainer and RLOOTrainer call <c>disable_dropout_in_model</c> on every model (ppo_trainer.py,
+    /// rloo_trainer.py), and here the old log-probs and values come from eval mode, the new ones from train mode.
+    /// </summary>
+    public override bool DisableDropout { get; init; } = true;
+
     /// <summary>Optimizer steps of the whole run (OpenRLHF counts episodes; one step = one rollout batch here).</summary>
     [Range(1, int.MaxValue)]
     public int Steps { get; init; } = 100;
@@ -115,6 +121,7 @@ public sealed record PpoConfig : StageConfig
     public override void Validate(string section)
     {
         base.Validate(section);
+        RequireDropoutOff(section);
         ValidateReferenceDtype(section, ReferenceDtype);
         // OpenRLHF splits each rollout batch into train_batch_size minibatches; a minibatch larger than the batch would
         // silently become the whole batch, so the step count and the learning-rate schedule would not be what was asked.

@@ -13,6 +13,11 @@ public sealed record DpoConfig : EpochStageConfig
     /// <summary>TRL <c>loss_type</c> = "sigmoid" (DPO).</summary>
     public PreferenceLossKind Loss { get; init; } = PreferenceLossKind.Sigmoid;
     /// <summary>
+    /// TRL <c>disable_dropout</c> = True in dpo_config.py, kto_config.py, cpo_config.py (SimPO) and orpo_config.py, and in
+    /// online_dpo_config.py (online DPO's inner config): the policy's log-probs are compared with the dropout-free reference's.
+    /// </summary>
+    public override bool DisableDropout { get; init; } = true;
+    /// <summary>
     /// β: TRL <c>DPOConfig.beta</c> = 0.1 (also <c>CPOConfig</c>, <c>ORPOConfig</c> λ and <c>KTOConfig</c>). The SimPO
     /// paper tunes β in 2.0–2.5; raise it for <see cref="PreferenceLossKind.Simpo"/>.
     /// </summary>

@@ -32,7 +32,7 @@ public sealed class PreferenceTrainer : StageTrainer
         this.config = config;
         this.padId = padId;
         if (reference is not null) foreach (var p in reference.parameters()) p.requires_grad = false;
-        LoraModel.DisableDropout(policy); // the policy's log-probs are compared with the dropout-free reference's
+        config.SwitchDropout(policy); // the policy's log-probs are compared with the dropout-free reference's (TRL disable_dropout)
     }
 
     /// <summary>The run sub-folder and progress label of a loss: cDPO is DPO with label smoothing.</summary>

@@ -27,7 +27,7 @@ public sealed class Seq2SeqDpoTrainer : StageTrainer
         this.config = config;
         this.padId = padId;
         // With LoRA the reference is the policy itself with its adapters switched off (one copy of the weights).
-        this.reference = new Seq2SeqReference(policy, reference, "DPO", config.NeedsReference);
+        this.reference = new Seq2SeqReference(policy, reference, "DPO", config.NeedsReference, config.DisableDropout);
     }
 
     public Dictionary<string, double> Train(IReadOnlyList<Seq2SeqPreference> train, IReadOnlyList<Seq2SeqPreference> eval, StageState? state = null, CancellationToken cancel = default)

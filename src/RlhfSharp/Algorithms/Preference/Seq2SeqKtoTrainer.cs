@@ -29,7 +29,7 @@ public sealed class Seq2SeqKtoTrainer : StageTrainer
         this.policy = policy;
         this.config = config;
         this.padId = padId;
-        this.reference = new Seq2SeqReference(policy, reference, "KTO");
+        this.reference = new Seq2SeqReference(policy, reference, "KTO", disableDropout: config.DisableDropout);
     }
 
     /// <summary>The diagnostics TRL's KTOTrainer logs.</summary>

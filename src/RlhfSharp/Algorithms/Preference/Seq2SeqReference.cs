@@ -17,13 +17,14 @@ sealed class Seq2SeqReference
 
     /// <param name="method">The method's name for the error when the policy is its own reference without adapters.</param>
     /// <param name="needed">False for the reference-free losses (SimPO, ORPO), which may run without one.</param>
-    public Seq2SeqReference(T5ForConditionalGeneration policy, T5ForConditionalGeneration reference, string method, bool needed = true)
+    /// <param name="disableDropout">The stage's <c>disable_dropout</c> (TRL's default true for DPO and KTO).</param>
+    public Seq2SeqReference(T5ForConditionalGeneration policy, T5ForConditionalGeneration reference, string method, bool needed = true, bool disableDropout = true)
     {
         this.policy = policy;
         Model = reference;
         if (!IsPolicy) foreach (var p in reference.parameters()) p.requires_grad = false;
         else if (policy.Lora is null && needed) throw new RlhfException($"{method}: the reference is the policy itself, which needs LoRA adapters to switch off.");
-        LoraModel.DisableDropout(policy);
+        if (disableDropout) LoraModel.DisableDropout(policy);
     }
 
     public T5ForConditionalGeneration Model { get; }

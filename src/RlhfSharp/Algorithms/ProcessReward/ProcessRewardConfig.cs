@@ -8,6 +8,8 @@ namespace RlhfSharp.Algorithms.ProcessReward;
 /// </summary>
 public sealed record ProcessRewardConfig : EpochStageConfig
 {
+    /// <summary>TRL <c>PRMConfig.disable_dropout</c> = True (prm_config.py).</summary>
+    public override bool DisableDropout { get; init; } = true;
     /// <summary>TRL PRMConfig <c>step_separator</c> = "\n": appended to every step, its last token carries the step's label.</summary>
     public string StepSeparator { get; init; } = "\n";
     /// <summary>TRL PRMConfig <c>train_on_last_step_only</c> = false: only the last step's label (an outcome RM on step data) when true.</summary>

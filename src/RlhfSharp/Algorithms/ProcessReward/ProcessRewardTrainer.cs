@@ -20,6 +20,7 @@ public sealed class ProcessRewardTrainer(ScoreModel model, ProcessRewardConfig c
         {
             State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
+        config.SwitchDropout(model);
         model.train();
         loop.Run((step, row) =>
         {

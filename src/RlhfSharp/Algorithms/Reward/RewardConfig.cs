@@ -6,6 +6,8 @@ namespace RlhfSharp.Algorithms.Reward;
 /// <summary>Reward-model training on rankings. Defaults follow InstructGPT (Ouyang et al. 2022, §3.5, App. C.2) and OpenRLHF's train_rm.</summary>
 public sealed record RewardConfig : StageConfig
 {
+    /// <summary>TRL <c>RewardConfig.disable_dropout</c> = True (trl/trainer/reward_config.py at huggingface/trl@f2cd577).</summary>
+    public override bool DisableDropout { get; init; } = true;
     /// <summary>One epoch: InstructGPT found RMs overfit after one pass over the comparisons (§3.5); OpenRLHF max_epochs = 1.</summary>
     [Range(1, int.MaxValue)]
     public int Epochs { get; init; } = 1;

@@ -21,6 +21,7 @@ public sealed class RewardTrainer(IRewardModel model, RewardConfig config, int p
         {
             State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
+        config.SwitchDropout(model.Module);
         model.Module.train();
         loop.Run((step, row) =>
         {

@@ -23,6 +23,7 @@ public sealed class Seq2SeqSftTrainer(T5ForConditionalGeneration model, SftConfi
         {
             State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
+        config.SwitchDropout(model);
         model.train();
         loop.Run((step, row) => SftTrainer.Step(loop, examples, step, row, config.BatchSize, e => e.TargetIds.Length, e => e.PromptIds.Length + e.TargetIds.Length,
             micro => (-TargetLogprobs(micro).sum(), null)), cancel);

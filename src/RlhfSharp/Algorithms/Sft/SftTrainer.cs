@@ -25,6 +25,7 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         {
             State = state, Metrics = Metrics, Progress = Progress, Evaluate = eval.Count > 0 ? () => Evaluate(eval) : null,
         };
+        config.SwitchDropout(model);
         model.train();
         var device = model.model.Embeddings.weight!.device;
         loop.Run((step, row) => Step(loop, examples, step, row, config.BatchSize, e => e.LossMask.Skip(1).Count(m => m), e => e.InputIds.Length, micro =>

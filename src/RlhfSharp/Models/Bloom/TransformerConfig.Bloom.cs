@@ -32,7 +32,7 @@ public sealed partial record TransformerConfig
     {
         j["vocab_size"] = VocabSize; j["hidden_size"] = HiddenSize; j["n_layer"] = NumLayers; j["n_head"] = NumHeads; j["seq_length"] = MaxPositions;
         j["layer_norm_epsilon"] = NormEps; j["apply_residual_connection_post_layernorm"] = ResidualFromNorm;
-        j["attention_dropout"] = 0.0; j["hidden_dropout"] = 0.0; j["pretraining_tp"] = 1; j["slow_but_exact"] = false;
+        j["pretraining_tp"] = 1; j["slow_but_exact"] = false;
     }
 
     long BloomParameterCount()

@@ -34,7 +34,6 @@ public sealed partial record TransformerConfig
         j["vocab_size"] = VocabSize; j["n_embd"] = HiddenSize; j["n_inner"] = IntermediateSize == 4 * HiddenSize ? null : IntermediateSize;
         j["n_layer"] = NumLayers; j["n_head"] = NumHeads; j["n_positions"] = MaxPositions; j["rotary_dim"] = RotaryDims;
         j["layer_norm_epsilon"] = NormEps; j["activation_function"] = HiddenAct;
-        j["attn_pdrop"] = 0.0; j["embd_pdrop"] = 0.0; j["resid_pdrop"] = 0.0;
     }
 
     long GptJParameterCount()

@@ -44,7 +44,6 @@ public sealed partial record TransformerConfig
         j["num_hidden_layers"] = NumLayers; j["num_attention_heads"] = NumHeads; j["max_position_embeddings"] = MaxPositions;
         j["rotary_pct"] = (double)(RotaryDims ?? 0) / HeadDim; j["rotary_emb_base"] = RopeTheta; j["layer_norm_eps"] = NormEps;
         j["use_parallel_residual"] = ParallelResidual; j["attention_bias"] = QkvBias; j["hidden_act"] = HiddenAct;
-        j["attention_dropout"] = 0.0; j["hidden_dropout"] = 0.0;
     }
 
     long NeoxParameterCount()

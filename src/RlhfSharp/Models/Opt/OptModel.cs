@@ -8,7 +8,7 @@ namespace RlhfSharp.Models.Opt;
 /// The body of OPT (modeling_opt.py OPTDecoder): token embedding (optionally projected up), learned positions read at
 /// row p + 2 with p counted from the attention mask, pre- or post-LN blocks, optional final LayerNorm and projection down.
 /// </summary>
-public sealed class OptModel : DecoderBody
+public sealed class OptModel : DecoderBody, IDropoutHost
 {
 #pragma warning disable IDE1006
     public readonly Embedding embed_tokens;    // [vocab, word_embed_proj_dim]
@@ -21,6 +21,9 @@ public sealed class OptModel : DecoderBody
 
     public override Embedding Embeddings => embed_tokens;
     public override int OutputSize => Config.OptProjectionDim;
+
+    /// <summary>Only <see cref="Dropouts.Layer"/> is read here: OPT's layerdrop (the blocks apply the rest).</summary>
+    public Dropouts Dropout { get; set; }
 
     public OptModel(TransformerConfig c, ScalarType? dtype = null) : base(nameof(OptModel), c)
     {
@@ -36,6 +39,7 @@ public sealed class OptModel : DecoderBody
         layers = new ModuleList<ResidualBlock>(Enumerable.Range(0, c.NumLayers)
             .Select(i => new ResidualBlock(c, i, wiring, FusedQkvAttention.QkvLayout.Blocks, null, dtype)).ToArray());
         if (c.OptFinalNorm) norm = nn.LayerNorm(c.HiddenSize, c.NormEps, dtype: dtype);
+        Dropout = c.Dropout;
         RegisterComponents();
     }
 
@@ -59,7 +63,7 @@ public sealed class OptModel : DecoderBody
         if (project_in is not null) x = project_in.forward(x);
         x = x + embed_positions.forward(positions + TransformerConfig.OptPositionOffset);
         var mask = LayerMask(attentionMask, cache, past, t, x.dtype, device);
-        x = ResidualBlock.RunAll(layers, x, null, mask, cache, hiddenStates, Checkpointing(cache));
+        x = ResidualBlock.RunAll(layers, x, null, mask, cache, hiddenStates, Checkpointing(cache), training ? Dropout.Layer : 0);
         if (norm is not null) x = norm.forward(x);
         if (project_out is not null) x = project_out.forward(x);
         hiddenStates?.Add(x);

@@ -47,7 +47,6 @@ public sealed partial record TransformerConfig
         j["num_hidden_layers"] = NumLayers; j["num_attention_heads"] = NumHeads; j["max_position_embeddings"] = MaxPositions;
         j["do_layer_norm_before"] = LayerNormBefore; j["_remove_final_layer_norm"] = LayerNormBefore && !OptFinalNorm;
         j["enable_bias"] = QkvBias; j["layer_norm_elementwise_affine"] = true; j["activation_function"] = HiddenAct;
-        j["dropout"] = 0.0; j["attention_dropout"] = 0.0; j["activation_dropout"] = 0.0; j["layerdrop"] = 0.0;
     }
 
     long OptParameterCount()

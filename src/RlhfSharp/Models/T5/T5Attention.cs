@@ -11,7 +11,7 @@ namespace RlhfSharp.Models.T5;
 /// additive bias (relative positions and the mask). Only the first layer of each stack owns
 /// <c>relative_attention_bias</c>; the stack computes the bias once and every layer adds it.
 /// </summary>
-public sealed class T5Attention : nn.Module, ILoraHost
+public sealed class T5Attention : nn.Module, ILoraHost, IDropoutHost
 {
 #pragma warning disable IDE1006 // HF parameter names
     public readonly Linear q, k, v, o;
@@ -19,6 +19,9 @@ public sealed class T5Attention : nn.Module, ILoraHost
 #pragma warning restore IDE1006
     readonly int heads, dKv;
     readonly LoraSlots lora; // adapters attached after loading (T5Lora.Attach)
+
+    /// <summary>Only <see cref="Dropouts.Attention"/> is read here: T5Attention's dropout on the attention weights.</summary>
+    public Dropouts Dropout { get; set; }
 
     public T5Attention(T5Config c, bool hasRelativeAttentionBias, ScalarType? dtype = null) : base(nameof(T5Attention))
     {
@@ -29,6 +32,7 @@ public sealed class T5Attention : nn.Module, ILoraHost
         o = nn.Linear(c.InnerDim, c.DModel, hasBias: false, dtype: dtype);
         if (hasRelativeAttentionBias) relative_attention_bias = nn.Embedding(c.RelativeAttentionNumBuckets, c.NumHeads, dtype: dtype);
         lora = new LoraSlots(this, "T5 attention", (nameof(q), q), (nameof(k), k), (nameof(v), v), (nameof(o), o));
+        Dropout = c.Dropout;
         RegisterComponents();
     }
 
@@ -51,7 +55,7 @@ public sealed class T5Attention : nn.Module, ILoraHost
         var query = Split(lora.Forward(q, x));
         var scores = matmul(query, keys.transpose(2, 3)) + bias;
         // modeling_t5.py: softmax in float32, then back to the scores' dtype.
-        var weights = nn.functional.softmax(scores.to(ScalarType.Float32), -1).to(scores.dtype);
+        var weights = Dropouts.Apply(nn.functional.softmax(scores.to(ScalarType.Float32), -1).to(scores.dtype), Dropout.Attention, training);
         var y = matmul(weights, values).transpose(1, 2).reshape(b, t, heads * dKv);
         return lora.Forward(o, y);
     }

@@ -7,7 +7,7 @@ namespace RlhfSharp.Models.T5;
 /// <summary>
 /// transformers v4.44 modeling_t5.py <c>T5ClassificationHead</c>: <c>out_proj(tanh(dense(x)))</c>, both projections with
 /// a bias. HF's dropout (<c>classifier_dropout</c>, 0.0 by default) sits before each projection; it is not applied here,
-/// like the rest of T5's dropout in this project (the fixtures and every stage run with it off).
+/// and a nonzero one is refused when the model is loaded (T5Checkpoint); the body's <c>dropout_rate</c> is applied (T5Stack).
 /// </summary>
 public sealed class T5ClassificationHead : nn.Module
 {

@@ -27,6 +27,13 @@ public sealed record T5Config
     public int EosTokenId { get; init; } = 1;               // configuration_t5.py
     /// <summary>The decoder's first input token; T5 uses the pad id (modeling_t5.py <c>_shift_right</c>).</summary>
     public int DecoderStartTokenId { get; init; } = 0;
+    /// <summary>
+    /// <c>dropout_rate</c>, every dropout of modeling_t5.py v4.44: on the embeddings (T5Stack.dropout), the attention
+    /// probabilities (T5Attention), each sub-layer's output before its residual add (T5LayerSelfAttention,
+    /// T5LayerCrossAttention, T5LayerFF), the feed-forward activation (T5DenseActDense, T5DenseGatedActDense) and the
+    /// stack's normed output.
+    /// </summary>
+    public double DropoutRate { get; init; } = 0.1;         // configuration_t5.py
 
     /// <summary>The config.json this was read from, written back on save so keys we do not model survive.</summary>
     public JsonObject? Source { get; init; }
@@ -36,6 +43,8 @@ public sealed record T5Config
     /// <summary>The activation: configuration_t5.py maps "gated-gelu" to gelu_new for backwards compatibility.</summary>
     public string DenseActFn => FeedForwardProj == "gated-gelu" ? "gelu_new" : FeedForwardProj.Split('-')[^1];
     public int InnerDim => NumHeads * DKv;
+    /// <summary><see cref="DropoutRate"/> at every site.</summary>
+    public Dropouts Dropout => new() { Embedding = DropoutRate, Attention = DropoutRate, Residual = DropoutRate, Activation = DropoutRate };
 
     /// <summary>Whether <paramref name="dir"/>'s config.json describes a T5 model.</summary>
     public static bool IsT5(string dir)
@@ -82,6 +91,9 @@ public sealed record T5Config
             PadTokenId = Int("pad_token_id", d.PadTokenId),
             EosTokenId = json["eos_token_id"] is JsonArray a ? (int)a[0]! : Int("eos_token_id", d.EosTokenId),
             DecoderStartTokenId = Int("decoder_start_token_id", d.DecoderStartTokenId),
+            DropoutRate = json["dropout_rate"] is JsonValue rate && rate.TryGetValue(out double p)
+                ? Dropouts.Checked(p, path, "dropout_rate")
+                : json["dropout_rate"] is null ? d.DropoutRate : throw new RlhfException($"{path}: dropout_rate must be a number, got {json["dropout_rate"]!.ToJsonString()}."),
             Source = json,
         };
         if (!Activation.IsSupported(config.DenseActFn))
@@ -98,7 +110,7 @@ public sealed record T5Config
         json["relative_attention_num_buckets"] = RelativeAttentionNumBuckets; json["relative_attention_max_distance"] = RelativeAttentionMaxDistance;
         json["layer_norm_epsilon"] = LayerNormEpsilon; json["feed_forward_proj"] = FeedForwardProj;
         json["tie_word_embeddings"] = TieWordEmbeddings; json["pad_token_id"] = PadTokenId; json["eos_token_id"] = EosTokenId;
-        json["decoder_start_token_id"] = DecoderStartTokenId;
+        json["decoder_start_token_id"] = DecoderStartTokenId; json["dropout_rate"] = DropoutRate;
         return json;
     }
 }

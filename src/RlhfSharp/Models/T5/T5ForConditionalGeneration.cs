@@ -111,6 +111,7 @@ public sealed class T5ForConditionalGeneration : nn.Module
                 p.copy_(source[name]);
                 p.requires_grad = source[name].requires_grad;
             }
+        ModelDropout.CopyTo(this, copy);
         copy.train(training);
         return copy;
     }

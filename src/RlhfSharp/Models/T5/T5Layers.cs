@@ -38,12 +38,15 @@ public sealed class T5LayerCrossAttention : nn.Module
 }
 
 /// <summary>The feed-forward sub-layer: <c>wo(act(wi x))</c> (v1.0 relu), or <c>wo(act(wi_0 x) · wi_1 x)</c> (v1.1 gated-gelu).</summary>
-public sealed class T5DenseFF : nn.Module<Tensor, Tensor>, ILoraHost
+public sealed class T5DenseFF : nn.Module<Tensor, Tensor>, ILoraHost, IDropoutHost
 {
     public readonly Linear? wi, wi_0, wi_1;
     public readonly Linear wo;
     readonly string act;
     readonly LoraSlots lora; // adapters attached after loading (T5Lora.Attach)
+
+    /// <summary>Only <see cref="Dropouts.Activation"/> is read here: T5DenseActDense's dropout between the activation and wo.</summary>
+    public Dropouts Dropout { get; set; }
 
     public T5DenseFF(T5Config c, ScalarType? dtype) : base(nameof(T5DenseFF))
     {
@@ -55,6 +58,7 @@ public sealed class T5DenseFF : nn.Module<Tensor, Tensor>, ILoraHost
         else wi = nn.Linear(c.DModel, c.DFf, hasBias: false, dtype: dtype);
         wo = nn.Linear(c.DFf, c.DModel, hasBias: false, dtype: dtype);
         act = c.DenseActFn;
+        Dropout = c.Dropout;
         lora = wi is not null
             ? new LoraSlots(this, "T5 feed-forward", (nameof(wi), wi), (nameof(wo), wo))
             : new LoraSlots(this, "T5 feed-forward", (nameof(wi_0), wi_0!), (nameof(wi_1), wi_1!), (nameof(wo), wo));
@@ -67,7 +71,7 @@ public sealed class T5DenseFF : nn.Module<Tensor, Tensor>, ILoraHost
     public override Tensor forward(Tensor x)
     {
         var h = wi is not null ? Activation.Apply(act, lora.Forward(wi, x)) : Activation.Apply(act, lora.Forward(wi_0!, x)) * lora.Forward(wi_1!, x);
-        return lora.Forward(wo, h);
+        return lora.Forward(wo, Dropouts.Apply(h, Dropout.Activation, training));
     }
 }
 

@@ -9,7 +9,7 @@ namespace RlhfSharp.Models.T5;
 /// is the model's <c>shared</c> matrix, applied by <see cref="T5ForConditionalGeneration"/>, so it is not a parameter
 /// here (HF's <c>encoder.embed_tokens</c> / <c>decoder.embed_tokens</c> are tied to <c>shared</c> and never saved).
 /// </summary>
-public sealed class T5Stack : nn.Module
+public sealed class T5Stack : nn.Module, IDropoutHost
 {
 #pragma warning disable IDE1006 // HF parameter names
     public readonly ModuleList<T5Block> block;
@@ -17,6 +17,12 @@ public sealed class T5Stack : nn.Module
 #pragma warning restore IDE1006
     readonly T5Config config;
     readonly bool isDecoder;
+
+    /// <summary>
+    /// <see cref="Dropouts.Embedding"/> on the embedded input and <see cref="Dropouts.Residual"/> on each sub-layer's output
+    /// before its residual add and on the normed output (T5Stack.dropout, T5Layer*.dropout).
+    /// </summary>
+    public Dropouts Dropout { get; set; }
 
     public T5Stack(T5Config c, bool isDecoder, ScalarType? dtype = null) : base(nameof(T5Stack))
     {
@@ -26,6 +32,7 @@ public sealed class T5Stack : nn.Module
         int n = isDecoder ? c.NumDecoderLayers : c.NumLayers;
         for (int i = 0; i < n; i++) block.Add(new T5Block(c, isDecoder, hasRelativeAttentionBias: i == 0, dtype));
         final_layer_norm = new RmsNorm(c.DModel, c.LayerNormEpsilon, dtype);
+        Dropout = c.Dropout;
         RegisterComponents();
     }
 
@@ -39,6 +46,8 @@ public sealed class T5Stack : nn.Module
         T5DecoderCache? cache = null, List<Tensor>? hiddenStates = null)
     {
         long t = hidden.shape[1];
+        double p = Dropout.Residual;
+        hidden = Dropouts.Apply(hidden, Dropout.Embedding, training);
         long offset = cache?.Length ?? 0;
         // One position bias for the whole stack, from the first layer's table (modeling_t5.py: computed in layer 0,
         // passed on to the others), with the mask folded in as HF does.
@@ -54,19 +63,19 @@ public sealed class T5Stack : nn.Module
             var k = self.SelfAttention.Keys(normed);
             var v = self.SelfAttention.Values(normed);
             if (cache is not null) (k, v) = cache.Append(i, k, v);
-            hidden = hidden + self.SelfAttention.Forward(normed, k, v, bias);
+            hidden = hidden + Dropouts.Apply(self.SelfAttention.Forward(normed, k, v, bias), p, training);
             if (b.Cross is { } cross)
             {
                 var attention = cross.EncDecAttention;
                 (Tensor, Tensor) Compute() => (attention.Keys(encoderStates!), attention.Values(encoderStates!));
                 var (ck, cv) = cache is not null ? cache.Cross(i, Compute) : Compute();
-                hidden = hidden + attention.Forward(cross.layer_norm.forward(hidden), ck, cv, crossMask!);
+                hidden = hidden + Dropouts.Apply(attention.Forward(cross.layer_norm.forward(hidden), ck, cv, crossMask!), p, training);
             }
             var ff = b.FeedForward;
-            hidden = hidden + ff.DenseReluDense.forward(ff.layer_norm.forward(hidden));
+            hidden = hidden + Dropouts.Apply(ff.DenseReluDense.forward(ff.layer_norm.forward(hidden)), p, training);
         }
         cache?.Advance((int)t);
-        hidden = final_layer_norm.forward(hidden);
+        hidden = Dropouts.Apply(final_layer_norm.forward(hidden), p, training);
         hiddenStates?.Add(hidden);
         return hidden;
     }
