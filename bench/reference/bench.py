@@ -140,6 +140,8 @@ def real_step(r, name, kind, rows, seq, ckpt, steps, moments="float32"):
         logits = logits[:, :-1].float()
         return logits.gather(-1, ids[:, 1:, None]).squeeze(-1) - logits.logsumexp(-1)
 
+    phase = {}
+
     def step():
         t = time.perf_counter()
         lp = logprobs(policy)
@@ -151,14 +153,18 @@ def real_step(r, name, kind, rows, seq, ckpt, steps, moments="float32"):
             ratio = lp.sum(1) - ref
             loss = -F.logsigmoid(0.1 * (ratio[:rows] - ratio[rows:])).mean()
         optimizer.zero_grad()
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         optimizer.step()
-        return time.perf_counter() - t
+        t3 = time.perf_counter()
+        phase.update(forward_s=t1 - t, backward_s=t2 - t1, optimizer_s=t3 - t2)  # the last step's split
+        return t3 - t
 
     first = step()
     times = [step() for _ in range(steps)]
     r.update(model=name, kind=kind, rows=rows, seq=seq, ckpt=int(ckpt), chunk=0, params=n, moments=moments, build_s=build, first_step_s=first,
-             step_s=min(times), step_s_all=times, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+             step_s=min(times), step_s_all=times, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **phase)
 
 
 # The repository's transformers v4.44 T5 fixtures: t5.check asserts the reference T5 reproduces them before any timing.
