@@ -73,11 +73,13 @@ static class RealStepWorkload
             using var scope = NewDisposeScope();
             var clock = Stopwatch.StartNew();
             Mark("");
-            var logprobs = NextTokenDistributions.Of(policy, ids, mask, chunkSize: chunk).Logprobs(ids); // (rows, seq − 1)
+            var next = NextTokenDistributions.Of(policy, ids, mask, chunkSize: chunk);
             Tensor loss;
-            if (kind == "sft") loss = -logprobs.mean();
+            // SftTrainer's loss: the weighted sum of the target tokens' log-probs (every token a target here), negated.
+            if (kind == "sft") loss = -next.WeightedLogprobSum(ids, full(rows, seq - 1, 1.0 / (rows * (seq - 1)), ScalarType.Float32));
             else
             {
+                var logprobs = next.Logprobs(ids); // (rows, seq − 1)
                 Tensor refSum;
                 // Its own dispose scope: without a graph, the reference's intermediates live only as long as their handles.
                 using (no_grad())

@@ -13,9 +13,11 @@ namespace RlhfSharp.Training;
 /// The backward is chunked too: a custom autograd function (TorchSharp's <c>torch.autograd.MultiTensorFunction</c>) keeps
 /// only its inputs for the backward and recomputes each chunk's logits there, then differentiates logsumexp, gather,
 /// temperature and soft-cap by hand into the gradients of the hidden states, the head's weight and its bias. This is
-/// Liger-Kernel's fused linear cross-entropy (<c>src/liger_kernel/ops/fused_linear_cross_entropy.py</c>, which chunks rows
-/// and recomputes logits) for a per-token output instead of a scalar loss: the upstream gradient of each token is only
-/// known in the backward, so the gradients cannot be formed in the forward as Liger does. The per-row arithmetic is
+/// Liger-Kernel's fused linear cross-entropy (<c>src/liger_kernel/ops/fused_linear_cross_entropy.py</c>) for a per-token
+/// output instead of a scalar loss: the upstream gradient of each token is only known in the backward, so the gradients
+/// cannot be formed in the forward. Where the loss is a fixed weighted sum of the log-probs (SFT's cross-entropy),
+/// <see cref="WeightedSum"/> does what Liger does: it forms the gradients in the forward, chunk by chunk, and the backward
+/// only scales them, so no chunk's logits are computed twice. The per-row arithmetic is
 /// <see cref="TokenLogprobs.Of(Tensor, Tensor, double)"/>'s (gathered logit − logsumexp, OpenRLHF
 /// <c>log_probs_from_logits</c>, TRL <c>selective_log_softmax</c>) and <see cref="TokenLogprobs.Entropy"/>'s.
 /// </remarks>
@@ -35,6 +37,28 @@ public static class ChunkedLogprobs
         var rows = hidden.reshape(-1, hidden.shape[^1]);
         var outputs = Function.apply(rows, head.Weight, head.Bias, targets.reshape(-1), new Settings(temperature, head.Softcap, chunkSize, entropy));
         return (outputs[0].reshape(shape), entropy ? outputs[1].reshape(shape) : null);
+    }
+
+    /// <summary>
+    /// Σ <paramref name="weights"/> · log p(<paramref name="targets"/>) over every row, a float32 scalar, differentiable with
+    /// respect to the hidden states and the head's weight and bias: the form of a loss linear in the log-probs (SFT's summed
+    /// NLL is its negation with the loss mask as weights). Its gradients are formed in the forward, with each chunk's
+    /// logits, and kept for the backward, which scales them by the upstream gradient: one head GEMM per chunk fewer than
+    /// <see cref="Of"/>'s recompute, for one (V, H) float32 buffer (the head's weight gradient) held from this forward to
+    /// its backward. Under <c>no_grad</c>, or with nothing to differentiate, only the sum is computed.
+    /// </summary>
+    /// <param name="weights">Shaped like <paramref name="targets"/>: each row's weight (0 drops the row).</param>
+    public static Tensor WeightedSum(Tensor hidden, Tensor targets, Tensor weights, LmHeadWeights head, double temperature, int chunkSize)
+    {
+        if (chunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "a chunk holds at least one row");
+        bool differentiate = is_grad_enabled() && (hidden.requires_grad || head.Weight.requires_grad || (head.Bias?.requires_grad ?? false));
+        // The gradients made in the forward are held only by the autograd node (its saved variables, released by the
+        // backward): their C# handles, and every other temporary of the call, end with this scope.
+        using var scope = NewDisposeScope();
+        var rows = hidden.reshape(-1, hidden.shape[^1]);
+        var sum = Weighted.apply(rows, head.Weight, head.Bias, targets.reshape(-1), weights.reshape(-1).to(ScalarType.Float32),
+            new Settings(temperature, head.Softcap, chunkSize, Entropy: false), differentiate)[0];
+        return sum.MoveToOuterDisposeScope();
     }
 
     sealed record Settings(double Temperature, double? Softcap, int ChunkSize, bool Entropy)
@@ -65,6 +89,128 @@ public static class ChunkedLogprobs
             logits = wide;
         }
         return s.Tempered ? logits.div_(s.Temperature) : logits;
+    }
+
+    /// <summary>
+    /// The gradient, with respect to the head's output (before soft-cap, in <paramref name="dtype"/>), of
+    /// Σ g1 · log p(y) (+ Σ gEntropy · H) over a chunk whose log-softmax is <paramref name="logp"/> (c, V); the buffer is
+    /// reused for it.
+    /// </summary>
+    static Tensor LogitGradient(Tensor logp, Tensor? tanh, Tensor y, Tensor g1, Tensor? gEntropy, Settings s, ScalarType dtype)
+    {
+        Tensor g;
+        if (gEntropy is null)
+        {
+            // d log p(y)/d logit_j = 1[j = y] − p_j: autograd's logsumexp backward (grad · exp(x − lse)) and gather's scatter.
+            g = logp.exp_().mul_(g1.neg());
+            g.scatter_add_(1, y, g1);
+        }
+        else
+        {
+            // H = −Σ p log p, so dH/d logit_j = −p_j (log p_j + H); that term is built in logp's buffer.
+            var p = logp.exp();
+            var entropy = (p * logp).sum(-1, keepdim: true).neg_();
+            var term = logp.add_(entropy).mul_(p).mul_(gEntropy);
+            g = p.mul_(g1.neg());
+            g.scatter_add_(1, y, g1);
+            g.sub_(term);
+        }
+        if (s.Tempered) g.div_(s.Temperature);
+        var gz = g.to(dtype);
+        // cap·tanh(z/cap): the chain rule in autograd's order (× cap, × (1 − tanh²), ÷ cap).
+        if (s.Softcap is double softcap) gz = gz * softcap * tanh!.square().neg_().add_(1) / softcap;
+        return gz;
+    }
+
+    /// <summary>A chunk's share of the gradients: its rows' (written), and the head weight's and bias's (added, in float32).</summary>
+    static void Accumulate(Tensor gz, Tensor h, Tensor weight, Tensor? gRows, Tensor? gWeight, Tensor? gBias)
+    {
+        gRows?.copy_(gz.mm(weight));
+        if (gWeight is not null)
+        {
+            if (gz.dtype == ScalarType.Float32) gWeight.addmm_(gz.t(), h.to(ScalarType.Float32));
+            else gWeight.add_(gz.t().mm(h).to(ScalarType.Float32));
+        }
+        // sum(dim: 0), not sum(0): a literal 0 converts to ScalarType and binds sum(ScalarType?) (a whole-tensor sum as uint8).
+        gBias?.add_(gz.sum(dim: 0).to(ScalarType.Float32));
+    }
+
+    /// <summary>
+    /// A float32 leaf weight (the model's own head, tied to the embedding or not) takes its gradient straight into its
+    /// .grad, as AccumulateGrad would have added a returned one. Returned instead, the gradient would stay alive in its C#
+    /// wrapper until the caller's dispose scope ends, so AccumulateGrad could not take it over and would copy it (and a
+    /// tied embedding's gradient would be summed with it into a third): three (V, H) float32 buffers at once, 1.6 GB for
+    /// Qwen2.5-0.5B's head, where this needs none beyond .grad.
+    /// </summary>
+    static bool IntoGrad(Tensor weight) => weight.is_leaf && weight.dtype == ScalarType.Float32;
+
+    /// <summary><see cref="WeightedSum"/>'s node: the forward forms the gradients, the backward scales them.</summary>
+    sealed class Weighted : TorchSharp.torch.autograd.MultiTensorFunction<Weighted>
+    {
+        public override string Name => nameof(ChunkedLogprobs) + "." + nameof(WeightedSum);
+
+        // vars: hidden rows (N, H), weight (V, H), bias (V) or null, targets (N), weights (N) float32, Settings, differentiate.
+        public override List<Tensor> forward(TorchSharp.torch.autograd.AutogradContext ctx, params object[] vars)
+        {
+            var (rows, weight, bias, targets, weights, s, differentiate) =
+                ((Tensor)vars[0], (Tensor)vars[1], vars[2] as Tensor, (Tensor)vars[3], (Tensor)vars[4], (Settings)vars[5], (bool)vars[6]);
+            long n = rows.shape[0];
+            var sum = zeros([], ScalarType.Float32, rows.device);
+            var gRows = differentiate && rows.requires_grad ? zeros_like(rows) : null;
+            // Accumulated over the chunks in float32 whatever the weight's dtype, as the backward of Of does.
+            var gWeight = differentiate && weight.requires_grad ? zeros(weight.shape, ScalarType.Float32, weight.device) : null;
+            var gBias = differentiate && (bias?.requires_grad ?? false) ? zeros(bias!.shape, ScalarType.Float32, bias.device) : null;
+            for (long start = 0; start < n; start += s.ChunkSize)
+            {
+                using var scope = NewDisposeScope();
+                long c = Math.Min(s.ChunkSize, n - start);
+                var h = rows.narrow(0, start, c);
+                var logits = Logits(h, weight, bias, s, out var tanh);
+                var logp = logits.sub_(logits.logsumexp(-1, keepdim: true));
+                var y = targets.narrow(0, start, c).unsqueeze(-1);
+                var w = weights.narrow(0, start, c);
+                sum.add_(logp.gather(1, y).squeeze(-1).mul_(w).sum());
+                if (!differentiate) continue;
+                Accumulate(LogitGradient(logp, tanh, y, w.unsqueeze(1), null, s, rows.dtype), h, weight, gRows?.narrow(0, start, c), gWeight, gBias);
+            }
+            ctx.save_for_backward([weight]);
+            // Kept as C# handles, not saved variables: TorchSharp's node releases its saved variables only when the graph is
+            // disposed (after the whole backward), while these are freed as soon as the backward has used them.
+            ctx.save_data("gradients", new FormedGradients(gRows?.DetachFromDisposeScope(), gWeight?.DetachFromDisposeScope(), gBias?.DetachFromDisposeScope()));
+            return [sum];
+        }
+
+        public override List<Tensor> backward(TorchSharp.torch.autograd.AutogradContext ctx, List<Tensor> grads)
+        {
+            using var scope = NewDisposeScope();
+            var weight = ctx.get_saved_variables()[0];
+            using var formed = (FormedGradients)ctx.get_data("gradients");
+            if (formed.Released) throw new InvalidOperationException($"{Name}: a second backward through the same graph (retain_graph) is not supported");
+            double g = grads[0].to(ScalarType.Float64).item<double>();
+            Tensor? weightGrad = null;
+            if (formed.Weight is not null && IntoGrad(weight))
+            {
+                if (weight.grad is null) weight.grad = zeros_like(weight);
+                weight.grad.add_(formed.Weight, g);
+            }
+            else weightGrad = formed.Weight?.mul(g).to(weight.dtype).MoveToOuterDisposeScope();
+            return [formed.Rows?.mul(g).MoveToOuterDisposeScope()!, weightGrad!, formed.Bias?.mul(g).to(weight.dtype).MoveToOuterDisposeScope()!, null!, null!, null!, null!];
+        }
+    }
+
+    /// <summary>The gradients <see cref="WeightedSum"/>'s forward formed, until its backward has scaled them.</summary>
+    sealed class FormedGradients(Tensor? rows, Tensor? weight, Tensor? bias) : IDisposable
+    {
+        public Tensor? Rows => rows;
+        public Tensor? Weight => weight;
+        public Tensor? Bias => bias;
+        public bool Released { get; private set; }
+
+        public void Dispose()
+        {
+            rows?.Dispose(); weight?.Dispose(); bias?.Dispose();
+            Released = true;
+        }
     }
 
     sealed class Function : TorchSharp.torch.autograd.MultiTensorFunction<Function>
@@ -109,14 +255,10 @@ public static class ChunkedLogprobs
             var gEntropy = grads.Count > 1 && grads[1].count_nonzero().item<long>() > 0 ? grads[1].to(ScalarType.Float32).contiguous() : null;
             long n = rows.shape[0];
             var gRows = needs[0] ? zeros_like(rows) : null;
-            // A float32 leaf weight (the model's own head, tied to the embedding or not) takes the chunks' gradients straight
-            // into its .grad, as AccumulateGrad would have added the returned sum. Returned instead, the sum would stay
-            // alive in this wrapper until the caller's dispose scope ends, so AccumulateGrad could not take it over and
-            // would copy it (and a tied embedding's gradient would be summed with it into a third): three (V, H) float32
-            // buffers at once, 1.6 GB for Qwen2.5-0.5B's head, where this needs none beyond .grad. Rounding is unchanged
-            // when .grad starts at zero (0 + c₁ + c₂ … in the same order); over accumulated micro-batches the chunks are
-            // added to the running gradient one by one instead of as their sum.
-            bool intoGrad = needs[1] && weight.is_leaf && weight.dtype == ScalarType.Float32;
+            // IntoGrad: the chunks' gradients go straight into .grad. Rounding is unchanged when .grad starts at zero
+            // (0 + c₁ + c₂ … in the same order); over accumulated micro-batches the chunks are added to the running gradient
+            // one by one instead of as their sum.
+            bool intoGrad = needs[1] && IntoGrad(weight);
             Tensor? gWeight = null;
             if (intoGrad)
             {
@@ -132,39 +274,11 @@ public static class ChunkedLogprobs
                 long c = Math.Min(s.ChunkSize, n - start);
                 var h = rows.narrow(0, start, c);
                 var logits = Logits(h, weight, bias, s, out var tanh);
-                var g1 = gLogprobs.narrow(0, start, c).unsqueeze(1);
                 // log p in the logits' buffer: the chunk's peak is one (c, V) buffer, two with the entropy's term.
                 var logp = logits.sub_(logits.logsumexp(-1, keepdim: true));
-                var y = targets.narrow(0, start, c).unsqueeze(-1);
-                Tensor g;
-                if (gEntropy is null)
-                {
-                    // d log p(y)/d logit_j = 1[j = y] − p_j: autograd's logsumexp backward (grad · exp(x − lse)) and gather's scatter.
-                    g = logp.exp_().mul_(g1.neg());
-                    g.scatter_add_(1, y, g1);
-                }
-                else
-                {
-                    // H = −Σ p log p, so dH/d logit_j = −p_j (log p_j + H); that term is built in logp's buffer.
-                    var p = logp.exp();
-                    var entropy = (p * logp).sum(-1, keepdim: true).neg_();
-                    var term = logp.add_(entropy).mul_(p).mul_(gEntropy.narrow(0, start, c).unsqueeze(1));
-                    g = p.mul_(g1.neg());
-                    g.scatter_add_(1, y, g1);
-                    g.sub_(term);
-                }
-                if (s.Tempered) g.div_(s.Temperature);
-                var gz = g.to(rows.dtype);
-                // cap·tanh(z/cap): the chain rule in autograd's order (× cap, × (1 − tanh²), ÷ cap).
-                if (s.Softcap is double softcap) gz = gz * softcap * tanh!.square().neg_().add_(1) / softcap;
-                gRows?.narrow(0, start, c).copy_(gz.mm(weight));
-                if (gWeight is not null)
-                {
-                    if (gz.dtype == ScalarType.Float32) gWeight.addmm_(gz.t(), h.to(ScalarType.Float32));
-                    else gWeight.add_(gz.t().mm(h).to(ScalarType.Float32));
-                }
-                // sum(dim: 0), not sum(0): a literal 0 converts to ScalarType and binds sum(ScalarType?) (a whole-tensor sum as uint8).
-                gBias?.add_(gz.sum(dim: 0).to(ScalarType.Float32));
+                var gz = LogitGradient(logp, tanh, targets.narrow(0, start, c).unsqueeze(-1), gLogprobs.narrow(0, start, c).unsqueeze(1),
+                    gEntropy?.narrow(0, start, c).unsqueeze(1), s, rows.dtype);
+                Accumulate(gz, h, weight, gRows?.narrow(0, start, c), gWeight, gBias);
             }
             return [gRows!, intoGrad ? null! : gWeight?.to(weight.dtype)!, gBias?.to(bias!.dtype)!, null!, null!];
         }

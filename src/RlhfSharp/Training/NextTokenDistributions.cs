@@ -61,6 +61,19 @@ public sealed class NextTokenDistributions
         return logprobs;
     }
 
+    /// <summary>
+    /// Σ <paramref name="weights"/> · log p(ids[t+1] | ids[..t]) over every position, weights (B, T−1): a loss linear in the
+    /// log-probs, such as SFT's summed log-likelihood of its target tokens. Full logits: exactly
+    /// <c>(Logprobs(ids) * weights).sum()</c>. Chunked: <see cref="ChunkedLogprobs.WeightedSum"/>, which forms the
+    /// gradients in the forward instead of recomputing each chunk's logits in the backward.
+    /// </summary>
+    public Tensor WeightedLogprobSum(Tensor ids, Tensor weights)
+    {
+        if (Logits is not null) return (Logprobs(ids) * weights).sum();
+        long count = ids.shape[1] - 1;
+        return ChunkedLogprobs.WeightedSum(Hidden!.narrow(1, 0, count), ids.narrow(1, 1, count), weights, head!, 1.0, chunkSize);
+    }
+
     /// <summary>Entropy of each position's distribution at <paramref name="temperature"/>, for the positions as <see cref="Logprobs"/>.</summary>
     public Tensor Entropy(double temperature = 1.0, long start = 0, long count = -1)
     {

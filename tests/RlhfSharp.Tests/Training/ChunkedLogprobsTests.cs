@@ -133,6 +133,81 @@ public sealed class ChunkedLogprobsTests
         }
     }
 
+    /// <summary>
+    /// The weighted sum whose gradients are formed in the forward (SFT's loss): its value and every gradient equal the full
+    /// logits path's, under an upstream gradient other than 1 and over two accumulated backward passes, with a tied head,
+    /// and an untied one with a bias and Gemma 2's soft-cap.
+    /// </summary>
+    [Theory]
+    [InlineData(4, 1.0, true, false)]
+    [InlineData(27, 0.7, false, true)]
+    [InlineData(5, 1.3, false, true)]
+    [InlineData(100, 1.0, true, false)]
+    public void A_weighted_sum_with_gradients_formed_in_the_forward_equals_the_full_logits_path(int chunk, double temperature, bool tied, bool biasAndSoftcap)
+    {
+        using var scope = NewDisposeScope();
+        using var model = Tiny(tied, biasAndSoftcap);
+        var (ids, mask) = Batch();
+        // Uneven weights, some zero, as a loss mask scaled by a token count would not be.
+        var w = mask.narrow(1, 1, 9).to(ScalarType.Float32) * linspace(0.2, 1.5, 9).unsqueeze(0);
+        var values = new Dictionary<bool, List<float>> { [false] = [], [true] = [] };
+        Dictionary<string, Tensor> TwoPasses(bool chunked)
+        {
+            for (int pass = 1; pass <= 2; pass++)
+            {
+                Tensor sum;
+                if (chunked)
+                {
+                    var hidden = model.Hidden(ids, mask);
+                    sum = ChunkedLogprobs.WeightedSum(hidden.narrow(1, 0, 9), ids.narrow(1, 1, 9), w, model.HeadWeights, temperature, chunk);
+                }
+                else sum = (TokenLogprobs.Of(model.Forward(ids, mask), ids, temperature) * w).sum();
+                values[chunked].Add(sum.item<float>());
+                (sum * (-0.37 * pass)).backward();
+            }
+            var grads = model.named_parameters().Where(p => p.parameter.grad is not null).ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+            model.zero_grad();
+            return grads;
+        }
+        var gFull = TwoPasses(false);
+        var g = TwoPasses(true);
+        for (int i = 0; i < 2; i++)
+            Assert.True(Math.Abs(values[false][i] - values[true][i]) <= Tolerance * Math.Max(1, Math.Abs(values[false][i])), $"sum {values[true][i]} vs {values[false][i]}");
+        Assert.Equal(gFull.Keys.Order(), g.Keys.Order());
+        Assert.Contains(tied ? "model.embed_tokens.weight" : "lm_head.weight", g.Keys);
+        if (biasAndSoftcap) Assert.Contains("lm_head.bias", g.Keys);
+        foreach (var (name, expected) in gFull)
+        {
+            double scale = Math.Max(1.0, expected.abs().max().item<float>());
+            Assert.True(expected.abs().max().item<float>() > 0, $"{name}: zero gradient, the comparison would prove nothing");
+            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * scale, $"{name}: gradients differ by {MaxDiff(expected, g[name])} (scale {scale})");
+        }
+    }
+
+    [Fact]
+    public void A_weighted_sum_under_no_grad_or_with_a_frozen_head_is_the_full_paths()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Tiny(tied: false, biasAndSoftcap: true);
+        var (ids, mask) = Batch();
+        var m = mask.narrow(1, 1, 9).to(ScalarType.Float32);
+        using (no_grad())
+        {
+            var full = (TokenLogprobs.Of(model.Forward(ids, mask), ids) * m).sum().item<float>();
+            var chunked = NextTokenDistributions.Of(model, ids, mask, chunkSize: 4).WeightedLogprobSum(ids, m);
+            Assert.False(chunked.requires_grad);
+            Assert.True(Math.Abs(full - chunked.item<float>()) <= Tolerance * Math.Abs(full), $"{chunked.item<float>()} vs {full}");
+        }
+        model.lm_head!.weight!.requires_grad = false;
+        model.lm_head.bias!.requires_grad = false;
+        var gFull = Gradients(model, -(TokenLogprobs.Of(model.Forward(ids, mask), ids) * m).sum());
+        var g = Gradients(model, -NextTokenDistributions.Of(model, ids, mask, chunkSize: 6).WeightedLogprobSum(ids, m));
+        Assert.DoesNotContain("lm_head.weight", g.Keys);
+        Assert.Equal(gFull.Keys.Order(), g.Keys.Order());
+        foreach (var (name, expected) in gFull)
+            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * Math.Max(1.0, expected.abs().max().item<float>()), $"{name}: gradients differ by {MaxDiff(expected, g[name])}");
+    }
+
     [Fact]
     public void Log_probs_of_a_span_alone_equal_the_full_paths_span_and_an_unused_entropy_adds_no_gradient()
     {

@@ -21,8 +21,7 @@ public sealed class CausalPtxExamples(CausalLM policy, IReadOnlyList<SftExample>
     {
         var chosen = indices.Select(i => examples[i]).ToList();
         var b = TokenBatch.RightPad(chosen.Select(e => e.InputIds).ToList(), padId, policy.model.Embeddings.weight!.device, chosen.Select(e => e.LossMask).ToList());
-        var lp = NextTokenDistributions.Of(policy, b.Ids, b.AttentionMask, chunkSize: logprobChunkSize).Logprobs(b.Ids);
         var lm = b.LossMask.narrow(1, 1, b.LossMask.shape[1] - 1);
-        return (lp * lm).sum();
+        return NextTokenDistributions.Of(policy, b.Ids, b.AttentionMask, chunkSize: logprobChunkSize).WeightedLogprobSum(b.Ids, lm);
     }
 }

@@ -31,10 +31,10 @@ public sealed class SftTrainer(CausalLM model, SftConfig config, int padId, int?
         loop.Run((step, row) => Step(loop, examples, step, row, config.BatchSize, e => e.LossMask.Skip(1).Count(m => m), e => e.InputIds.Length, micro =>
         {
             var batch = TokenBatch.RightPad(micro.Select(e => e.InputIds).ToList(), padId, device, micro.Select(e => e.LossMask).ToList());
-            var logprobs = NextTokenDistributions.Of(model, batch.Ids, batch.AttentionMask, chunkSize: config.LogprobChunkSize).Logprobs(batch.Ids);
+            var next = NextTokenDistributions.Of(model, batch.Ids, batch.AttentionMask, chunkSize: config.LogprobChunkSize);
             var mask = batch.LossMask.narrow(1, 1, batch.LossMask.shape[1] - 1);
             // Mixtral / Qwen2-MoE with output_router_logits: HF's loss adds the router's balancing term, per forward.
-            return (-(logprobs * mask).sum(), Algorithms.Common.RouterBalanceLoss.Weighted(model));
+            return (-next.WeightedLogprobSum(batch.Ids, mask), Algorithms.Common.RouterBalanceLoss.Weighted(model));
         }), cancel);
         model.eval();
         return eval.Count > 0 ? Evaluate(eval) : new Dictionary<string, double>();
