@@ -23,7 +23,10 @@ public abstract record StageConfig
     /// Token positions per chunk when the stage takes log-probs (and entropies) of a causal LM: each chunk's logits are
     /// made from the final hidden states, reduced to log-probs and dropped, in the backward too (<see cref="ChunkedLogprobs"/>,
     /// as Liger-Kernel's fused linear cross-entropy), so the (B, T, V) logits never exist; 256 cuts the peak of
-    /// Qwen2.5-0.5B's head at 8 × 512 tokens several times over (docs/PERFORMANCE.md). 0 (the default) takes the full
+    /// Qwen2.5-0.5B's head at 8 × 512 tokens several times over (docs/PERFORMANCE.md). SFT's loss (and PPO-ptx's) forms its
+    /// gradients in the forward, so its chunks are computed once; the other stages' are recomputed in the backward. On a
+    /// CPU with oneMKL, chunks of 512 or more keep the head's matmuls at full speed (fewer rows take a slower kernel,
+    /// docs/PERFORMANCE.md). 0 (the default) takes the full
     /// logits, as HF/TRL do without Liger: the same values to float32 round-off either way, but only 0 keeps seeded runs
     /// bit-identical to earlier versions (the head's gradient is summed chunk by chunk). Read by SFT, the preference family,
     /// PPO/A2C and the group-RL family, and through them RS and online DPO.

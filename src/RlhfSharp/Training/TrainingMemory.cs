@@ -21,7 +21,9 @@ namespace RlhfSharp.Training;
 /// activations exist at a time in the backward. The head's float32 logits take three (rows, vocab) buffers (logits, the
 /// softmax's temporary, their gradient), or three (chunk, vocab) ones with <see cref="StageConfig.LogprobChunkSize"/>.
 /// Two transients come on top, never at once: in the backward, a trainable embedding's gradient, which LibTorch's
-/// embedding backward forms dense (vocab × hidden) before adding it to the accumulated one; in the optimizer step,
+/// embedding backward forms dense (vocab × hidden) before adding it to the accumulated one (the same term covers SFT's
+/// chunked head, which forms its (vocab × hidden) weight gradient in the forward and adds it in the backward's first
+/// step, before the embedding's exists); in the optimizer step,
 /// AdamW's temporaries (PyTorch's float32 step: two float32 copies of the largest parameter; bfloat16 moments: three
 /// float32 pieces, <see cref="AdamW"/>). And the process itself: the .NET runtime and LibTorch before any tensor.
 /// An estimate: docs/PERFORMANCE.md compares it with measured peaks.
@@ -62,7 +64,8 @@ public sealed record TrainingMemory(long Weights, long Gradients, long Optimizer
         long logitRows = logprobChunkSize > 0 ? Math.Min(logprobChunkSize, positions) : positions;
         long logits = lmHead ? 3 * logitRows * c.VocabSize * 4 : 0;
         long embedding = (long)c.VocabSize * h;
-        long embeddingGradient = lora is null ? embedding * e : 0;
+        // The chunked head sums its weight gradient in float32 whatever the model's dtype.
+        long embeddingGradient = lora is null ? embedding * (logprobChunkSize > 0 ? Math.Max(e, 4) : e) : 0;
         // AdamW's temporaries: float32 moments take two float32 copies of the largest parameter (the embedding, or an MLP
         // matrix); reduced-precision moments work in pieces of 8 M elements with three float32 buffers.
         bool reduced = optimizer is { } o && o.MomentBytes(e) < 2 * e;

@@ -44,15 +44,16 @@ public sealed class TrainingMemoryTests : IDisposable
 
     /// <summary>
     /// The estimate against the measured peak of the one full-weight step measured at this size (docs/PERFORMANCE.md,
-    /// "Qwen2.5-0.5B shape: a full-weight SFT step": 6,796 MiB with checkpointing, chunks of 256 and bfloat16 moments): it
-    /// must not fall below it (a refusal then would come too late) nor exceed it by more than a tenth.
+    /// "Qwen2.5-0.5B shape: a full-weight SFT step": 6,915 MiB with checkpointing, chunks of 256 and bfloat16 moments, the
+    /// forward's peak since SFT's chunked head forms its weight gradient there): it must not fall below it (a refusal then
+    /// would come too late) nor exceed it by more than a tenth.
     /// </summary>
     [Fact]
     public void The_estimate_of_the_measured_qwen_sft_step_is_within_a_tenth_above_its_peak()
     {
         var m = TrainingMemory.Estimate(Qwen05B, ScalarType.Float32, null, 4, 512, true, 256, 0,
             new OptimizerConfig { MomentumDtype = MomentDtype.Bfloat16, VarianceDtype = MomentDtype.Bfloat16 });
-        double measured = 6796.1 * 1048576;
+        double measured = 6915.4 * 1048576;
         Assert.InRange(m.Total / measured, 1.0, 1.1);
     }
 
