@@ -92,6 +92,16 @@ public static class ChunkedLogprobs
     }
 
     /// <summary>
+    /// The chunk's log-softmax over the vocabulary, in its logits' buffer: the chunk's peak is one (c, V) buffer (two with
+    /// the entropy's term in the backward).
+    /// </summary>
+    static Tensor LogSoftmax(Tensor rows, Tensor weight, Tensor? bias, Settings s, out Tensor? tanh)
+    {
+        var logits = Logits(rows, weight, bias, s, out tanh);
+        return logits.sub_(logits.logsumexp(-1, keepdim: true));
+    }
+
+    /// <summary>
     /// The gradient, with respect to the head's output (before soft-cap, in <paramref name="dtype"/>), of
     /// Σ g1 · log p(y) (+ Σ gEntropy · H) over a chunk whose log-softmax is <paramref name="logp"/> (c, V); the buffer is
     /// reused for it.
@@ -165,8 +175,7 @@ public static class ChunkedLogprobs
                 using var scope = NewDisposeScope();
                 long c = Math.Min(s.ChunkSize, n - start);
                 var h = rows.narrow(0, start, c);
-                var logits = Logits(h, weight, bias, s, out var tanh);
-                var logp = logits.sub_(logits.logsumexp(-1, keepdim: true));
+                var logp = LogSoftmax(h, weight, bias, s, out var tanh);
                 var y = targets.narrow(0, start, c).unsqueeze(-1);
                 var w = weights.narrow(0, start, c);
                 sum.add_(logp.gather(1, y).squeeze(-1).mul_(w).sum());
@@ -273,9 +282,7 @@ public static class ChunkedLogprobs
                 using var scope = NewDisposeScope();
                 long c = Math.Min(s.ChunkSize, n - start);
                 var h = rows.narrow(0, start, c);
-                var logits = Logits(h, weight, bias, s, out var tanh);
-                // log p in the logits' buffer: the chunk's peak is one (c, V) buffer, two with the entropy's term.
-                var logp = logits.sub_(logits.logsumexp(-1, keepdim: true));
+                var logp = LogSoftmax(h, weight, bias, s, out var tanh);
                 var gz = LogitGradient(logp, tanh, targets.narrow(0, start, c).unsqueeze(-1), gLogprobs.narrow(0, start, c).unsqueeze(1),
                     gEntropy?.narrow(0, start, c).unsqueeze(1), s, rows.dtype);
                 Accumulate(gz, h, weight, gRows?.narrow(0, start, c), gWeight, gBias);

@@ -57,6 +57,20 @@ public sealed class ChunkedLogprobsTests
 
     static double MaxDiff(Tensor a, Tensor b) => (a - b).abs().max().item<float>();
 
+    /// <summary>
+    /// Every gradient of <paramref name="actual"/> equals <paramref name="expected"/>'s to <see cref="Tolerance"/> relative to
+    /// its scale; with <paramref name="nonzero"/>, each expected gradient must also be nonzero, or the comparison would prove nothing.
+    /// </summary>
+    static void AssertSameGradients(Dictionary<string, Tensor> expected, Dictionary<string, Tensor> actual, bool nonzero = true)
+    {
+        foreach (var (name, e) in expected)
+        {
+            double largest = e.abs().max().item<float>(), scale = Math.Max(1.0, largest);
+            if (nonzero) Assert.True(largest > 0, $"{name}: zero gradient, the comparison would prove nothing");
+            Assert.True(MaxDiff(e, actual[name]) <= Tolerance * scale, $"{name}: gradients differ by {MaxDiff(e, actual[name])} (scale {scale})");
+        }
+    }
+
     [Theory]
     [InlineData(1, 1.0, true, false)]
     [InlineData(4, 1.0, true, false)]   // 27 rows: 4 does not divide them
@@ -89,12 +103,7 @@ public sealed class ChunkedLogprobsTests
         Assert.True(MaxDiff(entFull, ent) <= Tolerance, $"entropies differ by {MaxDiff(entFull, ent)}");
         Assert.Equal(gFull.Keys.Order(), g.Keys.Order());
         if (biasAndSoftcap) Assert.Contains("lm_head.bias", g.Keys);
-        foreach (var (name, expected) in gFull)
-        {
-            double scale = Math.Max(1.0, expected.abs().max().item<float>());
-            Assert.True(expected.abs().max().item<float>() > 0, $"{name}: zero gradient, the comparison would prove nothing");
-            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * scale, $"{name}: gradients differ by {MaxDiff(expected, g[name])} (scale {scale})");
-        }
+        AssertSameGradients(gFull, g);
     }
 
     /// <summary>
@@ -125,12 +134,7 @@ public sealed class ChunkedLogprobsTests
         var g = TwoPasses(4);
         Assert.Equal(gFull.Keys.Order(), g.Keys.Order());
         Assert.Contains(tied ? "model.embed_tokens.weight" : "lm_head.weight", g.Keys);
-        foreach (var (name, expected) in gFull)
-        {
-            double scale = Math.Max(1.0, expected.abs().max().item<float>());
-            Assert.True(expected.abs().max().item<float>() > 0, $"{name}: zero gradient, the comparison would prove nothing");
-            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * scale, $"{name}: gradients differ by {MaxDiff(expected, g[name])} (scale {scale})");
-        }
+        AssertSameGradients(gFull, g);
     }
 
     /// <summary>
@@ -176,12 +180,7 @@ public sealed class ChunkedLogprobsTests
         Assert.Equal(gFull.Keys.Order(), g.Keys.Order());
         Assert.Contains(tied ? "model.embed_tokens.weight" : "lm_head.weight", g.Keys);
         if (biasAndSoftcap) Assert.Contains("lm_head.bias", g.Keys);
-        foreach (var (name, expected) in gFull)
-        {
-            double scale = Math.Max(1.0, expected.abs().max().item<float>());
-            Assert.True(expected.abs().max().item<float>() > 0, $"{name}: zero gradient, the comparison would prove nothing");
-            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * scale, $"{name}: gradients differ by {MaxDiff(expected, g[name])} (scale {scale})");
-        }
+        AssertSameGradients(gFull, g);
     }
 
     [Fact]
@@ -204,8 +203,7 @@ public sealed class ChunkedLogprobsTests
         var g = Gradients(model, -NextTokenDistributions.Of(model, ids, mask, chunkSize: 6).WeightedLogprobSum(ids, m));
         Assert.DoesNotContain("lm_head.weight", g.Keys);
         Assert.Equal(gFull.Keys.Order(), g.Keys.Order());
-        foreach (var (name, expected) in gFull)
-            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * Math.Max(1.0, expected.abs().max().item<float>()), $"{name}: gradients differ by {MaxDiff(expected, g[name])}");
+        AssertSameGradients(gFull, g, nonzero: false);
     }
 
     [Fact]
@@ -226,8 +224,7 @@ public sealed class ChunkedLogprobsTests
         // CPUs' kernels block those differently (3.05e-5 on log-probs near −10 on a first-generation EPYC).
         double lpScale = Math.Max(1.0, lpFull.abs().max().item<float>());
         Assert.True(MaxDiff(lpFull, lp) <= Tolerance * lpScale, $"log-probs differ by {MaxDiff(lpFull, lp)} (scale {lpScale})");
-        foreach (var (name, expected) in gFull)
-            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * Math.Max(1.0, expected.abs().max().item<float>()), $"{name}: gradients differ by {MaxDiff(expected, g[name])}");
+        AssertSameGradients(gFull, g, nonzero: false);
         // Asked alone (no log-probs computed for these positions), the entropy is still the full path's.
         var alone = NextTokenDistributions.Of(model, ids, mask, chunkSize: 2).Entropy(0.8, 3, 4);
         Assert.True(MaxDiff(TokenLogprobs.Entropy(model.Forward(ids, mask), 0.8).narrow(1, 3, 4), alone) <= Tolerance);
@@ -246,8 +243,7 @@ public sealed class ChunkedLogprobsTests
         var g = Gradients(model, -(NextTokenDistributions.Of(model, ids, mask, chunkSize: 6).Logprobs(ids) * m).sum());
         Assert.DoesNotContain("lm_head.weight", g.Keys);
         Assert.Equal(gFull.Keys.Order(), g.Keys.Order());
-        foreach (var (name, expected) in gFull)
-            Assert.True(MaxDiff(expected, g[name]) <= Tolerance * Math.Max(1.0, expected.abs().max().item<float>()), $"{name}: gradients differ by {MaxDiff(expected, g[name])}");
+        AssertSameGradients(gFull, g, nonzero: false);
     }
 
     [Fact]
