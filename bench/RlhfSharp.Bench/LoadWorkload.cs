@@ -36,21 +36,27 @@ static class LoadWorkload
     }
 
     /// <summary>Loads the folder into <paramref name="dtype"/>; reports the peak (its rise, and the whole process's) and the seconds.</summary>
-    public static void Load(Dictionary<string, object> r, string dir, ScalarType dtype)
+    /// <param name="smaps">A folder to copy /proc/self/smaps into before and after the load (bench/smaps-breakdown.py reads them), or null.</param>
+    public static void Load(Dictionary<string, object> r, string dir, ScalarType dtype, string? smaps = null)
     {
         // Touch the runtime first (native libraries, a first tensor) so the baseline is the process, not the model.
         using (var warm = ones(8)) warm.sum().item<float>();
+        if (smaps is not null) { Directory.CreateDirectory(smaps); File.WriteAllText(Path.Combine(smaps, "before.smaps"), File.ReadAllText("/proc/self/smaps")); }
         double before = ProcessMemory.Mb("VmHWM");
         var process = Process.GetCurrentProcess();
         var cpuBefore = process.TotalProcessorTime;
         var clock = Stopwatch.StartNew();
 
+        long allocated = GC.GetTotalAllocatedBytes(precise: true);
         using var model = HuggingFaceCheckpoint.LoadCausalLM(dir, dtype);
         double seconds = clock.Elapsed.TotalSeconds;
+        r["managed_allocated_mb"] = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / 1048576.0; // what grows the GC's gen0 during the load
         process.Refresh();
         // CPU seconds (user + kernel) too: on a shared machine the wall clock measures the other processes as much as the load.
         r["load_cpu_seconds"] = (process.TotalProcessorTime - cpuBefore).TotalSeconds;
         double after = ProcessMemory.Mb("VmHWM");
+        r["rss_after_mb"] = ProcessMemory.Mb("VmRSS");
+        if (smaps is not null) File.WriteAllText(Path.Combine(smaps, "after.smaps"), File.ReadAllText("/proc/self/smaps"));
         long fileBytes = Directory.GetFiles(dir, "*.safetensors").Sum(f => new FileInfo(f).Length);
         long weightBytes = model.parameters().Sum(p => p.numel() * p.element_size());
         r["dir"] = dir; r["dtype"] = ModelDtype.Name(dtype); r["load_seconds"] = seconds;

@@ -39,7 +39,7 @@ switch (args[0])
     case "dpo-memory": DpoMemoryWorkload.Run(result, Opt("model", "llama45m"), Opt("lora", "0") == "1", IntOpt("batch", 2), IntOpt("prompt", 64), IntOpt("completion", 64), IntOpt("steps", 3)); break;
     case "load-create": LoadWorkload.Create(result, Opt("out", "/tmp/qwen05b-random"), ModelDtype.Parse(Opt("dtype", "float32"), "dtype"),
         LoadWorkload.Qwen05B with { NumLayers = IntOpt("layers", 24), VocabSize = IntOpt("vocab", 151936) }); break;
-    case "load": LoadWorkload.Load(result, Opt("model", "/tmp/qwen05b-random"), ModelDtype.Parse(Opt("dtype", "float32"), "dtype")); break;
+    case "load": LoadWorkload.Load(result, Opt("model", "/tmp/qwen05b-random"), ModelDtype.Parse(Opt("dtype", "float32"), "dtype"), opts.GetValueOrDefault("smaps")); break;
     case "decode-profile": DecodeProfileWorkload.Run(result, Opt("model", "gpt2"), IntOpt("steps", 10)); break;
     case "bf16": Workloads.Bf16(result, Opt("model", "stories260k"), IntOpt("batch", 32), IntOpt("seq", 256), IntOpt("iters", 5)); break;
     case "tokenize": TokenizeWorkload.Run(result, IntOpt("mb", 1)); break;
