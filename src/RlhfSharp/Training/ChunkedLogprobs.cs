@@ -52,8 +52,8 @@ public static class ChunkedLogprobs
     {
         if (chunkSize <= 0) throw new ArgumentOutOfRangeException(nameof(chunkSize), chunkSize, "a chunk holds at least one row");
         bool differentiate = is_grad_enabled() && (hidden.requires_grad || head.Weight.requires_grad || (head.Bias?.requires_grad ?? false));
-        // The gradients made in the forward are held only by the autograd node (its saved variables, released by the
-        // backward): their C# handles, and every other temporary of the call, end with this scope.
+        // Every temporary of the call ends with this scope; the gradients the forward forms are detached from it and live
+        // until the backward has scaled them (FormedGradients).
         using var scope = NewDisposeScope();
         var rows = hidden.reshape(-1, hidden.shape[^1]);
         var sum = Weighted.apply(rows, head.Weight, head.Bias, targets.reshape(-1), weights.reshape(-1).to(ScalarType.Float32),
@@ -182,7 +182,7 @@ public static class ChunkedLogprobs
                 if (!differentiate) continue;
                 Accumulate(LogitGradient(logp, tanh, y, w.unsqueeze(1), null, s, rows.dtype), h, weight, gRows?.narrow(0, start, c), gWeight, gBias);
             }
-            ctx.save_for_backward([weight]);
+            ctx.save_for_backward([weight, bias!]);
             // Kept as C# handles, not saved variables: TorchSharp's node releases its saved variables only when the graph is
             // disposed (after the whole backward), while these are freed as soon as the backward has used them.
             ctx.save_data("gradients", new FormedGradients(gRows?.DetachFromDisposeScope(), gWeight?.DetachFromDisposeScope(), gBias?.DetachFromDisposeScope()));
@@ -192,7 +192,8 @@ public static class ChunkedLogprobs
         public override List<Tensor> backward(TorchSharp.torch.autograd.AutogradContext ctx, List<Tensor> grads)
         {
             using var scope = NewDisposeScope();
-            var weight = ctx.get_saved_variables()[0];
+            var saved = ctx.get_saved_variables();
+            var (weight, bias) = (saved[0], saved[1]);
             using var formed = (FormedGradients)ctx.get_data("gradients");
             if (formed.Released) throw new InvalidOperationException($"{Name}: a second backward through the same graph (retain_graph) is not supported");
             double g = grads[0].to(ScalarType.Float64).item<double>();
@@ -203,7 +204,7 @@ public static class ChunkedLogprobs
                 weight.grad.add_(formed.Weight, g);
             }
             else weightGrad = formed.Weight?.mul(g).to(weight.dtype).MoveToOuterDisposeScope();
-            return [formed.Rows?.mul(g).MoveToOuterDisposeScope()!, weightGrad!, formed.Bias?.mul(g).to(weight.dtype).MoveToOuterDisposeScope()!, null!, null!, null!, null!];
+            return [formed.Rows?.mul(g).MoveToOuterDisposeScope()!, weightGrad!, formed.Bias?.mul(g).to(bias.dtype).MoveToOuterDisposeScope()!, null!, null!, null!, null!];
         }
     }
 
