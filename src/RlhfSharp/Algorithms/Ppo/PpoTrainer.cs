@@ -71,8 +71,9 @@ public sealed class PpoTrainer : StageTrainer
         if (config.Critic == CriticKind.ValueHead)
         {
             var (dtype, device) = policy.Placement;
-            torch.manual_seed((long)config.Seed); // the new head starts the same on every run, so runs are repeatable
-            valueHead = new ValueHead(policy.HiddenSize);
+            // The new head starts the same on every run, so runs are repeatable; drawn from its own generator, not the
+            // global one another thread may be drawing from.
+            valueHead = new ValueHead(policy.HiddenSize, (long)config.Seed);
             valueHead.to(dtype).to(device);
         }
         if (!ReferenceEquals(reference.Module, policy.Module))
