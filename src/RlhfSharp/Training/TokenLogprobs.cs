@@ -53,10 +53,11 @@ public static class TokenLogprobs
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> grads)
         {
+            // The saved tensors' wrappers end with the backward; only the gradient outlives it.
+            using var scope = NewDisposeScope();
             var saved = ctx.get_saved_variables();
             var (predicting, lse, targets) = (saved[0], saved[1], saved[2]);
             var g = grads[0].unsqueeze(-1);
-            using var scope = NewDisposeScope();
             var grad = (predicting - lse.unsqueeze(-1)).exp_().mul_(g.neg()).add_(0.0);
             grad.scatter_add_(2, targets, g);
             return [grad.MoveToOuterDisposeScope(), null!];
