@@ -14,7 +14,7 @@ cp -r bench/RlhfSharp.Bench/bin/Release/net10.0/. "$BIN"
 mkdir -p bench/results
 OUT=bench/results/real-size-steps.jsonl
 : > "$OUT"
-# name | the workload's arguments on both sides | ours only (ours's product options PyTorch's reference has no counterpart for)
+# name | the workload's arguments on both sides | ours only: product options (shared base, chunked log-probs) PyTorch's reference lacks
 declare -A ARGS=(
   [smollm2-sft]="real-step model=smollm2 kind=sft rows=4 seq=512 ckpt=1 steps=1|"
   [smollm2-sft-nockpt]="real-step model=smollm2 kind=sft rows=4 seq=512 ckpt=0 steps=1|"
