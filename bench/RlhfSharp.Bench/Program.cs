@@ -26,6 +26,7 @@ var result = new Dictionary<string, object> { ["impl"] = "ours", ["bench"] = arg
 
 switch (args[0])
 {
+    case "exp-underflow": ExpUnderflowWorkload.Run(result, IntOpt("rows", 2044), IntOpt("vocab", 151936), Opt("sigmas", "0.6,5,30"), IntOpt("reps", 3)); break;
     case "head-matmul": HeadMatmulWorkload.Run(result, IntOpt("vocab", 151936), IntOpt("hidden", 896), Opt("chunks", "128,256,384,512,1024,2048")); break;
     case "peak": Workloads.Peak(result, IntOpt("n", 2048), IntOpt("reps", 10)); break;
     case "bandwidth": Workloads.Bandwidth(result, IntOpt("mb", 1024), IntOpt("reps", 10)); break;

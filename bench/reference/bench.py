@@ -1,5 +1,6 @@
 """PyTorch eager side of the benchmark: same workloads and arguments as rlhf-bench, same JSON lines.
 Run by bench/run.sh; not a product or test dependency."""
+import dataclasses
 import json
 import os
 import resource
@@ -118,10 +119,12 @@ def train(r, name, batch, seq, steps, warmup):
              median_step_s=sorted(times)[len(times) // 2], flops_per_token=fpt, achieved_gflops=tps * fpt / 1e9)
 
 
-def real_step(r, name, kind, rows, seq, ckpt, steps, moments="float32"):
+def real_step(r, name, kind, rows, seq, ckpt, steps, moments="float32", layers=0):
     """One SFT or DPO step of rlhf-bench real-step: float32 AdamW, the policy's per-token log-probs (gathered logit minus
     logsumexp, as TRL/OpenRLHF), SFT mean NLL or DPO's sigmoid loss (beta 0.1) against a frozen float32 reference."""
     c = CONFIGS[name]
+    if layers > 0:  # rlhf-bench real-step layers=N: what does not grow with depth (the embedding, the head)
+        c = dataclasses.replace(c, layers=layers)
     t = time.perf_counter()
     policy = CausalLM(c).train()
     policy.checkpointing = ckpt
@@ -163,6 +166,8 @@ def real_step(r, name, kind, rows, seq, ckpt, steps, moments="float32"):
 
     first = step()
     times = [step() for _ in range(steps)]
+    if layers > 0:
+        r["layers"] = layers
     r.update(model=name, kind=kind, rows=rows, seq=seq, ckpt=int(ckpt), chunk=0, params=n, moments=moments, build_s=build, first_step_s=first,
              step_s=min(times), step_s_all=times, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **phase)
 
@@ -323,7 +328,8 @@ def main():
     elif w == "gen":
         generate(r, model, opt("batch", 32), opt("prompt", 8), opt("new", 256), opt("cache", "1") == "1", opt("warmup", 1))
     elif w == "real-step":
-        real_step(r, opt("model", "smollm2"), opt("kind", "sft"), opt("rows", 4), opt("seq", 512), opt("ckpt", "0") == "1", opt("steps", 1), opt("moments", "float32"))
+        real_step(r, opt("model", "smollm2"), opt("kind", "sft"), opt("rows", 4), opt("seq", 512), opt("ckpt", "0") == "1", opt("steps", 1), opt("moments", "float32"),
+                  opt("layers", 0))
     elif w == "ppo-memory":  # rlhf-bench ppo-memory shared=1: LoRA actor, critic and RM adapters on one base
         ppo_step.ppo_step(r, {"smollm2-135m": "smollm2", "qwen2.5-0.5b": "qwen05b"}.get(model, model), opt("prompts", 8), opt("prompt", 64),
                           opt("new", 64), opt("steps", 1))

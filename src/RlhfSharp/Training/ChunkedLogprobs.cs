@@ -5,21 +5,21 @@ namespace RlhfSharp.Training;
 
 /// <summary>
 /// Log-probs of target tokens, and optionally the entropies of the distributions, straight from final hidden states and
-/// the LM head, a chunk of rows (token positions) at a time: logits → logsumexp → gather per chunk, so the (rows, V)
+/// the LM head, a chunk of rows (token positions) at a time: logits → log-softmax → gather per chunk, so the (rows, V)
 /// logits, and their log-softmax, never exist at once. For Qwen2.5-0.5B at 8 × 512 tokens that tensor alone is 2.5 GB
 /// (issue 12 part 3); a chunk of 256 rows is 156 MB.
 /// </summary>
 /// <remarks>
 /// The backward is chunked too: a custom autograd function (TorchSharp's <c>torch.autograd.MultiTensorFunction</c>) keeps
-/// only its inputs for the backward and recomputes each chunk's logits there, then differentiates logsumexp, gather,
+/// only its inputs for the backward and recomputes each chunk's logits there, then differentiates the log-softmax, gather,
 /// temperature and soft-cap by hand into the gradients of the hidden states, the head's weight and its bias. This is
 /// Liger-Kernel's fused linear cross-entropy (<c>src/liger_kernel/ops/fused_linear_cross_entropy.py</c>) for a per-token
 /// output instead of a scalar loss: the upstream gradient of each token is only known in the backward, so the gradients
 /// cannot be formed in the forward. Where the loss is a fixed weighted sum of the log-probs (SFT's cross-entropy),
 /// <see cref="WeightedSum"/> does what Liger does: it forms the gradients in the forward, chunk by chunk, and the backward
 /// only scales them, so no chunk's logits are computed twice. The per-row arithmetic is
-/// <see cref="TokenLogprobs.Of(Tensor, Tensor, double)"/>'s (gathered logit − logsumexp, OpenRLHF
-/// <c>log_probs_from_logits</c>, TRL <c>selective_log_softmax</c>) and <see cref="TokenLogprobs.Entropy"/>'s.
+/// <see cref="TokenLogprobs.Of(Tensor, Tensor, double)"/>'s (the log-softmax at the target, TRL <c>selective_log_softmax</c>;
+/// probabilities by <c>softmax</c>, never <c>exp</c>, for the reason in its remarks) and <see cref="TokenLogprobs.Entropy"/>'s.
 /// </remarks>
 public static class ChunkedLogprobs
 {
@@ -92,33 +92,26 @@ public static class ChunkedLogprobs
     }
 
     /// <summary>
-    /// The chunk's log-softmax over the vocabulary, in its logits' buffer: the chunk's peak is one (c, V) buffer (two with
-    /// the entropy's term in the backward).
-    /// </summary>
-    static Tensor LogSoftmax(Tensor rows, Tensor weight, Tensor? bias, Settings s, out Tensor? tanh)
-    {
-        var logits = Logits(rows, weight, bias, s, out tanh);
-        return logits.sub_(logits.logsumexp(-1, keepdim: true));
-    }
-
-    /// <summary>
     /// The gradient, with respect to the head's output (before soft-cap, in <paramref name="dtype"/>), of
-    /// Σ g1 · log p(y) (+ Σ gEntropy · H) over a chunk whose log-softmax is <paramref name="logp"/> (c, V); the buffer is
-    /// reused for it.
+    /// Σ g1 · log p(y) (+ Σ gEntropy · H) over a chunk whose (tempered, float32) logits are <paramref name="logits"/> (c, V),
+    /// which it frees: the chunk holds two (c, V) buffers at most (three with the entropy's term).
     /// </summary>
-    static Tensor LogitGradient(Tensor logp, Tensor? tanh, Tensor y, Tensor g1, Tensor? gEntropy, Settings s, ScalarType dtype)
+    static Tensor LogitGradient(Tensor logits, Tensor? tanh, Tensor y, Tensor g1, Tensor? gEntropy, Settings s, ScalarType dtype)
     {
         Tensor g;
         if (gEntropy is null)
         {
-            // d log p(y)/d logit_j = 1[j = y] − p_j: autograd's logsumexp backward (grad · exp(x − lse)) and gather's scatter.
-            g = logp.exp_().mul_(g1.neg());
+            // d log p(y)/d logit_j = 1[j = y] − p_j.
+            g = logits.softmax(-1).mul_(g1.neg());
+            logits.Dispose();
             g.scatter_add_(1, y, g1);
         }
         else
         {
             // H = −Σ p log p, so dH/d logit_j = −p_j (log p_j + H); that term is built in logp's buffer.
-            var p = logp.exp();
+            var p = logits.softmax(-1);
+            var logp = logits.log_softmax(-1);
+            logits.Dispose();
             var entropy = (p * logp).sum(-1, keepdim: true).neg_();
             var term = logp.add_(entropy).mul_(p).mul_(gEntropy);
             g = p.mul_(g1.neg());
@@ -175,12 +168,13 @@ public static class ChunkedLogprobs
                 using var scope = NewDisposeScope();
                 long c = Math.Min(s.ChunkSize, n - start);
                 var h = rows.narrow(0, start, c);
-                var logp = LogSoftmax(h, weight, bias, s, out var tanh);
+                var logits = Logits(h, weight, bias, s, out var tanh);
                 var y = targets.narrow(0, start, c).unsqueeze(-1);
                 var w = weights.narrow(0, start, c);
-                sum.add_(logp.gather(1, y).squeeze(-1).mul_(w).sum());
+                using (var logp = logits.log_softmax(-1))
+                    sum.add_(logp.gather(1, y).squeeze(-1).mul_(w).sum());
                 if (!differentiate) continue;
-                Accumulate(LogitGradient(logp, tanh, y, w.unsqueeze(1), null, s, rows.dtype), h, weight, gRows?.narrow(0, start, c), gWeight, gBias);
+                Accumulate(LogitGradient(logits, tanh, y, w.unsqueeze(1), null, s, rows.dtype), h, weight, gRows?.narrow(0, start, c), gWeight, gBias);
             }
             ctx.save_for_backward([weight, bias!]);
             // Kept as C# handles, not saved variables: TorchSharp's node releases its saved variables only when the graph is
@@ -240,13 +234,9 @@ public static class ChunkedLogprobs
                 long c = Math.Min(s.ChunkSize, n - start);
                 var logits = Logits(rows.narrow(0, start, c), weight, bias, s, out _);
                 var y = targets.narrow(0, start, c).unsqueeze(-1);
-                logprobs.narrow(0, start, c).copy_(logits.gather(1, y).squeeze(-1) - logits.logsumexp(-1));
-                if (entropy is not null)
-                {
-                    var lp = logits.log_softmax(-1);
-                    logits.Dispose();
-                    entropy.narrow(0, start, c).copy_(-lp.exp().mul_(lp).sum(-1));
-                }
+                var lp = logits.log_softmax(-1);
+                logprobs.narrow(0, start, c).copy_(lp.gather(1, y).squeeze(-1));
+                if (entropy is not null) entropy.narrow(0, start, c).copy_(-logits.softmax(-1).mul_(lp).sum(-1));
             }
             ctx.save_for_backward([rows, weight, bias!, targets]);
             ctx.save_data("settings", s);
@@ -283,8 +273,8 @@ public static class ChunkedLogprobs
                 using var scope = NewDisposeScope();
                 long c = Math.Min(s.ChunkSize, n - start);
                 var h = rows.narrow(0, start, c);
-                var logp = LogSoftmax(h, weight, bias, s, out var tanh);
-                var gz = LogitGradient(logp, tanh, targets.narrow(0, start, c).unsqueeze(-1), gLogprobs.narrow(0, start, c).unsqueeze(1),
+                var logits = Logits(h, weight, bias, s, out var tanh);
+                var gz = LogitGradient(logits, tanh, targets.narrow(0, start, c).unsqueeze(-1), gLogprobs.narrow(0, start, c).unsqueeze(1),
                     gEntropy?.narrow(0, start, c).unsqueeze(1), s, rows.dtype);
                 Accumulate(gz, h, weight, gRows?.narrow(0, start, c), gWeight, gBias);
             }

@@ -7,9 +7,18 @@ namespace RlhfSharp.Training;
 public static class TokenLogprobs
 {
     /// <summary>
-    /// (B, T, V) logits and (B, T) ids → (B, T−1): log p(ids[t+1] | ids[..t]). Computed as the gathered logit minus
-    /// logsumexp, which never materialises the (B, T, V) log-softmax (OpenRLHF <c>log_probs_from_logits</c>).
+    /// (B, T, V) logits and (B, T) ids → (B, T−1): log p(ids[t+1] | ids[..t]), the log-softmax at the target token (TRL
+    /// <c>selective_log_softmax</c>, which OpenRLHF's <c>log_probs_from_logits</c> also takes for its non-float32 logits),
+    /// one sequence at a time, so only one (T, V) log-softmax exists at once.
     /// </summary>
+    /// <remarks>
+    /// Not <c>gather − logsumexp</c>, the float32 form of those two: LibTorch builds with oneMKL compute <c>exp</c> (and
+    /// with it <c>logsumexp</c>) by MKL's vector math library, whose <c>vsExp</c> takes a slow scalar path for every input
+    /// below −87.3 (the result is subnormal or 0): 50 times slower there (<c>ExpUnderflowProbe</c> in bench/, about 8 s
+    /// against 0.16 s for 310 M elements on 2 cores), and most of a vocabulary sits that far below its logsumexp whenever
+    /// the distribution is peaked or the logits wide (random-init models with N(0, 1) tied embeddings: all of it).
+    /// <c>log_softmax</c> and <c>softmax</c> are LibTorch's own vectorised kernels, whose <c>exp</c> has no such path.
+    /// </remarks>
     /// <param name="temperature">The sampling temperature the ids were drawn at: logits are divided by it first, as TRL's
     /// GRPOTrainer (<c>logits /= self.temperature</c>) and OpenRLHF's <c>Actor.forward</c> (<c>logits.div_(temperature)</c>)
     /// do, so old, new and reference log-probs are of the distribution that sampled. 1 (or ≤ 0, greedy) leaves them raw.</param>
@@ -18,24 +27,35 @@ public static class TokenLogprobs
         long t = ids.shape[1];
         var predicting = Tempered(logits.narrow(1, 0, t - 1).to(ScalarType.Float32), temperature);
         var targets = ids.narrow(1, 1, t - 1).unsqueeze(-1);
-        if (!is_grad_enabled() || !predicting.requires_grad) return predicting.gather(2, targets).squeeze(-1) - predicting.logsumexp(-1);
+        if (!is_grad_enabled() || !predicting.requires_grad) return AtTargets(predicting, targets);
         return Gathered.apply(predicting, targets)[0];
     }
 
     /// <summary>Entropy of each predicting position's distribution at <paramref name="temperature"/> (as <see cref="Of"/>), (B, T−1).</summary>
     public static Tensor Entropy(Tensor logits, double temperature = 1.0)
     {
-        var lp = Tempered(logits.narrow(1, 0, logits.shape[1] - 1).to(ScalarType.Float32), temperature).log_softmax(-1);
-        return -(lp.exp() * lp).sum(-1);
+        var x = Tempered(logits.narrow(1, 0, logits.shape[1] - 1).to(ScalarType.Float32), temperature);
+        // softmax, not log_softmax(x).exp(): see Of's remarks on exp.
+        return -(x.softmax(-1) * x.log_softmax(-1)).sum(-1);
+    }
+
+    /// <summary>log_softmax(x) at the targets, (B, T), one row of the batch at a time; no graph.</summary>
+    static Tensor AtTargets(Tensor predicting, Tensor targets)
+    {
+        using var noGrad = no_grad();
+        var result = empty(targets.shape[0], targets.shape[1], dtype: ScalarType.Float32, device: predicting.device);
+        for (long b = 0; b < predicting.shape[0]; b++)
+        {
+            using var scope = NewDisposeScope();
+            result[b].copy_(predicting[b].log_softmax(-1).gather(1, targets[b]).squeeze(-1));
+        }
+        return result;
     }
 
     /// <summary>
-    /// <c>gather − logsumexp</c> with the backward written as one pass: exp(x − lse) · (−g), then g added at the targets, in
-    /// one (B, T, V) buffer. Autograd's own backward of the same expression forms gather's zero-filled scatter, x − lse,
-    /// its exp and their product as four buffers of the logits' size (LibTorch's <c>logsumexp_backward</c> and
-    /// <c>gather_backward</c>, derivatives.yaml) and then sums two of them. The values are the same bit for bit:
-    /// the same products and one addition per element, with the zero autograd adds everywhere else kept
-    /// (x + 0 turns a −0 into +0).
+    /// <see cref="AtTargets"/> with its backward written as one pass: softmax(x) · (−g), then g added at the targets, in one
+    /// (B, T, V) buffer, where autograd's backward of log_softmax and gather forms gather's zero-filled scatter and the
+    /// log-softmax backward's output, and keeps the (B, T, V) log-softmax from the forward to the backward.
     /// </summary>
     sealed class Gathered : autograd.MultiTensorFunction<Gathered>
     {
@@ -45,10 +65,9 @@ public static class TokenLogprobs
         public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
         {
             var (predicting, targets) = ((Tensor)vars[0], (Tensor)vars[1]);
-            var lse = predicting.logsumexp(-1);
-            // The logits are held by the caller's scope and by this node, as autograd's logsumexp node held them.
-            ctx.save_for_backward([predicting, lse, targets]);
-            return [predicting.gather(2, targets).squeeze(-1) - lse];
+            // The logits are held by the caller's scope and by this node.
+            ctx.save_for_backward([predicting, targets]);
+            return [AtTargets(predicting, targets)];
         }
 
         public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> grads)
@@ -56,9 +75,10 @@ public static class TokenLogprobs
             // The saved tensors' wrappers end with the backward; only the gradient outlives it.
             using var scope = NewDisposeScope();
             var saved = ctx.get_saved_variables();
-            var (predicting, lse, targets) = (saved[0], saved[1], saved[2]);
+            var (predicting, targets) = (saved[0], saved[1]);
             var g = grads[0].unsqueeze(-1);
-            var grad = (predicting - lse.unsqueeze(-1)).exp_().mul_(g.neg()).add_(0.0);
+            // d log p(y)/d x_j = 1[j = y] − p_j.
+            var grad = predicting.softmax(-1).mul_(g.neg());
             grad.scatter_add_(2, targets, g);
             return [grad.MoveToOuterDisposeScope(), null!];
         }
