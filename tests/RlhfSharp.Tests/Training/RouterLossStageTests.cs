@@ -58,6 +58,19 @@ public sealed class RouterLossStageTests : IDisposable
         return dir;
     }
 
+    /// <summary>
+    /// The score model with a new head drawn from its own seeded generator, so every load in a test starts from the same
+    /// head. (Seeding torch's process-wide generator would not do: tests in other classes run in parallel and draw from it,
+    /// or reseed it, between the seed and the head's init; that made the on and off runs start from different heads.)
+    /// </summary>
+    ScoreModel ScoreModelWithHead(bool routerLoss, ulong seed)
+    {
+        var rm = HuggingFaceCheckpoint.LoadScoreModel(Model("mixtral_tiny", routerLoss), allowNewHead: true);
+        using var generator = new Generator(seed);
+        using (no_grad()) rm.score.weight!.copy_(randn(rm.score.weight.shape, generator: generator) * 0.02);
+        return rm;
+    }
+
     static Tensor[] Gates(nn.Module model) =>
         model.modules().OfType<SparseMoe>().Select(s => s.gate.weight!.detach().clone()).ToArray();
 
@@ -136,14 +149,12 @@ public sealed class RouterLossStageTests : IDisposable
         var after = new Dictionary<bool, Tensor[]>();
         foreach (bool on in new[] { true, false })
         {
-            manual_seed(3); // the same new score head in both runs
-            using var rm = HuggingFaceCheckpoint.LoadScoreModel(Model("mixtral_tiny", on), allowNewHead: true);
+            using var rm = ScoreModelWithHead(on, seed: 3); // the same new score head in both runs
             logs[on] = new MetricsLog(null);
             new RewardTrainer(rm, new RewardConfig { Epochs = 1, PromptsPerBatch = 2, Optimizer = Linear }, Pad) { Metrics = logs[on] }.Train(groups, []);
             after[on] = Gates(rm);
         }
-        manual_seed(3);
-        using var fresh = HuggingFaceCheckpoint.LoadScoreModel(Model("mixtral_tiny", true), allowNewHead: true);
+        using var fresh = ScoreModelWithHead(true, seed: 3);
         var batch = TokenBatch.RightPad(groups.SelectMany(g => g.Sequences).ToList(), Pad, CPU);
         var (grads, aux) = AuxGradient(fresh, fresh.model, batch.Ids, batch.AttentionMask);
         AssertStepAddsTheRouterLoss("RM", after[true], after[false], grads);
@@ -187,8 +198,7 @@ public sealed class RouterLossStageTests : IDisposable
         {
             using var policy = HuggingFaceCheckpoint.LoadCausalLM(Model("mixtral_tiny", on));
             using var reference = policy.Clone();
-            manual_seed(4);
-            using var critic = HuggingFaceCheckpoint.LoadScoreModel(Model("mixtral_tiny", on), allowNewHead: true);
+            using var critic = ScoreModelWithHead(on, seed: 4);
             Tensor Score(SampleBatch b)
             {
                 if (on) (sequences, attention) = (b.Sequences.clone().DetachFromDisposeScope(), b.AttentionMask.clone().DetachFromDisposeScope());
