@@ -78,6 +78,9 @@ public sealed class Seq2SeqPpoCriticTests
         using var reference = T5Checkpoint.Load(Dir);
         using var critic = Seq2SeqCritic.Load(Dir, seed: 7);
         using var criticAtStart = Seq2SeqCritic.Load(Dir, seed: 7); // the same start, kept to recompute the rollout values
+        // Load seeds torch's global generator before drawing the value head, and parallel tests draw from that generator
+        // too, so the two heads are made equal here rather than trusted to be.
+        using (no_grad()) criticAtStart.value_head.summary.weight!.copy_(critic.value_head.summary.weight!);
         var policyBefore = Snapshot(policy); var criticBefore = Snapshot(critic);
         Assert.All(criticBefore, kv => Assert.True(kv.Value.eq(criticAtStart.named_parameters().Single(q => q.name == kv.Key).parameter).all().item<bool>()));
 

@@ -73,8 +73,16 @@ public sealed class SharedBaseTests : IDisposable
     Outcome TwoPpoSteps(bool shared)
     {
         using var policy = HuggingFaceCheckpoint.LoadCausalLM(PolicyDir);
-        manual_seed(11);
         LoraModel.Attach(policy, new LoraConfig());
+        // Both runs must start from the same A factors: redrawn from their own generator (PEFT's U(±1/√in)), since torch's
+        // global one, which Attach draws from, is shared with the tests that run in parallel.
+        using (var generator = new Generator(11)) using (no_grad())
+            foreach (var (_, adapter) in LoraModel.Adapters(policy))
+                foreach (var slice in adapter.Slices)
+                {
+                    double bound = 1 / Math.Sqrt(slice.Pair.lora_A.shape[1]);
+                    slice.Pair.lora_A.uniform_(-bound, bound, generator);
+                }
         using var reference = policy.WithoutAdapters();
         using var rm = shared ? SharedBase.RewardModel(policy, PolicyDir, RmDir) : OnOwnCopy(frozen: true);
         using var critic = shared ? SharedBase.Critic(policy, PolicyDir, RmDir) : OnOwnCopy(frozen: false);

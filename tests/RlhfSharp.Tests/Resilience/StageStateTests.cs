@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 namespace RlhfSharp.Tests.Resilience;
 
 /// <summary>The run state on disk (issue #7 item 1): last-k checkpoints, verification on load, torch's RNG, trimmed metrics.</summary>
+[Collection(ProcessWideStateCollection.Name)] // saves, draws from and restores torch's global generator
 public sealed class StageStateTests : IDisposable
 {
     readonly string tmp = Directory.CreateTempSubdirectory("rlhf-state-").FullName;

@@ -22,8 +22,9 @@ public sealed class KlTargetUnitTests
         using var policy = Llama2cCheckpoint.LoadCausalLM(HfFixture.BuiltInModel);
         using var reference = policy.Clone();
         // A reference that differs from the policy, so the KL is not zero.
-        manual_seed(6);
-        using (no_grad()) foreach (var p in reference.parameters()) p.add_(randn_like(p) * 0.02);
+        // Its own generator: every call must perturb alike, and parallel tests draw from torch's global one.
+        using var generator = new Generator(6);
+        using (no_grad()) foreach (var p in reference.parameters()) p.add_(randn(p.shape, dtype: p.dtype, generator: generator) * 0.02);
         var config = overrides with
         {
             Steps = 1, RolloutBatchSize = 8, MiniBatchSize = 8, PpoEpochs = 1, MaxNewTokens = 12, PtxCoef = 0, Critic = CriticKind.ValueHead,
