@@ -16,9 +16,9 @@ public static class TokenLogprobs
     /// with it <c>logsumexp</c>) by MKL's vector math library, whose <c>vsExp</c> takes a slow scalar path for every input
     /// below −87.3 (the result is subnormal or 0), about 50 times slower per element there, and most of a vocabulary sits
     /// that far below its logsumexp whenever the distribution is peaked or the logits wide (random-init models with N(0, 1)
-    /// tied embeddings: 94 % of it). <c>rlhf-bench exp-underflow</c> times both forms on 2,044 × 151,936 logits
+    /// tied embeddings: 94 % of it). <c>log_softmax</c> and <c>softmax</c> are LibTorch's own vectorised kernels, whose
+    /// <c>exp</c> has no such path. <c>rlhf-bench exp-underflow</c> times both forms on 2,044 × 151,936 logits
     /// (docs/PERFORMANCE.md, "oneMKL's exp below −87.3").
-    /// <c>log_softmax</c> and <c>softmax</c> are LibTorch's own vectorised kernels, whose <c>exp</c> has no such path.
     /// </remarks>
     /// <param name="temperature">The sampling temperature the ids were drawn at: logits are divided by it first, as TRL's
     /// GRPOTrainer (<c>logits /= self.temperature</c>) and OpenRLHF's <c>Actor.forward</c> (<c>logits.div_(temperature)</c>)
